@@ -1,0 +1,25 @@
+/*
+ * api.h - the request handlers of inboxd's HTTP interface (SPEC section 2).
+ *
+ * libmicrohttpd calls a request's handler several times; http.c maps
+ * those calls onto these three.  Every path ends in exactly one reply
+ * through http.h, or in a suspension whose resumption calls api_finish
+ * again.
+ */
+#ifndef INBOXD_API_H
+#define INBOXD_API_H
+
+#include <stddef.h>
+
+#include "http.h"
+
+/* The headers are in: route, check method, credentials and limits. */
+void api_begin(struct request *r);
+
+/* len more body bytes arrived at data. */
+void api_upload(struct request *r, const char *data, size_t len);
+
+/* The request is complete, or was resumed: act and reply. */
+void api_finish(struct request *r);
+
+#endif

@@ -1,0 +1,84 @@
+/*
+ * auth.h - passwords: validation, Argon2id hashing (RFC 9106) in a bounded
+ * pool of worker threads, and the credential MAC that lets every request
+ * after the first skip Argon2.
+ *
+ * The only libargon2 user.  A password is copied only into an auth job,
+ * which wipes it as soon as it is hashed; the MAC is HMAC-SHA-256 (RFC
+ * 2104, through GnuTLS) of username and password under a key drawn from
+ * getrandom(2) at start, so it is worthless outside this process.
+ */
+#ifndef INBOXD_AUTH_H
+#define INBOXD_AUTH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cred.h"
+
+#define AUTH_USERNAME_MAX 256  /* bytes, SPEC section 2 */
+#define AUTH_PASSWORD_MAX 1024 /* bytes */
+
+struct auth_params {
+	unsigned time_cost;  /* Argon2 passes, t */
+	unsigned memory_kib; /* Argon2 memory, m, in KiB */
+	unsigned parallelism; /* Argon2 lanes, p */
+	unsigned max_concurrent; /* worker threads: hashes at once */
+	unsigned min_password_length; /* bytes */
+};
+
+/*
+ * A first contact's hashing job, embedded in the request that waits for
+ * it.  The submitter fills password (malloc'd, owned by the job from
+ * submission on), len and done; the worker fills hash and result (0, or
+ * -1 when hashing failed or the pool is stopping), wipes and frees the
+ * password, then calls done from the worker thread.
+ */
+struct auth_job {
+	struct auth_job *next;
+	char *password;
+	size_t len;
+	struct cred_hash hash;
+	int result;
+	void (*done)(struct auth_job *job);
+};
+
+/*
+ * Draw the MAC key and start max_concurrent hashing threads (at least 1).
+ * Returns 0, or -1 with errno set.
+ */
+int auth_init(const struct auth_params *p);
+
+/* Finish the job in hand, fail the queued ones (result -1), join workers. */
+void auth_stop(void);
+
+/*
+ * Check a Basic auth user-id (RFC 7617 section 2): 1 to 256 bytes of
+ * UTF-8 without control characters.  Returns NULL when valid, else a
+ * message for the client.
+ */
+const char *auth_check_username(const char *user, size_t len);
+
+/*
+ * Check a password's length: min_password_length to 1024 bytes.  Returns
+ * NULL when valid, else a message for the client.
+ */
+const char *auth_check_password(size_t len);
+
+/* The credential MAC of user and password into mac. */
+void auth_mac(const char *user, const char *password, size_t password_len,
+    uint8_t mac[CRED_MAC_BYTES]);
+
+/*
+ * Hash a password with Argon2id under a fresh random salt, with the
+ * configured costs.  Blocks for the hash's duration.  Returns 0 or -1.
+ */
+int auth_hash(const char *password, size_t len, struct cred_hash *h);
+
+/* Check a password against h in constant time.  Returns 0 on a match. */
+int auth_verify(const char *password, size_t len, const struct cred_hash *h);
+
+/* Queue job for a worker thread; job->done is called when it is hashed. */
+void auth_submit(struct auth_job *job);
+
+#endif

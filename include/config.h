@@ -1,0 +1,84 @@
+/*
+ * config.h - inboxd's settings: compiled-in defaults and the
+ * `keyword value' file of inboxd.conf(5).
+ *
+ * Times are whole seconds in the file and milliseconds in the struct;
+ * sizes are bytes, written in the file with an optional K, M or G suffix
+ * (powers of 1024).  The parser never logs: every error is handed to the
+ * caller's callback as "FILE:LINE: message" and parsing goes on, so that
+ * one run reports them all (after OpenBSD's parse.y configs).
+ */
+#ifndef INBOXD_CONFIG_H
+#define INBOXD_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONFIG_MAX_ORIGINS 32
+
+enum log_format { LOG_FORMAT_TEXT, LOG_FORMAT_JSON };
+
+struct config {
+	char listen[256];          /* ADDRESS:PORT, [V6]:PORT */
+	unsigned threads;          /* HTTP threads; 0: one per CPU */
+	unsigned connection_limit; /* open connections */
+	uint64_t connection_timeout_ms;
+	uint64_t default_wait_ms;
+	uint64_t max_wait_ms;
+	uint64_t inbox_timeout_ms;
+	uint64_t message_timeout_ms;
+	uint64_t max_message_size; /* bytes */
+	unsigned max_messages;     /* per inbox */
+	uint64_t max_inbox_bytes;
+	unsigned max_inboxes;
+	uint64_t max_memory; /* bytes of queued data, all inboxes */
+	unsigned min_password_length;
+	unsigned argon2_time_cost;
+	unsigned argon2_memory_kib;
+	unsigned argon2_parallelism;
+	unsigned argon2_max_concurrent; /* 0: one per CPU */
+	unsigned n_origins;             /* 0: any origin (`*') */
+	char *origins[CONFIG_MAX_ORIGINS];
+	enum log_format log_format;
+	char log_file[1024]; /* empty: standard error */
+};
+
+/* Receives one error message, already prefixed with FILE:LINE. */
+typedef void config_error_fn(void *arg, const char *msg);
+
+/* Fill c with the defaults documented in inboxd.conf(5). */
+void config_defaults(struct config *c);
+
+/* Free what config_defaults and the parsers allocated in c. */
+void config_free(struct config *c);
+
+/*
+ * Parse len bytes of `keyword value' lines named name (for messages) into
+ * c, which holds defaults or earlier settings.  Returns the number of
+ * errors, each reported through err (which may be NULL).
+ */
+int config_parse(struct config *c, const char *name, const char *text,
+    size_t len, config_error_fn *err, void *arg);
+
+/*
+ * Read and parse the file at path as config_parse does.  A file that cannot
+ * be read counts as one error.  Returns the number of errors.
+ */
+int config_load(struct config *c, const char *path, config_error_fn *err,
+    void *arg);
+
+/*
+ * Set one keyword from a command-line flag; errors are reported with
+ * `where' (such as "-l") in place of FILE:LINE.  Returns 0 or -1.
+ */
+int config_set(struct config *c, const char *where, const char *keyword,
+    const char *value, config_error_fn *err, void *arg);
+
+/*
+ * Check the settings against each other (default-wait <= max-wait, ...).
+ * Returns the number of errors, reported through err.
+ */
+int config_check(const struct config *c, const char *name,
+    config_error_fn *err, void *arg);
+
+#endif

@@ -1,0 +1,138 @@
+/*
+ * http.h - the HTTP daemon (libmicrohttpd) and what request handlers
+ * need from it: the request, its headers and query, and replies.
+ *
+ * http.c and waiter.c are the only libmicrohttpd users; the handlers of
+ * api.c see a struct request and the functions below.  Status codes and
+ * header names are those of RFC 9110; CORS headers follow the Fetch
+ * standard and are added to every reply.
+ */
+#ifndef INBOXD_HTTP_H
+#define INBOXD_HTTP_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "auth.h"
+#include "config.h"
+#include "store.h"
+
+struct MHD_Connection;
+struct MHD_Daemon;
+
+enum route { ROUTE_NONE, ROUTE_INBOX };
+
+/* Where a request stands; the handlers move it forward. */
+enum phase {
+	PHASE_BODY,    /* headers checked, body (if any) arriving */
+	PHASE_AUTH,    /* suspended while its first contact is hashed */
+	PHASE_HELD,    /* suspended as a held GET */
+	PHASE_REPLIED, /* a response is queued */
+};
+
+/* One HTTP request, from its headers to its completion. */
+struct request {
+	struct MHD_Connection *conn;
+	const char *method; /* owned by libmicrohttpd, valid until done */
+	const char *path;
+	enum route route;
+	enum phase phase;
+	bool authed;        /* credentials checked, inbox exists; else a
+	                       first contact waits for its hash */
+	bool post;          /* POST, else GET */
+	char *user;         /* authenticated username, malloc'd */
+	uint8_t mac[CRED_MAC_BYTES];
+	struct auth_job job;
+	struct store_waiter w;   /* GET: the receive, held or not */
+	struct message *body;    /* POST: the message being received */
+	bool too_large;          /* POST: body passed max-message-size */
+	const char *to;          /* POST: the recipient, percent-decoded */
+	uint64_t wait_ms;        /* GET: how long to hold */
+	uint64_t start_us;
+	bool first_call;    /* in api_begin */
+	bool has_body;      /* a body follows the headers */
+	struct MHD_Response *pending; /* reply held for the final call */
+	unsigned status; /* queued status, for the log */
+	uint64_t bytes;  /* queued body bytes, for the log */
+	char client[INET6_ADDRSTRLEN];
+};
+
+/*
+ * Start serving on cfg->listen with cfg's limits; requests go to api.c and
+ * messages to store.  Returns the daemon, or NULL after logging why.
+ */
+struct MHD_Daemon *http_start(const struct config *cfg, struct store *store);
+
+/* The TCP port the daemon listens on (for a listen port of 0). */
+unsigned http_port(struct MHD_Daemon *d);
+
+/*
+ * Stop accepting connections; requests on open connections are answered
+ * without being held and with Connection: close.
+ */
+void http_quiesce(struct MHD_Daemon *d);
+
+/*
+ * Wait up to grace_ms for the requests in progress to complete, then stop
+ * the daemon.  Held GETs must have been released (store_shutdown) and
+ * hashing jobs finished (auth_stop) before.
+ */
+void http_stop(struct MHD_Daemon *d, uint64_t grace_ms);
+
+/* True once http_quiesce was called. */
+bool http_stopping(void);
+
+/* The request header name (case-insensitive), or NULL. */
+const char *http_header(struct request *r, const char *name);
+
+/*
+ * The percent-decoded query argument name, or NULL; *len gets its length
+ * in bytes (a decoded value may hold a NUL byte).
+ */
+const char *http_query(struct request *r, const char *name, size_t *len);
+
+/*
+ * The Basic credentials of the request (RFC 7617) through libmicrohttpd's
+ * parser.  Returns 0 with *user and *password set, to be freed with
+ * http_free_credentials, or -1 when the header is missing or malformed.
+ */
+int http_credentials(struct request *r, char **user, char **password);
+
+/* Wipe and free what http_credentials returned. */
+void http_free_credentials(char *user, char *password);
+
+/* The daemon's settings. */
+const struct config *http_config(void);
+
+/* The store requests work on. */
+struct store *http_store(void);
+
+/*
+ * Reply with status and an error body {"error":code,"message":message}
+ * (SPEC section 2), adding WWW-Authenticate to 401, Allow to 405 and
+ * Retry-After to 429 and 503.
+ */
+void http_error(struct request *r, unsigned status, const char *code,
+    const char *message);
+
+/* Reply with status and no body (204). */
+void http_empty(struct request *r, unsigned status);
+
+/* Reply 200 with message m, which stays in flight until completion. */
+void http_message(struct request *r, struct message *m);
+
+/* Reply 204 to a CORS preflight (OPTIONS). */
+void http_preflight(struct request *r);
+
+/* Suspend r until http_resume; only from its handler. */
+void http_suspend(struct request *r);
+
+/* Resume a suspended request; from any thread. */
+void http_resume(struct request *r);
+
+/* How the store reaches held requests (waiter.c). */
+extern const struct store_waiter_ops waiter_ops;
+
+#endif

@@ -1,0 +1,54 @@
+/*
+ * log.h - daemon and request logging, as text or JSON lines.
+ *
+ * Each line is written with one write(2), so lines from different threads
+ * never interleave.  Messages go to standard error, to a file (reopened on
+ * SIGHUP, for log rotation) or, for a detached daemon without a log file,
+ * to syslog(3).  Nothing logged ever contains a password or a message body.
+ */
+#ifndef INBOXD_LOG_H
+#define INBOXD_LOG_H
+
+#include <stdint.h>
+
+#include "config.h"
+
+/* Where log lines go; one of these is chosen at start. */
+enum log_target { LOG_TO_STDERR, LOG_TO_FILE, LOG_TO_SYSLOG };
+
+/*
+ * Send log lines to target in the given format; path names the file for
+ * LOG_TO_FILE.  Returns 0, or -1 with errno set when the file cannot be
+ * opened (logging then stays on standard error).
+ */
+int log_open(enum log_target target, const char *path, enum log_format format);
+
+/* Reopen the log file after rotation.  Returns 0 or -1 (errno set). */
+int log_reopen(void);
+
+/* Enable or disable debug messages. */
+void log_set_debug(int on);
+
+void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Log at error level and exit(1); for start-up failures only. */
+void fatal(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2), noreturn));
+
+/* One completed request, for the access log. */
+struct log_request {
+	const char *client; /* address, without port */
+	const char *method;
+	const char *path;
+	const char *user; /* NULL before authentication */
+	unsigned status;
+	uint64_t bytes;       /* response body bytes */
+	uint64_t duration_us; /* first call to completion */
+};
+
+/* Write the access log line for r. */
+void log_request(const struct log_request *r);
+
+#endif

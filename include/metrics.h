@@ -1,0 +1,27 @@
+/*
+ * metrics.h - process-wide counters for the Prometheus exposition.
+ *
+ * Counters are C11 atomics updated with relaxed ordering from any thread;
+ * the store keeps its own gauges (struct store_stats).
+ */
+#ifndef INBOXD_METRICS_H
+#define INBOXD_METRICS_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+struct metrics {
+	atomic_uint_fast64_t status[600]; /* by exact status code */
+	atomic_uint_fast64_t auth_failures;
+	atomic_uint_fast64_t argon2_hashes;
+};
+
+extern struct metrics metrics;
+
+/* Count one answered request with HTTP status code status. */
+void metrics_request(unsigned status);
+
+#define metrics_inc(field) \
+	atomic_fetch_add_explicit(&metrics.field, 1, memory_order_relaxed)
+
+#endif

@@ -1,0 +1,210 @@
+/*
+ * store.h - inboxes, their message queues, held receivers and expiry.
+ *
+ * The store is the mailbox itself: a table of inboxes by name, each a FIFO
+ * of messages, with the quotas of SPEC section 4 and the timeouts of
+ * section 3 on a hashed timer wheel.  It does no I/O and knows nothing of
+ * HTTP: a held GET is a struct store_waiter that the HTTP layer embeds in
+ * its request, and the store reaches the connection only through the
+ * three callbacks of struct store_waiter_ops.
+ *
+ * Every function takes the store's one mutex; names are NUL-terminated
+ * (usernames never contain NUL).  Times are CLOCK_MONOTONIC milliseconds
+ * passed in by the caller, so the store is tested without a clock.
+ */
+#ifndef INBOXD_STORE_H
+#define INBOXD_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cred.h"
+#include "timer.h"
+
+/* A queued message: one allocation holding header, sender, type and body. */
+struct message {
+	struct message *next;
+	uint64_t enqueued_ms;
+	uint64_t id;       /* unique for the life of the process */
+	uint32_t len;      /* body bytes */
+	uint32_t cap;      /* body bytes allocated */
+	uint16_t from_len; /* sender username bytes */
+	uint16_t type_len; /* Content-Type bytes, 0 when none was given */
+	char data[];       /* sender NUL, Content-Type NUL, body */
+};
+
+/*
+ * Allocate a message from sender `from' with Content-Type `type' (NULL or
+ * "" for none) and room for cap body bytes, len 0.  Returns NULL when
+ * memory ran out or from/type are longer than 65535 bytes.  Freed with
+ * message_free unless a store took it.
+ */
+struct message *message_new(const char *from, const char *type, size_t cap);
+
+/* Grow *m to hold cap body bytes.  Returns 0, or -1 leaving *m intact. */
+int message_reserve(struct message **m, size_t cap);
+
+void message_free(struct message *m);
+
+static inline const char *
+message_from(const struct message *m)
+{
+	return m->data;
+}
+
+/* The sender's Content-Type, or NULL when it gave none. */
+static inline const char *
+message_type(const struct message *m)
+{
+	return m->type_len ? m->data + m->from_len + 1 : NULL;
+}
+
+static inline char *
+message_body(struct message *m)
+{
+	return m->data + m->from_len + 1 + m->type_len + 1;
+}
+
+/* Bytes the message costs the store: what max-memory counts. */
+size_t message_cost(const struct message *m);
+
+/* Outcome of store calls. */
+enum store_result {
+	STORE_OK,          /* done */
+	STORE_EMPTY,       /* nothing queued and no wait asked */
+	STORE_HELD,        /* the waiter is held (suspended) */
+	STORE_NOT_FOUND,   /* no such inbox */
+	STORE_INBOX_FULL,  /* max-messages or max-inbox-bytes reached */
+	STORE_SERVER_FULL, /* max-inboxes or max-memory reached */
+	STORE_WRONG,       /* the credential does not match */
+	STORE_NOMEM,       /* malloc failed */
+};
+
+/* What ended a hold, read by the request when it is resumed. */
+enum waiter_state {
+	WAITER_IDLE,      /* not held */
+	WAITER_HELD,      /* suspended on an empty inbox */
+	WAITER_MESSAGE,   /* handed a message: msg is set */
+	WAITER_TIMEOUT,   /* its wait ran out */
+	WAITER_DISPLACED, /* a newer GET of the same inbox took its place */
+	WAITER_SHUTDOWN,  /* the daemon is stopping */
+	WAITER_GONE,      /* its client hung up */
+};
+
+struct inbox;
+
+/*
+ * A receiving request, embedded by the HTTP layer: set by store_receive,
+ * finished by store_done.  Fields are the store's; the owner reads state,
+ * inbox and msg after store_receive returns or after its release.
+ */
+struct store_waiter {
+	struct timer timer; /* the hold's deadline */
+	struct store_waiter *prev, *next; /* the store's list of held waiters */
+	struct inbox *inbox;              /* set while held or delivering */
+	struct message *msg;              /* the message being delivered */
+	enum waiter_state state;
+	void *owner; /* the HTTP layer's request */
+};
+
+/* How the store reaches a held request's connection. */
+struct store_waiter_ops {
+	/* Under the store lock: is the waiter's client still connected? */
+	bool (*alive)(struct store_waiter *w);
+	/* Under the store lock: suspend the request, as it is now held. */
+	void (*hold)(struct store_waiter *w);
+	/* After the lock is released: resume a request that left HELD. */
+	void (*release)(struct store_waiter *w);
+};
+
+struct store_limits {
+	uint64_t inbox_timeout_ms;
+	uint64_t message_timeout_ms;
+	unsigned max_messages;    /* per inbox */
+	uint64_t max_inbox_bytes; /* body bytes per inbox */
+	unsigned max_inboxes;
+	uint64_t max_memory; /* message_cost and inbox costs, all inboxes */
+};
+
+/* Gauges and counters, for metrics and tests. */
+struct store_stats {
+	uint64_t inboxes, messages, bytes, memory, waiters;
+	uint64_t sent, delivered, requeued, expired, inboxes_expired;
+};
+
+struct store;
+
+/*
+ * Create an empty store whose wheel starts at now_ms and ticks every
+ * tick_ms.  ops may be NULL in tests that hold nothing.  Returns NULL when
+ * memory or randomness ran out.  Freed with store_free.
+ */
+struct store *store_new(const struct store_limits *limits,
+    const struct store_waiter_ops *ops, uint64_t now_ms, uint64_t tick_ms);
+
+/* Free the store, its inboxes and queued messages; nothing may be held. */
+void store_free(struct store *s);
+
+/*
+ * Check the credential MAC of user name (see auth.h) and refresh its inbox.
+ * The MAC of the password verified at first contact is kept with the
+ * inbox, so no request after the first needs Argon2.  Returns STORE_OK on
+ * a match, STORE_WRONG on a mismatch, or STORE_NOT_FOUND when the inbox
+ * does not exist (first contact).
+ */
+enum store_result store_login(struct store *s, const char *name,
+    const uint8_t mac[CRED_MAC_BYTES], uint64_t now_ms);
+
+/*
+ * Create inbox name with the Argon2id hash and the MAC of its password
+ * (first contact).  If another request created it meanwhile, the MAC is
+ * checked against it as store_login does.  Returns STORE_OK, STORE_WRONG,
+ * STORE_SERVER_FULL (max-inboxes or max-memory) or STORE_NOMEM.
+ */
+enum store_result store_create(struct store *s, const char *name,
+    const struct cred_hash *hash, const uint8_t mac[CRED_MAC_BYTES],
+    uint64_t now_ms);
+
+/*
+ * Queue m in inbox `to', or hand it to the inbox's held GET (whose
+ * release is then called).  Sets m->id and m->enqueued_ms.  On STORE_OK
+ * the store owns m; on STORE_NOT_FOUND, STORE_INBOX_FULL or
+ * STORE_SERVER_FULL the caller keeps it.
+ */
+enum store_result store_send(struct store *s, const char *to,
+    struct message *m, uint64_t now_ms);
+
+/*
+ * Receive for inbox name into w (idle).  STORE_OK: the oldest live message
+ * is now in flight in w->msg, until store_done.  STORE_EMPTY: nothing
+ * queued and wait_ms is 0 (or the daemon is stopping).  STORE_HELD: w is
+ * held for wait_ms and ops->hold was called; a GET already held on the
+ * inbox is displaced.  When the hold ends, w->state says why and
+ * ops->release is called; a WAITER_MESSAGE hold then needs store_done too.
+ * STORE_NOT_FOUND: the inbox has expired.
+ */
+enum store_result store_receive(struct store *s, const char *name,
+    struct store_waiter *w, uint64_t wait_ms, uint64_t now_ms);
+
+/*
+ * Finish w's delivery: the message is freed if delivered, or else goes back
+ * to the head of its inbox (or to the inbox's held GET), unless it has
+ * outlived message-timeout.  w becomes idle.  No-op without a message.
+ */
+void store_done(struct store *s, struct store_waiter *w, bool delivered,
+    uint64_t now_ms);
+
+/*
+ * Run the timers due at now_ms: expire messages and idle inboxes, end
+ * holds whose wait ran out.  Call at least once per tick.
+ */
+void store_expire(struct store *s, uint64_t now_ms);
+
+/* Release every held waiter with WAITER_SHUTDOWN and hold no more. */
+void store_shutdown(struct store *s, uint64_t now_ms);
+
+/* Copy the gauges and counters into *st. */
+void store_stats(struct store *s, struct store_stats *st);
+
+#endif

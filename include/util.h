@@ -1,0 +1,54 @@
+/*
+ * util.h - small helpers shared by every module: strict number parsing,
+ * the monotonic clock, a keyed hash for tables fed by the network, and
+ * secret wiping.  Nothing here logs or allocates.
+ */
+#ifndef INBOXD_UTIL_H
+#define INBOXD_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define container_of(ptr, type, member) \
+	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+
+#define nitems(a) (sizeof(a) / sizeof((a)[0]))
+
+/*
+ * Parse s as a non-negative decimal integer no greater than max into *out.
+ * Empty input, signs, spaces, trailing junk and overflow are rejected.
+ * Returns 0, or -1 with *out unchanged.  (After memcached's safe_strtoull.)
+ */
+int parse_uint(const char *s, uint64_t max, uint64_t *out);
+
+/*
+ * Parse a byte count with an optional K, M or G suffix (powers of 1024)
+ * into *out, rejecting the same inputs as parse_uint and results above
+ * max.  Returns 0 or -1.
+ */
+int parse_size(const char *s, uint64_t max, uint64_t *out);
+
+/* Milliseconds of CLOCK_MONOTONIC. */
+uint64_t now_ms(void);
+
+/* Microseconds of CLOCK_MONOTONIC, for durations in logs and benchmarks. */
+uint64_t now_us(void);
+
+/*
+ * SipHash-2-4 (Aumasson and Bernstein, 2012) of len bytes at p under the
+ * 16-byte key k: a keyed hash, so that names chosen by clients cannot be
+ * made to collide in a hash table.
+ */
+uint64_t siphash24(const uint8_t k[16], const void *p, size_t len);
+
+/* Fill buf with len bytes from getrandom(2).  Returns 0 or -1 (errno set). */
+int random_bytes(void *buf, size_t len);
+
+/* Overwrite len bytes at p with zeros in a way the compiler keeps. */
+void wipe(void *p, size_t len);
+
+/* Compare len bytes in time independent of their contents; 0 if equal. */
+int ct_memcmp(const void *a, const void *b, size_t len);
+
+#endif

@@ -1,0 +1,337 @@
+/*
+ * api.c - one handler per endpoint: validate, then call auth, store and
+ * the waiter machinery, and reply through http.h.
+ *
+ * Order of checks for /inbox: path (404), method (405), credentials
+ * present and well formed (401, 400), query (400), declared size (413),
+ * then the password (401) or first contact, then the mailbox itself.
+ * Everything but the first contact's hash is decided when the headers
+ * arrive, so a refused upload is never read.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "metrics.h"
+#include "util.h"
+
+#define CHUNKED_INITIAL_CAP 1024 /* bytes, grown by doubling */
+
+static void
+unauthorized(struct request *r, const char *message)
+{
+	metrics_inc(auth_failures);
+	http_error(r, 401, "unauthorized", message);
+}
+
+/*
+ * Parse wait=SECONDS: a non-negative decimal integer, clamped to
+ * max-wait (a value too large for 64 bits is clamped too).  Returns 0 or
+ * -1 for anything else.
+ */
+static int
+parse_wait(const char *s, uint64_t max_ms, uint64_t *out_ms)
+{
+	uint64_t v;
+	const char *p;
+
+	if (s == NULL || *s == '\0')
+		return -1;
+	for (p = s; *p != '\0'; p++)
+		if (*p < '0' || *p > '9')
+			return -1;
+	if (parse_uint(s, UINT64_MAX / 1000, &v) == -1 || v * 1000 > max_ms)
+		*out_ms = max_ms;
+	else
+		*out_ms = v * 1000;
+	return 0;
+}
+
+/* Check the query of a GET; replies and returns -1 on error. */
+static int
+begin_get(struct request *r)
+{
+	const struct config *cfg = http_config();
+	const char *wait = http_query(r, "wait", NULL);
+
+	r->wait_ms = cfg->default_wait_ms;
+	if (wait != NULL && parse_wait(wait, cfg->max_wait_ms, &r->wait_ms)) {
+		http_error(r, 400, "bad_request",
+		    "wait must be a whole number of seconds");
+		return -1;
+	}
+	return 0;
+}
+
+/* Check the query and size of a POST; replies and returns -1 on error. */
+static int
+begin_post(struct request *r)
+{
+	const struct config *cfg = http_config();
+	const char *to, *type, *length, *why;
+	size_t to_len;
+	uint64_t cap = CHUNKED_INITIAL_CAP;
+
+	to = http_query(r, "to", &to_len);
+	if (to == NULL || to_len == 0) {
+		http_error(r, 400, "bad_request", "to is missing");
+		return -1;
+	}
+	if (strlen(to) != to_len ||
+	    (why = auth_check_username(to, to_len)) != NULL) {
+		http_error(r, 400, "bad_request",
+		    "to is not a valid username");
+		return -1;
+	}
+	r->to = to;
+	length = http_header(r, "Content-Length");
+	if (length != NULL) {
+		if (parse_uint(length, UINT64_MAX, &cap) == -1 ||
+		    cap > cfg->max_message_size) {
+			http_error(r, 413, "payload_too_large",
+			    "the message is larger than max-message-size");
+			return -1;
+		}
+	} else if (cap > cfg->max_message_size)
+		cap = cfg->max_message_size;
+	type = http_header(r, "Content-Type");
+	if (type != NULL && strlen(type) > 255) {
+		http_error(r, 400, "bad_request",
+		    "Content-Type is longer than 255 bytes");
+		return -1;
+	}
+	if ((r->body = message_new(r->user, type, cap)) == NULL) {
+		http_error(r, 503, "server_full", "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Check the credentials: a cached MAC settles a known inbox at once; an
+ * unknown one is a first contact whose hash waits for the body.
+ */
+static int
+begin_auth(struct request *r)
+{
+	char *user, *password;
+	const char *why;
+	size_t len;
+	int ret = -1;
+
+	if (http_credentials(r, &user, &password) == -1) {
+		http_error(r, 401, "unauthorized",
+		    "Basic credentials are required");
+		return -1;
+	}
+	len = strlen(password);
+	if ((why = auth_check_username(user, strlen(user))) != NULL ||
+	    (why = auth_check_password(len)) != NULL) {
+		http_error(r, 400, "bad_request", why);
+		goto done;
+	}
+	if ((r->user = strdup(user)) == NULL) {
+		http_error(r, 503, "server_full", "out of memory");
+		goto done;
+	}
+	auth_mac(user, password, len, r->mac);
+	switch (store_login(http_store(), user, r->mac, now_ms())) {
+	case STORE_OK:
+		r->authed = true;
+		break;
+	case STORE_NOT_FOUND:
+		if ((r->job.password = malloc(len + 1)) == NULL) {
+			http_error(r, 503, "server_full", "out of memory");
+			goto done;
+		}
+		memcpy(r->job.password, password, len + 1);
+		r->job.len = len;
+		break;
+	default:
+		unauthorized(r, "wrong password");
+		goto done;
+	}
+	ret = 0;
+done:
+	http_free_credentials(user, password);
+	return ret;
+}
+
+void
+api_begin(struct request *r)
+{
+	bool get, post;
+
+	if (strcmp(r->path, "/inbox") != 0) {
+		http_error(r, 404, "not_found", "no such path");
+		return;
+	}
+	r->route = ROUTE_INBOX;
+	if (strcmp(r->method, "OPTIONS") == 0) {
+		http_preflight(r);
+		return;
+	}
+	get = strcmp(r->method, "GET") == 0;
+	post = strcmp(r->method, "POST") == 0;
+	if (!get && !post) {
+		http_error(r, 405, "method_not_allowed",
+		    "/inbox allows GET, POST and OPTIONS");
+		return;
+	}
+	r->post = post;
+	if (begin_auth(r) == -1)
+		return;
+	if (get)
+		begin_get(r);
+	else
+		begin_post(r);
+}
+
+void
+api_upload(struct request *r, const char *data, size_t len)
+{
+	const struct config *cfg = http_config();
+	size_t need;
+
+	if (r->body == NULL || r->too_large)
+		return;
+	need = r->body->len + len;
+	if (need > cfg->max_message_size) {
+		/* Only a chunked body gets here: drop it, answer 413. */
+		r->too_large = true;
+		message_free(r->body);
+		r->body = NULL;
+		return;
+	}
+	if (need > r->body->cap) {
+		size_t cap = r->body->cap ? r->body->cap : 1;
+
+		while (cap < need)
+			cap *= 2;
+		if (cap > cfg->max_message_size)
+			cap = cfg->max_message_size;
+		if (message_reserve(&r->body, cap) == -1) {
+			r->too_large = true;
+			message_free(r->body);
+			r->body = NULL;
+			return;
+		}
+	}
+	memcpy(message_body(r->body) + r->body->len, data, len);
+	r->body->len = (uint32_t)need;
+}
+
+static void
+auth_done(struct auth_job *job)
+{
+	http_resume(container_of(job, struct request, job));
+}
+
+static void
+act_get(struct request *r)
+{
+	struct store *s = http_store();
+
+	r->w.owner = r;
+	switch (store_receive(s, r->user, &r->w, r->wait_ms, now_ms())) {
+	case STORE_OK:
+		http_message(r, r->w.msg);
+		break;
+	case STORE_HELD:
+		r->phase = PHASE_HELD;
+		break;
+	default: /* empty, or expired since login: nothing for the caller */
+		http_empty(r, 204);
+		break;
+	}
+}
+
+static void
+act_post(struct request *r)
+{
+	switch (store_send(http_store(), r->to, r->body, now_ms())) {
+	case STORE_OK:
+		r->body = NULL;
+		http_empty(r, 204);
+		break;
+	case STORE_NOT_FOUND:
+		http_error(r, 404, "not_found", "the recipient has no inbox");
+		break;
+	case STORE_INBOX_FULL:
+		http_error(r, 503, "inbox_full",
+		    "the recipient's inbox is full");
+		break;
+	default:
+		http_error(r, 503, "server_full",
+		    "the server's memory for messages is full");
+		break;
+	}
+}
+
+static void
+act(struct request *r)
+{
+	if (r->post)
+		act_post(r);
+	else
+		act_get(r);
+}
+
+/* The first contact's hash is ready: create the inbox and go on. */
+static void
+finish_auth(struct request *r)
+{
+	if (r->job.result == -1) {
+		http_error(r, 503, "server_full",
+		    "the password could not be hashed");
+		return;
+	}
+	metrics_inc(argon2_hashes);
+	switch (store_create(http_store(), r->user, &r->job.hash, r->mac,
+	    now_ms())) {
+	case STORE_OK:
+		r->authed = true;
+		act(r);
+		break;
+	case STORE_WRONG:
+		unauthorized(r, "wrong password");
+		break;
+	default:
+		http_error(r, 503, "server_full",
+		    "the server holds max-inboxes inboxes");
+		break;
+	}
+}
+
+void
+api_finish(struct request *r)
+{
+	switch (r->phase) {
+	case PHASE_BODY:
+		if (r->too_large) {
+			http_error(r, 413, "payload_too_large",
+			    "the message is larger than max-message-size");
+			return;
+		}
+		if (!r->authed) {
+			r->phase = PHASE_AUTH;
+			r->job.done = auth_done;
+			http_suspend(r);
+			auth_submit(&r->job);
+			return;
+		}
+		act(r);
+		return;
+	case PHASE_AUTH:
+		finish_auth(r);
+		return;
+	case PHASE_HELD:
+		if (r->w.state == WAITER_MESSAGE)
+			http_message(r, r->w.msg);
+		else
+			http_empty(r, 204);
+		return;
+	case PHASE_REPLIED:
+		return;
+	}
+}

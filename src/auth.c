@@ -1,0 +1,243 @@
+/*
+ * auth.c - Argon2id, the credential MAC and the hashing pool.
+ *
+ * Argon2id costs milliseconds and argon2-memory-kib of memory per hash, so
+ * it never runs on an HTTP thread: first contacts queue a job and suspend,
+ * and argon2-max-concurrent workers take jobs in arrival order.  That
+ * bounds the memory a burst of first contacts can claim, and keeps every
+ * other request flowing meanwhile.
+ */
+#include <argon2.h>
+#include <errno.h>
+#include <gnutls/crypto.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth.h"
+#include "util.h"
+
+#define MAC_KEY_BYTES 32
+
+static struct auth_params params;
+static uint8_t mac_key[MAC_KEY_BYTES];
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
+static struct auth_job *queue_head, *queue_tail;
+static bool stopping;
+static pthread_t *workers;
+static unsigned nworkers;
+
+static void
+finish(struct auth_job *job, int result)
+{
+	job->result = result;
+	wipe(job->password, job->len);
+	free(job->password);
+	job->password = NULL;
+	job->done(job);
+}
+
+static void *
+worker(void *arg)
+{
+	struct auth_job *job;
+
+	(void)arg;
+	for (;;) {
+		pthread_mutex_lock(&lock);
+		while (queue_head == NULL && !stopping)
+			pthread_cond_wait(&cond, &lock);
+		if ((job = queue_head) != NULL) {
+			queue_head = job->next;
+			if (queue_head == NULL)
+				queue_tail = NULL;
+		}
+		pthread_mutex_unlock(&lock);
+		if (job == NULL)
+			return NULL;
+		if (stopping)
+			finish(job, -1);
+		else
+			finish(job, auth_hash(job->password, job->len,
+			    &job->hash));
+	}
+}
+
+int
+auth_init(const struct auth_params *p)
+{
+	unsigned i;
+
+	params = *p;
+	if (params.max_concurrent == 0)
+		params.max_concurrent = 1;
+	if (random_bytes(mac_key, sizeof(mac_key)) == -1)
+		return -1;
+	workers = calloc(params.max_concurrent, sizeof(*workers));
+	if (workers == NULL)
+		return -1;
+	stopping = false;
+	for (i = 0; i < params.max_concurrent; i++) {
+		int e = pthread_create(&workers[i], NULL, worker, NULL);
+
+		if (e != 0) {
+			auth_stop();
+			errno = e;
+			return -1;
+		}
+		nworkers++;
+	}
+	return 0;
+}
+
+void
+auth_stop(void)
+{
+	unsigned i;
+
+	pthread_mutex_lock(&lock);
+	stopping = true;
+	pthread_cond_broadcast(&cond);
+	pthread_mutex_unlock(&lock);
+	for (i = 0; i < nworkers; i++)
+		pthread_join(workers[i], NULL);
+	free(workers);
+	workers = NULL;
+	nworkers = 0;
+	wipe(mac_key, sizeof(mac_key));
+}
+
+/* Length of the UTF-8 sequence at s (at most n bytes), or 0 if invalid. */
+static size_t
+utf8_len(const unsigned char *s, size_t n)
+{
+	size_t len, i;
+	uint32_t cp;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+		len = 2;
+		cp = s[0] & 0x1f;
+	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+		len = 3;
+		cp = s[0] & 0x0f;
+	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+		len = 4;
+		cp = s[0] & 0x07;
+	} else
+		return 0;
+	if (len > n)
+		return 0;
+	for (i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	/* Overlong forms, surrogates and code points past U+10FFFF. */
+	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+		return 0;
+	return len;
+}
+
+const char *
+auth_check_username(const char *user, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)user;
+	size_t i, n;
+
+	if (len == 0)
+		return "username is empty";
+	if (len > AUTH_USERNAME_MAX)
+		return "username is longer than 256 bytes";
+	for (i = 0; i < len; i += n) {
+		if (s[i] < 0x20 || s[i] == 0x7f)
+			return "username contains a control character";
+		if ((n = utf8_len(s + i, len - i)) == 0)
+			return "username is not UTF-8";
+	}
+	return NULL;
+}
+
+const char *
+auth_check_password(size_t len)
+{
+	if (len == 0)
+		return "password is empty";
+	if (len < params.min_password_length)
+		return "password is shorter than min-password-length";
+	if (len > AUTH_PASSWORD_MAX)
+		return "password is longer than 1024 bytes";
+	return NULL;
+}
+
+void
+auth_mac(const char *user, const char *password, size_t password_len,
+    uint8_t mac[CRED_MAC_BYTES])
+{
+	gnutls_hmac_hd_t h;
+	static const char sep = '\0';
+
+	/* The username is bound in, so equal passwords give unequal MACs. */
+	if (gnutls_hmac_init(&h, GNUTLS_MAC_SHA256, mac_key,
+	    sizeof(mac_key)) < 0) {
+		/* Out of memory: a MAC nobody can match fails closed. */
+		random_bytes(mac, CRED_MAC_BYTES);
+		return;
+	}
+	gnutls_hmac(h, user, strlen(user));
+	gnutls_hmac(h, &sep, 1);
+	gnutls_hmac(h, password, password_len);
+	gnutls_hmac_deinit(h, mac);
+}
+
+int
+auth_hash(const char *password, size_t len, struct cred_hash *h)
+{
+	if (random_bytes(h->salt, sizeof(h->salt)) == -1)
+		return -1;
+	if (argon2id_hash_raw(params.time_cost, params.memory_kib,
+	    params.parallelism, password, len, h->salt, sizeof(h->salt), h->tag,
+	    sizeof(h->tag)) != ARGON2_OK)
+		return -1;
+	return 0;
+}
+
+int
+auth_verify(const char *password, size_t len, const struct cred_hash *h)
+{
+	uint8_t tag[CRED_TAG_BYTES];
+	int r = -1;
+
+	if (argon2id_hash_raw(params.time_cost, params.memory_kib,
+	    params.parallelism, password, len, h->salt, sizeof(h->salt), tag,
+	    sizeof(tag)) != ARGON2_OK)
+		goto done;
+	r = ct_memcmp(tag, h->tag, sizeof(tag)) == 0 ? 0 : -1;
+done:
+	wipe(tag, sizeof(tag));
+	return r;
+}
+
+void
+auth_submit(struct auth_job *job)
+{
+	job->next = NULL;
+	pthread_mutex_lock(&lock);
+	if (stopping) {
+		pthread_mutex_unlock(&lock);
+		finish(job, -1);
+		return;
+	}
+	if (queue_tail != NULL)
+		queue_tail->next = job;
+	else
+		queue_head = job;
+	queue_tail = job;
+	pthread_cond_signal(&cond);
+	pthread_mutex_unlock(&lock);
+}

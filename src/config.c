@@ -1,0 +1,387 @@
+/*
+ * config.c - defaults and the `keyword value' parser of inboxd.conf(5).
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "util.h"
+
+#define LINE_MAX_BYTES 4096
+
+enum ktype { K_UINT, K_SECONDS, K_SIZE, K_STRING, K_LOG_FORMAT, K_ORIGINS };
+
+struct keyword {
+	const char *name;
+	enum ktype type;
+	size_t off;
+	uint64_t min, max; /* in the file's units: count, seconds, bytes */
+	size_t size;       /* K_STRING: buffer size */
+};
+
+#define U(name, field, min, max) \
+	{ name, K_UINT, offsetof(struct config, field), min, max, 0 }
+#define S(name, field, min, max) \
+	{ name, K_SECONDS, offsetof(struct config, field), min, max, 0 }
+#define Z(name, field, min, max) \
+	{ name, K_SIZE, offsetof(struct config, field), min, max, 0 }
+#define STR(name, field) \
+	{ name, K_STRING, offsetof(struct config, field), 0, 0, \
+	    sizeof(((struct config *)0)->field) }
+
+#define DAY 86400
+#define GIB (1024ULL * 1024 * 1024)
+
+static const struct keyword keywords[] = {
+	STR("listen", listen),
+	U("threads", threads, 0, 256),
+	U("connection-limit", connection_limit, 1, 1000000),
+	S("connection-timeout", connection_timeout_ms, 1, DAY),
+	S("default-wait", default_wait_ms, 0, DAY),
+	S("max-wait", max_wait_ms, 0, DAY),
+	S("inbox-timeout", inbox_timeout_ms, 1, 30 * DAY),
+	S("message-timeout", message_timeout_ms, 1, 30 * DAY),
+	Z("max-message-size", max_message_size, 1, GIB),
+	U("max-messages", max_messages, 1, 1000000000),
+	Z("max-inbox-bytes", max_inbox_bytes, 1, 1024 * GIB),
+	U("max-inboxes", max_inboxes, 1, 1000000000),
+	Z("max-memory", max_memory, 1, 1024 * GIB),
+	U("min-password-length", min_password_length, 1, 1024),
+	U("argon2-time-cost", argon2_time_cost, 1, 100),
+	U("argon2-memory-kib", argon2_memory_kib, 8, 4 * 1024 * 1024),
+	U("argon2-parallelism", argon2_parallelism, 1, 64),
+	U("argon2-max-concurrent", argon2_max_concurrent, 0, 256),
+	{ "cors-origins", K_ORIGINS, 0, 0, 0, 0 },
+	{ "log-format", K_LOG_FORMAT, 0, 0, 0, 0 },
+	STR("log-file", log_file),
+};
+
+void
+config_defaults(struct config *c)
+{
+	memset(c, 0, sizeof(*c));
+	strcpy(c->listen, "127.0.0.1:8080");
+	c->threads = 0;
+	c->connection_limit = 10000;
+	c->connection_timeout_ms = 30 * 1000;
+	c->default_wait_ms = 25 * 1000;
+	c->max_wait_ms = 60 * 1000;
+	c->inbox_timeout_ms = 60 * 1000;
+	c->message_timeout_ms = 60 * 1000;
+	c->max_message_size = 64 * 1024;
+	c->max_messages = 100;
+	c->max_inbox_bytes = 1024 * 1024;
+	c->max_inboxes = 1000000;
+	c->max_memory = 256 * 1024 * 1024;
+	c->min_password_length = 1;
+	c->argon2_time_cost = 2;
+	c->argon2_memory_kib = 19456;
+	c->argon2_parallelism = 1;
+	c->argon2_max_concurrent = 0;
+	c->n_origins = 0;
+	c->log_format = LOG_FORMAT_TEXT;
+	c->log_file[0] = '\0';
+}
+
+static void
+free_origins(struct config *c)
+{
+	unsigned i;
+
+	for (i = 0; i < c->n_origins; i++)
+		free(c->origins[i]);
+	c->n_origins = 0;
+}
+
+void
+config_free(struct config *c)
+{
+	free_origins(c);
+}
+
+static void
+report(config_error_fn *err, void *arg, const char *where, const char *fmt,
+    ...)
+{
+	char msg[512];
+	int n;
+	va_list ap;
+
+	if (err == NULL)
+		return;
+	n = snprintf(msg, sizeof(msg), "%s: ", where);
+	if (n < 0 || (size_t)n >= sizeof(msg))
+		n = 0;
+	va_start(ap, fmt);
+	vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
+	va_end(ap);
+	err(arg, msg);
+}
+
+static int
+set_origins(struct config *c, const char *where, const char *value,
+    config_error_fn *err, void *arg)
+{
+	char buf[LINE_MAX_BYTES], *tok, *save = NULL;
+	struct config tmp;
+
+	tmp.n_origins = 0;
+	if (strlen(value) >= sizeof(buf)) {
+		report(err, arg, where, "cors-origins: list too long");
+		return -1;
+	}
+	strcpy(buf, value);
+	for (tok = strtok_r(buf, " \t", &save); tok != NULL;
+	    tok = strtok_r(NULL, " \t", &save)) {
+		if (strcmp(tok, "*") == 0)
+			continue;
+		if (tmp.n_origins == CONFIG_MAX_ORIGINS) {
+			report(err, arg, where,
+			    "cors-origins: more than %d origins",
+			    CONFIG_MAX_ORIGINS);
+			goto fail;
+		}
+		if (strncmp(tok, "http://", 7) != 0 &&
+		    strncmp(tok, "https://", 8) != 0) {
+			report(err, arg, where,
+			    "cors-origins: `%s' is not `*' or an http(s) origin",
+			    tok);
+			goto fail;
+		}
+		if ((tmp.origins[tmp.n_origins] = strdup(tok)) == NULL) {
+			report(err, arg, where, "out of memory");
+			goto fail;
+		}
+		tmp.n_origins++;
+	}
+	free_origins(c);
+	memcpy(c->origins, tmp.origins, sizeof(char *) * tmp.n_origins);
+	c->n_origins = tmp.n_origins;
+	return 0;
+fail:
+	free_origins(&tmp);
+	return -1;
+}
+
+static const struct keyword *
+find_keyword(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < nitems(keywords); i++)
+		if (strcmp(keywords[i].name, name) == 0)
+			return &keywords[i];
+	return NULL;
+}
+
+int
+config_set(struct config *c, const char *where, const char *keyword,
+    const char *value, config_error_fn *err, void *arg)
+{
+	const struct keyword *k = find_keyword(keyword);
+	char *field;
+	uint64_t v;
+
+	if (k == NULL) {
+		report(err, arg, where, "unknown keyword `%s'", keyword);
+		return -1;
+	}
+	if (*value == '\0') {
+		report(err, arg, where, "%s: missing value", keyword);
+		return -1;
+	}
+	field = (char *)c + k->off;
+	switch (k->type) {
+	case K_UINT:
+	case K_SECONDS:
+		if (parse_uint(value, k->max, &v) == -1 || v < k->min) {
+			report(err, arg, where,
+			    "%s: `%s' is not a whole number from %llu to %llu%s",
+			    keyword, value, (unsigned long long)k->min,
+			    (unsigned long long)k->max,
+			    k->type == K_SECONDS ? " (seconds)" : "");
+			return -1;
+		}
+		if (k->type == K_SECONDS)
+			*(uint64_t *)(void *)field = v * 1000;
+		else
+			*(unsigned *)(void *)field = (unsigned)v;
+		return 0;
+	case K_SIZE:
+		if (parse_size(value, k->max, &v) == -1 || v < k->min) {
+			report(err, arg, where,
+			    "%s: `%s' is not a size from %llu to %llu bytes "
+			    "(suffix K, M or G allowed)",
+			    keyword, value, (unsigned long long)k->min,
+			    (unsigned long long)k->max);
+			return -1;
+		}
+		*(uint64_t *)(void *)field = v;
+		return 0;
+	case K_STRING:
+		if (strlen(value) >= k->size) {
+			report(err, arg, where, "%s: value longer than %zu bytes",
+			    keyword, k->size - 1);
+			return -1;
+		}
+		strcpy(field, value);
+		return 0;
+	case K_LOG_FORMAT:
+		if (strcmp(value, "text") == 0)
+			c->log_format = LOG_FORMAT_TEXT;
+		else if (strcmp(value, "json") == 0)
+			c->log_format = LOG_FORMAT_JSON;
+		else {
+			report(err, arg, where,
+			    "log-format: `%s' is not `text' or `json'", value);
+			return -1;
+		}
+		return 0;
+	case K_ORIGINS:
+		return set_origins(c, where, value, err, arg);
+	}
+	return -1;
+}
+
+/* Parse one line (NUL-terminated, no newline); returns 0 or -1. */
+static int
+parse_line(struct config *c, const char *where, char *line,
+    config_error_fn *err, void *arg)
+{
+	char *p, *kw, *value, *end;
+
+	if ((p = strchr(line, '#')) != NULL)
+		*p = '\0';
+	for (p = line; *p == ' ' || *p == '\t' || *p == '\r'; p++)
+		;
+	if (*p == '\0')
+		return 0;
+	kw = p;
+	while (*p != '\0' && *p != ' ' && *p != '\t' && *p != '\r')
+		p++;
+	if (*p != '\0')
+		*p++ = '\0';
+	while (*p == ' ' || *p == '\t')
+		p++;
+	value = p;
+	end = value + strlen(value);
+	while (end > value &&
+	    (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
+		*--end = '\0';
+	for (p = kw; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p == 0x7f) {
+			report(err, arg, where, "control character in keyword");
+			return -1;
+		}
+	for (p = value; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 && *p != '\t') {
+			report(err, arg, where, "control character in value");
+			return -1;
+		}
+	return config_set(c, where, kw, value, err, arg);
+}
+
+int
+config_parse(struct config *c, const char *name, const char *text,
+    size_t len, config_error_fn *err, void *arg)
+{
+	char line[LINE_MAX_BYTES + 1], where[1100];
+	size_t pos = 0, lineno = 0;
+	int errors = 0;
+
+	while (pos < len) {
+		const char *nl = memchr(text + pos, '\n', len - pos);
+		size_t n = (nl != NULL ? (size_t)(nl - text) : len) - pos;
+
+		lineno++;
+		snprintf(where, sizeof(where), "%s:%zu", name, lineno);
+		if (n > LINE_MAX_BYTES) {
+			report(err, arg, where, "line longer than %d bytes",
+			    LINE_MAX_BYTES);
+			errors++;
+		} else if (memchr(text + pos, '\0', n) != NULL) {
+			report(err, arg, where, "NUL byte in line");
+			errors++;
+		} else {
+			memcpy(line, text + pos, n);
+			line[n] = '\0';
+			if (parse_line(c, where, line, err, arg) == -1)
+				errors++;
+		}
+		pos += n + 1;
+	}
+	return errors;
+}
+
+int
+config_load(struct config *c, const char *path, config_error_fn *err,
+    void *arg)
+{
+	FILE *f;
+	char *text = NULL;
+	size_t len = 0, cap = 0;
+	int errors;
+
+	if ((f = fopen(path, "r")) == NULL) {
+		report(err, arg, path, "%s", strerror(errno));
+		return 1;
+	}
+	for (;;) {
+		size_t n;
+
+		if (len == cap) {
+			char *t;
+
+			cap = cap ? cap * 2 : 8192;
+			if (cap > 16 * 1024 * 1024 ||
+			    (t = realloc(text, cap)) == NULL) {
+				report(err, arg, path, "file too large");
+				free(text);
+				fclose(f);
+				return 1;
+			}
+			text = t;
+		}
+		n = fread(text + len, 1, cap - len, f);
+		len += n;
+		if (n == 0)
+			break;
+	}
+	if (ferror(f)) {
+		report(err, arg, path, "read error");
+		free(text);
+		fclose(f);
+		return 1;
+	}
+	fclose(f);
+	errors = config_parse(c, path, text, len, err, arg);
+	free(text);
+	return errors;
+}
+
+int
+config_check(const struct config *c, const char *name, config_error_fn *err,
+    void *arg)
+{
+	int errors = 0;
+
+	if (c->default_wait_ms > c->max_wait_ms) {
+		report(err, arg, name, "default-wait (%llu) exceeds max-wait "
+		    "(%llu)", (unsigned long long)c->default_wait_ms / 1000,
+		    (unsigned long long)c->max_wait_ms / 1000);
+		errors++;
+	}
+	if (c->max_message_size > c->max_inbox_bytes) {
+		report(err, arg, name, "max-message-size exceeds "
+		    "max-inbox-bytes: no message could be queued");
+		errors++;
+	}
+	if (c->max_inbox_bytes > c->max_memory) {
+		report(err, arg, name, "max-inbox-bytes exceeds max-memory");
+		errors++;
+	}
+	return errors;
+}

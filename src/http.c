@@ -1,0 +1,504 @@
+/*
+ * http.c - the libmicrohttpd daemon: listening, request lifecycle,
+ * replies with their headers, and the access log.
+ *
+ * libmicrohttpd runs in epoll mode with an internal thread pool; each
+ * request gets a struct request on its first call, which lives until the
+ * completion callback.  A message popped by a GET is freed only when that
+ * callback reports the response completed; any other end puts it back at
+ * the head of its inbox (store_done).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "api.h"
+#include "http.h"
+#include "json.h"
+#include "log.h"
+#include "metrics.h"
+#include "util.h"
+
+#define LISTEN_BACKLOG 4096
+#define PREFLIGHT_MAX_AGE "86400" /* seconds browsers may cache it */
+
+static const struct config *cfg;
+static struct store *store;
+static int listen_fd = -1;
+static unsigned listen_port;
+static atomic_bool stopping;
+static atomic_uint active; /* requests between first call and completion */
+
+const struct config *
+http_config(void)
+{
+	return cfg;
+}
+
+struct store *
+http_store(void)
+{
+	return store;
+}
+
+bool
+http_stopping(void)
+{
+	return atomic_load(&stopping);
+}
+
+const char *
+http_header(struct request *r, const char *name)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+const char *
+http_query(struct request *r, const char *name, size_t *len)
+{
+	const char *v = NULL;
+	size_t n = 0;
+
+	if (MHD_lookup_connection_value_n(r->conn, MHD_GET_ARGUMENT_KIND, name,
+	    strlen(name), &v, &n) != MHD_YES)
+		return NULL;
+	if (v == NULL) /* `?to' without `=' */
+		v = "";
+	if (len != NULL)
+		*len = n;
+	return v;
+}
+
+int
+http_credentials(struct request *r, char **user, char **password)
+{
+	*password = NULL;
+	*user = MHD_basic_auth_get_username_password(r->conn, password);
+	if (*user == NULL || *password == NULL) {
+		http_free_credentials(*user, *password);
+		return -1;
+	}
+	return 0;
+}
+
+void
+http_free_credentials(char *user, char *password)
+{
+	if (password != NULL) {
+		wipe(password, strlen(password));
+		MHD_free(password);
+	}
+	if (user != NULL)
+		MHD_free(user);
+}
+
+/* Add the CORS headers every response carries (Fetch standard). */
+static void
+add_cors(struct request *r, struct MHD_Response *resp)
+{
+	const char *origin;
+	unsigned i;
+
+	if (cfg->n_origins == 0)
+		MHD_add_response_header(resp, "Access-Control-Allow-Origin",
+		    "*");
+	else {
+		MHD_add_response_header(resp, "Vary", "Origin");
+		origin = http_header(r, "Origin");
+		for (i = 0; origin != NULL && i < cfg->n_origins; i++)
+			if (strcmp(origin, cfg->origins[i]) == 0) {
+				MHD_add_response_header(resp,
+				    "Access-Control-Allow-Origin", origin);
+				break;
+			}
+	}
+	MHD_add_response_header(resp, "Access-Control-Expose-Headers",
+	    "X-From, X-To, X-Message-Id, Retry-After");
+}
+
+static void
+queue(struct request *r, unsigned status, struct MHD_Response *resp,
+    size_t bytes)
+{
+	if (resp == NULL) {
+		/* Out of memory: closing the connection is all that is left. */
+		r->phase = PHASE_REPLIED;
+		r->status = 0;
+		return;
+	}
+	add_cors(r, resp);
+	if (atomic_load(&stopping))
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION,
+		    "close");
+	r->phase = PHASE_REPLIED;
+	r->status = status;
+	r->bytes = bytes;
+	/*
+	 * libmicrohttpd 0.9.75 closes the connection after a reply queued
+	 * from the first call; without a body to refuse, wait for the final
+	 * call and keep the connection alive.
+	 */
+	if (r->first_call && !r->has_body) {
+		r->pending = resp;
+		return;
+	}
+	if (MHD_queue_response(r->conn, status, resp) != MHD_YES)
+		r->status = 0;
+	MHD_destroy_response(resp);
+}
+
+void
+http_error(struct request *r, unsigned status, const char *code,
+    const char *message)
+{
+	struct MHD_Response *resp;
+	char *body = json_error(code, message);
+
+	if (body == NULL) {
+		queue(r, status, NULL, 0);
+		return;
+	}
+	resp = MHD_create_response_from_buffer(strlen(body), body,
+	    MHD_RESPMEM_MUST_FREE);
+	if (resp == NULL) {
+		free(body);
+		queue(r, status, NULL, 0);
+		return;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+	    "application/json");
+	switch (status) {
+	case 401:
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+		    "Basic realm=\"inboxd\", charset=\"UTF-8\"");
+		break;
+	case 405:
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
+		    "GET, POST, OPTIONS");
+		break;
+	case 503:
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER,
+		    strcmp(code, "inbox_full") == 0 ? "1" : "5");
+		break;
+	default:
+		break;
+	}
+	queue(r, status, resp, strlen(body));
+}
+
+void
+http_empty(struct request *r, unsigned status)
+{
+	queue(r, status, MHD_create_response_from_buffer(0, NULL,
+	    MHD_RESPMEM_PERSISTENT), 0);
+}
+
+void
+http_message(struct request *r, struct message *m)
+{
+	struct MHD_Response *resp;
+	const char *type = message_type(m);
+	char id[24];
+
+	resp = MHD_create_response_from_buffer(m->len, message_body(m),
+	    MHD_RESPMEM_PERSISTENT);
+	if (resp == NULL) {
+		queue(r, 200, NULL, 0);
+		return;
+	}
+	snprintf(id, sizeof(id), "%llu", (unsigned long long)m->id);
+	MHD_add_response_header(resp, "X-From", message_from(m));
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+	    type != NULL ? type : "application/octet-stream");
+	MHD_add_response_header(resp, "X-Message-Id", id);
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
+	    "no-store");
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	queue(r, 200, resp, m->len);
+}
+
+void
+http_preflight(struct request *r)
+{
+	struct MHD_Response *resp;
+
+	resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+	if (resp != NULL) {
+		MHD_add_response_header(resp, "Access-Control-Allow-Methods",
+		    "GET, POST, OPTIONS");
+		MHD_add_response_header(resp, "Access-Control-Allow-Headers",
+		    "Authorization, Content-Type, X-PIN");
+		MHD_add_response_header(resp, "Access-Control-Max-Age",
+		    PREFLIGHT_MAX_AGE);
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
+		    "GET, POST, OPTIONS");
+	}
+	queue(r, 204, resp, 0);
+}
+
+static void
+client_address(struct MHD_Connection *c, char *buf, size_t size)
+{
+	const union MHD_ConnectionInfo *ci;
+	const struct sockaddr *sa;
+
+	strcpy(buf, "-");
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci == NULL || (sa = ci->client_addr) == NULL)
+		return;
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)
+		    sa)->sin_addr, buf, (socklen_t)size);
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)
+		    sa)->sin6_addr, buf, (socklen_t)size);
+}
+
+static struct request *
+request_new(struct MHD_Connection *c, const char *url, const char *method)
+{
+	struct request *r = calloc(1, sizeof(*r));
+	const char *length;
+
+	if (r == NULL)
+		return NULL;
+	r->conn = c;
+	r->path = url;
+	r->method = method;
+	r->phase = PHASE_BODY;
+	r->start_us = now_us();
+	length = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_CONTENT_LENGTH);
+	r->has_body = (length != NULL && strcmp(length, "0") != 0) ||
+	    MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL;
+	client_address(c, r->client, sizeof(r->client));
+	atomic_fetch_add(&active, 1);
+	return r;
+}
+
+static enum MHD_Result
+handle(void *cls, struct MHD_Connection *c, const char *url,
+    const char *method, const char *version, const char *upload,
+    size_t *upload_size, void **ctx)
+{
+	struct request *r = *ctx;
+
+	(void)cls;
+	(void)version;
+	if (r == NULL) {
+		if ((r = request_new(c, url, method)) == NULL)
+			return MHD_NO;
+		*ctx = r;
+		r->first_call = true;
+		api_begin(r);
+		r->first_call = false;
+		return MHD_YES;
+	}
+	if (*upload_size != 0) {
+		api_upload(r, upload, *upload_size);
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	if (r->pending != NULL) {
+		if (MHD_queue_response(c, r->status, r->pending) != MHD_YES)
+			r->status = 0;
+		MHD_destroy_response(r->pending);
+		r->pending = NULL;
+	} else
+		api_finish(r);
+	/* A reply that could not be queued leaves only closing. */
+	if (r->phase == PHASE_REPLIED && r->status == 0)
+		return MHD_NO;
+	return MHD_YES;
+}
+
+static void
+completed(void *cls, struct MHD_Connection *c, void **ctx,
+    enum MHD_RequestTerminationCode toe)
+{
+	struct request *r = *ctx;
+	struct log_request l;
+
+	(void)cls;
+	(void)c;
+	if (r == NULL)
+		return;
+	*ctx = NULL;
+	if (r->w.msg != NULL)
+		store_done(store, &r->w,
+		    toe == MHD_REQUEST_TERMINATED_COMPLETED_OK, now_ms());
+	if (r->status != 0)
+		metrics_request(r->status);
+	l.client = r->client;
+	l.method = r->method;
+	l.path = r->path;
+	l.user = r->user;
+	l.status = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? r->status : 0;
+	l.bytes = r->bytes;
+	l.duration_us = now_us() - r->start_us;
+	log_request(&l);
+	if (r->body != NULL)
+		message_free(r->body);
+	if (r->pending != NULL)
+		MHD_destroy_response(r->pending);
+	if (r->job.password != NULL) {
+		wipe(r->job.password, r->job.len);
+		free(r->job.password);
+	}
+	free(r->user);
+	free(r);
+	atomic_fetch_sub(&active, 1);
+}
+
+static void
+mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char msg[512];
+	size_t n;
+
+	(void)cls;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = strlen(msg);
+	while (n > 0 && msg[n - 1] == '\n')
+		msg[--n] = '\0';
+	log_warn("libmicrohttpd: %s", msg);
+}
+
+/*
+ * Bind and listen on ADDRESS:PORT or [ADDRESS]:PORT (numeric).  Returns
+ * the socket, or -1 after logging why; *v6 tells the address family.
+ */
+static int
+open_listener(const char *spec, bool *v6)
+{
+	char host[256], *port;
+	struct addrinfo hints, *ai;
+	int fd, e, one = 1;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+
+	if (strlen(spec) >= sizeof(host)) {
+		log_warn("listen %s: address too long", spec);
+		return -1;
+	}
+	strcpy(host, spec);
+	if ((port = strrchr(host, ':')) == NULL) {
+		log_warn("listen %s: expected ADDRESS:PORT", spec);
+		return -1;
+	}
+	*port++ = '\0';
+	if (host[0] == '[') {
+		size_t n = strlen(host);
+
+		if (n < 2 || host[n - 1] != ']') {
+			log_warn("listen %s: unbalanced brackets", spec);
+			return -1;
+		}
+		host[n - 1] = '\0';
+		memmove(host, host + 1, n - 1);
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
+	if ((e = getaddrinfo(host, port, &hints, &ai)) != 0) {
+		log_warn("listen %s: %s", spec, gai_strerror(e));
+		return -1;
+	}
+	*v6 = ai->ai_family == AF_INET6;
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd == -1 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	    (*v6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one,
+	    sizeof(one))) ||
+	    bind(fd, ai->ai_addr, ai->ai_addrlen) ||
+	    listen(fd, LISTEN_BACKLOG) ||
+	    getsockname(fd, (struct sockaddr *)&ss, &sl)) {
+		log_warn("listen %s: %s", spec, strerror(errno));
+		if (fd != -1)
+			close(fd);
+		freeaddrinfo(ai);
+		return -1;
+	}
+	freeaddrinfo(ai);
+	listen_port = ntohs(ss.ss_family == AF_INET6
+	    ? ((struct sockaddr_in6 *)&ss)->sin6_port
+	    : ((struct sockaddr_in *)&ss)->sin_port);
+	return fd;
+}
+
+struct MHD_Daemon *
+http_start(const struct config *c, struct store *s)
+{
+	struct MHD_Daemon *d;
+	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD |
+	    MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+	unsigned threads = c->threads;
+	bool v6 = false;
+	long ncpu;
+
+	cfg = c;
+	store = s;
+	if ((listen_fd = open_listener(c->listen, &v6)) == -1)
+		return NULL;
+	if (v6)
+		flags |= MHD_USE_IPv6;
+	if (threads == 0) {
+		ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+		threads = ncpu > 0 ? (unsigned)ncpu : 1;
+	}
+	d = MHD_start_daemon(flags, 0, NULL, NULL, handle, NULL,
+	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+	    MHD_OPTION_LISTEN_SOCKET, listen_fd,
+	    MHD_OPTION_THREAD_POOL_SIZE, threads,
+	    MHD_OPTION_CONNECTION_LIMIT, c->connection_limit,
+	    MHD_OPTION_CONNECTION_TIMEOUT,
+	    (unsigned)(c->connection_timeout_ms / 1000),
+	    MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
+	    MHD_OPTION_END);
+	if (d == NULL) {
+		log_warn("libmicrohttpd failed to start on %s", c->listen);
+		close(listen_fd);
+		listen_fd = -1;
+	}
+	return d;
+}
+
+unsigned
+http_port(struct MHD_Daemon *d)
+{
+	(void)d;
+	return listen_port;
+}
+
+void
+http_quiesce(struct MHD_Daemon *d)
+{
+	MHD_socket fd = MHD_quiesce_daemon(d);
+
+	atomic_store(&stopping, true);
+	if (fd != MHD_INVALID_SOCKET)
+		close(fd);
+	listen_fd = -1;
+}
+
+void
+http_stop(struct MHD_Daemon *d, uint64_t grace_ms)
+{
+	uint64_t deadline = now_ms() + grace_ms;
+	struct timespec ts = { 0, 10 * 1000 * 1000 };
+
+	while (atomic_load(&active) > 0 && now_ms() < deadline)
+		nanosleep(&ts, NULL);
+	MHD_stop_daemon(d);
+}

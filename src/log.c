@@ -1,0 +1,233 @@
+/*
+ * log.c - text or JSON log lines to stderr, a file or syslog.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "json.h"
+#include "log.h"
+
+#define LINE_BYTES 2048
+
+static enum log_target target = LOG_TO_STDERR;
+static enum log_format format = LOG_FORMAT_TEXT;
+static int fd = STDERR_FILENO;
+static char *file_path;
+static int debug;
+
+int
+log_open(enum log_target t, const char *path, enum log_format f)
+{
+	format = f;
+	if (t == LOG_TO_SYSLOG)
+		openlog("inboxd", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+	if (t == LOG_TO_FILE) {
+		int nfd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+		    0640);
+
+		if (nfd == -1)
+			return -1;
+		free(file_path);
+		if ((file_path = strdup(path)) == NULL) {
+			close(nfd);
+			return -1;
+		}
+		fd = nfd;
+	}
+	target = t;
+	return 0;
+}
+
+int
+log_reopen(void)
+{
+	int nfd;
+
+	if (target != LOG_TO_FILE)
+		return 0;
+	nfd = open(file_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	if (nfd == -1)
+		return -1;
+	/* dup2 swaps the file under the same descriptor atomically. */
+	if (dup2(nfd, fd) == -1) {
+		int e = errno;
+
+		close(nfd);
+		errno = e;
+		return -1;
+	}
+	close(nfd);
+	return 0;
+}
+
+void
+log_set_debug(int on)
+{
+	debug = on;
+}
+
+static void
+timestamp(char *buf, size_t size)
+{
+	struct timespec ts;
+	struct tm tm;
+
+	size_t n;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	n = strftime(buf, size, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + n, size - n, ".%03uZ",
+	    (unsigned)(ts.tv_nsec / 1000000) % 1000);
+}
+
+static void
+emit(int priority, const char *line)
+{
+	size_t len = strlen(line);
+	char buf[LINE_BYTES + 1];
+
+	if (target == LOG_TO_SYSLOG) {
+		syslog(priority, "%s", line);
+		return;
+	}
+	if (len > LINE_BYTES)
+		len = LINE_BYTES;
+	memcpy(buf, line, len);
+	buf[len++] = '\n';
+	/* A failed log write has nowhere to be reported. */
+	if (write(fd, buf, len) < 0)
+		return;
+}
+
+static void
+vlog(int priority, const char *level, const char *fmt, va_list ap)
+{
+	char msg[LINE_BYTES], ts[40], line[LINE_BYTES + 64];
+	char *json;
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (target == LOG_TO_SYSLOG) {
+		emit(priority, msg);
+		return;
+	}
+	timestamp(ts, sizeof(ts));
+	if (format == LOG_FORMAT_JSON &&
+	    (json = json_log_message(ts, level, msg)) != NULL) {
+		emit(priority, json);
+		free(json);
+		return;
+	}
+	snprintf(line, sizeof(line), "%s %s: %s", ts, level, msg);
+	emit(priority, line);
+}
+
+void
+log_info(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog(LOG_INFO, "info", fmt, ap);
+	va_end(ap);
+}
+
+void
+log_warn(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog(LOG_WARNING, "warning", fmt, ap);
+	va_end(ap);
+}
+
+void
+log_debug(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!debug)
+		return;
+	va_start(ap, fmt);
+	vlog(LOG_DEBUG, "debug", fmt, ap);
+	va_end(ap);
+}
+
+void
+fatal(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog(LOG_ERR, "error", fmt, ap);
+	va_end(ap);
+	exit(1);
+}
+
+/*
+ * Copy s into dst as a double-quoted string with `"', `\', control bytes
+ * and DEL escaped, so a name chosen by a client cannot forge a log line.
+ */
+static void
+quote(char *dst, size_t size, const char *s)
+{
+	size_t n = 0;
+
+	if (size < 3) {
+		*dst = '\0';
+		return;
+	}
+	dst[n++] = '"';
+	for (; *s != '\0' && n + 5 < size; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c < 0x20 || c == 0x7f || c == '"' || c == '\\')
+			n += (size_t)snprintf(dst + n, size - n, "\\x%02x", c);
+		else
+			dst[n++] = (char)c;
+	}
+	dst[n++] = '"';
+	dst[n] = '\0';
+}
+
+void
+log_request(const struct log_request *r)
+{
+	char ts[40], line[LINE_BYTES + 1800], path[600], user[1100];
+	double ms = (double)r->duration_us / 1000.0;
+	char *json;
+
+	timestamp(ts, sizeof(ts));
+	if (format == LOG_FORMAT_JSON && target != LOG_TO_SYSLOG) {
+		struct json_request_log j = { ts, r->client, r->method, r->path,
+			r->user, r->status, r->bytes, ms };
+
+		if ((json = json_log_request(&j)) != NULL) {
+			emit(LOG_INFO, json);
+			free(json);
+		}
+		return;
+	}
+	quote(path, sizeof(path), r->path);
+	if (r->user != NULL)
+		quote(user, sizeof(user), r->user);
+	else
+		strcpy(user, "-");
+	if (target == LOG_TO_SYSLOG)
+		snprintf(line, sizeof(line), "%s %s %s %u %llu %.3f %s",
+		    r->client, r->method, path, r->status,
+		    (unsigned long long)r->bytes, ms, user);
+	else
+		snprintf(line, sizeof(line), "%s %s %s %s %u %llu %.3f %s", ts,
+		    r->client, r->method, path, r->status,
+		    (unsigned long long)r->bytes, ms, user);
+	emit(LOG_INFO, line);
+}

@@ -1,0 +1,217 @@
+/*
+ * main.c - options, configuration, signals, start and orderly stop.
+ *
+ * Signals are blocked in every thread and taken synchronously by the main
+ * thread, which also drives the store's timer wheel once per tick: no
+ * handler ever runs in the middle of a request.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "auth.h"
+#include "config.h"
+#include "http.h"
+#include "log.h"
+#include "store.h"
+#include "util.h"
+
+#ifndef INBOXD_VERSION
+#define INBOXD_VERSION "0.1.0"
+#endif
+#ifndef INBOXD_CONF
+#define INBOXD_CONF "/etc/inboxd.conf"
+#endif
+
+#define TICK_MS 100          /* timer wheel resolution */
+#define SHUTDOWN_GRACE_MS 10000
+
+static void
+usage(FILE *f)
+{
+	fprintf(f, "usage: inboxd [-dhnV] [-f file] [-l address:port]\n");
+}
+
+static void
+print_error(void *arg, const char *msg)
+{
+	(void)arg;
+	fprintf(stderr, "%s\n", msg);
+}
+
+/* Raise the open-file limit to its hard limit: one descriptor a peer. */
+static void
+raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+			log_warn("setrlimit RLIMIT_NOFILE: %s", strerror(errno));
+	}
+}
+
+/* Detach from the terminal as a classic daemon. */
+static void
+detach(void)
+{
+	pid_t pid;
+	int fd;
+
+	if ((pid = fork()) == -1)
+		fatal("fork: %s", strerror(errno));
+	if (pid != 0)
+		_exit(0);
+	if (setsid() == -1)
+		fatal("setsid: %s", strerror(errno));
+	if ((pid = fork()) == -1)
+		fatal("fork: %s", strerror(errno));
+	if (pid != 0)
+		_exit(0);
+	if (chdir("/") == -1)
+		fatal("chdir /: %s", strerror(errno));
+	if ((fd = open("/dev/null", O_RDWR)) != -1) {
+		dup2(fd, STDIN_FILENO);
+		dup2(fd, STDOUT_FILENO);
+		dup2(fd, STDERR_FILENO);
+		if (fd > STDERR_FILENO)
+			close(fd);
+	}
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct config cfg;
+	const char *file = NULL, *listen = NULL;
+	int ch, foreground = 0, test_only = 0, errors = 0;
+	struct auth_params ap;
+	struct store_limits lim;
+	struct store *store;
+	struct MHD_Daemon *d;
+	sigset_t sigs;
+	long ncpu;
+
+	while ((ch = getopt(argc, argv, "df:hl:nV")) != -1) {
+		switch (ch) {
+		case 'd':
+			foreground = 1;
+			break;
+		case 'f':
+			file = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'l':
+			listen = optarg;
+			break;
+		case 'n':
+			test_only = 1;
+			break;
+		case 'V':
+			printf("inboxd %s\n", INBOXD_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 1;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 1;
+	}
+
+	config_defaults(&cfg);
+	if (file != NULL)
+		errors += config_load(&cfg, file, print_error, NULL);
+	else if (access(INBOXD_CONF, F_OK) == 0)
+		errors += config_load(&cfg, file = INBOXD_CONF, print_error,
+		    NULL);
+	if (listen != NULL &&
+	    config_set(&cfg, "-l", "listen", listen, print_error, NULL) == -1)
+		errors++;
+	errors += config_check(&cfg, file != NULL ? file : "inboxd",
+	    print_error, NULL);
+	if (errors > 0) {
+		fprintf(stderr, "%d error%s in the configuration\n", errors,
+		    errors == 1 ? "" : "s");
+		return 1;
+	}
+	if (test_only) {
+		printf("configuration OK\n");
+		return 0;
+	}
+
+	if (!foreground)
+		detach();
+	if (cfg.log_file[0] != '\0') {
+		if (log_open(LOG_TO_FILE, cfg.log_file, cfg.log_format) == -1)
+			fatal("log-file %s: %s", cfg.log_file, strerror(errno));
+	} else
+		log_open(foreground ? LOG_TO_STDERR : LOG_TO_SYSLOG, NULL,
+		    cfg.log_format);
+
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	/* Threads started from here on inherit the blocked set. */
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	raise_nofile();
+
+	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	ap.time_cost = cfg.argon2_time_cost;
+	ap.memory_kib = cfg.argon2_memory_kib;
+	ap.parallelism = cfg.argon2_parallelism;
+	ap.max_concurrent = cfg.argon2_max_concurrent ? cfg.argon2_max_concurrent
+	    : (ncpu > 0 ? (unsigned)ncpu : 1);
+	ap.min_password_length = cfg.min_password_length;
+	if (auth_init(&ap) == -1)
+		fatal("starting the hashing threads: %s", strerror(errno));
+
+	lim.inbox_timeout_ms = cfg.inbox_timeout_ms;
+	lim.message_timeout_ms = cfg.message_timeout_ms;
+	lim.max_messages = cfg.max_messages;
+	lim.max_inbox_bytes = cfg.max_inbox_bytes;
+	lim.max_inboxes = cfg.max_inboxes;
+	lim.max_memory = cfg.max_memory;
+	if ((store = store_new(&lim, &waiter_ops, now_ms(), TICK_MS)) == NULL)
+		fatal("creating the store: out of memory");
+
+	if ((d = http_start(&cfg, store)) == NULL)
+		fatal("cannot serve on %s", cfg.listen);
+	log_info("inboxd %s listening on %s port %u", INBOXD_VERSION,
+	    cfg.listen, http_port(d));
+
+	for (;;) {
+		struct timespec tick = { 0, TICK_MS * 1000 * 1000 };
+		int sig = sigtimedwait(&sigs, NULL, &tick);
+
+		if (sig == SIGTERM || sig == SIGINT) {
+			log_info("signal %d: stopping", sig);
+			break;
+		}
+		if (sig == SIGHUP && log_reopen() == -1)
+			log_warn("reopening the log: %s", strerror(errno));
+		store_expire(store, now_ms());
+	}
+
+	http_quiesce(d);
+	store_shutdown(store, now_ms());
+	auth_stop();
+	http_stop(d, SHUTDOWN_GRACE_MS);
+	store_free(store);
+	config_free(&cfg);
+	log_info("stopped");
+	return 0;
+}

@@ -1,0 +1,608 @@
+/*
+ * store.c - inboxes, queues, held receivers and expiry under one mutex.
+ *
+ * Functions named do_*() expect the caller to hold s->lock (after
+ * memcached).  Waiters released under the lock are collected on a list
+ * and resumed by release_all() once the lock is dropped, so the HTTP
+ * layer never runs under the store's lock except for the cheap alive and
+ * hold callbacks.
+ *
+ * Expiry keeps one timer per inbox, armed at the earlier of its idle
+ * deadline and its oldest message's deadline.  A request only moves
+ * last_seen_ms forward; the timer, when it fires, re-arms itself at the
+ * true deadline.  So polling costs no wheel operation, and the messages
+ * of an inbox, oldest first, need no timers of their own.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store.h"
+#include "util.h"
+
+#define MALLOC_OVERHEAD 16 /* glibc's chunk header, rounded */
+#define INITIAL_BUCKETS 1024
+
+enum { TIMER_INBOX = 1, TIMER_WAITER = 2 };
+
+struct inbox {
+	struct inbox *hnext; /* hash chain */
+	struct timer timer;
+	struct message *head, *tail;
+	struct store_waiter *waiter; /* the held GET, if any */
+	uint64_t last_seen_ms;
+	uint64_t bytes; /* body bytes queued */
+	uint32_t hash;
+	uint32_t nmsg;
+	uint32_t inflight; /* messages popped and not yet done */
+	uint16_t name_len;
+	struct cred_hash cred;
+	uint8_t mac[CRED_MAC_BYTES];
+	char name[];
+};
+
+struct store {
+	pthread_mutex_t lock;
+	struct store_limits lim;
+	const struct store_waiter_ops *ops;
+	uint8_t hash_key[16];
+	struct inbox **bucket;
+	size_t nbuckets; /* power of two */
+	struct timer_wheel wheel;
+	struct store_waiter *held; /* list of held waiters */
+	uint64_t next_id;
+	bool shutting_down;
+	struct store_stats st;
+};
+
+struct message *
+message_new(const char *from, const char *type, size_t cap)
+{
+	size_t from_len = strlen(from), type_len = type ? strlen(type) : 0;
+	struct message *m;
+
+	if (from_len > UINT16_MAX || type_len > UINT16_MAX || cap > UINT32_MAX)
+		return NULL;
+	m = malloc(sizeof(*m) + from_len + 1 + type_len + 1 + cap);
+	if (m == NULL)
+		return NULL;
+	m->next = NULL;
+	m->enqueued_ms = 0;
+	m->id = 0;
+	m->len = 0;
+	m->cap = (uint32_t)cap;
+	m->from_len = (uint16_t)from_len;
+	m->type_len = (uint16_t)type_len;
+	memcpy(m->data, from, from_len + 1);
+	if (type_len)
+		memcpy(m->data + from_len + 1, type, type_len);
+	m->data[from_len + 1 + type_len] = '\0';
+	return m;
+}
+
+int
+message_reserve(struct message **mp, size_t cap)
+{
+	struct message *m = *mp;
+
+	if (cap <= m->cap)
+		return 0;
+	if (cap > UINT32_MAX)
+		return -1;
+	m = realloc(m, sizeof(*m) + m->from_len + 1 + m->type_len + 1 + cap);
+	if (m == NULL)
+		return -1;
+	m->cap = (uint32_t)cap;
+	*mp = m;
+	return 0;
+}
+
+void
+message_free(struct message *m)
+{
+	free(m);
+}
+
+size_t
+message_cost(const struct message *m)
+{
+	return sizeof(*m) + m->from_len + 1 + m->type_len + 1 + m->cap +
+	    MALLOC_OVERHEAD;
+}
+
+static size_t
+inbox_cost(const struct inbox *in)
+{
+	return sizeof(*in) + in->name_len + 1 + MALLOC_OVERHEAD;
+}
+
+struct store *
+store_new(const struct store_limits *limits,
+    const struct store_waiter_ops *ops, uint64_t now_ms, uint64_t tick_ms)
+{
+	struct store *s = calloc(1, sizeof(*s));
+
+	if (s == NULL)
+		return NULL;
+	s->bucket = calloc(INITIAL_BUCKETS, sizeof(*s->bucket));
+	if (s->bucket == NULL || random_bytes(s->hash_key, 16) == -1 ||
+	    pthread_mutex_init(&s->lock, NULL) != 0) {
+		free(s->bucket);
+		free(s);
+		return NULL;
+	}
+	s->nbuckets = INITIAL_BUCKETS;
+	s->lim = *limits;
+	s->ops = ops;
+	s->next_id = 1;
+	timer_wheel_init(&s->wheel, tick_ms, now_ms);
+	return s;
+}
+
+static void
+free_queue(struct inbox *in)
+{
+	struct message *m, *next;
+
+	for (m = in->head; m != NULL; m = next) {
+		next = m->next;
+		message_free(m);
+	}
+}
+
+void
+store_free(struct store *s)
+{
+	size_t i;
+
+	if (s == NULL)
+		return;
+	for (i = 0; i < s->nbuckets; i++) {
+		struct inbox *in, *next;
+
+		for (in = s->bucket[i]; in != NULL; in = next) {
+			next = in->hnext;
+			free_queue(in);
+			wipe(in, inbox_cost(in) - MALLOC_OVERHEAD);
+			free(in);
+		}
+	}
+	free(s->bucket);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}
+
+static uint32_t
+hash_name(const struct store *s, const char *name, size_t len)
+{
+	return (uint32_t)siphash24(s->hash_key, name, len);
+}
+
+static struct inbox *
+do_find(struct store *s, const char *name)
+{
+	size_t len = strlen(name);
+	uint32_t h = hash_name(s, name, len);
+	struct inbox *in;
+
+	for (in = s->bucket[h & (s->nbuckets - 1)]; in != NULL; in = in->hnext)
+		if (in->hash == h && in->name_len == len &&
+		    memcmp(in->name, name, len) == 0)
+			return in;
+	return NULL;
+}
+
+/* Double the table when it is full; on failure the old one stays. */
+static void
+do_grow(struct store *s)
+{
+	size_t n = s->nbuckets * 2, i;
+	struct inbox **b = calloc(n, sizeof(*b));
+
+	if (b == NULL)
+		return;
+	for (i = 0; i < s->nbuckets; i++) {
+		struct inbox *in, *next;
+
+		for (in = s->bucket[i]; in != NULL; in = next) {
+			next = in->hnext;
+			in->hnext = b[in->hash & (n - 1)];
+			b[in->hash & (n - 1)] = in;
+		}
+	}
+	free(s->bucket);
+	s->bucket = b;
+	s->nbuckets = n;
+}
+
+static void
+do_unlink(struct store *s, struct inbox *in)
+{
+	struct inbox **pp = &s->bucket[in->hash & (s->nbuckets - 1)];
+
+	while (*pp != in)
+		pp = &(*pp)->hnext;
+	*pp = in->hnext;
+}
+
+static uint64_t
+msg_deadline(const struct store *s, const struct message *m)
+{
+	return m->enqueued_ms + s->lim.message_timeout_ms;
+}
+
+/* Drop the queued messages that outlived message-timeout (oldest first). */
+static void
+do_drop_stale(struct store *s, struct inbox *in, uint64_t now)
+{
+	struct message *m;
+
+	while ((m = in->head) != NULL && msg_deadline(s, m) <= now) {
+		in->head = m->next;
+		if (in->head == NULL)
+			in->tail = NULL;
+		in->nmsg--;
+		in->bytes -= m->len;
+		s->st.messages--;
+		s->st.bytes -= m->len;
+		s->st.memory -= message_cost(m);
+		s->st.expired++;
+		message_free(m);
+	}
+}
+
+/* Arm the inbox timer at its next deadline as seen from now. */
+static void
+do_arm_inbox(struct store *s, struct inbox *in, uint64_t now)
+{
+	uint64_t at = in->last_seen_ms + s->lim.inbox_timeout_ms;
+
+	if (at <= now) /* held or in flight: look again a timeout later */
+		at = now + s->lim.inbox_timeout_ms;
+	if (in->head != NULL && msg_deadline(s, in->head) < at)
+		at = msg_deadline(s, in->head);
+	timer_add(&s->wheel, &in->timer, at);
+}
+
+/* Delete an inbox with what is still queued in it. */
+static void
+do_delete_inbox(struct store *s, struct inbox *in)
+{
+	struct message *m, *next;
+
+	for (m = in->head; m != NULL; m = next) {
+		next = m->next;
+		s->st.messages--;
+		s->st.bytes -= m->len;
+		s->st.memory -= message_cost(m);
+		s->st.expired++;
+		message_free(m);
+	}
+	do_unlink(s, in);
+	timer_del(&in->timer);
+	s->st.inboxes--;
+	s->st.memory -= inbox_cost(in);
+	wipe(&in->cred, sizeof(in->cred));
+	wipe(in->mac, sizeof(in->mac));
+	free(in);
+}
+
+static void
+do_inbox_timer(struct store *s, struct inbox *in, uint64_t now)
+{
+	do_drop_stale(s, in, now);
+	if (in->waiter == NULL && in->inflight == 0 &&
+	    in->last_seen_ms + s->lim.inbox_timeout_ms <= now) {
+		s->st.inboxes_expired++;
+		do_delete_inbox(s, in);
+		return;
+	}
+	do_arm_inbox(s, in, now);
+}
+
+static void
+do_unhold(struct store *s, struct store_waiter *w, enum waiter_state why,
+    struct store_waiter **release, uint64_t now)
+{
+	struct inbox *in = w->inbox;
+
+	timer_del(&w->timer);
+	if (w->prev != NULL)
+		w->prev->next = w->next;
+	else
+		s->held = w->next;
+	if (w->next != NULL)
+		w->next->prev = w->prev;
+	s->st.waiters--;
+	in->waiter = NULL;
+	in->last_seen_ms = now;
+	if (why != WAITER_MESSAGE)
+		w->inbox = NULL;
+	w->state = why;
+	w->next = *release;
+	*release = w;
+}
+
+static void
+release_all(struct store *s, struct store_waiter *w)
+{
+	struct store_waiter *next;
+
+	for (; w != NULL; w = next) {
+		next = w->next;
+		w->next = w->prev = NULL;
+		s->ops->release(w);
+	}
+}
+
+/*
+ * Give m to the inbox's held GET if its client is still there, else queue
+ * it at the head (requeue) or the tail (send).
+ */
+static void
+do_deliver(struct store *s, struct inbox *in, struct message *m, bool head,
+    struct store_waiter **release, uint64_t now)
+{
+	struct store_waiter *w = in->waiter;
+
+	if (w != NULL) {
+		if (s->ops->alive(w)) {
+			w->msg = m;
+			in->inflight++;
+			do_unhold(s, w, WAITER_MESSAGE, release, now);
+			return;
+		}
+		do_unhold(s, w, WAITER_GONE, release, now);
+	}
+	if (head) {
+		m->next = in->head;
+		in->head = m;
+		if (in->tail == NULL)
+			in->tail = m;
+	} else {
+		m->next = NULL;
+		if (in->tail != NULL)
+			in->tail->next = m;
+		else
+			in->head = m;
+		in->tail = m;
+	}
+	in->nmsg++;
+	in->bytes += m->len;
+	s->st.messages++;
+	s->st.bytes += m->len;
+	s->st.memory += message_cost(m);
+	/* The first message may expire before the inbox would. */
+	if (in->head == m && (!timer_pending(&in->timer) ||
+	    msg_deadline(s, m) < in->timer.expires_ms))
+		timer_add(&s->wheel, &in->timer, msg_deadline(s, m));
+}
+
+enum store_result
+store_login(struct store *s, const char *name,
+    const uint8_t mac[CRED_MAC_BYTES], uint64_t now_ms)
+{
+	enum store_result r = STORE_NOT_FOUND;
+	struct inbox *in;
+
+	pthread_mutex_lock(&s->lock);
+	if ((in = do_find(s, name)) != NULL) {
+		if (ct_memcmp(in->mac, mac, CRED_MAC_BYTES) == 0) {
+			in->last_seen_ms = now_ms;
+			r = STORE_OK;
+		} else
+			r = STORE_WRONG;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+enum store_result
+store_create(struct store *s, const char *name, const struct cred_hash *hash,
+    const uint8_t mac[CRED_MAC_BYTES], uint64_t now_ms)
+{
+	size_t len = strlen(name);
+	struct inbox *in;
+	enum store_result r = STORE_OK;
+
+	if (len > UINT16_MAX)
+		return STORE_NOMEM;
+	pthread_mutex_lock(&s->lock);
+	if ((in = do_find(s, name)) != NULL) {
+		/* A concurrent first contact won: this is a login. */
+		if (ct_memcmp(in->mac, mac, CRED_MAC_BYTES) == 0)
+			in->last_seen_ms = now_ms;
+		else
+			r = STORE_WRONG;
+		goto done;
+	}
+	if (s->st.inboxes >= s->lim.max_inboxes ||
+	    s->st.memory + sizeof(*in) + len + 1 + MALLOC_OVERHEAD >
+	    s->lim.max_memory) {
+		r = STORE_SERVER_FULL;
+		goto done;
+	}
+	if ((in = calloc(1, sizeof(*in) + len + 1)) == NULL) {
+		r = STORE_NOMEM;
+		goto done;
+	}
+	in->name_len = (uint16_t)len;
+	memcpy(in->name, name, len + 1);
+	in->hash = hash_name(s, name, len);
+	in->cred = *hash;
+	memcpy(in->mac, mac, CRED_MAC_BYTES);
+	in->last_seen_ms = now_ms;
+	timer_init(&in->timer, TIMER_INBOX);
+	timer_add(&s->wheel, &in->timer, now_ms + s->lim.inbox_timeout_ms);
+	if (s->st.inboxes >= s->nbuckets)
+		do_grow(s);
+	in->hnext = s->bucket[in->hash & (s->nbuckets - 1)];
+	s->bucket[in->hash & (s->nbuckets - 1)] = in;
+	s->st.inboxes++;
+	s->st.memory += inbox_cost(in);
+done:
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+enum store_result
+store_send(struct store *s, const char *to, struct message *m,
+    uint64_t now_ms)
+{
+	struct store_waiter *release = NULL;
+	enum store_result r = STORE_OK;
+	struct inbox *in;
+
+	pthread_mutex_lock(&s->lock);
+	if ((in = do_find(s, to)) == NULL) {
+		r = STORE_NOT_FOUND;
+		goto done;
+	}
+	do_drop_stale(s, in, now_ms);
+	if (in->nmsg >= s->lim.max_messages ||
+	    in->bytes + m->len > s->lim.max_inbox_bytes) {
+		r = STORE_INBOX_FULL;
+		goto done;
+	}
+	if (s->st.memory + message_cost(m) > s->lim.max_memory) {
+		r = STORE_SERVER_FULL;
+		goto done;
+	}
+	m->id = s->next_id++;
+	m->enqueued_ms = now_ms;
+	s->st.sent++;
+	do_deliver(s, in, m, false, &release, now_ms);
+done:
+	pthread_mutex_unlock(&s->lock);
+	release_all(s, release);
+	return r;
+}
+
+enum store_result
+store_receive(struct store *s, const char *name, struct store_waiter *w,
+    uint64_t wait_ms, uint64_t now_ms)
+{
+	struct store_waiter *release = NULL;
+	enum store_result r;
+	struct inbox *in;
+	struct message *m;
+
+	pthread_mutex_lock(&s->lock);
+	if ((in = do_find(s, name)) == NULL) {
+		r = STORE_NOT_FOUND;
+		goto done;
+	}
+	in->last_seen_ms = now_ms;
+	do_drop_stale(s, in, now_ms);
+	if ((m = in->head) != NULL) {
+		in->head = m->next;
+		if (in->head == NULL)
+			in->tail = NULL;
+		m->next = NULL;
+		in->nmsg--;
+		in->bytes -= m->len;
+		in->inflight++;
+		s->st.messages--;
+		s->st.bytes -= m->len;
+		s->st.memory -= message_cost(m);
+		w->inbox = in;
+		w->msg = m;
+		w->state = WAITER_IDLE;
+		r = STORE_OK;
+		goto done;
+	}
+	if (wait_ms == 0 || s->shutting_down) {
+		r = STORE_EMPTY;
+		goto done;
+	}
+	if (in->waiter != NULL)
+		do_unhold(s, in->waiter, WAITER_DISPLACED, &release, now_ms);
+	w->inbox = in;
+	w->msg = NULL;
+	w->state = WAITER_HELD;
+	timer_init(&w->timer, TIMER_WAITER);
+	timer_add(&s->wheel, &w->timer, now_ms + wait_ms);
+	w->prev = NULL;
+	w->next = s->held;
+	if (s->held != NULL)
+		s->held->prev = w;
+	s->held = w;
+	s->st.waiters++;
+	in->waiter = w;
+	s->ops->hold(w);
+	r = STORE_HELD;
+done:
+	pthread_mutex_unlock(&s->lock);
+	release_all(s, release);
+	return r;
+}
+
+void
+store_done(struct store *s, struct store_waiter *w, bool delivered,
+    uint64_t now_ms)
+{
+	struct store_waiter *release = NULL;
+	struct inbox *in = w->inbox;
+	struct message *m = w->msg;
+
+	if (m == NULL)
+		return;
+	w->msg = NULL;
+	w->inbox = NULL;
+	w->state = WAITER_IDLE;
+	pthread_mutex_lock(&s->lock);
+	in->inflight--;
+	in->last_seen_ms = now_ms;
+	if (delivered) {
+		s->st.delivered++;
+		message_free(m);
+	} else if (msg_deadline(s, m) <= now_ms) {
+		s->st.expired++;
+		message_free(m);
+	} else {
+		s->st.requeued++;
+		do_deliver(s, in, m, true, &release, now_ms);
+	}
+	pthread_mutex_unlock(&s->lock);
+	release_all(s, release);
+}
+
+void
+store_expire(struct store *s, uint64_t now_ms)
+{
+	struct store_waiter *release = NULL;
+	struct timer *t;
+
+	pthread_mutex_lock(&s->lock);
+	while ((t = timer_next(&s->wheel, now_ms)) != NULL) {
+		if (t->kind == TIMER_INBOX)
+			do_inbox_timer(s, container_of(t, struct inbox, timer),
+			    now_ms);
+		else
+			do_unhold(s, container_of(t, struct store_waiter, timer),
+			    WAITER_TIMEOUT, &release, now_ms);
+	}
+	pthread_mutex_unlock(&s->lock);
+	release_all(s, release);
+}
+
+void
+store_shutdown(struct store *s, uint64_t now)
+{
+	struct store_waiter *release = NULL;
+
+	pthread_mutex_lock(&s->lock);
+	s->shutting_down = true;
+	while (s->held != NULL)
+		do_unhold(s, s->held, WAITER_SHUTDOWN, &release, now);
+	pthread_mutex_unlock(&s->lock);
+	release_all(s, release);
+}
+
+void
+store_stats(struct store *s, struct store_stats *st)
+{
+	pthread_mutex_lock(&s->lock);
+	*st = s->st;
+	pthread_mutex_unlock(&s->lock);
+}
