@@ -1,0 +1,370 @@
+/*
+ * client.c - start inboxd and talk raw HTTP/1.1 to it, for the tests.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "client.h"
+
+static long
+ms_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+char *
+read_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	size_t cap = 0, n = 0, k;
+
+	if (f == NULL)
+		return NULL;
+	for (;;) {
+		if (n + 4096 + 1 > cap) {
+			cap = (cap + 4096) * 2;
+			buf = realloc(buf, cap);
+			if (buf == NULL) {
+				fclose(f);
+				return NULL;
+			}
+		}
+		k = fread(buf + n, 1, cap - n - 1, f);
+		n += k;
+		if (k == 0)
+			break;
+	}
+	fclose(f);
+	buf[n] = '\0';
+	if (len != NULL)
+		*len = n;
+	return buf;
+}
+
+int
+inboxd_log_contains(const struct inboxd *d, const char *needle)
+{
+	char *text = read_file(d->log, NULL);
+	int found;
+
+	if (text == NULL)
+		return 0;
+	found = strstr(text, needle) != NULL;
+	free(text);
+	return found;
+}
+
+int
+inboxd_start(struct inboxd *d, const char *conf)
+{
+	const char *bin = getenv("INBOXD");
+	FILE *f;
+	long deadline;
+	char *text, *p;
+
+	memset(d, 0, sizeof(*d));
+	if (bin == NULL)
+		bin = "./inboxd";
+	strcpy(d->dir, "/tmp/inboxd-test-XXXXXX");
+	if (mkdtemp(d->dir) == NULL)
+		return -1;
+	snprintf(d->conf, sizeof(d->conf), "%s/inboxd.conf", d->dir);
+	snprintf(d->log, sizeof(d->log), "%s/inboxd.log", d->dir);
+	if ((f = fopen(d->conf, "w")) == NULL)
+		return -1;
+	fputs(conf, f);
+	fclose(f);
+	if ((d->pid = fork()) == -1)
+		return -1;
+	if (d->pid == 0) {
+		int fd = open(d->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+		dup2(fd, STDERR_FILENO);
+		dup2(fd, STDOUT_FILENO);
+		execl(bin, "inboxd", "-d", "-f", d->conf, "-l", "127.0.0.1:0",
+		    (char *)NULL);
+		_exit(127);
+	}
+	deadline = ms_now() + 10000;
+	while (ms_now() < deadline) {
+		int status;
+
+		if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
+			d->pid = 0;
+			return -1;
+		}
+		if ((text = read_file(d->log, NULL)) != NULL) {
+			p = strstr(text, " port ");
+			if (p != NULL && strchr(p, '\n') != NULL)
+				d->port = (unsigned)atoi(p + 6);
+			free(text);
+			if (d->port != 0)
+				return 0;
+		}
+		poll(NULL, 0, 5);
+	}
+	inboxd_kill(d, SIGKILL);
+	return -1;
+}
+
+int
+inboxd_kill(struct inboxd *d, int sig)
+{
+	int status;
+
+	if (d->pid <= 0)
+		return -1;
+	kill(d->pid, sig);
+	if (waitpid(d->pid, &status, 0) != d->pid)
+		return -1;
+	d->pid = 0;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+int
+inboxd_stop(struct inboxd *d)
+{
+	return inboxd_kill(d, SIGTERM);
+}
+
+int
+client_connect(unsigned port)
+{
+	struct sockaddr_in sin;
+	int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+
+	if (fd == -1)
+		return -1;
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons((uint16_t)port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1) {
+		close(fd);
+		return -1;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return fd;
+}
+
+int
+client_write(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+
+		if (n <= 0) {
+			if (n == -1 && errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Read at least one byte before the deadline; 0 on EOF, -1 on timeout. */
+static ssize_t
+read_some(int fd, char *buf, size_t len, long deadline)
+{
+	struct pollfd pfd = { fd, POLLIN, 0 };
+	long left = deadline - ms_now();
+
+	if (left <= 0 || poll(&pfd, 1, (int)left) != 1)
+		return -1;
+	return recv(fd, buf, len, 0);
+}
+
+int
+client_quiet(int fd, int timeout_ms)
+{
+	struct pollfd pfd = { fd, POLLIN, 0 };
+
+	return poll(&pfd, 1, timeout_ms) == 0;
+}
+
+int
+client_read(int fd, struct response *r, int timeout_ms)
+{
+	long deadline = ms_now() + timeout_ms;
+	size_t n = 0, want = 0;
+	char *end, *cl;
+	ssize_t k;
+
+	memset(r, 0, sizeof(*r));
+	/* Headers, one byte at a time so no byte of the body is taken. */
+	for (;;) {
+		if (n + 1 >= sizeof(r->head))
+			return -1;
+		if ((k = read_some(fd, r->head + n, 1, deadline)) <= 0)
+			return -1;
+		n += (size_t)k;
+		r->head[n] = '\0';
+		if (n >= 4 && memcmp(r->head + n - 4, "\r\n\r\n", 4) == 0)
+			break;
+	}
+	if (sscanf(r->head, "HTTP/1.%*d %d", &r->status) != 1)
+		return -1;
+	end = r->head + n;
+	(void)end;
+	if ((cl = (char *)response_header(r, "Content-Length")) != NULL)
+		want = (size_t)strtoul(cl, NULL, 10);
+	if (r->status == 204 || r->status == 304)
+		want = 0;
+	r->body = malloc(want + 1);
+	if (r->body == NULL)
+		return -1;
+	while (r->body_len < want) {
+		k = read_some(fd, r->body + r->body_len, want - r->body_len,
+		    deadline);
+		if (k <= 0)
+			return -1;
+		r->body_len += (size_t)k;
+	}
+	r->body[r->body_len] = '\0';
+	return 0;
+}
+
+void
+response_free(struct response *r)
+{
+	free(r->body);
+	r->body = NULL;
+}
+
+const char *
+response_header(const struct response *r, const char *name)
+{
+	static __thread char value[8192];
+	size_t nlen = strlen(name);
+	const char *p = strstr(r->head, "\r\n");
+
+	while (p != NULL && p[2] != '\r') {
+		const char *line = p + 2, *eol = strstr(line, "\r\n");
+
+		if (eol == NULL)
+			break;
+		if ((size_t)(eol - line) > nlen && line[nlen] == ':' &&
+		    strncasecmp(line, name, nlen) == 0) {
+			const char *v = line + nlen + 1;
+			size_t vlen;
+
+			while (*v == ' ')
+				v++;
+			vlen = (size_t)(eol - v);
+			if (vlen >= sizeof(value))
+				vlen = sizeof(value) - 1;
+			memcpy(value, v, vlen);
+			value[vlen] = '\0';
+			return value;
+		}
+		p = eol;
+	}
+	return NULL;
+}
+
+void
+base64(const void *in, size_t len, char *out)
+{
+	static const char tab[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	const unsigned char *p = in;
+	size_t i;
+
+	for (i = 0; i + 2 < len; i += 3) {
+		*out++ = tab[p[i] >> 2];
+		*out++ = tab[((p[i] & 3) << 4) | (p[i + 1] >> 4)];
+		*out++ = tab[((p[i + 1] & 15) << 2) | (p[i + 2] >> 6)];
+		*out++ = tab[p[i + 2] & 63];
+	}
+	if (i < len) {
+		*out++ = tab[p[i] >> 2];
+		if (i + 1 < len) {
+			*out++ = tab[((p[i] & 3) << 4) | (p[i + 1] >> 4)];
+			*out++ = tab[(p[i + 1] & 15) << 2];
+		} else {
+			*out++ = tab[(p[i] & 3) << 4];
+			*out++ = '=';
+		}
+		*out++ = '=';
+	}
+	*out = '\0';
+}
+
+char *
+client_build(const char *method, const char *target, const char *user,
+    const char *password, const char *extra, const void *body,
+    size_t body_len, size_t *len)
+{
+	char cred[2600], auth[3600] = "", clen[64] = "";
+	size_t hlen, cap;
+	char *req;
+
+	if (user != NULL) {
+		snprintf(cred, sizeof(cred), "%s:%s", user, password);
+		strcpy(auth, "Authorization: Basic ");
+		base64(cred, strlen(cred), auth + strlen(auth));
+		strcat(auth, "\r\n");
+	}
+	if (body != NULL)
+		snprintf(clen, sizeof(clen), "Content-Length: %zu\r\n",
+		    body_len);
+	cap = strlen(method) + strlen(target) + strlen(auth) + strlen(clen) +
+	    (extra ? strlen(extra) : 0) + 64 + body_len;
+	if ((req = malloc(cap)) == NULL)
+		return NULL;
+	hlen = (size_t)snprintf(req, cap,
+	    "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%s%s%s\r\n", method, target,
+	    auth, clen, extra ? extra : "");
+	if (body != NULL)
+		memcpy(req + hlen, body, body_len);
+	*len = hlen + (body ? body_len : 0);
+	return req;
+}
+
+int
+client_request(unsigned port, const char *method, const char *target,
+    const char *user, const char *password, const char *extra,
+    const void *body, size_t body_len, struct response *r)
+{
+	struct response tmp;
+	size_t len;
+	char *req;
+	int fd, status = -1;
+	const char *w = strstr(target, "wait=");
+	int timeout = 10000 + (w != NULL ? atoi(w + 5) * 1000 : 30000);
+
+	if ((fd = client_connect(port)) == -1)
+		return -1;
+	req = client_build(method, target, user, password, extra, body,
+	    body_len, &len);
+	if (req != NULL && client_write(fd, req, len) == 0 &&
+	    client_read(fd, r ? r : &tmp, timeout) == 0)
+		status = (r ? r : &tmp)->status;
+	if (r == NULL)
+		response_free(&tmp);
+	free(req);
+	close(fd);
+	return status;
+}

@@ -1,0 +1,90 @@
+/*
+ * client.h - what the integration tests need: start the real inboxd on an
+ * ephemeral loopback port, and speak HTTP/1.1 to it over plain sockets
+ * (so a test can also hang up, stall or send garbage on purpose).
+ */
+#ifndef INBOXD_TEST_CLIENT_H
+#define INBOXD_TEST_CLIENT_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+struct inboxd {
+	pid_t pid;
+	unsigned port;
+	char dir[256];  /* temporary directory with inboxd.conf and log */
+	char conf[300]; /* path of the configuration file */
+	char log[300];  /* path of inboxd's standard error */
+};
+
+/*
+ * Write conf (keyword lines, may be "") to a fresh temporary directory and
+ * start $INBOXD (default ./inboxd) with -d -f CONF -l 127.0.0.1:0; wait
+ * until it logs its port.  Returns 0, or -1 if it did not come up in 10 s.
+ */
+int inboxd_start(struct inboxd *d, const char *conf);
+
+/* Send SIGTERM and wait; returns the exit status (or -1 on a signal). */
+int inboxd_stop(struct inboxd *d);
+
+/* Send sig and reap; for crashes the test wants to see. */
+int inboxd_kill(struct inboxd *d, int sig);
+
+/* True when the log contains needle. */
+int inboxd_log_contains(const struct inboxd *d, const char *needle);
+
+struct response {
+	int status;
+	char head[16384]; /* status line and headers, NUL-terminated */
+	char *body;       /* malloc'd, NUL-terminated for convenience */
+	size_t body_len;
+};
+
+/* A connected TCP socket to 127.0.0.1:port, or -1. */
+int client_connect(unsigned port);
+
+/* Write all len bytes; returns 0 or -1. */
+int client_write(int fd, const void *buf, size_t len);
+
+/*
+ * Read one response from fd within timeout_ms.  Returns 0, or -1 on
+ * timeout, a closed connection or a malformed response.  Free with
+ * response_free.
+ */
+int client_read(int fd, struct response *r, int timeout_ms);
+
+/* True when fd has nothing to read for timeout_ms (the request is held). */
+int client_quiet(int fd, int timeout_ms);
+
+void response_free(struct response *r);
+
+/* The value of header name in r (case-insensitive), copied to a static
+ * buffer, or NULL. */
+const char *response_header(const struct response *r, const char *name);
+
+/*
+ * Build a request: method and target ("/inbox?to=bob"), Basic credentials
+ * when user is not NULL, extra header lines ("X-A: b\r\n") when not NULL,
+ * and a body with Content-Length when body is not NULL.  Returns the raw
+ * request (malloc'd) and its length in *len.
+ */
+char *client_build(const char *method, const char *target, const char *user,
+    const char *password, const char *extra, const void *body,
+    size_t body_len, size_t *len);
+
+/*
+ * One request on a fresh connection, answered within 10 s (plus wait).
+ * Returns the status, or -1; the response is stored in *r if r is not
+ * NULL (free it with response_free).
+ */
+int client_request(unsigned port, const char *method, const char *target,
+    const char *user, const char *password, const char *extra,
+    const void *body, size_t body_len, struct response *r);
+
+/* Base64 (RFC 4648) of len bytes into out (4 * ((len + 2) / 3) + 1). */
+void base64(const void *in, size_t len, char *out);
+
+/* Read a whole file into a malloc'd buffer; *len gets its size. */
+char *read_file(const char *path, size_t *len);
+
+#endif

@@ -1,0 +1,207 @@
+/*
+ * check_config.c - defaults, the `keyword value' parser and its errors.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+
+static struct config c;
+static char errors[4096];
+static int nerrors;
+
+static void
+collect(void *arg, const char *msg)
+{
+	(void)arg;
+	nerrors++;
+	strncat(errors, msg, sizeof(errors) - strlen(errors) - 2);
+	strcat(errors, "\n");
+}
+
+static void
+setup(void)
+{
+	config_defaults(&c);
+	errors[0] = '\0';
+	nerrors = 0;
+}
+
+static void
+teardown(void)
+{
+	config_free(&c);
+}
+
+static int
+parse(const char *text)
+{
+	return config_parse(&c, "test.conf", text, strlen(text), collect, NULL);
+}
+
+START_TEST(test_defaults_match_the_spec)
+{
+	ck_assert_str_eq(c.listen, "127.0.0.1:8080");
+	ck_assert_uint_eq(c.connection_limit, 10000);
+	ck_assert_uint_eq(c.default_wait_ms, 25000);
+	ck_assert_uint_eq(c.max_wait_ms, 60000);
+	ck_assert_uint_eq(c.inbox_timeout_ms, 60000);
+	ck_assert_uint_eq(c.message_timeout_ms, 60000);
+	ck_assert_uint_eq(c.max_message_size, 64 * 1024);
+	ck_assert_uint_eq(c.max_messages, 100);
+	ck_assert_uint_eq(c.max_inbox_bytes, 1024 * 1024);
+	ck_assert_uint_eq(c.max_inboxes, 1000000);
+	ck_assert_uint_eq(c.max_memory, 256 * 1024 * 1024);
+	ck_assert_uint_eq(c.min_password_length, 1);
+	ck_assert_uint_eq(c.argon2_time_cost, 2);
+	ck_assert_uint_eq(c.argon2_memory_kib, 19456);
+	ck_assert_uint_eq(c.argon2_parallelism, 1);
+	ck_assert_uint_eq(c.n_origins, 0);
+	ck_assert_int_eq(c.log_format, LOG_FORMAT_TEXT);
+	ck_assert_int_eq(config_check(&c, "defaults", collect, NULL), 0);
+}
+END_TEST
+
+START_TEST(test_shipped_config_equals_the_defaults)
+{
+	struct config d;
+	char path[512];
+	const char *dir = getenv("ETCDIR");
+
+	snprintf(path, sizeof(path), "%s/inboxd.conf", dir ? dir : "etc");
+	config_defaults(&d);
+	ck_assert_int_eq(config_load(&c, path, collect, NULL), 0);
+	ck_assert_msg(nerrors == 0, "%s", errors);
+	ck_assert_int_eq(memcmp(&c, &d, sizeof(c)), 0);
+	config_free(&d);
+}
+END_TEST
+
+START_TEST(test_values_sizes_and_times_parse)
+{
+	ck_assert_int_eq(parse("max-message-size 2K\n"
+			       "max-memory 1G\n"
+			       "max-inbox-bytes 3M\n"
+			       "inbox-timeout 5\n"
+			       "  max-messages\t7   # trailing comment\n"
+			       "\n# a comment line\n"
+			       "log-format json\r\n"
+			       "listen [::1]:9000\n"
+			       "cors-origins https://a.example http://b.example:8000\n"),
+	    0);
+	ck_assert_uint_eq(c.max_message_size, 2048);
+	ck_assert_uint_eq(c.max_memory, 1024ULL * 1024 * 1024);
+	ck_assert_uint_eq(c.max_inbox_bytes, 3 * 1024 * 1024);
+	ck_assert_uint_eq(c.inbox_timeout_ms, 5000);
+	ck_assert_uint_eq(c.max_messages, 7);
+	ck_assert_int_eq(c.log_format, LOG_FORMAT_JSON);
+	ck_assert_str_eq(c.listen, "[::1]:9000");
+	ck_assert_uint_eq(c.n_origins, 2);
+	ck_assert_str_eq(c.origins[1], "http://b.example:8000");
+}
+END_TEST
+
+START_TEST(test_every_error_is_reported_with_file_and_line)
+{
+	ck_assert_int_eq(parse("max-messages 10\n"
+			       "no-such-keyword 1\n"
+			       "max-message-size 12Q\n"
+			       "inbox-timeout\n"
+			       "max-messages -1\n"
+			       "max-messages 1x\n"
+			       "max-messages 99999999999999999999999\n"
+			       "log-format xml\n"
+			       "cors-origins ftp://x\n"
+			       "connection-limit 0\n"),
+	    9);
+	ck_assert_int_eq(nerrors, 9);
+	ck_assert_ptr_nonnull(strstr(errors, "test.conf:2: unknown keyword"));
+	ck_assert_ptr_nonnull(strstr(errors, "test.conf:3: max-message-size"));
+	ck_assert_ptr_nonnull(strstr(errors, "test.conf:4: inbox-timeout: missing"));
+	ck_assert_ptr_nonnull(strstr(errors, "test.conf:5:"));
+	ck_assert_ptr_nonnull(strstr(errors, "test.conf:6:"));
+	ck_assert_ptr_nonnull(strstr(errors, "test.conf:7:"));
+	ck_assert_ptr_nonnull(strstr(errors, "test.conf:8: log-format"));
+	ck_assert_ptr_nonnull(strstr(errors, "test.conf:9: cors-origins"));
+	ck_assert_ptr_nonnull(strstr(errors, "test.conf:10: connection-limit"));
+	/* A good line before the errors still took effect. */
+	ck_assert_uint_eq(c.max_messages, 10);
+}
+END_TEST
+
+START_TEST(test_nul_byte_and_control_characters_are_errors)
+{
+	static const char text[] = "max-messages 5\0\nlisten a\x01:1\n";
+
+	ck_assert_int_eq(config_parse(&c, "t", text, sizeof(text) - 1, collect,
+	    NULL), 2);
+	ck_assert_ptr_nonnull(strstr(errors, "t:1: NUL byte"));
+	ck_assert_ptr_nonnull(strstr(errors, "t:2: control character"));
+}
+END_TEST
+
+START_TEST(test_over_long_value_is_refused)
+{
+	char text[2000];
+
+	strcpy(text, "log-file /");
+	memset(text + 10, 'a', 1500);
+	strcpy(text + 1510, "\n");
+	ck_assert_int_eq(parse(text), 1);
+	ck_assert_str_eq(c.log_file, "");
+}
+END_TEST
+
+START_TEST(test_inconsistent_settings_are_refused)
+{
+	ck_assert_int_eq(parse("default-wait 90\nmax-wait 60\n"), 0);
+	ck_assert_int_eq(config_check(&c, "x.conf", collect, NULL), 1);
+	ck_assert_ptr_nonnull(strstr(errors, "x.conf: default-wait"));
+}
+END_TEST
+
+START_TEST(test_flag_override_names_the_flag)
+{
+	ck_assert_int_eq(config_set(&c, "-l", "listen", "127.0.0.1:0", collect,
+	    NULL), 0);
+	ck_assert_str_eq(c.listen, "127.0.0.1:0");
+	ck_assert_int_eq(config_set(&c, "-l", "listen", "", collect, NULL), -1);
+	ck_assert_ptr_nonnull(strstr(errors, "-l: listen: missing value"));
+}
+END_TEST
+
+START_TEST(test_missing_file_is_one_error)
+{
+	ck_assert_int_eq(config_load(&c, "/nonexistent/inboxd.conf", collect,
+	    NULL), 1);
+	ck_assert_ptr_nonnull(strstr(errors, "/nonexistent/inboxd.conf: "));
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("config");
+	TCase *tc = tcase_create("parse");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_defaults_match_the_spec);
+	tcase_add_test(tc, test_shipped_config_equals_the_defaults);
+	tcase_add_test(tc, test_values_sizes_and_times_parse);
+	tcase_add_test(tc, test_every_error_is_reported_with_file_and_line);
+	tcase_add_test(tc, test_nul_byte_and_control_characters_are_errors);
+	tcase_add_test(tc, test_over_long_value_is_refused);
+	tcase_add_test(tc, test_inconsistent_settings_are_refused);
+	tcase_add_test(tc, test_flag_override_names_the_flag);
+	tcase_add_test(tc, test_missing_file_is_one_error);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

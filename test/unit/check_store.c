@@ -1,0 +1,665 @@
+/*
+ * check_store.c - inboxes, queues, quotas, holds and expiry, with time
+ * passed in and the connection replaced by a recording fake.
+ */
+#include <check.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store.h"
+
+#define TICK 100
+#define SEC 1000
+
+/* Stands in for a held request's connection. */
+struct fake {
+	bool alive;
+	int holds;
+	int releases;
+};
+
+static bool
+fake_alive(struct store_waiter *w)
+{
+	return ((struct fake *)w->owner)->alive;
+}
+
+static void
+fake_hold(struct store_waiter *w)
+{
+	((struct fake *)w->owner)->holds++;
+}
+
+static void
+fake_release(struct store_waiter *w)
+{
+	((struct fake *)w->owner)->releases++;
+}
+
+static const struct store_waiter_ops ops = { fake_alive, fake_hold,
+	fake_release };
+
+static struct store *s;
+static struct store_limits lim;
+static const struct cred_hash hash; /* the store keeps it, never reads it */
+static uint8_t mac_a[CRED_MAC_BYTES] = { 1 }, mac_b[CRED_MAC_BYTES] = { 2 };
+
+static void
+setup(void)
+{
+	lim.inbox_timeout_ms = 60 * SEC;
+	lim.message_timeout_ms = 60 * SEC;
+	lim.max_messages = 100;
+	lim.max_inbox_bytes = 1024 * 1024;
+	lim.max_inboxes = 1000;
+	lim.max_memory = 64 * 1024 * 1024;
+	s = store_new(&lim, &ops, 0, TICK);
+	ck_assert_ptr_nonnull(s);
+}
+
+static void
+teardown(void)
+{
+	store_free(s);
+}
+
+static void
+make_store(void)
+{
+	store_free(s);
+	s = store_new(&lim, &ops, 0, TICK);
+	ck_assert_ptr_nonnull(s);
+}
+
+static struct message *
+msg(const char *from, const char *type, const char *body)
+{
+	size_t len = strlen(body);
+	struct message *m = message_new(from, type, len);
+
+	ck_assert_ptr_nonnull(m);
+	memcpy(message_body(m), body, len);
+	m->len = (uint32_t)len;
+	return m;
+}
+
+static void
+create(const char *name, uint64_t now)
+{
+	ck_assert_int_eq(store_create(s, name, &hash, mac_a, now), STORE_OK);
+}
+
+static void
+send_ok(const char *to, const char *from, const char *body, uint64_t now)
+{
+	ck_assert_int_eq(store_send(s, to, msg(from, NULL, body), now),
+	    STORE_OK);
+}
+
+/* Pop with wait 0 and acknowledge; the body, or NULL when empty. */
+static char *
+pop(const char *name, uint64_t now, char *from)
+{
+	static char body[256];
+	struct store_waiter w = { 0 };
+	struct fake f = { true, 0, 0 };
+
+	w.owner = &f;
+	if (store_receive(s, name, &w, 0, now) != STORE_OK)
+		return NULL;
+	memcpy(body, message_body(w.msg), w.msg->len);
+	body[w.msg->len] = '\0';
+	if (from != NULL)
+		strcpy(from, message_from(w.msg));
+	store_done(s, &w, true, now);
+	return body;
+}
+
+START_TEST(test_pop_returns_oldest_with_sender)
+{
+	char from[64];
+
+	create("alice", 0);
+	send_ok("alice", "bob", "first", 10);
+	send_ok("alice", "carol", "second", 20);
+	ck_assert_str_eq(pop("alice", 30, from), "first");
+	ck_assert_str_eq(from, "bob");
+	ck_assert_str_eq(pop("alice", 30, from), "second");
+	ck_assert_str_eq(from, "carol");
+	ck_assert_ptr_null(pop("alice", 30, NULL));
+}
+END_TEST
+
+START_TEST(test_message_keeps_content_type_and_unique_id)
+{
+	struct store_waiter w = { 0 };
+	struct message *a = msg("bob", "application/sdp", "v=0");
+	struct message *b = msg("bob", NULL, "x");
+	uint64_t id;
+
+	create("alice", 0);
+	ck_assert_int_eq(store_send(s, "alice", a, 0), STORE_OK);
+	ck_assert_int_eq(store_send(s, "alice", b, 0), STORE_OK);
+	ck_assert_int_eq(store_receive(s, "alice", &w, 0, 0), STORE_OK);
+	ck_assert_str_eq(message_type(w.msg), "application/sdp");
+	id = w.msg->id;
+	store_done(s, &w, true, 0);
+	ck_assert_int_eq(store_receive(s, "alice", &w, 0, 0), STORE_OK);
+	ck_assert_ptr_null(message_type(w.msg));
+	ck_assert_uint_ne(w.msg->id, id);
+	store_done(s, &w, true, 0);
+}
+END_TEST
+
+START_TEST(test_send_to_unknown_inbox_is_not_found)
+{
+	struct message *m = msg("bob", NULL, "x");
+
+	ck_assert_int_eq(store_send(s, "nobody", m, 0), STORE_NOT_FOUND);
+	message_free(m); /* still the caller's */
+}
+END_TEST
+
+START_TEST(test_login_checks_the_mac)
+{
+	ck_assert_int_eq(store_login(s, "alice", mac_a, 0), STORE_NOT_FOUND);
+	create("alice", 0);
+	ck_assert_int_eq(store_login(s, "alice", mac_a, 0), STORE_OK);
+	ck_assert_int_eq(store_login(s, "alice", mac_b, 0), STORE_WRONG);
+}
+END_TEST
+
+START_TEST(test_concurrent_create_becomes_login)
+{
+	create("alice", 0);
+	ck_assert_int_eq(store_create(s, "alice", &hash, mac_a, 0), STORE_OK);
+	ck_assert_int_eq(store_create(s, "alice", &hash, mac_b, 0),
+	    STORE_WRONG);
+}
+END_TEST
+
+START_TEST(test_names_are_exact_bytes)
+{
+	create("zoë", 0);
+	create("zoe", 0);
+	create("a/b+c=@", 0);
+	send_ok("zoë", "x", "accent", 0);
+	send_ok("zoe", "x", "plain", 0);
+	ck_assert_str_eq(pop("zoe", 0, NULL), "plain");
+	ck_assert_str_eq(pop("zoë", 0, NULL), "accent");
+	ck_assert_int_eq(store_login(s, "a/b+c=@", mac_a, 0), STORE_OK);
+	ck_assert_int_eq(store_login(s, "a/b+c", mac_a, 0), STORE_NOT_FOUND);
+}
+END_TEST
+
+START_TEST(test_inbox_full_by_count)
+{
+	struct message *m;
+
+	lim.max_messages = 2;
+	make_store();
+	create("alice", 0);
+	send_ok("alice", "bob", "1", 0);
+	send_ok("alice", "bob", "2", 0);
+	m = msg("bob", NULL, "3");
+	ck_assert_int_eq(store_send(s, "alice", m, 0), STORE_INBOX_FULL);
+	message_free(m);
+	ck_assert_str_eq(pop("alice", 0, NULL), "1");
+	send_ok("alice", "bob", "3", 0);
+}
+END_TEST
+
+START_TEST(test_inbox_full_by_bytes)
+{
+	struct message *m;
+
+	lim.max_inbox_bytes = 10;
+	make_store();
+	create("alice", 0);
+	send_ok("alice", "bob", "123456", 0);
+	m = msg("bob", NULL, "12345");
+	ck_assert_int_eq(store_send(s, "alice", m, 0), STORE_INBOX_FULL);
+	message_free(m);
+	send_ok("alice", "bob", "1234", 0);
+}
+END_TEST
+
+START_TEST(test_server_full_by_inbox_count)
+{
+	lim.max_inboxes = 2;
+	make_store();
+	create("a", 0);
+	create("b", 0);
+	ck_assert_int_eq(store_create(s, "c", &hash, mac_a, 0),
+	    STORE_SERVER_FULL);
+	/* Existing inboxes keep working. */
+	send_ok("a", "b", "still here", 0);
+}
+END_TEST
+
+START_TEST(test_server_full_by_memory)
+{
+	struct store_stats st;
+	struct message *m;
+	char body[1000];
+	int i, sent = 0;
+
+	lim.max_memory = 20000;
+	lim.max_messages = 1000;
+	make_store();
+	create("alice", 0);
+	memset(body, 'x', sizeof(body) - 1);
+	body[sizeof(body) - 1] = '\0';
+	for (i = 0; i < 100; i++) {
+		m = msg("bob", NULL, body);
+		if (store_send(s, "alice", m, 0) != STORE_OK) {
+			message_free(m);
+			break;
+		}
+		sent++;
+	}
+	ck_assert_int_gt(sent, 10);
+	ck_assert_int_lt(sent, 20);
+	store_stats(s, &st);
+	ck_assert_uint_le(st.memory, lim.max_memory);
+	m = msg("bob", NULL, body);
+	ck_assert_int_eq(store_send(s, "alice", m, 0), STORE_SERVER_FULL);
+	message_free(m);
+}
+END_TEST
+
+START_TEST(test_stats_count_bytes_and_messages)
+{
+	struct store_stats st;
+
+	create("alice", 0);
+	send_ok("alice", "bob", "12345", 0);
+	send_ok("alice", "bob", "678", 0);
+	store_stats(s, &st);
+	ck_assert_uint_eq(st.inboxes, 1);
+	ck_assert_uint_eq(st.messages, 2);
+	ck_assert_uint_eq(st.bytes, 8);
+	ck_assert_uint_eq(st.sent, 2);
+	pop("alice", 0, NULL);
+	store_stats(s, &st);
+	ck_assert_uint_eq(st.messages, 1);
+	ck_assert_uint_eq(st.bytes, 3);
+	ck_assert_uint_eq(st.delivered, 1);
+}
+END_TEST
+
+START_TEST(test_failed_delivery_goes_back_to_the_head)
+{
+	struct store_waiter w = { 0 };
+	struct store_stats st;
+
+	create("alice", 0);
+	send_ok("alice", "bob", "first", 0);
+	send_ok("alice", "bob", "second", 0);
+	ck_assert_int_eq(store_receive(s, "alice", &w, 0, 0), STORE_OK);
+	store_done(s, &w, false, 10);
+	ck_assert_ptr_null(w.msg);
+	ck_assert_str_eq(pop("alice", 20, NULL), "first");
+	ck_assert_str_eq(pop("alice", 20, NULL), "second");
+	store_stats(s, &st);
+	ck_assert_uint_eq(st.requeued, 1);
+	ck_assert_uint_eq(st.delivered, 2);
+}
+END_TEST
+
+START_TEST(test_held_receiver_is_handed_the_next_message)
+{
+	struct store_waiter w = { 0 };
+	struct fake f = { true, 0, 0 };
+
+	w.owner = &f;
+	create("alice", 0);
+	ck_assert_int_eq(store_receive(s, "alice", &w, 25 * SEC, 0),
+	    STORE_HELD);
+	ck_assert_int_eq(f.holds, 1);
+	ck_assert_int_eq(f.releases, 0);
+	send_ok("alice", "bob", "wake", 100);
+	ck_assert_int_eq(f.releases, 1);
+	ck_assert_int_eq(w.state, WAITER_MESSAGE);
+	ck_assert_str_eq(message_from(w.msg), "bob");
+	store_done(s, &w, true, 200);
+	/* Nothing was queued behind the hand-over. */
+	ck_assert_ptr_null(pop("alice", 300, NULL));
+}
+END_TEST
+
+START_TEST(test_hung_up_receiver_leaves_message_queued)
+{
+	struct store_waiter w = { 0 };
+	struct fake f = { true, 0, 0 };
+
+	w.owner = &f;
+	create("alice", 0);
+	ck_assert_int_eq(store_receive(s, "alice", &w, 25 * SEC, 0),
+	    STORE_HELD);
+	f.alive = false;
+	send_ok("alice", "bob", "kept", 100);
+	ck_assert_int_eq(f.releases, 1);
+	ck_assert_int_eq(w.state, WAITER_GONE);
+	ck_assert_ptr_null(w.msg);
+	ck_assert_str_eq(pop("alice", 200, NULL), "kept");
+}
+END_TEST
+
+START_TEST(test_second_receiver_displaces_the_first)
+{
+	struct store_waiter w1 = { 0 }, w2 = { 0 };
+	struct fake f1 = { true, 0, 0 }, f2 = { true, 0, 0 };
+
+	w1.owner = &f1;
+	w2.owner = &f2;
+	create("alice", 0);
+	ck_assert_int_eq(store_receive(s, "alice", &w1, 25 * SEC, 0),
+	    STORE_HELD);
+	ck_assert_int_eq(store_receive(s, "alice", &w2, 25 * SEC, 10),
+	    STORE_HELD);
+	ck_assert_int_eq(f1.releases, 1);
+	ck_assert_int_eq(w1.state, WAITER_DISPLACED);
+	ck_assert_int_eq(f2.releases, 0);
+	send_ok("alice", "bob", "to the newer", 20);
+	ck_assert_int_eq(w2.state, WAITER_MESSAGE);
+	store_done(s, &w2, true, 30);
+}
+END_TEST
+
+START_TEST(test_hold_times_out_at_its_deadline)
+{
+	struct store_waiter w = { 0 };
+	struct fake f = { true, 0, 0 };
+
+	w.owner = &f;
+	create("alice", 0);
+	ck_assert_int_eq(store_receive(s, "alice", &w, 5 * SEC, 1000),
+	    STORE_HELD);
+	store_expire(s, 5999);
+	ck_assert_int_eq(f.releases, 0);
+	store_expire(s, 6000 + TICK);
+	ck_assert_int_eq(f.releases, 1);
+	ck_assert_int_eq(w.state, WAITER_TIMEOUT);
+}
+END_TEST
+
+START_TEST(test_requeue_hands_to_held_receiver)
+{
+	struct store_waiter w1 = { 0 }, w2 = { 0 };
+	struct fake f2 = { true, 0, 0 };
+
+	w2.owner = &f2;
+	create("alice", 0);
+	send_ok("alice", "bob", "m", 0);
+	ck_assert_int_eq(store_receive(s, "alice", &w1, 0, 0), STORE_OK);
+	ck_assert_int_eq(store_receive(s, "alice", &w2, 25 * SEC, 0),
+	    STORE_HELD);
+	store_done(s, &w1, false, 10); /* the first response failed */
+	ck_assert_int_eq(w2.state, WAITER_MESSAGE);
+	ck_assert_str_eq(message_from(w2.msg), "bob");
+	store_done(s, &w2, true, 20);
+}
+END_TEST
+
+START_TEST(test_stale_message_is_never_delivered)
+{
+	struct store_stats st;
+
+	lim.message_timeout_ms = 10 * SEC;
+	make_store();
+	create("alice", 0);
+	send_ok("alice", "bob", "old", 0);
+	send_ok("alice", "bob", "new", 5 * SEC);
+	/* No timer has run yet: the pop itself must skip the stale one. */
+	ck_assert_str_eq(pop("alice", 10 * SEC, NULL), "new");
+	store_stats(s, &st);
+	ck_assert_uint_eq(st.expired, 1);
+}
+END_TEST
+
+START_TEST(test_stale_messages_are_freed_by_the_wheel)
+{
+	struct store_stats st;
+	uint64_t t;
+
+	lim.message_timeout_ms = 10 * SEC;
+	make_store();
+	create("alice", 0);
+	send_ok("alice", "bob", "a", 0);
+	send_ok("alice", "bob", "b", 3 * SEC);
+	for (t = 0; t <= 10 * SEC + TICK; t += TICK)
+		store_expire(s, t);
+	store_stats(s, &st);
+	ck_assert_uint_eq(st.messages, 1);
+	for (; t <= 13 * SEC + TICK; t += TICK)
+		store_expire(s, t);
+	store_stats(s, &st);
+	ck_assert_uint_eq(st.messages, 0);
+	ck_assert_uint_eq(st.bytes, 0);
+	ck_assert_uint_eq(st.expired, 2);
+}
+END_TEST
+
+START_TEST(test_requeued_stale_message_is_dropped)
+{
+	struct store_waiter w = { 0 };
+	struct store_stats st;
+
+	lim.message_timeout_ms = 10 * SEC;
+	make_store();
+	create("alice", 0);
+	send_ok("alice", "bob", "m", 0);
+	ck_assert_int_eq(store_receive(s, "alice", &w, 0, 1 * SEC), STORE_OK);
+	store_done(s, &w, false, 11 * SEC);
+	ck_assert_ptr_null(pop("alice", 11 * SEC, NULL));
+	store_stats(s, &st);
+	ck_assert_uint_eq(st.expired, 1);
+}
+END_TEST
+
+START_TEST(test_idle_inbox_expires)
+{
+	struct store_stats st;
+	struct message *m;
+
+	lim.inbox_timeout_ms = 60 * SEC;
+	make_store();
+	create("alice", 0);
+	send_ok("alice", "bob", "unread", 0);
+	store_expire(s, 60 * SEC - 1);
+	ck_assert_int_eq(store_login(s, "alice", mac_a, 1), STORE_OK);
+	/* Refreshed at 1 ms: alive until 60.001 s. */
+	store_expire(s, 60 * SEC + TICK / 2);
+	store_stats(s, &st);
+	ck_assert_uint_eq(st.inboxes, 1);
+	store_expire(s, 60 * SEC + 2 * TICK);
+	store_stats(s, &st);
+	ck_assert_uint_eq(st.inboxes, 0);
+	ck_assert_uint_eq(st.inboxes_expired, 1);
+	ck_assert_uint_eq(st.messages, 0);
+	m = msg("bob", NULL, "late");
+	ck_assert_int_eq(store_send(s, "alice", m, 61 * SEC), STORE_NOT_FOUND);
+	message_free(m);
+	/* The name is free again, for any password. */
+	ck_assert_int_eq(store_create(s, "alice", &hash, mac_b, 61 * SEC),
+	    STORE_OK);
+}
+END_TEST
+
+START_TEST(test_held_receiver_keeps_its_inbox)
+{
+	struct store_waiter w = { 0 };
+	struct fake f = { true, 0, 0 };
+	struct store_stats st;
+	uint64_t t;
+
+	lim.inbox_timeout_ms = 2 * SEC;
+	make_store();
+	w.owner = &f;
+	create("alice", 0);
+	ck_assert_int_eq(store_receive(s, "alice", &w, 10 * SEC, 0),
+	    STORE_HELD);
+	for (t = 0; t < 10 * SEC; t += TICK)
+		store_expire(s, t);
+	store_stats(s, &st);
+	ck_assert_uint_eq(st.inboxes, 1);
+	ck_assert_int_eq(f.releases, 0);
+	for (; t <= 10 * SEC + TICK; t += TICK)
+		store_expire(s, t);
+	ck_assert_int_eq(w.state, WAITER_TIMEOUT);
+	/* Idle from the end of the hold on. */
+	for (; t <= 12 * SEC + 2 * TICK; t += TICK)
+		store_expire(s, t);
+	store_stats(s, &st);
+	ck_assert_uint_eq(st.inboxes, 0);
+}
+END_TEST
+
+START_TEST(test_in_flight_message_keeps_its_inbox)
+{
+	struct store_waiter w = { 0 };
+	struct store_stats st;
+
+	lim.inbox_timeout_ms = 2 * SEC;
+	make_store();
+	create("alice", 0);
+	send_ok("alice", "bob", "slow", 0);
+	ck_assert_int_eq(store_receive(s, "alice", &w, 0, 0), STORE_OK);
+	store_expire(s, 5 * SEC);
+	store_stats(s, &st);
+	ck_assert_uint_eq(st.inboxes, 1);
+	store_done(s, &w, false, 5 * SEC);
+	ck_assert_str_eq(pop("alice", 5 * SEC, NULL), "slow");
+}
+END_TEST
+
+START_TEST(test_shutdown_releases_every_holder)
+{
+	struct store_waiter w[3];
+	struct fake f[3] = { { true, 0, 0 }, { true, 0, 0 }, { true, 0, 0 } };
+	char name[8];
+	int i;
+
+	memset(w, 0, sizeof(w));
+	for (i = 0; i < 3; i++) {
+		snprintf(name, sizeof(name), "u%d", i);
+		create(name, 0);
+		w[i].owner = &f[i];
+		ck_assert_int_eq(store_receive(s, name, &w[i], 25 * SEC, 0),
+		    STORE_HELD);
+	}
+	store_shutdown(s, 10);
+	for (i = 0; i < 3; i++) {
+		ck_assert_int_eq(f[i].releases, 1);
+		ck_assert_int_eq(w[i].state, WAITER_SHUTDOWN);
+	}
+	/* No more holds once stopping. */
+	ck_assert_int_eq(store_receive(s, "u0", &w[0], 25 * SEC, 20),
+	    STORE_EMPTY);
+}
+END_TEST
+
+START_TEST(test_table_grows_past_initial_size)
+{
+	char name[32];
+	int i;
+
+	lim.max_inboxes = 100000;
+	make_store();
+	for (i = 0; i < 5000; i++) {
+		snprintf(name, sizeof(name), "user-%d", i);
+		create(name, 0);
+	}
+	for (i = 0; i < 5000; i += 7) {
+		snprintf(name, sizeof(name), "user-%d", i);
+		ck_assert_int_eq(store_login(s, name, mac_a, 0), STORE_OK);
+	}
+}
+END_TEST
+
+static void *
+sender(void *arg)
+{
+	int i;
+
+	(void)arg;
+	for (i = 0; i < 1000; i++) {
+		struct message *m = msg("bob", NULL, "x");
+
+		if (store_send(s, "alice", m, 0) != STORE_OK)
+			message_free(m);
+	}
+	return NULL;
+}
+
+START_TEST(test_concurrent_senders_lose_nothing)
+{
+	pthread_t t[4];
+	struct store_stats st;
+	int i, popped = 0;
+
+	lim.max_messages = 10000;
+	make_store();
+	create("alice", 0);
+	for (i = 0; i < 4; i++)
+		pthread_create(&t[i], NULL, sender, NULL);
+	for (i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+	while (pop("alice", 0, NULL) != NULL)
+		popped++;
+	ck_assert_int_eq(popped, 4000);
+	store_stats(s, &st);
+	ck_assert_uint_eq(st.messages, 0);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *su = suite_create("store");
+	TCase *q = tcase_create("queues"), *h = tcase_create("holds"),
+	      *e = tcase_create("expiry");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_checked_fixture(q, setup, teardown);
+	tcase_add_checked_fixture(h, setup, teardown);
+	tcase_add_checked_fixture(e, setup, teardown);
+	tcase_add_test(q, test_pop_returns_oldest_with_sender);
+	tcase_add_test(q, test_message_keeps_content_type_and_unique_id);
+	tcase_add_test(q, test_send_to_unknown_inbox_is_not_found);
+	tcase_add_test(q, test_login_checks_the_mac);
+	tcase_add_test(q, test_concurrent_create_becomes_login);
+	tcase_add_test(q, test_names_are_exact_bytes);
+	tcase_add_test(q, test_inbox_full_by_count);
+	tcase_add_test(q, test_inbox_full_by_bytes);
+	tcase_add_test(q, test_server_full_by_inbox_count);
+	tcase_add_test(q, test_server_full_by_memory);
+	tcase_add_test(q, test_stats_count_bytes_and_messages);
+	tcase_add_test(q, test_failed_delivery_goes_back_to_the_head);
+	tcase_add_test(q, test_table_grows_past_initial_size);
+	tcase_add_test(q, test_concurrent_senders_lose_nothing);
+	tcase_add_test(h, test_held_receiver_is_handed_the_next_message);
+	tcase_add_test(h, test_hung_up_receiver_leaves_message_queued);
+	tcase_add_test(h, test_second_receiver_displaces_the_first);
+	tcase_add_test(h, test_hold_times_out_at_its_deadline);
+	tcase_add_test(h, test_requeue_hands_to_held_receiver);
+	tcase_add_test(h, test_shutdown_releases_every_holder);
+	tcase_add_test(e, test_stale_message_is_never_delivered);
+	tcase_add_test(e, test_stale_messages_are_freed_by_the_wheel);
+	tcase_add_test(e, test_requeued_stale_message_is_dropped);
+	tcase_add_test(e, test_idle_inbox_expires);
+	tcase_add_test(e, test_held_receiver_keeps_its_inbox);
+	tcase_add_test(e, test_in_flight_message_keeps_its_inbox);
+	suite_add_tcase(su, q);
+	suite_add_tcase(su, h);
+	suite_add_tcase(su, e);
+	sr = srunner_create(su);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
