@@ -3,6 +3,7 @@
 #   make            build inboxd
 #   make run        build and run it in the foreground on 127.0.0.1:8080
 #   make check      build and run every test
+#   make bench      build and run the benchmarks
 #   make install    install under $(DESTDIR)$(PREFIX)
 #
 # Build dependencies are found with pkg-config.  On Debian, a missing one
@@ -87,6 +88,13 @@ test/bin/check_%: test/integration/check_%.c $(TEST_SUPPORT) $(CORE_OBJS) \
 	$(CC) $(CPPFLAGS) -Itest $(ALL_CFLAGS) $(CHECK_CFLAGS) $(LDFLAGS) \
 	    -o $@ $< $(TEST_SUPPORT) $(CORE_OBJS) $(LIBS) $(CHECK_LIBS)
 
+test/bin/bench_%: test/bench/bench_%.c $(CORE_OBJS) config.mk
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(CORE_OBJS) $(LIBS)
+
+bench: test/bin/bench_auth
+	test/bin/bench_auth
+
 run: inboxd
 	./inboxd -d -f etc/inboxd.conf
 
@@ -115,7 +123,7 @@ clean:
 distclean: clean
 	rm -f config.mk
 
-.PHONY: all run check install uninstall clean distclean
+.PHONY: all run check bench install uninstall clean distclean
 .SECONDARY:
 
 -include $(wildcard obj/*.d obj/test/*.d)
