@@ -63,6 +63,21 @@ begin_get(struct request *r)
 	return 0;
 }
 
+/*
+ * The sender's Content-Type is handed back verbatim to the receiver, so it
+ * must be a value that fits in a response header.
+ */
+static int
+check_type(const char *type)
+{
+	size_t n;
+
+	for (n = 0; type[n] != '\0'; n++)
+		if ((unsigned char)type[n] < 0x20 || type[n] == 0x7f)
+			return -1;
+	return n <= 255 ? 0 : -1;
+}
+
 /* Check the query and size of a POST; replies and returns -1 on error. */
 static int
 begin_post(struct request *r)
@@ -95,9 +110,10 @@ begin_post(struct request *r)
 	} else if (cap > cfg->max_message_size)
 		cap = cfg->max_message_size;
 	type = http_header(r, "Content-Type");
-	if (type != NULL && strlen(type) > 255) {
+	if (type != NULL && check_type(type) == -1) {
 		http_error(r, 400, "bad_request",
-		    "Content-Type is longer than 255 bytes");
+		    "Content-Type is longer than 255 bytes or holds a control "
+		    "character");
 		return -1;
 	}
 	if ((r->body = message_new(r->user, type, cap)) == NULL) {
