@@ -49,7 +49,10 @@ struct auth_job {
  */
 int auth_init(const struct auth_params *p);
 
-/* Finish the job in hand, fail the queued ones (result -1), join workers. */
+/*
+ * Finish the job in hand, fail the queued ones and later submissions
+ * (result -1), join the workers.  MACs keep working until exit.
+ */
 void auth_stop(void);
 
 /*

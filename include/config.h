@@ -46,6 +46,13 @@ struct config {
 /* Receives one error message, already prefixed with FILE:LINE. */
 typedef void config_error_fn(void *arg, const char *msg);
 
+/*
+ * Split a listen address, ADDRESS:PORT or [IPV6-ADDRESS]:PORT with a
+ * numeric address and a port from 0 to 65535, into host and port.
+ * Returns 0, or -1 when spec is not such an address.
+ */
+int config_listen_split(const char *spec, char host[64], char port[8]);
+
 /* Fill c with the defaults documented in inboxd.conf(5). */
 void config_defaults(struct config *c);
 

@@ -60,8 +60,16 @@ struct request {
 };
 
 /*
- * Start serving on cfg->listen with cfg's limits; requests go to api.c and
- * messages to store.  Returns the daemon, or NULL after logging why.
+ * Bind and listen on cfg->listen, before the daemon detaches, so that a
+ * failure is reported where it can be seen.  Returns 0 or -1 after
+ * logging why.
+ */
+int http_listen(const struct config *cfg);
+
+/*
+ * Start serving on the socket of http_listen with cfg's limits; requests
+ * go to api.c and messages to store.  Returns the daemon, or NULL after
+ * logging why.
  */
 struct MHD_Daemon *http_start(const struct config *cfg, struct store *store);
 

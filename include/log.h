@@ -26,12 +26,8 @@ int log_open(enum log_target target, const char *path, enum log_format format);
 /* Reopen the log file after rotation.  Returns 0 or -1 (errno set). */
 int log_reopen(void);
 
-/* Enable or disable debug messages. */
-void log_set_debug(int on);
-
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Log at error level and exit(1); for start-up failures only. */
 void fatal(const char *fmt, ...)

@@ -3,10 +3,10 @@
  * the waiter machinery, and reply through http.h.
  *
  * Order of checks for /inbox: path (404), method (405), credentials
- * present and well formed (401, 400), query (400), declared size (413),
- * then the password (401) or first contact, then the mailbox itself.
- * Everything but the first contact's hash is decided when the headers
- * arrive, so a refused upload is never read.
+ * present and well formed (401, 400), the password of a known inbox
+ * (401), query (400), declared size (413); then, once the body is in, a
+ * first contact's hash and the mailbox itself.  Everything but the hash is
+ * decided when the headers arrive, so a refused upload is never read.
  */
 #include <stdlib.h>
 #include <string.h>

@@ -107,7 +107,6 @@ auth_stop(void)
 	free(workers);
 	workers = NULL;
 	nworkers = 0;
-	wipe(mac_key, sizeof(mac_key));
 }
 
 /* Length of the UTF-8 sequence at s (at most n bytes), or 0 if invalid. */

@@ -1,6 +1,7 @@
 /*
  * config.c - defaults and the `keyword value' parser of inboxd.conf(5).
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,14 +13,17 @@
 
 #define LINE_MAX_BYTES 4096
 
-enum ktype { K_UINT, K_SECONDS, K_SIZE, K_STRING, K_LOG_FORMAT, K_ORIGINS };
+enum ktype {
+	K_UINT, K_SECONDS, K_SIZE, K_LISTEN, K_PATH, K_LOG_FORMAT,
+	K_ORIGINS
+};
 
 struct keyword {
 	const char *name;
 	enum ktype type;
 	size_t off;
 	uint64_t min, max; /* in the file's units: count, seconds, bytes */
-	size_t size;       /* K_STRING: buffer size */
+	size_t size;       /* K_LISTEN, K_PATH: buffer size */
 };
 
 #define U(name, field, min, max) \
@@ -28,15 +32,13 @@ struct keyword {
 	{ name, K_SECONDS, offsetof(struct config, field), min, max, 0 }
 #define Z(name, field, min, max) \
 	{ name, K_SIZE, offsetof(struct config, field), min, max, 0 }
-#define STR(name, field) \
-	{ name, K_STRING, offsetof(struct config, field), 0, 0, \
-	    sizeof(((struct config *)0)->field) }
 
 #define DAY 86400
 #define GIB (1024ULL * 1024 * 1024)
 
 static const struct keyword keywords[] = {
-	STR("listen", listen),
+	{ "listen", K_LISTEN, offsetof(struct config, listen), 0, 0,
+	    sizeof(((struct config *)0)->listen) },
 	U("threads", threads, 0, 256),
 	U("connection-limit", connection_limit, 1, 1000000),
 	S("connection-timeout", connection_timeout_ms, 1, DAY),
@@ -56,7 +58,8 @@ static const struct keyword keywords[] = {
 	U("argon2-max-concurrent", argon2_max_concurrent, 0, 256),
 	{ "cors-origins", K_ORIGINS, 0, 0, 0, 0 },
 	{ "log-format", K_LOG_FORMAT, 0, 0, 0, 0 },
-	STR("log-file", log_file),
+	{ "log-file", K_PATH, offsetof(struct config, log_file), 0, 0,
+	    sizeof(((struct config *)0)->log_file) },
 };
 
 void
@@ -136,8 +139,14 @@ set_origins(struct config *c, const char *where, const char *value,
 	strcpy(buf, value);
 	for (tok = strtok_r(buf, " \t", &save); tok != NULL;
 	    tok = strtok_r(NULL, " \t", &save)) {
-		if (strcmp(tok, "*") == 0)
+		if (strcmp(tok, "*") == 0) {
+			if (strcmp(value, "*") != 0) {
+				report(err, arg, where, "cors-origins: `*' "
+				    "cannot be combined with origins");
+				goto fail;
+			}
 			continue;
+		}
 		if (tmp.n_origins == CONFIG_MAX_ORIGINS) {
 			report(err, arg, where,
 			    "cors-origins: more than %d origins",
@@ -175,6 +184,39 @@ find_keyword(const char *name)
 		if (strcmp(keywords[i].name, name) == 0)
 			return &keywords[i];
 	return NULL;
+}
+
+int
+config_listen_split(const char *spec, char host[64], char port[8])
+{
+	const char *colon = strrchr(spec, ':'), *h = spec;
+	size_t hlen;
+	uint64_t v;
+	unsigned char buf[sizeof(struct in6_addr)];
+
+	if (colon == NULL || strlen(colon + 1) >= 8 ||
+	    parse_uint(colon + 1, 65535, &v) == -1)
+		return -1;
+	hlen = (size_t)(colon - spec);
+	if (hlen >= 2 && spec[0] == '[' && colon[-1] == ']') {
+		h++;
+		hlen -= 2;
+		if (hlen >= 64)
+			return -1;
+		memcpy(host, h, hlen);
+		host[hlen] = '\0';
+		if (inet_pton(AF_INET6, host, buf) != 1)
+			return -1;
+	} else {
+		if (hlen >= 64)
+			return -1;
+		memcpy(host, h, hlen);
+		host[hlen] = '\0';
+		if (inet_pton(AF_INET, host, buf) != 1)
+			return -1;
+	}
+	strcpy(port, colon + 1);
+	return 0;
 }
 
 int
@@ -221,7 +263,22 @@ config_set(struct config *c, const char *where, const char *keyword,
 		}
 		*(uint64_t *)(void *)field = v;
 		return 0;
-	case K_STRING:
+	case K_LISTEN:
+	case K_PATH:
+		if (k->type == K_LISTEN) {
+			char host[64], port[8];
+
+			if (config_listen_split(value, host, port) == -1) {
+				report(err, arg, where, "listen: `%s' is not "
+				    "ADDRESS:PORT or [IPV6-ADDRESS]:PORT with a "
+				    "numeric address", value);
+				return -1;
+			}
+		} else if (value[0] != '/') {
+			report(err, arg, where, "%s: `%s' is not an absolute "
+			    "path", keyword, value);
+			return -1;
+		}
 		if (strlen(value) >= k->size) {
 			report(err, arg, where, "%s: value longer than %zu bytes",
 			    keyword, k->size - 1);
@@ -377,6 +434,11 @@ config_check(const struct config *c, const char *name, config_error_fn *err,
 	if (c->max_message_size > c->max_inbox_bytes) {
 		report(err, arg, name, "max-message-size exceeds "
 		    "max-inbox-bytes: no message could be queued");
+		errors++;
+	}
+	if (c->argon2_memory_kib < 8 * c->argon2_parallelism) {
+		report(err, arg, name, "argon2-memory-kib must be at least 8 "
+		    "times argon2-parallelism (RFC 9106)");
 		errors++;
 	}
 	if (c->max_inbox_bytes > c->max_memory) {

@@ -34,6 +34,7 @@
 static const struct config *cfg;
 static struct store *store;
 static int listen_fd = -1;
+static bool listen_v6;
 static unsigned listen_port;
 static atomic_bool stopping;
 static atomic_uint active; /* requests between first call and completion */
@@ -375,37 +376,21 @@ mhd_log(void *cls, const char *fmt, va_list ap)
 }
 
 /*
- * Bind and listen on ADDRESS:PORT or [ADDRESS]:PORT (numeric).  Returns
- * the socket, or -1 after logging why; *v6 tells the address family.
+ * Bind and listen on ADDRESS:PORT or [ADDRESS]:PORT.  Returns the socket,
+ * or -1 after logging why; *v6 tells the address family.
  */
 static int
 open_listener(const char *spec, bool *v6)
 {
-	char host[256], *port;
+	char host[64], port[8];
 	struct addrinfo hints, *ai;
 	int fd, e, one = 1;
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
 
-	if (strlen(spec) >= sizeof(host)) {
-		log_warn("listen %s: address too long", spec);
-		return -1;
-	}
-	strcpy(host, spec);
-	if ((port = strrchr(host, ':')) == NULL) {
+	if (config_listen_split(spec, host, port) == -1) {
 		log_warn("listen %s: expected ADDRESS:PORT", spec);
 		return -1;
-	}
-	*port++ = '\0';
-	if (host[0] == '[') {
-		size_t n = strlen(host);
-
-		if (n < 2 || host[n - 1] != ']') {
-			log_warn("listen %s: unbalanced brackets", spec);
-			return -1;
-		}
-		host[n - 1] = '\0';
-		memmove(host, host + 1, n - 1);
 	}
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
@@ -437,6 +422,13 @@ open_listener(const char *spec, bool *v6)
 	return fd;
 }
 
+int
+http_listen(const struct config *c)
+{
+	listen_fd = open_listener(c->listen, &listen_v6);
+	return listen_fd == -1 ? -1 : 0;
+}
+
 struct MHD_Daemon *
 http_start(const struct config *c, struct store *s)
 {
@@ -444,14 +436,11 @@ http_start(const struct config *c, struct store *s)
 	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD |
 	    MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
 	unsigned threads = c->threads;
-	bool v6 = false;
 	long ncpu;
 
 	cfg = c;
 	store = s;
-	if ((listen_fd = open_listener(c->listen, &v6)) == -1)
-		return NULL;
-	if (v6)
+	if (listen_v6)
 		flags |= MHD_USE_IPv6;
 	if (threads == 0) {
 		ncpu = sysconf(_SC_NPROCESSORS_ONLN);

@@ -20,7 +20,6 @@ static enum log_target target = LOG_TO_STDERR;
 static enum log_format format = LOG_FORMAT_TEXT;
 static int fd = STDERR_FILENO;
 static char *file_path;
-static int debug;
 
 int
 log_open(enum log_target t, const char *path, enum log_format f)
@@ -65,12 +64,6 @@ log_reopen(void)
 	}
 	close(nfd);
 	return 0;
-}
-
-void
-log_set_debug(int on)
-{
-	debug = on;
 }
 
 static void
@@ -146,18 +139,6 @@ log_warn(const char *fmt, ...)
 
 	va_start(ap, fmt);
 	vlog(LOG_WARNING, "warning", fmt, ap);
-	va_end(ap);
-}
-
-void
-log_debug(const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!debug)
-		return;
-	va_start(ap, fmt);
-	vlog(LOG_DEBUG, "debug", fmt, ap);
 	va_end(ap);
 }
 

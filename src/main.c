@@ -151,14 +151,19 @@ main(int argc, char *argv[])
 		return 0;
 	}
 
-	if (!foreground)
+	/* What can fail is tried while errors still reach the terminal. */
+	if (cfg.log_file[0] != '\0' &&
+	    log_open(LOG_TO_FILE, cfg.log_file, cfg.log_format) == -1)
+		fatal("log-file %s: %s", cfg.log_file, strerror(errno));
+	if (cfg.log_file[0] == '\0')
+		log_open(LOG_TO_STDERR, NULL, cfg.log_format);
+	if (http_listen(&cfg) == -1)
+		fatal("cannot listen on %s", cfg.listen);
+	if (!foreground) {
 		detach();
-	if (cfg.log_file[0] != '\0') {
-		if (log_open(LOG_TO_FILE, cfg.log_file, cfg.log_format) == -1)
-			fatal("log-file %s: %s", cfg.log_file, strerror(errno));
-	} else
-		log_open(foreground ? LOG_TO_STDERR : LOG_TO_SYSLOG, NULL,
-		    cfg.log_format);
+		if (cfg.log_file[0] == '\0')
+			log_open(LOG_TO_SYSLOG, NULL, cfg.log_format);
+	}
 
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&sigs);

@@ -337,7 +337,7 @@ release_all(struct store *s, struct store_waiter *w)
 
 /*
  * Give m to the inbox's held GET if its client is still there, else queue
- * it at the head (requeue) or the tail (send).
+ * it: at the tail when sent, in id order near the head when requeued.
  */
 static void
 do_deliver(struct store *s, struct inbox *in, struct message *m, bool head,
@@ -355,9 +355,17 @@ do_deliver(struct store *s, struct inbox *in, struct message *m, bool head,
 		do_unhold(s, w, WAITER_GONE, release, now);
 	}
 	if (head) {
-		m->next = in->head;
-		in->head = m;
-		if (in->tail == NULL)
+		/*
+		 * Back before every younger message: ids grow with sending
+		 * time, so two failed deliveries return in their order.
+		 */
+		struct message **pp = &in->head;
+
+		while (*pp != NULL && (*pp)->id < m->id)
+			pp = &(*pp)->next;
+		m->next = *pp;
+		*pp = m;
+		if (m->next == NULL)
 			in->tail = m;
 	} else {
 		m->next = NULL;

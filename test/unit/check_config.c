@@ -156,9 +156,50 @@ END_TEST
 
 START_TEST(test_inconsistent_settings_are_refused)
 {
-	ck_assert_int_eq(parse("default-wait 90\nmax-wait 60\n"), 0);
-	ck_assert_int_eq(config_check(&c, "x.conf", collect, NULL), 1);
+	ck_assert_int_eq(parse("default-wait 90\nmax-wait 60\n"
+			       "argon2-parallelism 4\nargon2-memory-kib 16\n"),
+	    0);
+	ck_assert_int_eq(config_check(&c, "x.conf", collect, NULL), 2);
 	ck_assert_ptr_nonnull(strstr(errors, "x.conf: default-wait"));
+	ck_assert_ptr_nonnull(strstr(errors, "x.conf: argon2-memory-kib"));
+}
+END_TEST
+
+START_TEST(test_listen_must_be_a_numeric_address_and_port)
+{
+	char host[64], port[8];
+
+	ck_assert_int_eq(config_listen_split("127.0.0.1:8080", host, port), 0);
+	ck_assert_str_eq(host, "127.0.0.1");
+	ck_assert_str_eq(port, "8080");
+	ck_assert_int_eq(config_listen_split("[::1]:0", host, port), 0);
+	ck_assert_str_eq(host, "::1");
+	ck_assert_int_eq(config_listen_split("0.0.0.0:65535", host, port), 0);
+	ck_assert_int_eq(config_listen_split("::1:80", host, port), -1);
+	ck_assert_int_eq(config_listen_split("localhost:80", host, port), -1);
+	ck_assert_int_eq(config_listen_split("127.0.0.1", host, port), -1);
+	ck_assert_int_eq(config_listen_split("127.0.0.1:65536", host, port),
+	    -1);
+	ck_assert_int_eq(config_listen_split("127.0.0.1:", host, port), -1);
+	ck_assert_int_eq(config_listen_split("[127.0.0.1]:80", host, port), -1);
+	ck_assert_int_eq(parse("listen nonsense\n"), 1);
+	ck_assert_str_eq(c.listen, "127.0.0.1:8080");
+}
+END_TEST
+
+START_TEST(test_star_and_origins_do_not_mix)
+{
+	ck_assert_int_eq(parse("cors-origins * https://a.example\n"), 1);
+	ck_assert_uint_eq(c.n_origins, 0);
+	ck_assert_int_eq(parse("cors-origins *\n"), 0);
+}
+END_TEST
+
+START_TEST(test_log_file_must_be_absolute)
+{
+	ck_assert_int_eq(parse("log-file inboxd.log\n"), 1);
+	ck_assert_int_eq(parse("log-file /var/log/inboxd.log\n"), 0);
+	ck_assert_str_eq(c.log_file, "/var/log/inboxd.log");
 }
 END_TEST
 
@@ -196,6 +237,9 @@ main(void)
 	tcase_add_test(tc, test_nul_byte_and_control_characters_are_errors);
 	tcase_add_test(tc, test_over_long_value_is_refused);
 	tcase_add_test(tc, test_inconsistent_settings_are_refused);
+	tcase_add_test(tc, test_listen_must_be_a_numeric_address_and_port);
+	tcase_add_test(tc, test_star_and_origins_do_not_mix);
+	tcase_add_test(tc, test_log_file_must_be_absolute);
 	tcase_add_test(tc, test_flag_override_names_the_flag);
 	tcase_add_test(tc, test_missing_file_is_one_error);
 	suite_add_tcase(s, tc);

@@ -309,6 +309,26 @@ START_TEST(test_failed_delivery_goes_back_to_the_head)
 }
 END_TEST
 
+START_TEST(test_two_failed_deliveries_return_in_order)
+{
+	struct store_waiter w1 = { 0 }, w2 = { 0 };
+
+	create("alice", 0);
+	send_ok("alice", "bob", "1", 0);
+	send_ok("alice", "bob", "2", 0);
+	send_ok("alice", "bob", "3", 0);
+	ck_assert_int_eq(store_receive(s, "alice", &w1, 0, 0), STORE_OK);
+	ck_assert_int_eq(store_receive(s, "alice", &w2, 0, 0), STORE_OK);
+	/* The younger one fails first, then the older. */
+	store_done(s, &w2, false, 10);
+	store_done(s, &w1, false, 20);
+	ck_assert_str_eq(pop("alice", 30, NULL), "1");
+	ck_assert_str_eq(pop("alice", 30, NULL), "2");
+	ck_assert_str_eq(pop("alice", 30, NULL), "3");
+	ck_assert_ptr_null(pop("alice", 30, NULL));
+}
+END_TEST
+
 START_TEST(test_held_receiver_is_handed_the_next_message)
 {
 	struct store_waiter w = { 0 };
@@ -640,6 +660,7 @@ main(void)
 	tcase_add_test(q, test_server_full_by_memory);
 	tcase_add_test(q, test_stats_count_bytes_and_messages);
 	tcase_add_test(q, test_failed_delivery_goes_back_to_the_head);
+	tcase_add_test(q, test_two_failed_deliveries_return_in_order);
 	tcase_add_test(q, test_table_grows_past_initial_size);
 	tcase_add_test(q, test_concurrent_senders_lose_nothing);
 	tcase_add_test(h, test_held_receiver_is_handed_the_next_message);
