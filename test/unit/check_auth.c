@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_run.h"
 #include "auth.h"
 #include "util.h"
 
@@ -174,8 +175,6 @@ main(void)
 {
 	Suite *s = suite_create("auth");
 	TCase *tc = tcase_create("auth");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_username_rules_follow_the_spec);
@@ -186,9 +185,5 @@ main(void)
 	tcase_add_test(tc, test_pool_hashes_every_job_and_wipes_passwords);
 	tcase_add_test(tc, test_stopped_pool_fails_jobs_instead_of_dropping_them);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run(s);
 }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_run.h"
 #include "json.h"
 
 START_TEST(test_error_body_has_code_and_message)
@@ -91,8 +92,6 @@ main(void)
 {
 	Suite *s = suite_create("json");
 	TCase *tc = tcase_create("json");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_error_body_has_code_and_message);
 	tcase_add_test(tc, test_error_message_is_escaped);
@@ -100,9 +99,5 @@ main(void)
 	tcase_add_test(tc, test_unauthenticated_request_logs_null_user);
 	tcase_add_test(tc, test_log_message_line);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run(s);
 }

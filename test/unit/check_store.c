@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_run.h"
 #include "store.h"
 
 #define TICK 100
@@ -642,8 +643,6 @@ main(void)
 	Suite *su = suite_create("store");
 	TCase *q = tcase_create("queues"), *h = tcase_create("holds"),
 	      *e = tcase_create("expiry");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(q, setup, teardown);
 	tcase_add_checked_fixture(h, setup, teardown);
@@ -678,9 +677,5 @@ main(void)
 	suite_add_tcase(su, q);
 	suite_add_tcase(su, h);
 	suite_add_tcase(su, e);
-	sr = srunner_create(su);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run(su);
 }

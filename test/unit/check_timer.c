@@ -4,6 +4,7 @@
 #include <check.h>
 #include <stdlib.h>
 
+#include "check_run.h"
 #include "timer.h"
 #include "util.h"
 
@@ -175,8 +176,6 @@ main(void)
 {
 	Suite *s = suite_create("timer");
 	TCase *tc = tcase_create("wheel");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, setup, NULL);
 	tcase_add_test(tc, test_timer_fires_not_before_deadline);
@@ -189,9 +188,5 @@ main(void)
 	tcase_add_test(tc, test_timers_can_be_added_while_draining);
 	tcase_add_test(tc, test_many_timers_all_fire_in_deadline_order_of_ticks);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run(s);
 }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_run.h"
 #include "util.h"
 
 START_TEST(test_parse_uint_is_strict)
@@ -85,17 +86,11 @@ main(void)
 {
 	Suite *s = suite_create("util");
 	TCase *tc = tcase_create("util");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_parse_uint_is_strict);
 	tcase_add_test(tc, test_parse_size_suffixes_are_powers_of_1024);
 	tcase_add_test(tc, test_siphash_matches_reference_vectors);
 	tcase_add_test(tc, test_ct_memcmp_and_wipe);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run(s);
 }
