@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -79,6 +80,7 @@ inboxd_start(struct inboxd *d, const char *conf)
 	FILE *f;
 	long deadline;
 	char *text, *p;
+	pid_t parent;
 
 	memset(d, 0, sizeof(*d));
 	if (bin == NULL)
@@ -92,11 +94,16 @@ inboxd_start(struct inboxd *d, const char *conf)
 		return -1;
 	fputs(conf, f);
 	fclose(f);
+	parent = getpid();
 	if ((d->pid = fork()) == -1)
 		return -1;
 	if (d->pid == 0) {
 		int fd = open(d->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 
+		/* A test that fails exits at once: take the daemon along. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(127);
 		dup2(fd, STDERR_FILENO);
 		dup2(fd, STDOUT_FILENO);
 		execl(bin, "inboxd", "-d", "-f", d->conf, "-l", "127.0.0.1:0",
@@ -145,6 +152,53 @@ inboxd_stop(struct inboxd *d)
 	return inboxd_kill(d, SIGTERM);
 }
 
+void
+inboxd_signal(struct inboxd *d, int sig)
+{
+	if (d->pid > 0)
+		kill(d->pid, sig);
+}
+
+int
+inboxd_wait(struct inboxd *d, int timeout_ms)
+{
+	long deadline = ms_now() + timeout_ms;
+	int status;
+
+	if (d->pid <= 0)
+		return -1;
+	for (;;) {
+		pid_t p = waitpid(d->pid, &status, WNOHANG);
+
+		if (p == d->pid)
+			break;
+		if (p == -1 && errno != EINTR)
+			return -1;
+		if (ms_now() >= deadline)
+			return -2;
+		poll(NULL, 0, 5);
+	}
+	d->pid = 0;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+void
+inboxd_cleanup(struct inboxd *d)
+{
+	if (d->dir[0] == '\0')
+		return;
+	unlink(d->conf);
+	unlink(d->log);
+	rmdir(d->dir);
+	d->dir[0] = '\0';
+}
+
+long
+client_now_ms(void)
+{
+	return ms_now();
+}
+
 int
 client_connect(unsigned port)
 {
@@ -162,6 +216,62 @@ client_connect(unsigned port)
 		return -1;
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return fd;
+}
+
+int
+client_connect_rcvbuf(unsigned port, int rcvbuf)
+{
+	struct sockaddr_in sin;
+	int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+
+	if (fd == -1)
+		return -1;
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf,
+	    sizeof(rcvbuf)) == -1) {
+		close(fd);
+		return -1;
+	}
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons((uint16_t)port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1) {
+		close(fd);
+		return -1;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return fd;
+}
+
+void
+client_abort(int fd)
+{
+	struct linger l = { 1, 0 };
+
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+	close(fd);
+}
+
+int
+client_send(unsigned port, const char *method, const char *target,
+    const char *user, const char *password, const char *extra,
+    const void *body, size_t body_len)
+{
+	size_t len;
+	char *req;
+	int fd;
+
+	if ((fd = client_connect(port)) == -1)
+		return -1;
+	req = client_build(method, target, user, password, extra, body,
+	    body_len, &len);
+	if (req == NULL || client_write(fd, req, len) == -1) {
+		free(req);
+		close(fd);
+		return -1;
+	}
+	free(req);
 	return fd;
 }
 
@@ -204,16 +314,14 @@ client_quiet(int fd, int timeout_ms)
 	return poll(&pfd, 1, timeout_ms) == 0;
 }
 
-int
-client_read(int fd, struct response *r, int timeout_ms)
+/* Status line and headers, one byte at a time so no body byte is taken. */
+static int
+read_head(int fd, struct response *r, long deadline)
 {
-	long deadline = ms_now() + timeout_ms;
-	size_t n = 0, want = 0;
-	char *end, *cl;
+	size_t n = 0;
 	ssize_t k;
 
 	memset(r, 0, sizeof(*r));
-	/* Headers, one byte at a time so no byte of the body is taken. */
 	for (;;) {
 		if (n + 1 >= sizeof(r->head))
 			return -1;
@@ -226,8 +334,25 @@ client_read(int fd, struct response *r, int timeout_ms)
 	}
 	if (sscanf(r->head, "HTTP/1.%*d %d", &r->status) != 1)
 		return -1;
-	end = r->head + n;
-	(void)end;
+	return 0;
+}
+
+int
+client_read_head(int fd, struct response *r, int timeout_ms)
+{
+	return read_head(fd, r, ms_now() + timeout_ms);
+}
+
+int
+client_read(int fd, struct response *r, int timeout_ms)
+{
+	long deadline = ms_now() + timeout_ms;
+	size_t want = 0;
+	char *cl;
+	ssize_t k;
+
+	if (read_head(fd, r, deadline) == -1)
+		return -1;
 	if ((cl = (char *)response_header(r, "Content-Length")) != NULL)
 		want = (size_t)strtoul(cl, NULL, 10);
 	if (r->status == 204 || r->status == 304)

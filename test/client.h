@@ -33,6 +33,21 @@ int inboxd_kill(struct inboxd *d, int sig);
 /* True when the log contains needle. */
 int inboxd_log_contains(const struct inboxd *d, const char *needle);
 
+/* Send sig to the daemon without waiting for it. */
+void inboxd_signal(struct inboxd *d, int sig);
+
+/*
+ * Wait up to timeout_ms for the daemon to exit and reap it.  Returns its
+ * exit status, -1 if a signal ended it, or -2 if it is still running.
+ */
+int inboxd_wait(struct inboxd *d, int timeout_ms);
+
+/* Remove the temporary directory made by inboxd_start (after a stop). */
+void inboxd_cleanup(struct inboxd *d);
+
+/* Milliseconds of CLOCK_MONOTONIC, for timing assertions. */
+long client_now_ms(void);
+
 struct response {
 	int status;
 	char head[16384]; /* status line and headers, NUL-terminated */
@@ -52,6 +67,29 @@ int client_write(int fd, const void *buf, size_t len);
  * response_free.
  */
 int client_read(int fd, struct response *r, int timeout_ms);
+
+/*
+ * A TCP socket to 127.0.0.1:port whose receive buffer is set to rcvbuf
+ * bytes before connecting (so the advertised window stays small), or -1.
+ */
+int client_connect_rcvbuf(unsigned port, int rcvbuf);
+
+/*
+ * Read only the status line and headers of a response within timeout_ms,
+ * leaving the body unread on fd.  Returns 0 or -1; r->body stays NULL.
+ */
+int client_read_head(int fd, struct response *r, int timeout_ms);
+
+/* Close fd with an RST (SO_LINGER of zero) instead of a FIN. */
+void client_abort(int fd);
+
+/*
+ * Open a connection and send one request built as client_build does,
+ * without reading the answer.  Returns the socket, or -1.
+ */
+int client_send(unsigned port, const char *method, const char *target,
+    const char *user, const char *password, const char *extra,
+    const void *body, size_t body_len);
 
 /* True when fd has nothing to read for timeout_ms (the request is held). */
 int client_quiet(int fd, int timeout_ms);
