@@ -35,7 +35,7 @@ ALL_CFLAGS = -std=c11 $(WARNINGS) $(CFLAGS) $(DEP_CFLAGS) -pthread -MMD -MP
 LIBS = $(DEP_LIBS) -pthread
 
 # Modules without a socket: unit-tested on their own.
-CORE = util timer config json log store auth metrics
+CORE = util timer config json log store auth metrics addr peer field
 SERVER = http api waiter
 CORE_OBJS = $(CORE:%=obj/%.o)
 SERVER_OBJS = $(SERVER:%=obj/%.o) obj/main.o

@@ -16,8 +16,11 @@
 /* The headers are in: route, check method, credentials and limits. */
 void api_begin(struct request *r);
 
-/* len more body bytes arrived at data. */
-void api_upload(struct request *r, const char *data, size_t len);
+/*
+ * len more body bytes arrived at data.  Returns 0, or -1 when the body has
+ * run on so far past max-message-size that the connection is to be cut.
+ */
+int api_upload(struct request *r, const char *data, size_t len);
 
 /* The request is complete, or was resumed: act and reply. */
 void api_finish(struct request *r);

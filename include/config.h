@@ -14,7 +14,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "addr.h"
+
 #define CONFIG_MAX_ORIGINS 32
+#define CONFIG_MAX_PROXIES 64
 
 enum log_format { LOG_FORMAT_TEXT, LOG_FORMAT_JSON };
 
@@ -22,6 +25,7 @@ struct config {
 	char listen[256];          /* ADDRESS:PORT, [V6]:PORT */
 	unsigned threads;          /* HTTP threads; 0: one per CPU */
 	unsigned connection_limit; /* open connections */
+	unsigned per_ip_connection_limit; /* 0: unlimited */
 	uint64_t connection_timeout_ms;
 	uint64_t default_wait_ms;
 	uint64_t max_wait_ms;
@@ -32,6 +36,9 @@ struct config {
 	uint64_t max_inbox_bytes;
 	unsigned max_inboxes;
 	uint64_t max_memory; /* bytes of queued data, all inboxes */
+	unsigned auth_failures_per_minute; /* per address; 0: unlimited */
+	unsigned n_proxies;
+	struct cidr proxies[CONFIG_MAX_PROXIES]; /* trusted-proxies */
 	unsigned min_password_length;
 	unsigned argon2_time_cost;
 	unsigned argon2_memory_kib;
@@ -39,6 +46,8 @@ struct config {
 	unsigned argon2_max_concurrent; /* 0: one per CPU */
 	unsigned n_origins;             /* 0: any origin (`*') */
 	char *origins[CONFIG_MAX_ORIGINS];
+	char tls_cert[1024]; /* PEM files; both empty: plain HTTP */
+	char tls_key[1024];
 	enum log_format log_format;
 	char log_file[1024]; /* empty: standard error */
 };

@@ -15,8 +15,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "addr.h"
 #include "auth.h"
 #include "config.h"
+#include "peer.h"
 #include "store.h"
 
 struct MHD_Connection;
@@ -48,6 +50,7 @@ struct request {
 	struct store_waiter w;   /* GET: the receive, held or not */
 	struct message *body;    /* POST: the message being received */
 	bool too_large;          /* POST: body passed max-message-size */
+	uint64_t discarded;      /* POST: bytes read past the limit, dropped */
 	const char *to;          /* POST: the recipient, percent-decoded */
 	uint64_t wait_ms;        /* GET: how long to hold */
 	uint64_t start_us;
@@ -56,22 +59,24 @@ struct request {
 	struct MHD_Response *pending; /* reply held for the final call */
 	unsigned status; /* queued status, for the log */
 	uint64_t bytes;  /* queued body bytes, for the log */
-	char client[INET6_ADDRSTRLEN];
+	struct addr client_addr; /* the client, behind trusted proxies */
+	char client[ADDR_STRLEN];
 };
 
 /*
- * Bind and listen on cfg->listen, before the daemon detaches, so that a
- * failure is reported where it can be seen.  Returns 0 or -1 after
- * logging why.
+ * Bind and listen on cfg->listen and read the TLS files, before the daemon
+ * detaches, so that a failure is reported where it can be seen.  Returns
+ * 0 or -1 after logging why.
  */
 int http_listen(const struct config *cfg);
 
 /*
  * Start serving on the socket of http_listen with cfg's limits; requests
- * go to api.c and messages to store.  Returns the daemon, or NULL after
- * logging why.
+ * go to api.c, messages to store, per-address counts to peers.  Returns
+ * the daemon, or NULL after logging why.
  */
-struct MHD_Daemon *http_start(const struct config *cfg, struct store *store);
+struct MHD_Daemon *http_start(const struct config *cfg, struct store *store,
+    struct peers *peers);
 
 /* The TCP port the daemon listens on (for a listen port of 0). */
 unsigned http_port(struct MHD_Daemon *d);
@@ -116,6 +121,12 @@ const struct config *http_config(void);
 
 /* The store requests work on. */
 struct store *http_store(void);
+
+/* The per-address table: connections and authentication failures. */
+struct peers *http_peers(void);
+
+/* Reply 429 too_many_requests with Retry-After: retry_ms, rounded up. */
+void http_too_many(struct request *r, uint64_t retry_ms);
 
 /*
  * Reply with status and an error body {"error":code,"message":message}

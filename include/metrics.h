@@ -13,6 +13,7 @@
 struct metrics {
 	atomic_uint_fast64_t status[600]; /* by exact status code */
 	atomic_uint_fast64_t auth_failures;
+	atomic_uint_fast64_t rate_limited;
 	atomic_uint_fast64_t argon2_hashes;
 };
 

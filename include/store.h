@@ -204,6 +204,16 @@ void store_expire(struct store *s, uint64_t now_ms);
 /* Release every held waiter with WAITER_SHUTDOWN and hold no more. */
 void store_shutdown(struct store *s, uint64_t now_ms);
 
+/*
+ * Check the store's invariants (for tests and fuzzing): queues in id
+ * order with their counts and byte totals, the store's totals equal to
+ * their sums, a held GET only beside an empty queue, every inbox timed,
+ * max-inboxes kept.  (A requeued message may take memory past max-memory:
+ * it was admitted once and is never dropped for it.)  Returns 0, or -1 with the first breach
+ * described in why.
+ */
+int store_check(struct store *s, char *why, size_t len);
+
 /* Copy the gauges and counters into *st. */
 void store_stats(struct store *s, struct store_stats *st);
 

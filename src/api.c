@@ -12,39 +12,19 @@
 #include <string.h>
 
 #include "api.h"
+#include "field.h"
 #include "metrics.h"
 #include "util.h"
 
 #define CHUNKED_INITIAL_CAP 1024 /* bytes, grown by doubling */
 
+/* A wrong password: 401, and one failure against the client address. */
 static void
 unauthorized(struct request *r, const char *message)
 {
 	metrics_inc(auth_failures);
+	peers_fail(http_peers(), &r->client_addr, now_ms());
 	http_error(r, 401, "unauthorized", message);
-}
-
-/*
- * Parse wait=SECONDS: a non-negative decimal integer, clamped to
- * max-wait (a value too large for 64 bits is clamped too).  Returns 0 or
- * -1 for anything else.
- */
-static int
-parse_wait(const char *s, uint64_t max_ms, uint64_t *out_ms)
-{
-	uint64_t v;
-	const char *p;
-
-	if (s == NULL || *s == '\0')
-		return -1;
-	for (p = s; *p != '\0'; p++)
-		if (*p < '0' || *p > '9')
-			return -1;
-	if (parse_uint(s, UINT64_MAX / 1000, &v) == -1 || v * 1000 > max_ms)
-		*out_ms = max_ms;
-	else
-		*out_ms = v * 1000;
-	return 0;
 }
 
 /* Check the query of a GET; replies and returns -1 on error. */
@@ -55,27 +35,12 @@ begin_get(struct request *r)
 	const char *wait = http_query(r, "wait", NULL);
 
 	r->wait_ms = cfg->default_wait_ms;
-	if (wait != NULL && parse_wait(wait, cfg->max_wait_ms, &r->wait_ms)) {
+	if (wait != NULL && field_wait(wait, cfg->max_wait_ms, &r->wait_ms)) {
 		http_error(r, 400, "bad_request",
 		    "wait must be a whole number of seconds");
 		return -1;
 	}
 	return 0;
-}
-
-/*
- * The sender's Content-Type is handed back verbatim to the receiver, so it
- * must be a value that fits in a response header.
- */
-static int
-check_type(const char *type)
-{
-	size_t n;
-
-	for (n = 0; type[n] != '\0'; n++)
-		if ((unsigned char)type[n] < 0x20 || type[n] == 0x7f)
-			return -1;
-	return n <= 255 ? 0 : -1;
 }
 
 /* Check the query and size of a POST; replies and returns -1 on error. */
@@ -110,7 +75,7 @@ begin_post(struct request *r)
 	} else if (cap > cfg->max_message_size)
 		cap = cfg->max_message_size;
 	type = http_header(r, "Content-Type");
-	if (type != NULL && check_type(type) == -1) {
+	if (type != NULL && field_content_type(type) == -1) {
 		http_error(r, 400, "bad_request",
 		    "Content-Type is longer than 255 bytes or holds a control "
 		    "character");
@@ -176,6 +141,7 @@ done:
 void
 api_begin(struct request *r)
 {
+	uint64_t retry_ms;
 	bool get, post;
 
 	if (strcmp(r->path, "/inbox") != 0) {
@@ -194,6 +160,12 @@ api_begin(struct request *r)
 		    "/inbox allows GET, POST and OPTIONS");
 		return;
 	}
+	/* Before any password is looked at, let alone hashed. */
+	if (peers_blocked(http_peers(), &r->client_addr, now_ms(), &retry_ms)) {
+		metrics_inc(rate_limited);
+		http_too_many(r, retry_ms);
+		return;
+	}
 	r->post = post;
 	if (begin_auth(r) == -1)
 		return;
@@ -203,21 +175,30 @@ api_begin(struct request *r)
 		begin_post(r);
 }
 
-void
+int
 api_upload(struct request *r, const char *data, size_t len)
 {
 	const struct config *cfg = http_config();
 	size_t need;
 
-	if (r->body == NULL || r->too_large)
-		return;
+	if (r->too_large) {
+		/*
+		 * Read on, not stored, so the 413 can be sent; a body that
+		 * runs on past twice the limit is cut off.
+		 */
+		r->discarded += len;
+		return r->discarded > cfg->max_message_size ? -1 : 0;
+	}
+	if (r->body == NULL)
+		return 0;
 	need = r->body->len + len;
 	if (need > cfg->max_message_size) {
 		/* Only a chunked body gets here: drop it, answer 413. */
 		r->too_large = true;
+		r->discarded = need - cfg->max_message_size;
 		message_free(r->body);
 		r->body = NULL;
-		return;
+		return 0;
 	}
 	if (need > r->body->cap) {
 		size_t cap = r->body->cap ? r->body->cap : 1;
@@ -230,11 +211,12 @@ api_upload(struct request *r, const char *data, size_t len)
 			r->too_large = true;
 			message_free(r->body);
 			r->body = NULL;
-			return;
+			return 0;
 		}
 	}
 	memcpy(message_body(r->body) + r->body->len, data, len);
 	r->body->len = (uint32_t)need;
+	return 0;
 }
 
 static void

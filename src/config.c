@@ -15,7 +15,7 @@
 
 enum ktype {
 	K_UINT, K_SECONDS, K_SIZE, K_LISTEN, K_PATH, K_LOG_FORMAT,
-	K_ORIGINS
+	K_ORIGINS, K_PROXIES
 };
 
 struct keyword {
@@ -33,6 +33,10 @@ struct keyword {
 #define Z(name, field, min, max) \
 	{ name, K_SIZE, offsetof(struct config, field), min, max, 0 }
 
+#define PATH(name, field) \
+	{ name, K_PATH, offsetof(struct config, field), 0, 0, \
+	    sizeof(((struct config *)0)->field) }
+
 #define DAY 86400
 #define GIB (1024ULL * 1024 * 1024)
 
@@ -41,6 +45,7 @@ static const struct keyword keywords[] = {
 	    sizeof(((struct config *)0)->listen) },
 	U("threads", threads, 0, 256),
 	U("connection-limit", connection_limit, 1, 1000000),
+	U("per-ip-connection-limit", per_ip_connection_limit, 0, 1000000),
 	S("connection-timeout", connection_timeout_ms, 1, DAY),
 	S("default-wait", default_wait_ms, 0, DAY),
 	S("max-wait", max_wait_ms, 0, DAY),
@@ -51,15 +56,18 @@ static const struct keyword keywords[] = {
 	Z("max-inbox-bytes", max_inbox_bytes, 1, 1024 * GIB),
 	U("max-inboxes", max_inboxes, 1, 1000000000),
 	Z("max-memory", max_memory, 1, 1024 * GIB),
+	U("auth-failures-per-minute", auth_failures_per_minute, 0, 1000000),
+	{ "trusted-proxies", K_PROXIES, 0, 0, 0, 0 },
 	U("min-password-length", min_password_length, 1, 1024),
 	U("argon2-time-cost", argon2_time_cost, 1, 100),
 	U("argon2-memory-kib", argon2_memory_kib, 8, 4 * 1024 * 1024),
 	U("argon2-parallelism", argon2_parallelism, 1, 64),
 	U("argon2-max-concurrent", argon2_max_concurrent, 0, 256),
 	{ "cors-origins", K_ORIGINS, 0, 0, 0, 0 },
+	PATH("tls-cert", tls_cert),
+	PATH("tls-key", tls_key),
 	{ "log-format", K_LOG_FORMAT, 0, 0, 0, 0 },
-	{ "log-file", K_PATH, offsetof(struct config, log_file), 0, 0,
-	    sizeof(((struct config *)0)->log_file) },
+	PATH("log-file", log_file),
 };
 
 void
@@ -69,6 +77,7 @@ config_defaults(struct config *c)
 	strcpy(c->listen, "127.0.0.1:8080");
 	c->threads = 0;
 	c->connection_limit = 10000;
+	c->per_ip_connection_limit = 256;
 	c->connection_timeout_ms = 30 * 1000;
 	c->default_wait_ms = 25 * 1000;
 	c->max_wait_ms = 60 * 1000;
@@ -79,6 +88,8 @@ config_defaults(struct config *c)
 	c->max_inbox_bytes = 1024 * 1024;
 	c->max_inboxes = 1000000;
 	c->max_memory = 256 * 1024 * 1024;
+	c->auth_failures_per_minute = 20;
+	c->n_proxies = 0;
 	c->min_password_length = 1;
 	c->argon2_time_cost = 2;
 	c->argon2_memory_kib = 19456;
@@ -173,6 +184,39 @@ set_origins(struct config *c, const char *where, const char *value,
 fail:
 	free_origins(&tmp);
 	return -1;
+}
+
+static int
+set_proxies(struct config *c, const char *where, const char *value,
+    config_error_fn *err, void *arg)
+{
+	char buf[LINE_MAX_BYTES], *tok, *save = NULL;
+	struct cidr tmp[CONFIG_MAX_PROXIES];
+	unsigned n = 0;
+
+	if (strlen(value) >= sizeof(buf)) {
+		report(err, arg, where, "trusted-proxies: list too long");
+		return -1;
+	}
+	strcpy(buf, value);
+	for (tok = strtok_r(buf, " \t", &save); tok != NULL;
+	    tok = strtok_r(NULL, " \t", &save)) {
+		if (n == CONFIG_MAX_PROXIES) {
+			report(err, arg, where,
+			    "trusted-proxies: more than %d ranges",
+			    CONFIG_MAX_PROXIES);
+			return -1;
+		}
+		if (cidr_parse(tok, &tmp[n]) == -1) {
+			report(err, arg, where, "trusted-proxies: `%s' is not "
+			    "an address or ADDRESS/PREFIX", tok);
+			return -1;
+		}
+		n++;
+	}
+	memcpy(c->proxies, tmp, sizeof(tmp[0]) * n);
+	c->n_proxies = n;
+	return 0;
 }
 
 static const struct keyword *
@@ -299,6 +343,8 @@ config_set(struct config *c, const char *where, const char *keyword,
 		return 0;
 	case K_ORIGINS:
 		return set_origins(c, where, value, err, arg);
+	case K_PROXIES:
+		return set_proxies(c, where, value, err, arg);
 	}
 	return -1;
 }
@@ -439,6 +485,10 @@ config_check(const struct config *c, const char *name, config_error_fn *err,
 	if (c->argon2_memory_kib < 8 * c->argon2_parallelism) {
 		report(err, arg, name, "argon2-memory-kib must be at least 8 "
 		    "times argon2-parallelism (RFC 9106)");
+		errors++;
+	}
+	if ((c->tls_cert[0] == '\0') != (c->tls_key[0] == '\0')) {
+		report(err, arg, name, "tls-cert and tls-key go together");
 		errors++;
 	}
 	if (c->max_inbox_bytes > c->max_memory) {

@@ -29,10 +29,13 @@
 #include "util.h"
 
 #define LISTEN_BACKLOG 4096
+#define PEM_MAX (64 * 1024) /* bytes of a certificate chain or key */
 #define PREFLIGHT_MAX_AGE "86400" /* seconds browsers may cache it */
 
 static const struct config *cfg;
 static struct store *store;
+static struct peers *peers;
+static char *tls_cert, *tls_key; /* PEM text, kept while serving */
 static int listen_fd = -1;
 static bool listen_v6;
 static unsigned listen_port;
@@ -49,6 +52,12 @@ struct store *
 http_store(void)
 {
 	return store;
+}
+
+struct peers *
+http_peers(void)
+{
+	return peers;
 }
 
 bool
@@ -197,6 +206,29 @@ http_error(struct request *r, unsigned status, const char *code,
 }
 
 void
+http_too_many(struct request *r, uint64_t retry_ms)
+{
+	struct MHD_Response *resp;
+	char *body = json_error("too_many_requests",
+	    "too many failed attempts from this address");
+	char secs[24];
+
+	snprintf(secs, sizeof(secs), "%llu",
+	    (unsigned long long)(retry_ms + 999) / 1000);
+	resp = body == NULL ? NULL : MHD_create_response_from_buffer(
+	    strlen(body), body, MHD_RESPMEM_MUST_FREE);
+	if (resp == NULL) {
+		free(body);
+		queue(r, 429, NULL, 0);
+		return;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+	    "application/json");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, secs);
+	queue(r, 429, resp, strlen(body));
+}
+
+void
 http_empty(struct request *r, unsigned status)
 {
 	queue(r, status, MHD_create_response_from_buffer(0, NULL,
@@ -246,22 +278,24 @@ http_preflight(struct request *r)
 	queue(r, 204, resp, 0);
 }
 
+/* The client of c: its socket peer, or behind a trusted proxy the
+ * address that proxy vouches for in X-Forwarded-For. */
 static void
-client_address(struct MHD_Connection *c, char *buf, size_t size)
+client_address(struct MHD_Connection *c, struct request *r)
 {
 	const union MHD_ConnectionInfo *ci;
-	const struct sockaddr *sa;
+	struct addr peer;
 
-	strcpy(buf, "-");
 	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	if (ci == NULL || (sa = ci->client_addr) == NULL)
+	if (ci == NULL || addr_from_sockaddr(ci->client_addr, &peer) == -1) {
+		memset(&r->client_addr, 0, sizeof(r->client_addr));
+		strcpy(r->client, "-");
 		return;
-	if (sa->sa_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)
-		    sa)->sin_addr, buf, (socklen_t)size);
-	else if (sa->sa_family == AF_INET6)
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)
-		    sa)->sin6_addr, buf, (socklen_t)size);
+	}
+	r->client_addr = addr_client(cfg->proxies, cfg->n_proxies, &peer,
+	    MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+	    "X-Forwarded-For"));
+	addr_format(&r->client_addr, r->client);
 }
 
 static struct request *
@@ -282,7 +316,7 @@ request_new(struct MHD_Connection *c, const char *url, const char *method)
 	r->has_body = (length != NULL && strcmp(length, "0") != 0) ||
 	    MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 	    MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL;
-	client_address(c, r->client, sizeof(r->client));
+	client_address(c, r);
 	atomic_fetch_add(&active, 1);
 	return r;
 }
@@ -306,7 +340,8 @@ handle(void *cls, struct MHD_Connection *c, const char *url,
 		return MHD_YES;
 	}
 	if (*upload_size != 0) {
-		api_upload(r, upload, *upload_size);
+		if (api_upload(r, upload, *upload_size) == -1)
+			return MHD_NO;
 		*upload_size = 0;
 		return MHD_YES;
 	}
@@ -359,6 +394,50 @@ completed(void *cls, struct MHD_Connection *c, void **ctx,
 	free(r->user);
 	free(r);
 	atomic_fetch_sub(&active, 1);
+}
+
+static bool
+trusted_proxy(const struct addr *a)
+{
+	unsigned i;
+
+	for (i = 0; i < cfg->n_proxies; i++)
+		if (cidr_match(&cfg->proxies[i], a))
+			return true;
+	return false;
+}
+
+/* Before accepting: refuse an address at per-ip-connection-limit. */
+static enum MHD_Result
+accept_policy(void *cls, const struct sockaddr *sa, socklen_t len)
+{
+	struct addr a;
+
+	(void)cls;
+	(void)len;
+	if (addr_from_sockaddr(sa, &a) == -1 || trusted_proxy(&a))
+		return MHD_YES;
+	return peers_may_connect(peers, &a) ? MHD_YES : MHD_NO;
+}
+
+/* Count each open connection of an untrusted address. */
+static void
+connection_event(void *cls, struct MHD_Connection *c, void **socket_ctx,
+    enum MHD_ConnectionNotificationCode code)
+{
+	const union MHD_ConnectionInfo *ci;
+	struct addr a;
+
+	(void)cls;
+	if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+		peers_disconnect(peers, *socket_ctx);
+		*socket_ctx = NULL;
+		return;
+	}
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci != NULL && addr_from_sockaddr(ci->client_addr, &a) == 0 &&
+	    !trusted_proxy(&a))
+		*socket_ctx = peers_connect(peers, &a);
 }
 
 static void
@@ -422,15 +501,47 @@ open_listener(const char *spec, bool *v6)
 	return fd;
 }
 
+/* Read a whole PEM file into a NUL-terminated string, or NULL. */
+static char *
+read_pem(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf;
+	size_t n;
+
+	if (f == NULL) {
+		log_warn("%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	if ((buf = malloc(PEM_MAX + 1)) == NULL) {
+		fclose(f);
+		return NULL;
+	}
+	n = fread(buf, 1, PEM_MAX + 1, f);
+	fclose(f);
+	if (n == 0 || n > PEM_MAX) {
+		log_warn("%s: empty or larger than %d bytes", path, PEM_MAX);
+		free(buf);
+		return NULL;
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
 int
 http_listen(const struct config *c)
 {
+	if (c->tls_cert[0] != '\0') {
+		if ((tls_cert = read_pem(c->tls_cert)) == NULL ||
+		    (tls_key = read_pem(c->tls_key)) == NULL)
+			return -1;
+	}
 	listen_fd = open_listener(c->listen, &listen_v6);
 	return listen_fd == -1 ? -1 : 0;
 }
 
 struct MHD_Daemon *
-http_start(const struct config *c, struct store *s)
+http_start(const struct config *c, struct store *s, struct peers *p)
 {
 	struct MHD_Daemon *d;
 	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD |
@@ -440,13 +551,16 @@ http_start(const struct config *c, struct store *s)
 
 	cfg = c;
 	store = s;
+	peers = p;
 	if (listen_v6)
 		flags |= MHD_USE_IPv6;
+	if (tls_cert != NULL)
+		flags |= MHD_USE_TLS;
 	if (threads == 0) {
 		ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 		threads = ncpu > 0 ? (unsigned)ncpu : 1;
 	}
-	d = MHD_start_daemon(flags, 0, NULL, NULL, handle, NULL,
+	d = MHD_start_daemon(flags, 0, accept_policy, NULL, handle, NULL,
 	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 	    MHD_OPTION_LISTEN_SOCKET, listen_fd,
 	    MHD_OPTION_THREAD_POOL_SIZE, threads,
@@ -454,6 +568,10 @@ http_start(const struct config *c, struct store *s)
 	    MHD_OPTION_CONNECTION_TIMEOUT,
 	    (unsigned)(c->connection_timeout_ms / 1000),
 	    MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
+	    MHD_OPTION_NOTIFY_CONNECTION, connection_event, NULL,
+	    /* Without TLS the list ends here. */
+	    tls_cert != NULL ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END,
+	    tls_cert, MHD_OPTION_HTTPS_MEM_KEY, tls_key,
 	    MHD_OPTION_END);
 	if (d == NULL) {
 		log_warn("libmicrohttpd failed to start on %s", c->listen);
@@ -490,4 +608,9 @@ http_stop(struct MHD_Daemon *d, uint64_t grace_ms)
 	while (atomic_load(&active) > 0 && now_ms() < deadline)
 		nanosleep(&ts, NULL);
 	MHD_stop_daemon(d);
+	if (tls_key != NULL)
+		wipe(tls_key, strlen(tls_key));
+	free(tls_key);
+	free(tls_cert);
+	tls_key = tls_cert = NULL;
 }

@@ -20,6 +20,7 @@
 #include "config.h"
 #include "http.h"
 #include "log.h"
+#include "peer.h"
 #include "store.h"
 #include "util.h"
 
@@ -31,6 +32,8 @@
 #endif
 
 #define TICK_MS 100          /* timer wheel resolution */
+#define FAILURE_WINDOW_MS 60000
+#define PEER_MAX_ENTRIES 65536 /* addresses with failures tracked at once */
 #define SHUTDOWN_GRACE_MS 10000
 
 static void
@@ -96,6 +99,8 @@ main(int argc, char *argv[])
 	struct auth_params ap;
 	struct store_limits lim;
 	struct store *store;
+	struct peer_limits pl;
+	struct peers *peers;
 	struct MHD_Daemon *d;
 	sigset_t sigs;
 	long ncpu;
@@ -193,7 +198,14 @@ main(int argc, char *argv[])
 	if ((store = store_new(&lim, &waiter_ops, now_ms(), TICK_MS)) == NULL)
 		fatal("creating the store: out of memory");
 
-	if ((d = http_start(&cfg, store)) == NULL)
+	pl.connections = cfg.per_ip_connection_limit;
+	pl.failures = cfg.auth_failures_per_minute;
+	pl.window_ms = FAILURE_WINDOW_MS;
+	pl.max_entries = PEER_MAX_ENTRIES;
+	if ((peers = peers_new(&pl, now_ms(), TICK_MS)) == NULL)
+		fatal("creating the address table: out of memory");
+
+	if ((d = http_start(&cfg, store, peers)) == NULL)
 		fatal("cannot serve on %s", cfg.listen);
 	log_info("inboxd %s listening on %s port %u", INBOXD_VERSION,
 	    cfg.listen, http_port(d));
@@ -209,6 +221,7 @@ main(int argc, char *argv[])
 		if (sig == SIGHUP && log_reopen() == -1)
 			log_warn("reopening the log: %s", strerror(errno));
 		store_expire(store, now_ms());
+		peers_expire(peers, now_ms());
 	}
 
 	http_quiesce(d);
@@ -216,6 +229,7 @@ main(int argc, char *argv[])
 	auth_stop();
 	http_stop(d, SHUTDOWN_GRACE_MS);
 	store_free(store);
+	peers_free(peers);
 	config_free(&cfg);
 	log_info("stopped");
 	return 0;

@@ -14,6 +14,7 @@
  * of an inbox, oldest first, need no timers of their own.
  */
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -605,6 +606,80 @@ store_shutdown(struct store *s, uint64_t now)
 		do_unhold(s, s->held, WAITER_SHUTDOWN, &release, now);
 	pthread_mutex_unlock(&s->lock);
 	release_all(s, release);
+}
+
+#define BREACH(...) do { snprintf(why, len, __VA_ARGS__); goto done; } while (0)
+
+int
+store_check(struct store *s, char *why, size_t len)
+{
+	uint64_t inboxes = 0, messages = 0, bytes = 0, memory = 0, waiters = 0;
+	struct store_waiter *w;
+	int ret = -1;
+	size_t i;
+
+	pthread_mutex_lock(&s->lock);
+	for (i = 0; i < s->nbuckets; i++) {
+		struct inbox *in;
+
+		for (in = s->bucket[i]; in != NULL; in = in->hnext) {
+			struct message *m, *last = NULL;
+			uint64_t n = 0, b = 0;
+
+			inboxes++;
+			memory += inbox_cost(in);
+			if ((in->hash & (s->nbuckets - 1)) != i)
+				BREACH("inbox %s in the wrong bucket", in->name);
+			if (!timer_pending(&in->timer))
+				BREACH("inbox %s has no timer", in->name);
+			for (m = in->head; m != NULL; m = m->next) {
+				if (last != NULL && last->id >= m->id)
+					BREACH("inbox %s out of order", in->name);
+				n++;
+				b += m->len;
+				memory += message_cost(m);
+				last = m;
+			}
+			if (in->tail != last)
+				BREACH("inbox %s: wrong tail", in->name);
+			if (n != in->nmsg || b != in->bytes)
+				BREACH("inbox %s: %u messages, %llu bytes counted, "
+				    "%llu and %llu queued", in->name, in->nmsg,
+				    (unsigned long long)in->bytes,
+				    (unsigned long long)n, (unsigned long long)b);
+			if (in->waiter != NULL && (in->head != NULL ||
+			    in->waiter->inbox != in ||
+			    in->waiter->state != WAITER_HELD))
+				BREACH("inbox %s: held GET beside messages",
+				    in->name);
+			messages += n;
+			bytes += b;
+		}
+	}
+	for (w = s->held; w != NULL; w = w->next) {
+		if (w->inbox == NULL || w->inbox->waiter != w)
+			BREACH("a held GET its inbox does not know");
+		waiters++;
+	}
+	if (inboxes != s->st.inboxes || messages != s->st.messages ||
+	    bytes != s->st.bytes || memory != s->st.memory ||
+	    waiters != s->st.waiters)
+		BREACH("totals: %llu/%llu inboxes, %llu/%llu messages, "
+		    "%llu/%llu bytes, %llu/%llu memory, %llu/%llu waiters",
+		    (unsigned long long)inboxes,
+		    (unsigned long long)s->st.inboxes,
+		    (unsigned long long)messages,
+		    (unsigned long long)s->st.messages,
+		    (unsigned long long)bytes, (unsigned long long)s->st.bytes,
+		    (unsigned long long)memory, (unsigned long long)s->st.memory,
+		    (unsigned long long)waiters,
+		    (unsigned long long)s->st.waiters);
+	if (inboxes > s->lim.max_inboxes)
+		BREACH("over max-inboxes");
+	ret = 0;
+done:
+	pthread_mutex_unlock(&s->lock);
+	return ret;
 }
 
 void

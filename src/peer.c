@@ -1,0 +1,267 @@
+/*
+ * peer.c - per-address connection counts and failure windows.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "peer.h"
+#include "timer.h"
+#include "util.h"
+
+#define BUCKETS 4096 /* grows by doubling past one entry a bucket */
+
+struct peer {
+	struct peer *hnext;
+	struct timer timer; /* end of the failure window, while one runs */
+	struct addr key;
+	uint32_t hash;
+	unsigned conns;
+	unsigned failures;
+};
+
+struct peers {
+	pthread_mutex_t lock;
+	struct peer_limits lim;
+	uint8_t hash_key[16];
+	struct peer **bucket;
+	size_t nbuckets;
+	uint64_t entries;
+	uint64_t failing; /* entries with a failure window running */
+	uint64_t untracked;
+	struct timer_wheel wheel;
+};
+
+/* IPv6 clients share an entry per /64. */
+static struct addr
+key_of(const struct addr *a)
+{
+	struct addr k = *a;
+
+	if (!addr_is_v4(a))
+		memset(k.b + 8, 0, 8);
+	return k;
+}
+
+struct peers *
+peers_new(const struct peer_limits *lim, uint64_t now_ms, uint64_t tick_ms)
+{
+	struct peers *p = calloc(1, sizeof(*p));
+
+	if (p == NULL)
+		return NULL;
+	p->bucket = calloc(BUCKETS, sizeof(*p->bucket));
+	if (p->bucket == NULL || random_bytes(p->hash_key, 16) == -1 ||
+	    pthread_mutex_init(&p->lock, NULL) != 0) {
+		free(p->bucket);
+		free(p);
+		return NULL;
+	}
+	p->nbuckets = BUCKETS;
+	p->lim = *lim;
+	timer_wheel_init(&p->wheel, tick_ms, now_ms);
+	return p;
+}
+
+void
+peers_free(struct peers *p)
+{
+	size_t i;
+
+	if (p == NULL)
+		return;
+	for (i = 0; i < p->nbuckets; i++) {
+		struct peer *e, *next;
+
+		for (e = p->bucket[i]; e != NULL; e = next) {
+			next = e->hnext;
+			free(e);
+		}
+	}
+	free(p->bucket);
+	pthread_mutex_destroy(&p->lock);
+	free(p);
+}
+
+static struct peer *
+do_find(struct peers *p, const struct addr *k, uint32_t h)
+{
+	struct peer *e;
+
+	for (e = p->bucket[h & (p->nbuckets - 1)]; e != NULL; e = e->hnext)
+		if (e->hash == h && memcmp(&e->key, k, sizeof(*k)) == 0)
+			return e;
+	return NULL;
+}
+
+static void
+do_grow(struct peers *p)
+{
+	size_t n = p->nbuckets * 2, i;
+	struct peer **b = calloc(n, sizeof(*b));
+
+	if (b == NULL)
+		return;
+	for (i = 0; i < p->nbuckets; i++) {
+		struct peer *e, *next;
+
+		for (e = p->bucket[i]; e != NULL; e = next) {
+			next = e->hnext;
+			e->hnext = b[e->hash & (n - 1)];
+			b[e->hash & (n - 1)] = e;
+		}
+	}
+	free(p->bucket);
+	p->bucket = b;
+	p->nbuckets = n;
+}
+
+static struct peer *
+do_get(struct peers *p, const struct addr *a)
+{
+	struct addr k = key_of(a);
+	uint32_t h = (uint32_t)siphash24(p->hash_key, &k, sizeof(k));
+	struct peer *e = do_find(p, &k, h);
+
+	if (e != NULL)
+		return e;
+	if ((e = calloc(1, sizeof(*e))) == NULL)
+		return NULL;
+	e->key = k;
+	e->hash = h;
+	timer_init(&e->timer, 0);
+	if (p->entries >= p->nbuckets)
+		do_grow(p);
+	e->hnext = p->bucket[h & (p->nbuckets - 1)];
+	p->bucket[h & (p->nbuckets - 1)] = e;
+	p->entries++;
+	return e;
+}
+
+/* Free e once nothing keeps it: no connection and no window. */
+static void
+do_release(struct peers *p, struct peer *e)
+{
+	struct peer **pp;
+
+	if (e->conns > 0 || timer_pending(&e->timer))
+		return;
+	pp = &p->bucket[e->hash & (p->nbuckets - 1)];
+	while (*pp != e)
+		pp = &(*pp)->hnext;
+	*pp = e->hnext;
+	p->entries--;
+	free(e);
+}
+
+bool
+peers_may_connect(struct peers *p, const struct addr *a)
+{
+	struct addr k = key_of(a);
+	struct peer *e;
+	bool ok;
+
+	if (p->lim.connections == 0)
+		return true;
+	pthread_mutex_lock(&p->lock);
+	e = do_find(p, &k, (uint32_t)siphash24(p->hash_key, &k, sizeof(k)));
+	ok = e == NULL || e->conns < p->lim.connections;
+	pthread_mutex_unlock(&p->lock);
+	return ok;
+}
+
+struct peer *
+peers_connect(struct peers *p, const struct addr *a)
+{
+	struct peer *e;
+
+	pthread_mutex_lock(&p->lock);
+	if ((e = do_get(p, a)) != NULL)
+		e->conns++;
+	pthread_mutex_unlock(&p->lock);
+	return e;
+}
+
+void
+peers_disconnect(struct peers *p, struct peer *e)
+{
+	if (e == NULL)
+		return;
+	pthread_mutex_lock(&p->lock);
+	e->conns--;
+	do_release(p, e);
+	pthread_mutex_unlock(&p->lock);
+}
+
+bool
+peers_blocked(struct peers *p, const struct addr *a, uint64_t now_ms,
+    uint64_t *retry_ms)
+{
+	struct addr k = key_of(a);
+	struct peer *e;
+	bool blocked = false;
+
+	if (p->lim.failures == 0)
+		return false;
+	pthread_mutex_lock(&p->lock);
+	e = do_find(p, &k, (uint32_t)siphash24(p->hash_key, &k, sizeof(k)));
+	if (e != NULL && timer_pending(&e->timer) &&
+	    e->failures >= p->lim.failures && e->timer.expires_ms > now_ms) {
+		blocked = true;
+		if (retry_ms != NULL)
+			*retry_ms = e->timer.expires_ms - now_ms;
+	}
+	pthread_mutex_unlock(&p->lock);
+	return blocked;
+}
+
+void
+peers_fail(struct peers *p, const struct addr *a, uint64_t now_ms)
+{
+	struct addr k = key_of(a);
+	struct peer *e;
+
+	if (p->lim.failures == 0)
+		return;
+	pthread_mutex_lock(&p->lock);
+	e = do_find(p, &k, (uint32_t)siphash24(p->hash_key, &k, sizeof(k)));
+	if (e == NULL && p->failing >= p->lim.max_entries) {
+		p->untracked++;
+		goto done;
+	}
+	if (e == NULL && (e = do_get(p, a)) == NULL)
+		goto done;
+	if (!timer_pending(&e->timer)) {
+		e->failures = 0;
+		timer_add(&p->wheel, &e->timer, now_ms + p->lim.window_ms);
+		p->failing++;
+	}
+	e->failures++;
+done:
+	pthread_mutex_unlock(&p->lock);
+}
+
+void
+peers_expire(struct peers *p, uint64_t now_ms)
+{
+	struct timer *t;
+
+	pthread_mutex_lock(&p->lock);
+	while ((t = timer_next(&p->wheel, now_ms)) != NULL) {
+		struct peer *e = container_of(t, struct peer, timer);
+
+		e->failures = 0;
+		p->failing--;
+		do_release(p, e);
+	}
+	pthread_mutex_unlock(&p->lock);
+}
+
+void
+peers_stats(struct peers *p, struct peer_stats *st)
+{
+	pthread_mutex_lock(&p->lock);
+	st->entries = p->entries;
+	st->untracked = p->untracked;
+	pthread_mutex_unlock(&p->lock);
+}
