@@ -4,6 +4,9 @@
 #   make run        build and run it in the foreground on 127.0.0.1:8080
 #   make check      build and run every test
 #   make bench      build and run the benchmarks
+#   make sanitize   run every test built with AddressSanitizer and UBSan
+#   make memcheck   run the unit tests under valgrind
+#   make fuzz       run each libFuzzer target for FUZZ_SECONDS
 #   make install    install under $(DESTDIR)$(PREFIX)
 #
 # Build dependencies are found with pkg-config.  On Debian, a missing one
@@ -34,18 +37,31 @@ CPPFLAGS += -Iinclude -D_GNU_SOURCE -DINBOXD_VERSION='"$(VERSION)"' \
 ALL_CFLAGS = -std=c11 $(WARNINGS) $(CFLAGS) $(DEP_CFLAGS) -pthread -MMD -MP
 LIBS = $(DEP_LIBS) -pthread
 
+# Build directory: objects, the daemon and tests go under $(B).
+B ?= .
+OBJ = $(B)/obj
+TBIN = $(B)/test/bin
+DAEMON = $(B)/inboxd
+
 # Modules without a socket: unit-tested on their own.
 CORE = util timer config json log store auth metrics addr peer field
 SERVER = http api waiter
-CORE_OBJS = $(CORE:%=obj/%.o)
-SERVER_OBJS = $(SERVER:%=obj/%.o) obj/main.o
+CORE_OBJS = $(CORE:%=$(OBJ)/%.o)
+SERVER_OBJS = $(SERVER:%=$(OBJ)/%.o) $(OBJ)/main.o
 
-UNIT_TESTS = $(patsubst test/unit/%.c,test/bin/%,$(wildcard test/unit/check_*.c))
-INTEGRATION_TESTS = $(patsubst test/integration/%.c,test/bin/%, \
+UNIT_TESTS = $(patsubst test/unit/%.c,$(TBIN)/%,$(wildcard test/unit/check_*.c))
+INTEGRATION_TESTS = $(patsubst test/integration/%.c,$(TBIN)/%, \
 	$(wildcard test/integration/check_*.c))
-TEST_SUPPORT = obj/test/client.o
+TEST_SUPPORT = $(OBJ)/test/client.o
 
-all: inboxd
+SANITIZE = -fsanitize=address,undefined -fno-sanitize-recover=all \
+	-fno-omit-frame-pointer
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS = $(patsubst test/fuzz/fuzz_%.c,%,$(wildcard test/fuzz/fuzz_*.c))
+VALGRIND = valgrind -q --leak-check=full --show-leak-kinds=definite,indirect \
+	--errors-for-leak-kinds=definite,indirect --error-exitcode=1
+
+all: $(DAEMON)
 
 config.mk:
 	@if ! command -v pkg-config >/dev/null 2>&1 || \
@@ -66,48 +82,81 @@ config.mk:
 	   echo "CHECK_CFLAGS = $$(pkg-config --cflags check)"; \
 	   echo "CHECK_LIBS = $$(pkg-config --libs check)"; } > $@
 
-obj/%.o: src/%.c config.mk
+$(OBJ)/%.o: src/%.c config.mk
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
 
-obj/test/%.o: test/%.c config.mk
+$(OBJ)/test/%.o: test/%.c config.mk
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Itest $(ALL_CFLAGS) $(CHECK_CFLAGS) -c -o $@ $<
 
-inboxd: $(CORE_OBJS) $(SERVER_OBJS)
+$(DAEMON): $(CORE_OBJS) $(SERVER_OBJS)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-test/bin/check_%: test/unit/check_%.c $(CORE_OBJS) config.mk
+$(TBIN)/check_%: test/unit/check_%.c $(CORE_OBJS) config.mk
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Itest $(ALL_CFLAGS) $(CHECK_CFLAGS) $(LDFLAGS) \
 	    -o $@ $< $(CORE_OBJS) $(LIBS) $(CHECK_LIBS)
 
-test/bin/check_%: test/integration/check_%.c $(TEST_SUPPORT) $(CORE_OBJS) \
+$(TBIN)/check_%: test/integration/check_%.c $(TEST_SUPPORT) $(CORE_OBJS) \
     config.mk
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Itest $(ALL_CFLAGS) $(CHECK_CFLAGS) $(LDFLAGS) \
 	    -o $@ $< $(TEST_SUPPORT) $(CORE_OBJS) $(LIBS) $(CHECK_LIBS)
 
-test/bin/bench_%: test/bench/bench_%.c $(CORE_OBJS) config.mk
+$(TBIN)/bench_%: test/bench/bench_%.c $(CORE_OBJS) config.mk
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(CORE_OBJS) $(LIBS)
 
-bench: test/bin/bench_auth
-	test/bin/bench_auth
+# libFuzzer targets build the socket-free modules from source with clang.
+$(TBIN)/fuzz_%: test/fuzz/fuzz_%.c $(CORE:%=src/%.c) config.mk
+	@mkdir -p $(dir $@)
+	clang $(CPPFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined \
+	    -fno-sanitize-recover=all $(DEP_CFLAGS) -pthread -o $@ $< \
+	    $(CORE:%=src/%.c) $(LIBS)
 
-run: inboxd
-	./inboxd -d -f etc/inboxd.conf
+bench: $(TBIN)/bench_auth
+	$(TBIN)/bench_auth
 
-check: inboxd $(UNIT_TESTS) $(INTEGRATION_TESTS)
+run: $(DAEMON)
+	$(DAEMON) -d -f etc/inboxd.conf
+
+check: $(DAEMON) $(UNIT_TESTS) $(INTEGRATION_TESTS)
 	@failed=0; for t in $(UNIT_TESTS) $(INTEGRATION_TESTS); do \
 		echo "== $$t"; \
-		INBOXD=./inboxd TESTDATA=test/data ETCDIR=etc $$t || failed=1; \
+		INBOXD=$(DAEMON) TESTDATA=test/data ETCDIR=etc $$t || failed=1; \
 	done; exit $$failed
 
-install: inboxd
+# Every test again, built with AddressSanitizer and UBSan in build/sanitize;
+# any report fails the run (a report ends the process, and the tests check
+# every exit status, the daemon's included).
+sanitize:
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	LSAN_OPTIONS=suppressions=$(CURDIR)/test/lsan.supp:print_suppressions=0 \
+	    $(MAKE) B=build/sanitize CC=clang \
+	    CFLAGS="-O1 -g $(SANITIZE)" LDFLAGS="$(SANITIZE)" check
+
+# The unit tests under valgrind, unforked so that leaks are seen.
+memcheck: $(UNIT_TESTS)
+	@failed=0; for t in $(UNIT_TESTS); do \
+		echo "== valgrind $$t"; \
+		CK_FORK=no ETCDIR=etc $(VALGRIND) $$t || failed=1; \
+	done; exit $$failed
+
+fuzz: $(FUZZ_TARGETS:%=$(TBIN)/fuzz_%)
+	@for t in $(FUZZ_TARGETS); do \
+		echo "== fuzz_$$t for $(FUZZ_SECONDS) s"; \
+		mkdir -p $(B)/test/corpus/$$t || exit 1; \
+		$(TBIN)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) \
+		    -print_final_stats=1 $(B)/test/corpus/$$t \
+		    test/fuzz/corpus/$$t || exit 1; \
+	done
+
+install: $(DAEMON)
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man5 \
 	    $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(SYSCONFDIR)
-	install -m 755 inboxd $(DESTDIR)$(SBINDIR)/inboxd
+	install -m 755 $(DAEMON) $(DESTDIR)$(SBINDIR)/inboxd
 	install -m 644 man/inboxd.8 $(DESTDIR)$(MANDIR)/man8/inboxd.8
 	install -m 644 man/inboxd.conf.5 $(DESTDIR)$(MANDIR)/man5/inboxd.conf.5
 	test -e $(DESTDIR)$(SYSCONFDIR)/inboxd.conf || \
@@ -118,12 +167,13 @@ uninstall:
 	    $(DESTDIR)$(MANDIR)/man5/inboxd.conf.5
 
 clean:
-	rm -rf obj test/bin inboxd
+	rm -rf obj test/bin test/corpus inboxd build
 
 distclean: clean
 	rm -f config.mk
 
-.PHONY: all run check bench install uninstall clean distclean
+.PHONY: all run check bench sanitize memcheck fuzz install uninstall clean \
+	distclean
 .SECONDARY:
 
--include $(wildcard obj/*.d obj/test/*.d)
+-include $(wildcard $(OBJ)/*.d $(OBJ)/test/*.d)

@@ -146,14 +146,15 @@ main(int argc, char *argv[])
 		errors++;
 	errors += config_check(&cfg, file != NULL ? file : "inboxd",
 	    print_error, NULL);
-	if (errors > 0) {
+	if (errors > 0 || test_only) {
+		config_free(&cfg);
+		if (errors == 0) {
+			printf("configuration OK\n");
+			return 0;
+		}
 		fprintf(stderr, "%d error%s in the configuration\n", errors,
 		    errors == 1 ? "" : "s");
 		return 1;
-	}
-	if (test_only) {
-		printf("configuration OK\n");
-		return 0;
 	}
 
 	/* What can fail is tried while errors still reach the terminal. */

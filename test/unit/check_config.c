@@ -56,6 +56,10 @@ START_TEST(test_defaults_match_the_spec)
 	ck_assert_uint_eq(c.max_inboxes, 1000000);
 	ck_assert_uint_eq(c.max_memory, 256 * 1024 * 1024);
 	ck_assert_uint_eq(c.min_password_length, 1);
+	ck_assert_uint_eq(c.per_ip_connection_limit, 256);
+	ck_assert_uint_eq(c.auth_failures_per_minute, 20);
+	ck_assert_uint_eq(c.n_proxies, 0);
+	ck_assert_str_eq(c.tls_cert, "");
 	ck_assert_uint_eq(c.argon2_time_cost, 2);
 	ck_assert_uint_eq(c.argon2_memory_kib, 19456);
 	ck_assert_uint_eq(c.argon2_parallelism, 1);
@@ -196,6 +200,32 @@ START_TEST(test_star_and_origins_do_not_mix)
 }
 END_TEST
 
+START_TEST(test_trusted_proxies_take_addresses_and_ranges)
+{
+	struct addr a;
+
+	ck_assert_int_eq(parse("trusted-proxies 127.0.0.1 10.0.0.0/8 ::1 "
+			       "fd00::/8\n"), 0);
+	ck_assert_uint_eq(c.n_proxies, 4);
+	ck_assert_int_eq(addr_parse("10.9.8.7", 8, &a), 0);
+	ck_assert(cidr_match(&c.proxies[1], &a));
+	ck_assert_int_eq(parse("trusted-proxies 127.0.0.1 nginx\n"), 1);
+	ck_assert_ptr_nonnull(strstr(errors, "`nginx'"));
+	/* The failed line changed nothing. */
+	ck_assert_uint_eq(c.n_proxies, 4);
+}
+END_TEST
+
+START_TEST(test_tls_cert_and_key_go_together)
+{
+	ck_assert_int_eq(parse("tls-cert /etc/inboxd/cert.pem\n"), 0);
+	ck_assert_int_eq(config_check(&c, "t.conf", collect, NULL), 1);
+	ck_assert_ptr_nonnull(strstr(errors, "tls-cert and tls-key"));
+	ck_assert_int_eq(parse("tls-key /etc/inboxd/key.pem\n"), 0);
+	ck_assert_int_eq(config_check(&c, "t.conf", collect, NULL), 0);
+}
+END_TEST
+
 START_TEST(test_log_file_must_be_absolute)
 {
 	ck_assert_int_eq(parse("log-file inboxd.log\n"), 1);
@@ -239,6 +269,8 @@ main(void)
 	tcase_add_test(tc, test_listen_must_be_a_numeric_address_and_port);
 	tcase_add_test(tc, test_star_and_origins_do_not_mix);
 	tcase_add_test(tc, test_log_file_must_be_absolute);
+	tcase_add_test(tc, test_trusted_proxies_take_addresses_and_ranges);
+	tcase_add_test(tc, test_tls_cert_and_key_go_together);
 	tcase_add_test(tc, test_flag_override_names_the_flag);
 	tcase_add_test(tc, test_missing_file_is_one_error);
 	suite_add_tcase(s, tc);

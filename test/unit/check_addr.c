@@ -1,0 +1,177 @@
+/*
+ * check_addr.c - addresses, CIDR ranges, X-Forwarded-For, and the request
+ * field checks.
+ */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "addr.h"
+#include "check_run.h"
+#include "field.h"
+
+static struct addr
+A(const char *s)
+{
+	struct addr a;
+
+	ck_assert_int_eq(addr_parse(s, strlen(s), &a), 0);
+	return a;
+}
+
+static const char *
+fmt(struct addr a)
+{
+	static char buf[ADDR_STRLEN];
+
+	addr_format(&a, buf);
+	return buf;
+}
+
+START_TEST(test_addresses_parse_and_format_both_families)
+{
+	struct addr a;
+
+	ck_assert_str_eq(fmt(A("192.0.2.1")), "192.0.2.1");
+	a = A("192.0.2.1");
+	ck_assert(addr_is_v4(&a));
+	a = A("2001:db8::1");
+	ck_assert(!addr_is_v4(&a));
+	ck_assert_str_eq(fmt(a), "2001:db8::1");
+	ck_assert_int_eq(addr_parse("", 0, &a), -1);
+	ck_assert_int_eq(addr_parse("300.1.1.1", 9, &a), -1);
+	ck_assert_int_eq(addr_parse("[::1]", 5, &a), -1);
+	ck_assert_int_eq(addr_parse("1.2.3.4:80", 10, &a), -1);
+	ck_assert_int_eq(addr_parse("1.2.3.4\0x", 9, &a), -1);
+	/* Only len bytes count. */
+	ck_assert_int_eq(addr_parse("10.0.0.1junk", 8, &a), 0);
+	ck_assert_str_eq(fmt(a), "10.0.0.1");
+}
+END_TEST
+
+START_TEST(test_cidr_ranges_match_their_members_only)
+{
+	struct cidr c;
+	struct addr a;
+
+	ck_assert_int_eq(cidr_parse("10.0.0.0/8", &c), 0);
+	a = A("10.255.1.2");
+	ck_assert(cidr_match(&c, &a));
+	a = A("11.0.0.1");
+	ck_assert(!cidr_match(&c, &a));
+	ck_assert_int_eq(cidr_parse("192.168.1.128/25", &c), 0);
+	a = A("192.168.1.200");
+	ck_assert(cidr_match(&c, &a));
+	a = A("192.168.1.127");
+	ck_assert(!cidr_match(&c, &a));
+	ck_assert_int_eq(cidr_parse("127.0.0.1", &c), 0);
+	a = A("127.0.0.1");
+	ck_assert(cidr_match(&c, &a));
+	a = A("127.0.0.2");
+	ck_assert(!cidr_match(&c, &a));
+	ck_assert_int_eq(cidr_parse("2001:db8::/32", &c), 0);
+	a = A("2001:db8:ffff::1");
+	ck_assert(cidr_match(&c, &a));
+	a = A("2001:db9::1");
+	ck_assert(!cidr_match(&c, &a));
+	/* An IPv4 range never takes an IPv6 address, nor the reverse. */
+	ck_assert_int_eq(cidr_parse("0.0.0.0/0", &c), 0);
+	a = A("::1");
+	ck_assert(!cidr_match(&c, &a));
+	ck_assert_int_eq(cidr_parse("::/0", &c), 0);
+	a = A("::1");
+	ck_assert(cidr_match(&c, &a));
+	ck_assert_int_eq(cidr_parse("10.0.0.0/33", &c), -1);
+	ck_assert_int_eq(cidr_parse("::/129", &c), -1);
+	ck_assert_int_eq(cidr_parse("10.0.0.0/", &c), -1);
+	ck_assert_int_eq(cidr_parse("10.0.0.0/8x", &c), -1);
+	ck_assert_int_eq(cidr_parse("host/8", &c), -1);
+}
+END_TEST
+
+START_TEST(test_forwarded_for_is_believed_only_from_trusted_proxies)
+{
+	struct cidr trusted[2];
+	struct addr peer, c;
+
+	ck_assert_int_eq(cidr_parse("127.0.0.1", &trusted[0]), 0);
+	ck_assert_int_eq(cidr_parse("10.0.0.0/8", &trusted[1]), 0);
+	/* An untrusted peer: the header is ignored. */
+	peer = A("198.51.100.9");
+	c = addr_client(trusted, 2, &peer, "203.0.113.7");
+	ck_assert_str_eq(fmt(c), "198.51.100.9");
+	/* A trusted peer: the rightmost untrusted entry. */
+	peer = A("127.0.0.1");
+	c = addr_client(trusted, 2, &peer, "203.0.113.7");
+	ck_assert_str_eq(fmt(c), "203.0.113.7");
+	c = addr_client(trusted, 2, &peer, "1.1.1.1, 203.0.113.7, 10.1.1.1");
+	ck_assert_str_eq(fmt(c), "203.0.113.7");
+	c = addr_client(trusted, 2, &peer, "2001:db8::7 ,\t10.0.0.2");
+	ck_assert_str_eq(fmt(c), "2001:db8::7");
+	/* Without the header, or with only proxies in it. */
+	c = addr_client(trusted, 2, &peer, NULL);
+	ck_assert_str_eq(fmt(c), "127.0.0.1");
+	c = addr_client(trusted, 2, &peer, "10.0.0.3, 10.0.0.4");
+	ck_assert_str_eq(fmt(c), "10.0.0.3");
+	/* A malformed entry stops at the last trusted hop. */
+	c = addr_client(trusted, 2, &peer, "203.0.113.7, evil, 10.0.0.5");
+	ck_assert_str_eq(fmt(c), "10.0.0.5");
+	c = addr_client(trusted, 2, &peer, "203.0.113.7,");
+	ck_assert_str_eq(fmt(c), "127.0.0.1");
+	c = addr_client(trusted, 2, &peer, "");
+	ck_assert_str_eq(fmt(c), "127.0.0.1");
+}
+END_TEST
+
+START_TEST(test_wait_is_a_whole_number_clamped_to_max)
+{
+	uint64_t ms;
+
+	ck_assert_int_eq(field_wait("0", 60000, &ms), 0);
+	ck_assert_uint_eq(ms, 0);
+	ck_assert_int_eq(field_wait("25", 60000, &ms), 0);
+	ck_assert_uint_eq(ms, 25000);
+	ck_assert_int_eq(field_wait("61", 60000, &ms), 0);
+	ck_assert_uint_eq(ms, 60000);
+	ck_assert_int_eq(field_wait("99999999999999999999999999", 60000, &ms),
+	    0);
+	ck_assert_uint_eq(ms, 60000);
+	ck_assert_int_eq(field_wait("", 60000, &ms), -1);
+	ck_assert_int_eq(field_wait("-1", 60000, &ms), -1);
+	ck_assert_int_eq(field_wait("1.5", 60000, &ms), -1);
+	ck_assert_int_eq(field_wait(" 1", 60000, &ms), -1);
+	ck_assert_int_eq(field_wait("abc", 60000, &ms), -1);
+}
+END_TEST
+
+START_TEST(test_content_type_must_fit_a_header)
+{
+	char long_type[300];
+
+	ck_assert_int_eq(field_content_type("application/sdp"), 0);
+	ck_assert_int_eq(field_content_type("text/plain; charset=utf-8"), 0);
+	ck_assert_int_eq(field_content_type("a\tb"), -1);
+	ck_assert_int_eq(field_content_type("a\x7f"), -1);
+	memset(long_type, 'a', sizeof(long_type));
+	long_type[255] = '\0';
+	ck_assert_int_eq(field_content_type(long_type), 0);
+	long_type[255] = 'a';
+	long_type[256] = '\0';
+	ck_assert_int_eq(field_content_type(long_type), -1);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("addr");
+	TCase *tc = tcase_create("addr");
+
+	tcase_add_test(tc, test_addresses_parse_and_format_both_families);
+	tcase_add_test(tc, test_cidr_ranges_match_their_members_only);
+	tcase_add_test(tc, test_forwarded_for_is_believed_only_from_trusted_proxies);
+	tcase_add_test(tc, test_wait_is_a_whole_number_clamped_to_max);
+	tcase_add_test(tc, test_content_type_must_fit_a_header);
+	suite_add_tcase(s, tc);
+	return check_run(s);
+}
