@@ -493,3 +493,139 @@ client_request(unsigned port, const char *method, const char *target,
 	close(fd);
 	return status;
 }
+
+int
+client_connect_from(unsigned port, const char *src)
+{
+	struct sockaddr_in sin, me;
+	int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+
+	if (fd == -1)
+		return -1;
+	memset(&me, 0, sizeof(me));
+	me.sin_family = AF_INET;
+	me.sin_port = 0;
+	if (inet_pton(AF_INET, src, &me.sin_addr) != 1 ||
+	    bind(fd, (struct sockaddr *)&me, sizeof(me)) == -1) {
+		close(fd);
+		return -1;
+	}
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons((uint16_t)port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1) {
+		close(fd);
+		return -1;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return fd;
+}
+
+int
+client_request_from(unsigned port, const char *src, const char *method,
+    const char *target, const char *user, const char *password,
+    const char *extra, const void *body, size_t body_len, struct response *r)
+{
+	struct response tmp;
+	size_t len;
+	char *req;
+	int fd, status = -1;
+	const char *w = strstr(target, "wait=");
+	int timeout = 10000 + (w != NULL ? atoi(w + 5) * 1000 : 30000);
+
+	memset(&tmp, 0, sizeof(tmp));
+	if (r != NULL)
+		memset(r, 0, sizeof(*r));
+	if ((fd = client_connect_from(port, src)) == -1)
+		return -1;
+	req = client_build(method, target, user, password, extra, body,
+	    body_len, &len);
+	if (req != NULL && client_write(fd, req, len) == 0 &&
+	    client_read(fd, r ? r : &tmp, timeout) == 0)
+		status = (r ? r : &tmp)->status;
+	if (r == NULL)
+		response_free(&tmp);
+	free(req);
+	close(fd);
+	return status;
+}
+
+long
+client_wait_close(int fd, int timeout_ms, char *buf, size_t len)
+{
+	long deadline = ms_now() + timeout_ms, got = 0;
+	char tmp[4096];
+
+	if (buf != NULL && len > 0)
+		buf[0] = '\0';
+	for (;;) {
+		struct pollfd pfd = { fd, POLLIN, 0 };
+		long left = deadline - ms_now();
+		ssize_t k;
+		int n;
+
+		if (left <= 0)
+			return -1;
+		if ((n = poll(&pfd, 1, (int)left)) == -1 && errno == EINTR)
+			continue;
+		if (n != 1)
+			return -1;
+		k = recv(fd, tmp, sizeof(tmp), 0);
+		if (k == -1 && errno == EINTR)
+			continue;
+		if (k <= 0) /* end of file, or a reset (ECONNRESET) */
+			return got;
+		if (buf != NULL && (size_t)got + 1 < len) {
+			size_t c = len - 1 - (size_t)got;
+
+			if (c > (size_t)k)
+				c = (size_t)k;
+			memcpy(buf + got, tmp, c);
+			buf[(size_t)got + c] = '\0';
+		}
+		got += k;
+	}
+}
+
+char *
+inboxd_log_line(const struct inboxd *d, const char *needle, int timeout_ms)
+{
+	long deadline = ms_now() + timeout_ms;
+
+	for (;;) {
+		char *text = read_file(d->log, NULL), *p, *line = NULL;
+
+		if (text != NULL && (p = strstr(text, needle)) != NULL) {
+			char *start = p, *end = strchr(p, '\n');
+
+			/* Only a whole line: the daemon may be mid-write. */
+			if (end != NULL) {
+				while (start > text && start[-1] != '\n')
+					start--;
+				line = strndup(start, (size_t)(end - start));
+			}
+		}
+		free(text);
+		if (line != NULL)
+			return line;
+		if (ms_now() >= deadline)
+			return NULL;
+		poll(NULL, 0, 10);
+	}
+}
+
+long
+inboxd_rss_kib(const struct inboxd *d)
+{
+	char path[64], *text, *p;
+	long kib = -1;
+
+	snprintf(path, sizeof(path), "/proc/%ld/status", (long)d->pid);
+	if ((text = read_file(path, NULL)) == NULL)
+		return -1;
+	if ((p = strstr(text, "\nVmRSS:")) != NULL)
+		kib = strtol(p + 7, NULL, 10);
+	free(text);
+	return kib;
+}

@@ -125,4 +125,35 @@ void base64(const void *in, size_t len, char *out);
 /* Read a whole file into a malloc'd buffer; *len gets its size. */
 char *read_file(const char *path, size_t *len);
 
+/*
+ * A TCP socket to 127.0.0.1:port whose own end is bound to the loopback
+ * address src (such as "127.0.0.2": Linux routes all of 127.0.0.0/8 to lo)
+ * before connecting, so the daemon sees a second client address; or -1.
+ */
+int client_connect_from(unsigned port, const char *src);
+
+/* client_request from the loopback address src (see client_connect_from). */
+int client_request_from(unsigned port, const char *src, const char *method,
+    const char *target, const char *user, const char *password,
+    const char *extra, const void *body, size_t body_len, struct response *r);
+
+/*
+ * Wait up to timeout_ms for the peer to close fd (end of file or a reset),
+ * reading whatever arrives first; up to len - 1 of those bytes are copied
+ * to buf (may be NULL) and NUL-terminated.  Returns the number of bytes
+ * that arrived before the close, or -1 when fd was still open at the
+ * deadline.
+ */
+long client_wait_close(int fd, int timeout_ms, char *buf, size_t len);
+
+/*
+ * Wait up to timeout_ms for a line of the daemon's log that contains
+ * needle.  Returns that line (malloc'd, without its newline), or NULL.
+ */
+char *inboxd_log_line(const struct inboxd *d, const char *needle,
+    int timeout_ms);
+
+/* The resident set size of the daemon (VmRSS) in KiB, or -1. */
+long inboxd_rss_kib(const struct inboxd *d);
+
 #endif

@@ -680,11 +680,13 @@ send_chunked(struct inboxd *d, const char *to, const char *body, size_t len,
 	return status;
 }
 
+/* A chunked body a little over the limit (within twice it) is read on,
+ * dropped and answered 413. */
 START_TEST(test_chunked_send_above_max_message_size_is_413)
 {
 	struct inboxd d;
 	struct response r;
-	char body[3000];
+	char body[1500];
 
 	start(&d, "max-message-size 1K\n");
 	contact(&d, "alice", "pw");
@@ -695,6 +697,50 @@ START_TEST(test_chunked_send_above_max_message_size_is_413)
 	assert_error(&r, 413, "payload_too_large");
 	response_free(&r);
 	ck_assert_int_eq(get(&d, "alice", "pw", "/inbox?wait=0", NULL), 204);
+	stop(&d);
+}
+END_TEST
+
+/* A chunked body that runs on past twice the limit is cut: the connection
+ * is closed without a response, and the daemon goes on serving. */
+START_TEST(test_chunked_send_past_twice_the_limit_is_cut)
+{
+	struct inboxd d;
+	char body[500], size[32], got[256];
+	size_t hlen;
+	char *text;
+	long n;
+	int fd, i;
+
+	start(&d, "max-message-size 1K\n");
+	contact(&d, "alice", "pw");
+	contact(&d, "bob", "pw");
+	memset(body, 'c', sizeof(body));
+	text = client_build("POST", "/inbox?to=alice", "bob", "pw",
+	    "Transfer-Encoding: chunked\r\n", NULL, 0, &hlen);
+	fd = client_connect(d.port);
+	ck_assert_int_ne(fd, -1);
+	ck_assert_int_eq(client_write(fd, text, hlen), 0);
+	free(text);
+	/* 6 x 500 bytes: 3000, past 2 x 1024; writes may fail once cut. */
+	snprintf(size, sizeof(size), "%zx\r\n", sizeof(body));
+	for (i = 0; i < 6; i++)
+		if (client_write(fd, size, strlen(size)) == -1 ||
+		    client_write(fd, body, sizeof(body)) == -1 ||
+		    client_write(fd, "\r\n", 2) == -1)
+			break;
+	if (i == 6)
+		client_write(fd, "0\r\n\r\n", 5);
+	n = client_wait_close(fd, 5000, got, sizeof(got));
+	close(fd);
+	ck_assert_msg(n != -1, "the connection is still open after 5 s; it "
+	    "received: %s", got[0] ? got : "nothing");
+	ck_assert_msg(n == 0, "the cut connection got a response: %s", got);
+	/* Nothing was queued, and the daemon serves the next request. */
+	ck_assert_int_eq(get(&d, "alice", "pw", "/inbox?wait=0", NULL), 204);
+	ck_assert_int_eq(send_to(&d, "bob", "pw", "alice", NULL, "after", 5,
+	    NULL), 204);
+	expect_pop(&d, "alice", "pw", "after", 5, "bob", NULL);
 	stop(&d);
 }
 END_TEST
@@ -1415,7 +1461,8 @@ START_TEST(test_hung_up_waiters_on_many_inboxes_lose_nothing)
 	char name[32], body[32];
 	int fd[HUNG_UP], i;
 
-	start(&d, "");
+	/* HUNG_UP connections from one address: past the default limit. */
+	start(&d, "per-ip-connection-limit 0\n");
 	for (i = 0; i < HUNG_UP; i++) {
 		snprintf(name, sizeof(name), "peer%d", i);
 		contact(&d, name, "pw");
@@ -1609,7 +1656,8 @@ START_TEST(test_concurrent_first_contacts_on_distinct_names_all_succeed)
 	struct inboxd d;
 	int i;
 
-	start(&d, "");
+	/* CONTACTS wrong passwords below: past the default throttle. */
+	start(&d, "auth-failures-per-minute 0\n");
 	memset(jobs, 0, sizeof(jobs));
 	for (i = 0; i < CONTACTS; i++) {
 		snprintf(jobs[i].user, sizeof(jobs[i].user), "peer%d", i);
@@ -1666,7 +1714,9 @@ START_TEST(test_racing_passwords_on_one_name_exactly_one_wins)
 	struct inboxd d;
 	int i;
 
-	start(&d, "");
+	/* 2 x RACES wrong passwords (losers, then the checks below): past
+	 * the default throttle. */
+	start(&d, "auth-failures-per-minute 0\n");
 	memset(jobs, 0, sizeof(jobs));
 	for (i = 0; i < 2 * RACES; i++) {
 		snprintf(jobs[i].user, sizeof(jobs[i].user), "race%d", i / 2);
@@ -1920,6 +1970,7 @@ inbox_suite(void)
 	tcase_add_test(tc, test_send_above_max_message_size_is_413);
 	tcase_add_test(tc, test_send_too_large_is_413_before_the_body_is_sent);
 	tcase_add_test(tc, test_chunked_send_above_max_message_size_is_413);
+	tcase_add_test(tc, test_chunked_send_past_twice_the_limit_is_cut);
 	tcase_add_test(tc, test_chunked_send_within_limit_is_delivered_whole);
 	tcase_add_test(tc, test_send_to_inbox_at_max_messages_is_503_inbox_full);
 	tcase_add_test(tc,
