@@ -133,7 +133,6 @@ check: $(DAEMON) $(UNIT_TESTS) $(INTEGRATION_TESTS)
 sanitize:
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	LSAN_OPTIONS=suppressions=$(CURDIR)/test/lsan.supp:print_suppressions=0 \
 	    $(MAKE) B=build/sanitize CC=clang \
 	    CFLAGS="-O1 -g $(SANITIZE)" LDFLAGS="$(SANITIZE)" check
 
