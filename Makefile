@@ -147,7 +147,7 @@ fuzz: $(FUZZ_TARGETS:%=$(TBIN)/fuzz_%)
 	@for t in $(FUZZ_TARGETS); do \
 		echo "== fuzz_$$t for $(FUZZ_SECONDS) s"; \
 		mkdir -p $(B)/test/corpus/$$t || exit 1; \
-		$(TBIN)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) \
+		$(TBIN)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
 		    -print_final_stats=1 $(B)/test/corpus/$$t \
 		    test/fuzz/corpus/$$t || exit 1; \
 	done
