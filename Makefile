@@ -52,7 +52,7 @@ SERVER_OBJS = $(SERVER:%=$(OBJ)/%.o) $(OBJ)/main.o
 UNIT_TESTS = $(patsubst test/unit/%.c,$(TBIN)/%,$(wildcard test/unit/check_*.c))
 INTEGRATION_TESTS = $(patsubst test/integration/%.c,$(TBIN)/%, \
 	$(wildcard test/integration/check_*.c))
-TEST_SUPPORT = $(OBJ)/test/client.o
+TEST_SUPPORT = $(OBJ)/test/client.o $(OBJ)/test/harness.o
 
 SANITIZE = -fsanitize=address,undefined -fno-sanitize-recover=all \
 	-fno-omit-frame-pointer
@@ -115,8 +115,14 @@ $(TBIN)/fuzz_%: test/fuzz/fuzz_%.c $(CORE:%=src/%.c) config.mk
 	    -fno-sanitize-recover=all $(DEP_CFLAGS) -pthread -o $@ $< \
 	    $(CORE:%=src/%.c) $(LIBS)
 
-bench: $(TBIN)/bench_auth
+$(TBIN)/loadgen: test/bench/loadgen.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 $(WARNINGS) $(CFLAGS) -D_GNU_SOURCE -o $@ $<
+
+# Side by side with Nchan: see test/bench/run.sh.  Not part of check.
+bench: $(DAEMON) $(TBIN)/bench_auth $(TBIN)/loadgen
 	$(TBIN)/bench_auth
+	INBOXD=$(DAEMON) LOADGEN=$(TBIN)/loadgen bash test/bench/run.sh
 
 run: $(DAEMON)
 	$(DAEMON) -d -f etc/inboxd.conf

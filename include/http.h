@@ -82,8 +82,9 @@ struct MHD_Daemon *http_start(const struct config *cfg, struct store *store,
 unsigned http_port(struct MHD_Daemon *d);
 
 /*
- * Stop accepting connections; requests on open connections are answered
- * without being held and with Connection: close.
+ * Stop accepting connections (each new one is closed at once); requests
+ * on open connections are answered without being held and with
+ * Connection: close.
  */
 void http_quiesce(struct MHD_Daemon *d);
 

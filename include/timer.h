@@ -19,8 +19,7 @@
 struct timer {
 	struct timer *next;
 	struct timer **pprev; /* NULL while the timer is not armed */
-	uint64_t expires_ms;
-	uint8_t kind; /* set by the owner, untouched by the wheel */
+	uint64_t at; /* deadline in ms << 8 | the owner's kind: 24 bytes in all */
 };
 
 struct timer_wheel {
@@ -36,7 +35,24 @@ void timer_wheel_init(struct timer_wheel *w, uint64_t tick_ms, uint64_t now_ms);
 /* Initialise a timer as not armed; kind is the owner's tag. */
 void timer_init(struct timer *t, uint8_t kind);
 
-/* Arm t to expire at expires_ms, re-arming it if it was armed.  O(1). */
+/* The deadline t was last armed for, in ms. */
+static inline uint64_t
+timer_expires(const struct timer *t)
+{
+	return t->at >> 8;
+}
+
+/* The owner's tag given to timer_init. */
+static inline uint8_t
+timer_kind(const struct timer *t)
+{
+	return (uint8_t)(t->at & 0xff);
+}
+
+/*
+ * Arm t to expire at expires_ms (below 2^56), re-arming it if it was
+ * armed.  O(1).
+ */
 void timer_add(struct timer_wheel *w, struct timer *t, uint64_t expires_ms);
 
 /* Disarm t; harmless when it is not armed.  O(1). */

@@ -57,10 +57,24 @@ addr_is_v4(const struct addr *a)
 void
 addr_format(const struct addr *a, char buf[ADDR_STRLEN])
 {
-	if (addr_is_v4(a))
-		inet_ntop(AF_INET, a->b + 12, buf, ADDR_STRLEN);
-	else
+	char *p = buf;
+	int i;
+
+	if (!addr_is_v4(a)) {
 		inet_ntop(AF_INET6, a->b, buf, ADDR_STRLEN);
+		return;
+	}
+	/* Dotted quad by hand: every request's client is formatted. */
+	for (i = 12; i < 16; i++) {
+		unsigned v = a->b[i];
+
+		if (v >= 100)
+			*p++ = (char)('0' + v / 100);
+		if (v >= 10)
+			*p++ = (char)('0' + v / 10 % 10);
+		*p++ = (char)('0' + v % 10);
+		*p++ = i < 15 ? '.' : '\0';
+	}
 }
 
 int

@@ -53,7 +53,7 @@ static const struct keyword keywords[] = {
 	S("message-timeout", message_timeout_ms, 1, 30 * DAY),
 	Z("max-message-size", max_message_size, 1, GIB),
 	U("max-messages", max_messages, 1, 1000000000),
-	Z("max-inbox-bytes", max_inbox_bytes, 1, 1024 * GIB),
+	Z("max-inbox-bytes", max_inbox_bytes, 1, 2 * GIB),
 	U("max-inboxes", max_inboxes, 1, 1000000000),
 	Z("max-memory", max_memory, 1, 1024 * GIB),
 	U("auth-failures-per-minute", auth_failures_per_minute, 0, 1000000),

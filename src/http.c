@@ -30,6 +30,15 @@
 
 #define LISTEN_BACKLOG 4096
 #define PEM_MAX (64 * 1024) /* bytes of a certificate chain or key */
+/*
+ * libmicrohttpd's per-connection pool holds the request head and the
+ * response head, and is zeroed for every request: sized for the largest
+ * head the protocol allows (a 1024-byte password is 1.4 KB of base64,
+ * a 256-byte name percent-encoded 768 bytes) and a browser's headers.
+ */
+#ifndef CONNECTION_MEMORY
+#define CONNECTION_MEMORY (8 * 1024)
+#endif
 #define PREFLIGHT_MAX_AGE "86400" /* seconds browsers may cache it */
 
 static const struct config *cfg;
@@ -415,6 +424,8 @@ accept_policy(void *cls, const struct sockaddr *sa, socklen_t len)
 
 	(void)cls;
 	(void)len;
+	if (atomic_load(&stopping))
+		return MHD_NO;
 	if (addr_from_sockaddr(sa, &a) == -1 || trusted_proxy(&a))
 		return MHD_YES;
 	return peers_may_connect(peers, &a) ? MHD_YES : MHD_NO;
@@ -565,6 +576,7 @@ http_start(const struct config *c, struct store *s, struct peers *p)
 	    MHD_OPTION_LISTEN_SOCKET, listen_fd,
 	    MHD_OPTION_THREAD_POOL_SIZE, threads,
 	    MHD_OPTION_CONNECTION_LIMIT, c->connection_limit,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
 	    MHD_OPTION_CONNECTION_TIMEOUT,
 	    (unsigned)(c->connection_timeout_ms / 1000),
 	    MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
@@ -591,12 +603,14 @@ http_port(struct MHD_Daemon *d)
 void
 http_quiesce(struct MHD_Daemon *d)
 {
-	MHD_socket fd = MHD_quiesce_daemon(d);
-
+	/*
+	 * Not MHD_quiesce_daemon: in 0.9.75 its thread-pool path races a
+	 * worker that drops the listening socket from its epoll set on its
+	 * own, and panics.  The accept policy refuses every connection from
+	 * now on instead; MHD_stop_daemon closes the socket.
+	 */
+	(void)d;
 	atomic_store(&stopping, true);
-	if (fd != MHD_INVALID_SOCKET)
-		close(fd);
-	listen_fd = -1;
 }
 
 void

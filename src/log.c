@@ -66,18 +66,26 @@ log_reopen(void)
 	return 0;
 }
 
+/*
+ * RFC 3339 UTC with milliseconds.  Each thread keeps the text of the
+ * current second, so a busy access log formats a date once a second.
+ */
 static void
 timestamp(char *buf, size_t size)
 {
+	static __thread time_t cached_sec = -1;
+	static __thread char cached[32];
 	struct timespec ts;
-	struct tm tm;
-
-	size_t n;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	n = strftime(buf, size, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf + n, size - n, ".%03uZ",
+	if (ts.tv_sec != cached_sec) {
+		struct tm tm;
+
+		gmtime_r(&ts.tv_sec, &tm);
+		strftime(cached, sizeof(cached), "%Y-%m-%dT%H:%M:%S", &tm);
+		cached_sec = ts.tv_sec;
+	}
+	snprintf(buf, size, "%s.%03uZ", cached,
 	    (unsigned)(ts.tv_nsec / 1000000) % 1000);
 }
 
@@ -184,6 +192,8 @@ log_request(const struct log_request *r)
 {
 	char ts[40], line[LINE_BYTES + 1800], path[600], user[1100];
 	double ms = (double)r->duration_us / 1000.0;
+	unsigned long long whole = r->duration_us / 1000;
+	unsigned frac = (unsigned)(r->duration_us % 1000);
 	char *json;
 
 	timestamp(ts, sizeof(ts));
@@ -203,12 +213,12 @@ log_request(const struct log_request *r)
 	else
 		strcpy(user, "-");
 	if (target == LOG_TO_SYSLOG)
-		snprintf(line, sizeof(line), "%s %s %s %u %llu %.3f %s",
+		snprintf(line, sizeof(line), "%s %s %s %u %llu %llu.%03u %s",
 		    r->client, r->method, path, r->status,
-		    (unsigned long long)r->bytes, ms, user);
+		    (unsigned long long)r->bytes, whole, frac, user);
 	else
-		snprintf(line, sizeof(line), "%s %s %s %s %u %llu %.3f %s", ts,
-		    r->client, r->method, path, r->status,
-		    (unsigned long long)r->bytes, ms, user);
+		snprintf(line, sizeof(line), "%s %s %s %s %u %llu %llu.%03u %s",
+		    ts, r->client, r->method, path, r->status,
+		    (unsigned long long)r->bytes, whole, frac, user);
 	emit(LOG_INFO, line);
 }

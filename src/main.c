@@ -20,6 +20,7 @@
 #include "config.h"
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 #include "peer.h"
 #include "store.h"
 #include "util.h"
@@ -232,6 +233,7 @@ main(int argc, char *argv[])
 	store_free(store);
 	peers_free(peers);
 	config_free(&cfg);
-	log_info("stopped");
+	log_info("stopped after %llu Argon2id hashes",
+	    (unsigned long long)atomic_load(&metrics.argon2_hashes));
 	return 0;
 }

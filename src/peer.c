@@ -206,10 +206,10 @@ peers_blocked(struct peers *p, const struct addr *a, uint64_t now_ms,
 	pthread_mutex_lock(&p->lock);
 	e = do_find(p, &k, (uint32_t)siphash24(p->hash_key, &k, sizeof(k)));
 	if (e != NULL && timer_pending(&e->timer) &&
-	    e->failures >= p->lim.failures && e->timer.expires_ms > now_ms) {
+	    e->failures >= p->lim.failures && timer_expires(&e->timer) > now_ms) {
 		blocked = true;
 		if (retry_ms != NULL)
-			*retry_ms = e->timer.expires_ms - now_ms;
+			*retry_ms = timer_expires(&e->timer) - now_ms;
 	}
 	pthread_mutex_unlock(&p->lock);
 	return blocked;

@@ -26,14 +26,18 @@
 
 enum { TIMER_INBOX = 1, TIMER_WAITER = 2 };
 
+/*
+ * 152 bytes and the name: the queue is a circular list reached through its
+ * youngest message (last->next is the oldest), and the hash of the name is
+ * not kept but recomputed when the table grows.
+ */
 struct inbox {
 	struct inbox *hnext; /* hash chain */
 	struct timer timer;
-	struct message *head, *tail;
+	struct message *last; /* youngest queued; last->next is the oldest */
 	struct store_waiter *waiter; /* the held GET, if any */
 	uint64_t last_seen_ms;
-	uint64_t bytes; /* body bytes queued */
-	uint32_t hash;
+	uint32_t bytes; /* body bytes queued */
 	uint32_t nmsg;
 	uint32_t inflight; /* messages popped and not yet done */
 	uint16_t name_len;
@@ -41,6 +45,59 @@ struct inbox {
 	uint8_t mac[CRED_MAC_BYTES];
 	char name[];
 };
+
+/* The oldest queued message, or NULL. */
+static struct message *
+q_head(const struct inbox *in)
+{
+	return in->last != NULL ? in->last->next : NULL;
+}
+
+/* Unlink and return the oldest queued message (the queue is not empty). */
+static struct message *
+q_pop(struct inbox *in)
+{
+	struct message *m = in->last->next;
+
+	if (m == in->last)
+		in->last = NULL;
+	else
+		in->last->next = m->next;
+	m->next = NULL;
+	return m;
+}
+
+/* Queue m as the youngest. */
+static void
+q_append(struct inbox *in, struct message *m)
+{
+	if (in->last == NULL)
+		m->next = m;
+	else {
+		m->next = in->last->next;
+		in->last->next = m;
+	}
+	in->last = m;
+}
+
+/*
+ * Put m back before every younger message: ids grow with sending time, so
+ * two failed deliveries return in their order.
+ */
+static void
+q_insert_by_id(struct inbox *in, struct message *m)
+{
+	struct message *prev = in->last, *cur;
+
+	if (prev == NULL || prev->id < m->id) {
+		q_append(in, m);
+		return;
+	}
+	for (cur = prev->next; cur->id < m->id; cur = cur->next)
+		prev = cur;
+	m->next = cur;
+	prev->next = m;
+}
 
 struct store {
 	pthread_mutex_t lock;
@@ -143,12 +200,8 @@ store_new(const struct store_limits *limits,
 static void
 free_queue(struct inbox *in)
 {
-	struct message *m, *next;
-
-	for (m = in->head; m != NULL; m = next) {
-		next = m->next;
-		message_free(m);
-	}
+	while (in->last != NULL)
+		message_free(q_pop(in));
 }
 
 void
@@ -173,22 +226,22 @@ store_free(struct store *s)
 	free(s);
 }
 
-static uint32_t
-hash_name(const struct store *s, const char *name, size_t len)
+static size_t
+bucket_of(const struct store *s, const char *name, size_t len,
+    size_t nbuckets)
 {
-	return (uint32_t)siphash24(s->hash_key, name, len);
+	return (size_t)siphash24(s->hash_key, name, len) & (nbuckets - 1);
 }
 
 static struct inbox *
 do_find(struct store *s, const char *name)
 {
 	size_t len = strlen(name);
-	uint32_t h = hash_name(s, name, len);
 	struct inbox *in;
 
-	for (in = s->bucket[h & (s->nbuckets - 1)]; in != NULL; in = in->hnext)
-		if (in->hash == h && in->name_len == len &&
-		    memcmp(in->name, name, len) == 0)
+	for (in = s->bucket[bucket_of(s, name, len, s->nbuckets)]; in != NULL;
+	    in = in->hnext)
+		if (in->name_len == len && memcmp(in->name, name, len) == 0)
 			return in;
 	return NULL;
 }
@@ -206,9 +259,11 @@ do_grow(struct store *s)
 		struct inbox *in, *next;
 
 		for (in = s->bucket[i]; in != NULL; in = next) {
+			size_t k = bucket_of(s, in->name, in->name_len, n);
+
 			next = in->hnext;
-			in->hnext = b[in->hash & (n - 1)];
-			b[in->hash & (n - 1)] = in;
+			in->hnext = b[k];
+			b[k] = in;
 		}
 	}
 	free(s->bucket);
@@ -219,7 +274,8 @@ do_grow(struct store *s)
 static void
 do_unlink(struct store *s, struct inbox *in)
 {
-	struct inbox **pp = &s->bucket[in->hash & (s->nbuckets - 1)];
+	struct inbox **pp =
+	    &s->bucket[bucket_of(s, in->name, in->name_len, s->nbuckets)];
 
 	while (*pp != in)
 		pp = &(*pp)->hnext;
@@ -238,10 +294,8 @@ do_drop_stale(struct store *s, struct inbox *in, uint64_t now)
 {
 	struct message *m;
 
-	while ((m = in->head) != NULL && msg_deadline(s, m) <= now) {
-		in->head = m->next;
-		if (in->head == NULL)
-			in->tail = NULL;
+	while ((m = q_head(in)) != NULL && msg_deadline(s, m) <= now) {
+		q_pop(in);
 		in->nmsg--;
 		in->bytes -= m->len;
 		s->st.messages--;
@@ -260,8 +314,8 @@ do_arm_inbox(struct store *s, struct inbox *in, uint64_t now)
 
 	if (at <= now) /* held or in flight: look again a timeout later */
 		at = now + s->lim.inbox_timeout_ms;
-	if (in->head != NULL && msg_deadline(s, in->head) < at)
-		at = msg_deadline(s, in->head);
+	if (q_head(in) != NULL && msg_deadline(s, q_head(in)) < at)
+		at = msg_deadline(s, q_head(in));
 	timer_add(&s->wheel, &in->timer, at);
 }
 
@@ -269,10 +323,10 @@ do_arm_inbox(struct store *s, struct inbox *in, uint64_t now)
 static void
 do_delete_inbox(struct store *s, struct inbox *in)
 {
-	struct message *m, *next;
+	struct message *m;
 
-	for (m = in->head; m != NULL; m = next) {
-		next = m->next;
+	while (in->last != NULL) {
+		m = q_pop(in);
 		s->st.messages--;
 		s->st.bytes -= m->len;
 		s->st.memory -= message_cost(m);
@@ -355,35 +409,18 @@ do_deliver(struct store *s, struct inbox *in, struct message *m, bool head,
 		}
 		do_unhold(s, w, WAITER_GONE, release, now);
 	}
-	if (head) {
-		/*
-		 * Back before every younger message: ids grow with sending
-		 * time, so two failed deliveries return in their order.
-		 */
-		struct message **pp = &in->head;
-
-		while (*pp != NULL && (*pp)->id < m->id)
-			pp = &(*pp)->next;
-		m->next = *pp;
-		*pp = m;
-		if (m->next == NULL)
-			in->tail = m;
-	} else {
-		m->next = NULL;
-		if (in->tail != NULL)
-			in->tail->next = m;
-		else
-			in->head = m;
-		in->tail = m;
-	}
+	if (head)
+		q_insert_by_id(in, m);
+	else
+		q_append(in, m);
 	in->nmsg++;
 	in->bytes += m->len;
 	s->st.messages++;
 	s->st.bytes += m->len;
 	s->st.memory += message_cost(m);
 	/* The first message may expire before the inbox would. */
-	if (in->head == m && (!timer_pending(&in->timer) ||
-	    msg_deadline(s, m) < in->timer.expires_ms))
+	if (q_head(in) == m && (!timer_pending(&in->timer) ||
+	    msg_deadline(s, m) < timer_expires(&in->timer)))
 		timer_add(&s->wheel, &in->timer, msg_deadline(s, m));
 }
 
@@ -437,7 +474,6 @@ store_create(struct store *s, const char *name, const struct cred_hash *hash,
 	}
 	in->name_len = (uint16_t)len;
 	memcpy(in->name, name, len + 1);
-	in->hash = hash_name(s, name, len);
 	in->cred = *hash;
 	memcpy(in->mac, mac, CRED_MAC_BYTES);
 	in->last_seen_ms = now_ms;
@@ -445,8 +481,8 @@ store_create(struct store *s, const char *name, const struct cred_hash *hash,
 	timer_add(&s->wheel, &in->timer, now_ms + s->lim.inbox_timeout_ms);
 	if (s->st.inboxes >= s->nbuckets)
 		do_grow(s);
-	in->hnext = s->bucket[in->hash & (s->nbuckets - 1)];
-	s->bucket[in->hash & (s->nbuckets - 1)] = in;
+	in->hnext = s->bucket[bucket_of(s, name, len, s->nbuckets)];
+	s->bucket[bucket_of(s, name, len, s->nbuckets)] = in;
 	s->st.inboxes++;
 	s->st.memory += inbox_cost(in);
 done:
@@ -469,7 +505,7 @@ store_send(struct store *s, const char *to, struct message *m,
 	}
 	do_drop_stale(s, in, now_ms);
 	if (in->nmsg >= s->lim.max_messages ||
-	    in->bytes + m->len > s->lim.max_inbox_bytes) {
+	    (uint64_t)in->bytes + m->len > s->lim.max_inbox_bytes) {
 		r = STORE_INBOX_FULL;
 		goto done;
 	}
@@ -503,11 +539,8 @@ store_receive(struct store *s, const char *name, struct store_waiter *w,
 	}
 	in->last_seen_ms = now_ms;
 	do_drop_stale(s, in, now_ms);
-	if ((m = in->head) != NULL) {
-		in->head = m->next;
-		if (in->head == NULL)
-			in->tail = NULL;
-		m->next = NULL;
+	if (in->last != NULL) {
+		m = q_pop(in);
 		in->nmsg--;
 		in->bytes -= m->len;
 		in->inflight++;
@@ -584,7 +617,7 @@ store_expire(struct store *s, uint64_t now_ms)
 
 	pthread_mutex_lock(&s->lock);
 	while ((t = timer_next(&s->wheel, now_ms)) != NULL) {
-		if (t->kind == TIMER_INBOX)
+		if (timer_kind(t) == TIMER_INBOX)
 			do_inbox_timer(s, container_of(t, struct inbox, timer),
 			    now_ms);
 		else
@@ -628,26 +661,26 @@ store_check(struct store *s, char *why, size_t len)
 
 			inboxes++;
 			memory += inbox_cost(in);
-			if ((in->hash & (s->nbuckets - 1)) != i)
+			if (bucket_of(s, in->name, in->name_len, s->nbuckets) != i)
 				BREACH("inbox %s in the wrong bucket", in->name);
 			if (!timer_pending(&in->timer))
 				BREACH("inbox %s has no timer", in->name);
-			for (m = in->head; m != NULL; m = m->next) {
+			for (m = q_head(in); m != NULL;
+			    m = m == in->last ? NULL : m->next) {
 				if (last != NULL && last->id >= m->id)
 					BREACH("inbox %s out of order", in->name);
-				n++;
+				if (++n > in->nmsg)
+					BREACH("inbox %s: a broken ring", in->name);
 				b += m->len;
 				memory += message_cost(m);
 				last = m;
 			}
-			if (in->tail != last)
-				BREACH("inbox %s: wrong tail", in->name);
 			if (n != in->nmsg || b != in->bytes)
 				BREACH("inbox %s: %u messages, %llu bytes counted, "
 				    "%llu and %llu queued", in->name, in->nmsg,
 				    (unsigned long long)in->bytes,
 				    (unsigned long long)n, (unsigned long long)b);
-			if (in->waiter != NULL && (in->head != NULL ||
+			if (in->waiter != NULL && (in->last != NULL ||
 			    in->waiter->inbox != in ||
 			    in->waiter->state != WAITER_HELD))
 				BREACH("inbox %s: held GET beside messages",

@@ -38,8 +38,7 @@ timer_init(struct timer *t, uint8_t kind)
 {
 	t->next = NULL;
 	t->pprev = NULL;
-	t->expires_ms = 0;
-	t->kind = kind;
+	t->at = kind;
 }
 
 void
@@ -66,7 +65,7 @@ timer_add(struct timer_wheel *w, struct timer *t, uint64_t expires_ms)
 	uint64_t tick = expires_ms / w->tick_ms;
 
 	timer_del(t);
-	t->expires_ms = expires_ms;
+	t->at = expires_ms << 8 | timer_kind(t);
 	if (tick < w->next_tick)
 		link_front(&w->due, t);
 	else
@@ -81,7 +80,7 @@ collect(struct timer_wheel *w, uint64_t tick)
 
 	for (; t != NULL; t = next) {
 		next = t->next;
-		if (t->expires_ms / w->tick_ms <= tick) {
+		if (timer_expires(t) / w->tick_ms <= tick) {
 			timer_del(t);
 			link_front(&w->due, t);
 		}

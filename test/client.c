@@ -199,14 +199,16 @@ client_now_ms(void)
 	return ms_now();
 }
 
-int
-client_connect(unsigned port)
+/*
+ * Connect the TCP socket fd to 127.0.0.1:port and set TCP_NODELAY.
+ * Returns fd, or -1 with fd closed.
+ */
+static int
+connect_loopback(int fd, unsigned port)
 {
 	struct sockaddr_in sin;
-	int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+	int one = 1;
 
-	if (fd == -1)
-		return -1;
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
 	sin.sin_port = htons((uint16_t)port);
@@ -220,10 +222,19 @@ client_connect(unsigned port)
 }
 
 int
+client_connect(unsigned port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	if (fd == -1)
+		return -1;
+	return connect_loopback(fd, port);
+}
+
+int
 client_connect_rcvbuf(unsigned port, int rcvbuf)
 {
-	struct sockaddr_in sin;
-	int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
 
 	if (fd == -1)
 		return -1;
@@ -232,16 +243,7 @@ client_connect_rcvbuf(unsigned port, int rcvbuf)
 		close(fd);
 		return -1;
 	}
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_port = htons((uint16_t)port);
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1) {
-		close(fd);
-		return -1;
-	}
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	return fd;
+	return connect_loopback(fd, port);
 }
 
 void
@@ -473,32 +475,15 @@ client_request(unsigned port, const char *method, const char *target,
     const char *user, const char *password, const char *extra,
     const void *body, size_t body_len, struct response *r)
 {
-	struct response tmp;
-	size_t len;
-	char *req;
-	int fd, status = -1;
-	const char *w = strstr(target, "wait=");
-	int timeout = 10000 + (w != NULL ? atoi(w + 5) * 1000 : 30000);
-
-	if ((fd = client_connect(port)) == -1)
-		return -1;
-	req = client_build(method, target, user, password, extra, body,
-	    body_len, &len);
-	if (req != NULL && client_write(fd, req, len) == 0 &&
-	    client_read(fd, r ? r : &tmp, timeout) == 0)
-		status = (r ? r : &tmp)->status;
-	if (r == NULL)
-		response_free(&tmp);
-	free(req);
-	close(fd);
-	return status;
+	return client_request_from(port, NULL, method, target, user, password,
+	    extra, body, body_len, r);
 }
 
 int
 client_connect_from(unsigned port, const char *src)
 {
-	struct sockaddr_in sin, me;
-	int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+	struct sockaddr_in me;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
 
 	if (fd == -1)
 		return -1;
@@ -510,18 +495,10 @@ client_connect_from(unsigned port, const char *src)
 		close(fd);
 		return -1;
 	}
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_port = htons((uint16_t)port);
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1) {
-		close(fd);
-		return -1;
-	}
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	return fd;
+	return connect_loopback(fd, port);
 }
 
+/* src NULL: from the unbound socket of client_connect (client_request). */
 int
 client_request_from(unsigned port, const char *src, const char *method,
     const char *target, const char *user, const char *password,
@@ -537,7 +514,9 @@ client_request_from(unsigned port, const char *src, const char *method,
 	memset(&tmp, 0, sizeof(tmp));
 	if (r != NULL)
 		memset(r, 0, sizeof(*r));
-	if ((fd = client_connect_from(port, src)) == -1)
+	fd = src != NULL ? client_connect_from(port, src) :
+	    client_connect(port);
+	if (fd == -1)
 		return -1;
 	req = client_build(method, target, user, password, extra, body,
 	    body_len, &len);

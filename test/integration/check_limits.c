@@ -17,7 +17,6 @@
 #include <fcntl.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -30,7 +29,7 @@
 #include <unistd.h>
 
 #include "check_run.h"
-#include "client.h"
+#include "harness.h"
 
 /* The daemon of `make sanitize' is built with the tests' flags. */
 #if defined(__SANITIZE_ADDRESS__)
@@ -44,51 +43,10 @@
 #define SANITIZED 0
 #endif
 
-/* Every test configuration starts with this: cheap first contacts. */
-#define FAST "argon2-memory-kib 64\nargon2-time-cost 1\n"
-
-#define KIB 1024L
-#define MIB (1024L * 1024L)
-
 /* The second client address (see client_connect_from). */
 #define OTHER "127.0.0.2"
 
-static void
-sleep_ms(long ms)
-{
-	poll(NULL, 0, (int)ms);
-}
-
-static void
-start(struct inboxd *d, const char *conf)
-{
-	char text[4096];
-
-	snprintf(text, sizeof(text), "%s%s", FAST, conf);
-	ck_assert_msg(inboxd_start(d, text) == 0,
-	    "inboxd did not start; see %s", d->log);
-}
-
-/* SIGTERM, and the daemon must exit 0 (it did not crash meanwhile). */
-static void
-stop(struct inboxd *d)
-{
-	ck_assert_msg(inboxd_stop(d) == 0,
-	    "inboxd did not exit with status 0; see %s", d->log);
-	inboxd_cleanup(d);
-}
-
-/* One request on a fresh connection from 127.0.0.1; the status or -1. */
-static int
-req(struct inboxd *d, const char *method, const char *target,
-    const char *user, const char *password, const char *extra,
-    const void *body, size_t len, struct response *r)
-{
-	return client_request(d->port, method, target, user, password, extra,
-	    body, len, r);
-}
-
-/* The same from the loopback address src. */
+/* req from the loopback address src. */
 static int
 req_from(struct inboxd *d, const char *src, const char *method,
     const char *target, const char *user, const char *password,
@@ -96,32 +54,6 @@ req_from(struct inboxd *d, const char *src, const char *method,
 {
 	return client_request_from(d->port, src, method, target, user,
 	    password, extra, body, len, r);
-}
-
-static int
-get(struct inboxd *d, const char *user, const char *password,
-    struct response *r)
-{
-	return req(d, "GET", "/inbox?wait=0", user, password, NULL, NULL, 0,
-	    r);
-}
-
-/* POST body from `from' to `to' (a plain name). */
-static int
-send_to(struct inboxd *d, const char *from, const char *password,
-    const char *to, const void *body, size_t len, struct response *r)
-{
-	char target[512];
-
-	snprintf(target, sizeof(target), "/inbox?to=%s", to);
-	return req(d, "POST", target, from, password, NULL, body, len, r);
-}
-
-/* First contact: creates the inbox (GET wait=0 on an empty one: 204). */
-static void
-contact(struct inboxd *d, const char *user, const char *password)
-{
-	ck_assert_int_eq(get(d, user, password, NULL), 204);
 }
 
 /* One request on the open connection fd; the status, or -1. */
@@ -153,24 +85,6 @@ error_code(const struct response *r, char *code, size_t len)
 
 	snprintf(code, len, "%s", cJSON_IsString(e) ? e->valuestring : "");
 	cJSON_Delete(j);
-}
-
-/* r is status with the JSON error body {"error":code,...}. */
-static void
-assert_error(const struct response *r, int status, const char *code)
-{
-	const char *type;
-	char got[64];
-
-	ck_assert_msg(r->status == status, "status %d, expected %d:\n%s%s",
-	    r->status, status, r->head, r->body ? r->body : "");
-	type = response_header(r, "Content-Type");
-	ck_assert_msg(type != NULL &&
-	    strncasecmp(type, "application/json", 16) == 0,
-	    "error Content-Type is %s", type ? type : "(none)");
-	error_code(r, got, sizeof(got));
-	ck_assert_msg(strcmp(got, code) == 0, "error code is not %s: %s",
-	    code, r->body);
 }
 
 /* The Retry-After of r in seconds, or -1 when missing or not a number. */
@@ -291,10 +205,11 @@ keeper_round(struct inboxd *d, int round)
 	char body[32];
 
 	snprintf(body, sizeof(body), "keeper %d", round);
-	ck_assert_msg(send_to(d, "keeper", "pw", "keeper", body, strlen(body),
-	    &r) == 204, "keeper send %d got %d", round, r.status);
+	ck_assert_msg(send_to(d, "keeper", "pw", "keeper", NULL, body,
+	    strlen(body), &r) == 204, "keeper send %d got %d", round,
+	    r.status);
 	response_free(&r);
-	ck_assert_msg(get(d, "keeper", "pw", &r) == 200,
+	ck_assert_msg(get(d, "keeper", "pw", "/inbox?wait=0", &r) == 200,
 	    "keeper pop %d got %d", round, r.status);
 	ck_assert_str_eq(response_header(&r, "X-From"), "keeper");
 	ck_assert_uint_eq(r.body_len, strlen(body));
@@ -349,16 +264,17 @@ START_TEST(test_first_contact_flood_past_max_inboxes_is_503_and_spares_existing)
 	    "expected %d and %d", ok, full, FLOOD_INBOXES - 1,
 	    FLOOD_CONTACTS - (FLOOD_INBOXES - 1));
 	/* After the flood: still full, and the keeper still works. */
-	ck_assert_int_eq(get(&d, "latecomer", "pw", &r), 503);
+	ck_assert_int_eq(get(&d, "latecomer", "pw", "/inbox?wait=0", &r),
+	    503);
 	assert_error(&r, 503, "server_full");
 	ck_assert_int_ge(retry_after(&r), 1);
 	response_free(&r);
 	for (after = 0; after < 3; after++)
 		keeper_round(&d, during + after);
 	/* And the flood's own inboxes work too. */
-	ck_assert_int_eq(send_to(&d, "keeper", "pw", "flood0", "x", 1, NULL),
-	    204);
-	ck_assert_int_eq(get(&d, "flood0", "pw", &r), 200);
+	ck_assert_int_eq(send_to(&d, "keeper", "pw", "flood0", NULL, "x", 1,
+	    NULL), 204);
+	ck_assert_int_eq(get(&d, "flood0", "pw", "/inbox?wait=0", &r), 200);
 	response_free(&r);
 	stop(&d);
 }
@@ -425,7 +341,7 @@ drain(struct inboxd *d, int n)
 
 	snprintf(name, sizeof(name), "m%d", n);
 	snprintf(from, sizeof(from), "m%d", n);
-	while (get(d, name, "pw", &r) == 200) {
+	while (get(d, name, "pw", "/inbox?wait=0", &r) == 200) {
 		ck_assert_uint_eq(r.body_len, MEM_BODY);
 		for (i = 0; i < r.body_len; i++)
 			if (r.body[i] != 'A' + n)
@@ -505,7 +421,7 @@ START_TEST(test_message_flood_stops_at_max_memory_and_rss_stays_bounded)
 	body = malloc(MEM_BODY);
 	ck_assert_ptr_nonnull(body);
 	memset(body, 'A', MEM_BODY);
-	while ((status = send_to(&d, "m0", "pw", "m0", body, MEM_BODY,
+	while ((status = send_to(&d, "m0", "pw", "m0", NULL, body, MEM_BODY,
 	    &r)) == 204 && again < MEM_ATTEMPTS) {
 		response_free(&r);
 		again++;
@@ -590,7 +506,7 @@ START_TEST(test_slow_clients_are_cut_after_connection_timeout_held_gets_are_not)
 	    t_held);
 	response_free(&r);
 	/* The cut POST queued nothing. */
-	ck_assert_int_eq(get(&d, "alice", "pw", NULL), 204);
+	ck_assert_int_eq(get(&d, "alice", "pw", "/inbox?wait=0", NULL), 204);
 	stop(&d);
 }
 END_TEST
@@ -606,7 +522,8 @@ START_TEST(test_wrong_passwords_past_the_limit_are_429_per_address)
 	start(&d, "");
 	contact(&d, "alice", "right");
 	for (i = 0; i < 40; i++) {
-		ck_assert_int_ne(get(&d, "alice", "wrong", &r), -1);
+		ck_assert_int_ne(get(&d, "alice", "wrong", "/inbox?wait=0", &r),
+		    -1);
 		if (i < 20)
 			ck_assert_msg(r.status == 401,
 			    "wrong password %d got %d, expected 401", i + 1,
@@ -616,11 +533,11 @@ START_TEST(test_wrong_passwords_past_the_limit_are_429_per_address)
 		response_free(&r);
 	}
 	/* Every /inbox request from this address, right password too. */
-	ck_assert_int_eq(get(&d, "alice", "right", &r), 429);
+	ck_assert_int_eq(get(&d, "alice", "right", "/inbox?wait=0", &r), 429);
 	assert_throttled(&r);
 	response_free(&r);
-	ck_assert_int_eq(send_to(&d, "alice", "right", "alice", "x", 1, &r),
-	    429);
+	ck_assert_int_eq(send_to(&d, "alice", "right", "alice", NULL, "x", 1,
+	    &r), 429);
 	assert_throttled(&r);
 	response_free(&r);
 	/* A preflight is not throttled. */
@@ -804,7 +721,8 @@ START_TEST(test_trusted_proxy_forwarded_client_is_logged_and_throttled)
 	ck_assert_int_eq(get_xff(&d, "127.0.0.1", "203.0.113.8", "right",
 	    NULL), 204);
 	/* The proxy itself, without the header, is its own client. */
-	ck_assert_int_eq(get(&d, "alice", "right", NULL), 204);
+	ck_assert_int_eq(get(&d, "alice", "right", "/inbox?wait=0", NULL),
+	    204);
 	stop(&d);
 }
 END_TEST
@@ -1137,16 +1055,6 @@ START_TEST(test_https_send_and_pop_with_a_generated_certificate)
 END_TEST
 
 /* --------------------------------------------------------------- suite */
-
-static TCase *
-tcase(Suite *s, const char *name, double timeout)
-{
-	TCase *tc = tcase_create(name);
-
-	tcase_set_timeout(tc, timeout);
-	suite_add_tcase(s, tc);
-	return tc;
-}
 
 static Suite *
 limits_suite(void)

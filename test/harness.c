@@ -1,0 +1,101 @@
+/*
+ * harness.c - Check-aware helpers shared by the integration suites (see
+ * harness.h).
+ */
+#include <check.h>
+#include <cjson/cJSON.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "harness.h"
+
+void
+sleep_ms(long ms)
+{
+	poll(NULL, 0, (int)ms);
+}
+
+void
+start(struct inboxd *d, const char *conf)
+{
+	char text[4096];
+
+	snprintf(text, sizeof(text), "%s%s", FAST, conf);
+	ck_assert_msg(inboxd_start(d, text) == 0,
+	    "inboxd did not start; see %s", d->log);
+}
+
+void
+stop(struct inboxd *d)
+{
+	ck_assert_msg(inboxd_stop(d) == 0,
+	    "inboxd did not exit with status 0; see %s", d->log);
+	inboxd_cleanup(d);
+}
+
+int
+req(struct inboxd *d, const char *method, const char *target,
+    const char *user, const char *password, const char *extra,
+    const void *body, size_t len, struct response *r)
+{
+	return client_request(d->port, method, target, user, password, extra,
+	    body, len, r);
+}
+
+int
+get(struct inboxd *d, const char *user, const char *password,
+    const char *target, struct response *r)
+{
+	return req(d, "GET", target, user, password, NULL, NULL, 0, r);
+}
+
+int
+send_to(struct inboxd *d, const char *from, const char *password,
+    const char *to, const char *type, const void *body, size_t len,
+    struct response *r)
+{
+	char target[1024], extra[512] = "";
+
+	snprintf(target, sizeof(target), "/inbox?to=%s", to);
+	if (type != NULL)
+		snprintf(extra, sizeof(extra), "Content-Type: %s\r\n", type);
+	return req(d, "POST", target, from, password, extra, body, len, r);
+}
+
+void
+contact(struct inboxd *d, const char *user, const char *password)
+{
+	ck_assert_int_eq(get(d, user, password, "/inbox?wait=0", NULL), 204);
+}
+
+void
+assert_error(const struct response *r, int status, const char *code)
+{
+	const char *type;
+	cJSON *j, *e;
+
+	ck_assert_msg(r->status == status, "status %d, expected %d:\n%s%s",
+	    r->status, status, r->head, r->body ? r->body : "");
+	type = response_header(r, "Content-Type");
+	ck_assert_msg(type != NULL &&
+	    strncasecmp(type, "application/json", 16) == 0,
+	    "error Content-Type is %s", type ? type : "(none)");
+	j = cJSON_ParseWithLength(r->body, r->body_len);
+	ck_assert_msg(j != NULL, "error body is not JSON: %s", r->body);
+	e = cJSON_GetObjectItemCaseSensitive(j, "error");
+	ck_assert_msg(cJSON_IsString(e) && strcmp(e->valuestring, code) == 0,
+	    "error code is not %s: %s", code, r->body);
+	cJSON_Delete(j);
+}
+
+TCase *
+tcase(Suite *s, const char *name, double timeout)
+{
+	TCase *tc = tcase_create(name);
+
+	tcase_set_timeout(tc, timeout);
+	suite_add_tcase(s, tc);
+	return tc;
+}

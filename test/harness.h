@@ -1,0 +1,58 @@
+/*
+ * harness.h - Check-aware helpers shared by the integration suites: start
+ * and stop the real inboxd, one request on a fresh connection, and the
+ * assertions every suite makes.  A helper that asserts fails the running
+ * test with ck_assert.
+ */
+#ifndef INBOXD_TEST_HARNESS_H
+#define INBOXD_TEST_HARNESS_H
+
+#include <check.h>
+#include <stddef.h>
+
+#include "client.h"
+
+/* Every test configuration starts with this: cheap first contacts. */
+#define FAST "argon2-memory-kib 64\nargon2-time-cost 1\n"
+
+/* Byte counts, as long so that products of them do not overflow int. */
+#define KIB 1024L
+#define MIB (1024L * 1024L)
+
+/* Sleep for ms milliseconds. */
+void sleep_ms(long ms);
+
+/* Start inboxd with FAST and then conf, and fail the test if it does not
+ * come up. */
+void start(struct inboxd *d, const char *conf);
+
+/* SIGTERM, and the daemon must exit 0 (it did not crash meanwhile). */
+void stop(struct inboxd *d);
+
+/* One request on a fresh connection from 127.0.0.1, as client_request
+ * does: the status, or -1. */
+int req(struct inboxd *d, const char *method, const char *target,
+    const char *user, const char *password, const char *extra,
+    const void *body, size_t len, struct response *r);
+
+/* GET target as user: the status, or -1. */
+int get(struct inboxd *d, const char *user, const char *password,
+    const char *target, struct response *r);
+
+/* POST body from `from' to `to' (already percent-encoded), with
+ * Content-Type type when type is not NULL: the status, or -1. */
+int send_to(struct inboxd *d, const char *from, const char *password,
+    const char *to, const char *type, const void *body, size_t len,
+    struct response *r);
+
+/* First contact: creates the inbox (GET wait=0 on an empty one: 204). */
+void contact(struct inboxd *d, const char *user, const char *password);
+
+/* r is status with a JSON error body (Content-Type application/json) whose
+ * "error" is code. */
+void assert_error(const struct response *r, int status, const char *code);
+
+/* A new test case name with a timeout of timeout seconds, added to s. */
+TCase *tcase(Suite *s, const char *name, double timeout);
+
+#endif
