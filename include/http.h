@@ -57,6 +57,7 @@ struct request {
 	bool first_call;    /* in api_begin */
 	bool has_body;      /* a body follows the headers */
 	struct MHD_Response *pending; /* reply held for the final call */
+	bool pending_shared;          /* pending is not ours to destroy */
 	unsigned status; /* queued status, for the log */
 	uint64_t bytes;  /* queued body bytes, for the log */
 	struct addr client_addr; /* the client, behind trusted proxies */

@@ -29,6 +29,8 @@
 #include "util.h"
 
 #define LISTEN_BACKLOG 4096
+#define THREADS_PER_CPU 4
+#define EXPOSE_HEADERS "X-From, X-To, X-Message-Id, Retry-After"
 #define PEM_MAX (64 * 1024) /* bytes of a certificate chain or key */
 /*
  * libmicrohttpd's per-connection pool holds the request head and the
@@ -45,6 +47,12 @@ static const struct config *cfg;
 static struct store *store;
 static struct peers *peers;
 static char *tls_cert, *tls_key; /* PEM text, kept while serving */
+/*
+ * The 204 of every successful send and empty poll, built once: with CORS
+ * for any origin it is the same for every request (libmicrohttpd counts
+ * its references).  NULL with a list of origins, where it varies.
+ */
+static struct MHD_Response *shared_204;
 static int listen_fd = -1;
 static bool listen_v6;
 static unsigned listen_port;
@@ -141,7 +149,7 @@ add_cors(struct request *r, struct MHD_Response *resp)
 			}
 	}
 	MHD_add_response_header(resp, "Access-Control-Expose-Headers",
-	    "X-From, X-To, X-Message-Id, Retry-After");
+	    EXPOSE_HEADERS);
 }
 
 static void
@@ -240,6 +248,18 @@ http_too_many(struct request *r, uint64_t retry_ms)
 void
 http_empty(struct request *r, unsigned status)
 {
+	if (status == 204 && shared_204 != NULL && !atomic_load(&stopping)) {
+		r->phase = PHASE_REPLIED;
+		r->status = 204;
+		r->bytes = 0;
+		if (r->first_call && !r->has_body) {
+			r->pending = shared_204;
+			r->pending_shared = true;
+		} else if (MHD_queue_response(r->conn, 204, shared_204) !=
+		    MHD_YES)
+			r->status = 0;
+		return;
+	}
 	queue(r, status, MHD_create_response_from_buffer(0, NULL,
 	    MHD_RESPMEM_PERSISTENT), 0);
 }
@@ -357,7 +377,8 @@ handle(void *cls, struct MHD_Connection *c, const char *url,
 	if (r->pending != NULL) {
 		if (MHD_queue_response(c, r->status, r->pending) != MHD_YES)
 			r->status = 0;
-		MHD_destroy_response(r->pending);
+		if (!r->pending_shared)
+			MHD_destroy_response(r->pending);
 		r->pending = NULL;
 	} else
 		api_finish(r);
@@ -394,7 +415,7 @@ completed(void *cls, struct MHD_Connection *c, void **ctx,
 	log_request(&l);
 	if (r->body != NULL)
 		message_free(r->body);
-	if (r->pending != NULL)
+	if (r->pending != NULL && !r->pending_shared)
 		MHD_destroy_response(r->pending);
 	if (r->job.password != NULL) {
 		wipe(r->job.password, r->job.len);
@@ -563,13 +584,26 @@ http_start(const struct config *c, struct store *s, struct peers *p)
 	cfg = c;
 	store = s;
 	peers = p;
+	if (c->n_origins == 0 && (shared_204 = MHD_create_response_from_buffer(
+	    0, NULL, MHD_RESPMEM_PERSISTENT)) != NULL) {
+		MHD_add_response_header(shared_204,
+		    "Access-Control-Allow-Origin", "*");
+		MHD_add_response_header(shared_204,
+		    "Access-Control-Expose-Headers", EXPOSE_HEADERS);
+	}
 	if (listen_v6)
 		flags |= MHD_USE_IPv6;
 	if (tls_cert != NULL)
 		flags |= MHD_USE_TLS;
+	/*
+	 * libmicrohttpd 0.9.75 walks every suspended connection of a
+	 * thread at each wake-up; several threads a CPU keep those lists
+	 * short (wake p99 at 10000 held polls: 500 us with 2 threads, 370
+	 * with 8, on 2 CPUs) at no cost in throughput.
+	 */
 	if (threads == 0) {
 		ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-		threads = ncpu > 0 ? (unsigned)ncpu : 1;
+		threads = THREADS_PER_CPU * (ncpu > 0 ? (unsigned)ncpu : 1);
 	}
 	d = MHD_start_daemon(flags, 0, accept_policy, NULL, handle, NULL,
 	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
@@ -622,6 +656,9 @@ http_stop(struct MHD_Daemon *d, uint64_t grace_ms)
 	while (atomic_load(&active) > 0 && now_ms() < deadline)
 		nanosleep(&ts, NULL);
 	MHD_stop_daemon(d);
+	if (shared_204 != NULL)
+		MHD_destroy_response(shared_204);
+	shared_204 = NULL;
 	if (tls_key != NULL)
 		wipe(tls_key, strlen(tls_key));
 	free(tls_key);

@@ -25,6 +25,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -364,7 +365,7 @@ hold(int n, int samples, long pid)
 	uint64_t *lat = calloc((size_t)samples, sizeof(*lat));
 	char req[1024], etag[160] = "";
 	long before, after;
-	int i;
+	int i, held;
 
 	if (c == NULL || lat == NULL)
 		die("calloc");
@@ -378,7 +379,14 @@ hold(int n, int samples, long pid)
 		conn_send(c[i], req, hold_request(req, sizeof(req), i, NULL));
 	}
 	after = settled_rss(pid);
-	printf("held_polls %d count\n", n);
+	/* Held means unanswered and open: nothing to read on the socket. */
+	for (i = 0, held = 0; i < n; i++) {
+		struct pollfd pfd = { c[i]->fd, POLLIN, 0 };
+
+		if (poll(&pfd, 1, 0) == 0)
+			held++;
+	}
+	printf("held_polls %d count\n", held);
 	printf("memory_per_held_poll %.0f bytes\n",
 	    (double)(after - before) * 1024.0 / n);
 	fflush(stdout);
