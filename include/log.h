@@ -1,8 +1,8 @@
 /*
  * log.h - daemon and request logging, as text or JSON lines.
  *
- * Each line is written with one write(2), so lines from different threads
- * never interleave.  Messages go to standard error, to a file (reopened on
+ * Lines are written whole, so lines from different threads never
+ * interleave; access log lines are written in batches (log_flush).  Messages go to standard error, to a file (reopened on
  * SIGHUP, for log rotation) or, for a detached daemon without a log file,
  * to syslog(3).  Nothing logged ever contains a password or a message body.
  */
@@ -22,6 +22,13 @@ enum log_target { LOG_TO_STDERR, LOG_TO_FILE, LOG_TO_SYSLOG };
  * opened (logging then stays on standard error).
  */
 int log_open(enum log_target target, const char *path, enum log_format format);
+
+/*
+ * Write out the access log lines gathered since the last flush; called
+ * once a tick and before exit.  Request lines wait for it (at most one
+ * tick); other messages are written at once.
+ */
+void log_flush(void);
 
 /* Reopen the log file after rotation.  Returns 0 or -1 (errno set). */
 int log_reopen(void);

@@ -224,12 +224,14 @@ main(int argc, char *argv[])
 			log_warn("reopening the log: %s", strerror(errno));
 		store_expire(store, now_ms());
 		peers_expire(peers, now_ms());
+		log_flush();
 	}
 
 	http_quiesce(d);
 	store_shutdown(store, now_ms());
 	auth_stop();
 	http_stop(d, SHUTDOWN_GRACE_MS);
+	log_flush();
 	store_free(store);
 	peers_free(peers);
 	config_free(&cfg);

@@ -76,11 +76,13 @@ stop_inboxd() {
 	wait "$INBOXD_PID" || true
 }
 
+# A port below the ephemeral range (32768 up), which the load generator's
+# thousands of connections leave busy, and in no socket's use.
 free_port() {
 	local p
 	while :; do
-		p=$((20000 + RANDOM % 20000))
-		ss -ltn | grep -q ":$p " || { echo "$p"; return; }
+		p=$((20000 + RANDOM % 12000))
+		ss -tan | grep -q ":$p " || { echo "$p"; return; }
 	done
 }
 
@@ -96,6 +98,11 @@ start_nchan() {
 		    -X POST -d x && break
 		sleep 0.05
 	done
+	if ! kill -0 "$NCHAN_PID" 2>/dev/null; then
+		echo "nginx did not start:" >&2
+		cat "$dir/nginx.err" "$dir/nginx-error.log" >&2
+		exit 1
+	fi
 	# The worker is the process that holds the connections.
 	NCHAN_WORKER=$(pgrep -P "$NCHAN_PID" | head -1)
 }
