@@ -519,6 +519,18 @@ round_trips(int pairs, int secs)
 	    (double)count * 1e9 / (double)(now_ns() - start));
 }
 
+/* The i-th request of drive(): a send or a pop among 1000 inboxes. */
+static size_t
+drive_request(char *buf, size_t size, int i, int post)
+{
+	char user[32], path[64];
+
+	snprintf(user, sizeof(user), "u%d", i * 7 % 1000);
+	snprintf(path, sizeof(path), "/inbox?to=u%d", i % 1000);
+	return post ? build(buf, size, "POST", path, user, NULL, body190)
+		    : build(buf, size, "GET", "/inbox?wait=0", user, NULL, NULL);
+}
+
 /*
  * n requests over 50 connections to the 1000 inboxes of `setup': sends
  * (POST u(i%1000) from u(i*7%1000)) or pops (GET wait=0); for profiling a
@@ -528,17 +540,12 @@ static void
 drive(int n, int post)
 {
 	struct conn *c[50];
-	char req[1024], user[32], path[64];
+	char req[1024];
 	int next = 0, done = 0, i;
 
-	for (i = 0; i < 50 && next < n; i++) {
+	for (i = 0; i < 50 && next < n; i++, next++) {
 		c[i] = conn_open(i);
-		snprintf(user, sizeof(user), "u%d", next * 7 % 1000);
-		snprintf(path, sizeof(path), "/inbox?to=u%d", next % 1000);
-		conn_send(c[i], req, post ? build(req, sizeof(req), "POST",
-		    path, user, NULL, body190) : build(req, sizeof(req), "GET",
-		    "/inbox?wait=0", user, NULL, NULL));
-		next++;
+		conn_send(c[i], req, drive_request(req, sizeof(req), next, post));
 	}
 	while (done < n) {
 		struct conn *r = next_response();
@@ -548,14 +555,9 @@ drive(int n, int post)
 			exit(1);
 		}
 		done++;
-		if (next < n) {
-			snprintf(user, sizeof(user), "u%d", next * 7 % 1000);
-			snprintf(path, sizeof(path), "/inbox?to=u%d", next % 1000);
-			conn_send(r, req, post ? build(req, sizeof(req), "POST",
-			    path, user, NULL, body190) : build(req, sizeof(req),
-			    "GET", "/inbox?wait=0", user, NULL, NULL));
-			next++;
-		}
+		if (next < n)
+			conn_send(r, req, drive_request(req, sizeof(req), next++,
+			    post));
 	}
 }
 
