@@ -179,26 +179,55 @@ auth_check_password(size_t len)
 /*
  * HMAC with the key already absorbed: each thread keys a context once and
  * copies it per request, sparing the key schedule (two SHA-256 blocks)
- * and GnuTLS's set-up on every poll.
+ * and GnuTLS's set-up on every poll.  A thread-specific key frees the
+ * context when its thread ends.
  */
+struct keyed {
+	gnutls_hmac_hd_t h;
+	unsigned generation;
+};
+
+static pthread_key_t keyed_key;
+static pthread_once_t keyed_once = PTHREAD_ONCE_INIT;
+
+static void
+keyed_free(void *p)
+{
+	struct keyed *k = p;
+
+	if (k->h != NULL)
+		gnutls_hmac_deinit(k->h, NULL);
+	free(k);
+}
+
+static void
+keyed_create(void)
+{
+	pthread_key_create(&keyed_key, keyed_free);
+}
+
 static gnutls_hmac_hd_t
 keyed_context(void)
 {
-	static __thread gnutls_hmac_hd_t keyed;
-	static __thread unsigned generation;
+	struct keyed *k;
 
-	if (keyed != NULL && generation == key_generation)
-		return gnutls_hmac_copy(keyed);
-	if (keyed != NULL)
-		gnutls_hmac_deinit(keyed, NULL);
-	keyed = NULL;
-	if (gnutls_hmac_init(&keyed, GNUTLS_MAC_SHA256, mac_key,
+	pthread_once(&keyed_once, keyed_create);
+	if ((k = pthread_getspecific(keyed_key)) == NULL) {
+		if ((k = calloc(1, sizeof(*k))) == NULL)
+			return NULL;
+		pthread_setspecific(keyed_key, k);
+	}
+	if (k->h != NULL && k->generation == key_generation)
+		return gnutls_hmac_copy(k->h);
+	if (k->h != NULL)
+		gnutls_hmac_deinit(k->h, NULL);
+	if (gnutls_hmac_init(&k->h, GNUTLS_MAC_SHA256, mac_key,
 	    sizeof(mac_key)) < 0) {
-		keyed = NULL;
+		k->h = NULL;
 		return NULL;
 	}
-	generation = key_generation;
-	return gnutls_hmac_copy(keyed);
+	k->generation = key_generation;
+	return gnutls_hmac_copy(k->h);
 }
 
 void
