@@ -46,6 +46,10 @@ struct config {
 	unsigned argon2_max_concurrent; /* 0: one per CPU */
 	unsigned n_origins;             /* 0: any origin (`*') */
 	char *origins[CONFIG_MAX_ORIGINS];
+	unsigned pin_digits;
+	uint64_t pin_timeout_ms;
+	unsigned n_metrics_allow;
+	struct cidr metrics_allow[CONFIG_MAX_PROXIES]; /* who may read /metrics */
 	char tls_cert[1024]; /* PEM files; both empty: plain HTTP */
 	char tls_key[1024];
 	enum log_format log_format;

@@ -21,4 +21,10 @@ int field_wait(const char *s, uint64_t max_ms, uint64_t *out_ms);
  */
 int field_content_type(const char *type);
 
+/*
+ * Parse an X-PIN value: exactly `digits' decimal digits, into *code.
+ * Returns 0 or -1.
+ */
+int field_pin(const char *s, unsigned digits, uint32_t *code);
+
 #endif

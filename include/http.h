@@ -24,7 +24,7 @@
 struct MHD_Connection;
 struct MHD_Daemon;
 
-enum route { ROUTE_NONE, ROUTE_INBOX };
+enum route { ROUTE_NONE, ROUTE_INBOX, ROUTE_PIN, ROUTE_HEALTH, ROUTE_METRICS };
 
 /* Where a request stands; the handlers move it forward. */
 enum phase {
@@ -52,6 +52,8 @@ struct request {
 	bool too_large;          /* POST: body passed max-message-size */
 	uint64_t discarded;      /* POST: bytes read past the limit, dropped */
 	const char *to;          /* POST: the recipient, percent-decoded */
+	bool by_pin;             /* POST: to the inbox pin_code names */
+	uint32_t pin_code;
 	uint64_t wait_ms;        /* GET: how long to hold */
 	uint64_t start_us;
 	bool first_call;    /* in api_begin */
@@ -60,6 +62,7 @@ struct request {
 	bool pending_shared;          /* pending is not ours to destroy */
 	unsigned status; /* queued status, for the log */
 	uint64_t bytes;  /* queued body bytes, for the log */
+	struct addr peer_addr;   /* the socket peer */
 	struct addr client_addr; /* the client, behind trusted proxies */
 	char client[ADDR_STRLEN];
 };
@@ -132,14 +135,24 @@ void http_too_many(struct request *r, uint64_t retry_ms);
 
 /*
  * Reply with status and an error body {"error":code,"message":message}
- * (SPEC section 2), adding WWW-Authenticate to 401, Allow to 405 and
- * Retry-After to 429 and 503.
+ * (SPEC section 2), adding WWW-Authenticate to 401, Allow (the methods
+ * of r's route) to 405 and Retry-After to 503.
  */
 void http_error(struct request *r, unsigned status, const char *code,
     const char *message);
 
 /* Reply with status and no body (204). */
 void http_empty(struct request *r, unsigned status);
+
+/* Reply 204 to a send by PIN, naming the recipient in X-To. */
+void http_sent_to(struct request *r, const char *to);
+
+/*
+ * Reply with status and body (malloc'd, len bytes; freed by the reply,
+ * also on failure) of Content-Type type.
+ */
+void http_body(struct request *r, unsigned status, const char *type,
+    char *body, size_t len);
 
 /* Reply 200 with message m, which stays in flight until completion. */
 void http_message(struct request *r, struct message *m);

@@ -15,6 +15,12 @@
  */
 char *json_error(const char *code, const char *message);
 
+/* The answer to POST /pin: {"pin":pin,"expires_in":seconds}. */
+char *json_pin(const char *pin, uint64_t expires_in);
+
+/* The answer to /healthz: {"status":status}. */
+char *json_status(const char *status);
+
 /* A log line {"time","level","message"} without a trailing newline. */
 char *json_log_message(const char *time, const char *level,
     const char *message);

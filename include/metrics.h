@@ -8,7 +8,11 @@
 #define INBOXD_METRICS_H
 
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
+
+#include "peer.h"
+#include "store.h"
 
 struct metrics {
 	atomic_uint_fast64_t status[600]; /* by exact status code */
@@ -21,6 +25,14 @@ extern struct metrics metrics;
 
 /* Count one answered request with HTTP status code status. */
 void metrics_request(unsigned status);
+
+/*
+ * The Prometheus text exposition (format 0.0.4) of the counters and of the
+ * store's and address table's gauges, with # HELP and # TYPE for each
+ * series.  Returns a malloc'd string and its length in *len, or NULL.
+ */
+char *metrics_render(const struct store_stats *st,
+    const struct peer_stats *ps, size_t *len);
 
 #define metrics_inc(field) \
 	atomic_fetch_add_explicit(&metrics.field, 1, memory_order_relaxed)

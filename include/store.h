@@ -129,7 +129,7 @@ struct store_limits {
 
 /* Gauges and counters, for metrics and tests. */
 struct store_stats {
-	uint64_t inboxes, messages, bytes, memory, waiters;
+	uint64_t inboxes, messages, bytes, memory, waiters, pins;
 	uint64_t sent, delivered, requeued, expired, inboxes_expired;
 };
 
@@ -174,6 +174,27 @@ enum store_result store_create(struct store *s, const char *name,
  */
 enum store_result store_send(struct store *s, const char *to,
     struct message *m, uint64_t now_ms);
+
+#define STORE_NAME_MAX 256 /* bytes of an inbox name (a username) */
+
+/*
+ * Give inbox name a fresh pairing code: uniform random (getrandom(2)) below
+ * 10^digits (digits 1 to 9), unique among live PINs, replacing the
+ * inbox's earlier PIN, forgotten after timeout_ms or with its inbox.
+ * Returns STORE_OK with *code, STORE_NOT_FOUND, STORE_SERVER_FULL when no
+ * free code turned up in 32 draws, or STORE_NOMEM.
+ */
+enum store_result store_pin_create(struct store *s, const char *name,
+    unsigned digits, uint64_t timeout_ms, uint64_t now_ms, uint32_t *code);
+
+/*
+ * Send m to the inbox PIN code names, as store_send does, and consume the
+ * PIN; the recipient's name is copied to `to'.  STORE_NOT_FOUND for an
+ * unknown, used or expired PIN; on STORE_INBOX_FULL or STORE_SERVER_FULL
+ * the PIN stays live and the caller keeps m.
+ */
+enum store_result store_pin_send(struct store *s, uint32_t code,
+    struct message *m, uint64_t now_ms, char to[STORE_NAME_MAX + 1]);
 
 /*
  * Receive for inbox name into w (idle).  STORE_OK: the oldest live message

@@ -11,12 +11,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <stdio.h>
+
 #include "api.h"
 #include "field.h"
+#include "json.h"
 #include "metrics.h"
 #include "util.h"
 
 #define CHUNKED_INITIAL_CAP 1024 /* bytes, grown by doubling */
+
+/* An unknown, used or expired PIN: 404, and a failure of the address. */
+static void
+unknown_pin(struct request *r)
+{
+	metrics_inc(auth_failures);
+	peers_fail(http_peers(), &r->client_addr, now_ms());
+	http_error(r, 404, "not_found", "no such PIN");
+}
 
 /* A wrong password: 401, and one failure against the client address. */
 static void
@@ -48,22 +60,29 @@ static int
 begin_post(struct request *r)
 {
 	const struct config *cfg = http_config();
-	const char *to, *type, *length, *why;
+	const char *to, *type, *length, *why, *pin;
 	size_t to_len;
 	uint64_t cap = CHUNKED_INITIAL_CAP;
 
 	to = http_query(r, "to", &to_len);
-	if (to == NULL || to_len == 0) {
+	if ((to == NULL || to_len == 0) &&
+	    (pin = http_header(r, "X-PIN")) != NULL) {
+		/* Malformed or not, a PIN that names no inbox is unknown. */
+		if (field_pin(pin, cfg->pin_digits, &r->pin_code) == -1) {
+			unknown_pin(r);
+			return -1;
+		}
+		r->by_pin = true;
+	} else if (to == NULL || to_len == 0) {
 		http_error(r, 400, "bad_request", "to is missing");
 		return -1;
-	}
-	if (strlen(to) != to_len ||
+	} else if (strlen(to) != to_len ||
 	    (why = auth_check_username(to, to_len)) != NULL) {
 		http_error(r, 400, "bad_request",
 		    "to is not a valid username");
 		return -1;
-	}
-	r->to = to;
+	} else
+		r->to = to;
 	length = http_header(r, "Content-Length");
 	if (length != NULL) {
 		if (parse_uint(length, UINT64_MAX, &cap) == -1 ||
@@ -138,27 +157,103 @@ done:
 	return ret;
 }
 
+/* Route the path; 404 for an unknown one.  Returns 0 or -1 (replied). */
+static int
+route(struct request *r)
+{
+	static const struct {
+		const char *path;
+		enum route route;
+	} routes[] = {
+		{ "/inbox", ROUTE_INBOX },
+		{ "/pin", ROUTE_PIN },
+		{ "/healthz", ROUTE_HEALTH },
+		{ "/metrics", ROUTE_METRICS },
+	};
+	size_t i;
+
+	for (i = 0; i < nitems(routes); i++)
+		if (strcmp(r->path, routes[i].path) == 0) {
+			r->route = routes[i].route;
+			return 0;
+		}
+	http_error(r, 404, "not_found", "no such path");
+	return -1;
+}
+
+static void
+health(struct request *r)
+{
+	char *body = json_status("ok");
+
+	http_body(r, 200, "application/json", body, body ? strlen(body) : 0);
+}
+
+static void
+expose_metrics(struct request *r)
+{
+	const struct config *cfg = http_config();
+	struct store_stats st;
+	struct peer_stats ps;
+	size_t len = 0;
+	unsigned i;
+	char *text;
+
+	for (i = 0; i < cfg->n_metrics_allow; i++)
+		if (cidr_match(&cfg->metrics_allow[i], &r->peer_addr))
+			break;
+	if (i == cfg->n_metrics_allow) {
+		http_error(r, 403, "forbidden",
+		    "metrics are served to metrics-allow only");
+		return;
+	}
+	store_stats(http_store(), &st);
+	peers_stats(http_peers(), &ps);
+	text = metrics_render(&st, &ps, &len);
+	http_body(r, 200, "text/plain; version=0.0.4; charset=utf-8", text,
+	    len);
+}
+
 void
 api_begin(struct request *r)
 {
 	uint64_t retry_ms;
 	bool get, post;
 
-	if (strcmp(r->path, "/inbox") != 0) {
-		http_error(r, 404, "not_found", "no such path");
+	if (route(r) == -1)
 		return;
-	}
-	r->route = ROUTE_INBOX;
-	if (strcmp(r->method, "OPTIONS") == 0) {
+	if (strcmp(r->method, "OPTIONS") == 0 &&
+	    (r->route == ROUTE_INBOX || r->route == ROUTE_PIN)) {
 		http_preflight(r);
 		return;
 	}
 	get = strcmp(r->method, "GET") == 0;
 	post = strcmp(r->method, "POST") == 0;
-	if (!get && !post) {
-		http_error(r, 405, "method_not_allowed",
-		    "/inbox allows GET, POST and OPTIONS");
+	switch (r->route) {
+	case ROUTE_HEALTH:
+	case ROUTE_METRICS:
+		if (!get)
+			http_error(r, 405, "method_not_allowed",
+			    "only GET is allowed here");
+		else if (r->route == ROUTE_HEALTH)
+			health(r);
+		else
+			expose_metrics(r);
 		return;
+	case ROUTE_PIN:
+		if (!post) {
+			http_error(r, 405, "method_not_allowed",
+			    "/pin allows POST and OPTIONS");
+			return;
+		}
+		break;
+	default:
+		if (!get && !post) {
+			http_error(r, 405, "method_not_allowed",
+			    "/inbox allows GET, POST and OPTIONS");
+			return;
+		}
+		break;
 	}
 	/* Before any password is looked at, let alone hashed. */
 	if (peers_blocked(http_peers(), &r->client_addr, now_ms(), &retry_ms)) {
@@ -166,8 +261,10 @@ api_begin(struct request *r)
 		http_too_many(r, retry_ms);
 		return;
 	}
-	r->post = post;
+	r->post = post && r->route == ROUTE_INBOX;
 	if (begin_auth(r) == -1)
+		return;
+	if (r->route == ROUTE_PIN)
 		return;
 	if (get)
 		begin_get(r);
@@ -247,13 +344,25 @@ act_get(struct request *r)
 static void
 act_post(struct request *r)
 {
-	switch (store_send(http_store(), r->to, r->body, now_ms())) {
+	char to[STORE_NAME_MAX + 1];
+	enum store_result res = r->by_pin
+	    ? store_pin_send(http_store(), r->pin_code, r->body, now_ms(), to)
+	    : store_send(http_store(), r->to, r->body, now_ms());
+
+	switch (res) {
 	case STORE_OK:
 		r->body = NULL;
-		http_empty(r, 204);
+		if (r->by_pin)
+			http_sent_to(r, to);
+		else
+			http_empty(r, 204);
 		break;
 	case STORE_NOT_FOUND:
-		http_error(r, 404, "not_found", "the recipient has no inbox");
+		if (r->by_pin)
+			unknown_pin(r);
+		else
+			http_error(r, 404, "not_found",
+			    "the recipient has no inbox");
 		break;
 	case STORE_INBOX_FULL:
 		http_error(r, 503, "inbox_full",
@@ -266,10 +375,37 @@ act_post(struct request *r)
 	}
 }
 
+/* POST /pin: a fresh pairing code for the caller's inbox. */
+static void
+act_pin(struct request *r)
+{
+	const struct config *cfg = http_config();
+	char pin[16], *body;
+	uint32_t code;
+
+	switch (store_pin_create(http_store(), r->user, cfg->pin_digits,
+	    cfg->pin_timeout_ms, now_ms(), &code)) {
+	case STORE_OK:
+		snprintf(pin, sizeof(pin), "%0*u", (int)cfg->pin_digits, code);
+		body = json_pin(pin, cfg->pin_timeout_ms / 1000);
+		http_body(r, 201, "application/json", body,
+		    body ? strlen(body) : 0);
+		break;
+	case STORE_NOT_FOUND: /* expired since login */
+		http_error(r, 404, "not_found", "the inbox has expired");
+		break;
+	default:
+		http_error(r, 503, "server_full", "no free PIN");
+		break;
+	}
+}
+
 static void
 act(struct request *r)
 {
-	if (r->post)
+	if (r->route == ROUTE_PIN)
+		act_pin(r);
+	else if (r->post)
 		act_post(r);
 	else
 		act_get(r);

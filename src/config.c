@@ -15,7 +15,7 @@
 
 enum ktype {
 	K_UINT, K_SECONDS, K_SIZE, K_LISTEN, K_PATH, K_LOG_FORMAT,
-	K_ORIGINS, K_PROXIES
+	K_ORIGINS, K_PROXIES, K_METRICS_ALLOW
 };
 
 struct keyword {
@@ -64,6 +64,9 @@ static const struct keyword keywords[] = {
 	U("argon2-parallelism", argon2_parallelism, 1, 64),
 	U("argon2-max-concurrent", argon2_max_concurrent, 0, 256),
 	{ "cors-origins", K_ORIGINS, 0, 0, 0, 0 },
+	U("pin-digits", pin_digits, 4, 9),
+	S("pin-timeout", pin_timeout_ms, 1, DAY),
+	{ "metrics-allow", K_METRICS_ALLOW, 0, 0, 0, 0 },
 	PATH("tls-cert", tls_cert),
 	PATH("tls-key", tls_key),
 	{ "log-format", K_LOG_FORMAT, 0, 0, 0, 0 },
@@ -89,6 +92,11 @@ config_defaults(struct config *c)
 	c->max_inboxes = 1000000;
 	c->max_memory = 256 * 1024 * 1024;
 	c->auth_failures_per_minute = 20;
+	c->pin_digits = 6;
+	c->pin_timeout_ms = 60 * 1000;
+	cidr_parse("127.0.0.0/8", &c->metrics_allow[0]);
+	cidr_parse("::1", &c->metrics_allow[1]);
+	c->n_metrics_allow = 2;
 	c->n_proxies = 0;
 	c->min_password_length = 1;
 	c->argon2_time_cost = 2;
@@ -186,36 +194,36 @@ fail:
 	return -1;
 }
 
+/* A list of addresses and ranges (trusted-proxies, metrics-allow). */
 static int
-set_proxies(struct config *c, const char *where, const char *value,
-    config_error_fn *err, void *arg)
+set_cidrs(const char *keyword, struct cidr *list, unsigned *count,
+    const char *where, const char *value, config_error_fn *err, void *arg)
 {
 	char buf[LINE_MAX_BYTES], *tok, *save = NULL;
 	struct cidr tmp[CONFIG_MAX_PROXIES];
 	unsigned n = 0;
 
 	if (strlen(value) >= sizeof(buf)) {
-		report(err, arg, where, "trusted-proxies: list too long");
+		report(err, arg, where, "%s: list too long", keyword);
 		return -1;
 	}
 	strcpy(buf, value);
 	for (tok = strtok_r(buf, " \t", &save); tok != NULL;
 	    tok = strtok_r(NULL, " \t", &save)) {
 		if (n == CONFIG_MAX_PROXIES) {
-			report(err, arg, where,
-			    "trusted-proxies: more than %d ranges",
-			    CONFIG_MAX_PROXIES);
+			report(err, arg, where, "%s: more than %d ranges",
+			    keyword, CONFIG_MAX_PROXIES);
 			return -1;
 		}
 		if (cidr_parse(tok, &tmp[n]) == -1) {
-			report(err, arg, where, "trusted-proxies: `%s' is not "
-			    "an address or ADDRESS/PREFIX", tok);
+			report(err, arg, where, "%s: `%s' is not an address or "
+			    "ADDRESS/PREFIX", keyword, tok);
 			return -1;
 		}
 		n++;
 	}
-	memcpy(c->proxies, tmp, sizeof(tmp[0]) * n);
-	c->n_proxies = n;
+	memcpy(list, tmp, sizeof(tmp[0]) * n);
+	*count = n;
 	return 0;
 }
 
@@ -344,7 +352,11 @@ config_set(struct config *c, const char *where, const char *keyword,
 	case K_ORIGINS:
 		return set_origins(c, where, value, err, arg);
 	case K_PROXIES:
-		return set_proxies(c, where, value, err, arg);
+		return set_cidrs(keyword, c->proxies, &c->n_proxies, where,
+		    value, err, arg);
+	case K_METRICS_ALLOW:
+		return set_cidrs(keyword, c->metrics_allow, &c->n_metrics_allow,
+		    where, value, err, arg);
 	}
 	return -1;
 }

@@ -33,3 +33,20 @@ field_content_type(const char *type)
 			return -1;
 	return 0;
 }
+
+int
+field_pin(const char *s, unsigned digits, uint32_t *code)
+{
+	uint32_t v = 0;
+	unsigned n;
+
+	for (n = 0; s[n] != '\0'; n++) {
+		if (n == digits || s[n] < '0' || s[n] > '9')
+			return -1;
+		v = v * 10 + (uint32_t)(s[n] - '0');
+	}
+	if (n != digits)
+		return -1;
+	*code = v;
+	return 0;
+}

@@ -210,7 +210,8 @@ http_error(struct request *r, unsigned status, const char *code,
 		break;
 	case 405:
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
-		    "GET, POST, OPTIONS");
+		    r->route == ROUTE_PIN ? "POST, OPTIONS"
+		    : r->route == ROUTE_INBOX ? "GET, POST, OPTIONS" : "GET");
 		break;
 	case 503:
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER,
@@ -262,6 +263,34 @@ http_empty(struct request *r, unsigned status)
 	}
 	queue(r, status, MHD_create_response_from_buffer(0, NULL,
 	    MHD_RESPMEM_PERSISTENT), 0);
+}
+
+void
+http_sent_to(struct request *r, const char *to)
+{
+	struct MHD_Response *resp;
+
+	resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+	if (resp != NULL)
+		MHD_add_response_header(resp, "X-To", to);
+	queue(r, 204, resp, 0);
+}
+
+void
+http_body(struct request *r, unsigned status, const char *type, char *body,
+    size_t len)
+{
+	struct MHD_Response *resp = NULL;
+
+	if (body != NULL && (resp = MHD_create_response_from_buffer(len, body,
+	    MHD_RESPMEM_MUST_FREE)) == NULL)
+		free(body);
+	if (resp != NULL) {
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
+		    "no-store");
+	}
+	queue(r, status, resp, len);
 }
 
 void
@@ -321,6 +350,7 @@ client_address(struct MHD_Connection *c, struct request *r)
 		strcpy(r->client, "-");
 		return;
 	}
+	r->peer_addr = peer;
 	r->client_addr = addr_client(cfg->proxies, cfg->n_proxies, &peer,
 	    MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 	    "X-Forwarded-For"));

@@ -33,6 +33,32 @@ json_error(const char *code, const char *message)
 }
 
 char *
+json_pin(const char *pin, uint64_t expires_in)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	if (o == NULL || cJSON_AddStringToObject(o, "pin", pin) == NULL ||
+	    cJSON_AddNumberToObject(o, "expires_in", (double)expires_in) ==
+	    NULL) {
+		cJSON_Delete(o);
+		return NULL;
+	}
+	return finish(o);
+}
+
+char *
+json_status(const char *status)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	if (o == NULL || cJSON_AddStringToObject(o, "status", status) == NULL) {
+		cJSON_Delete(o);
+		return NULL;
+	}
+	return finish(o);
+}
+
+char *
 json_log_message(const char *time, const char *level, const char *message)
 {
 	cJSON *o = cJSON_CreateObject();

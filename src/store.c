@@ -24,10 +24,13 @@
 #define MALLOC_OVERHEAD 16 /* glibc's chunk header, rounded */
 #define INITIAL_BUCKETS 1024
 
-enum { TIMER_INBOX = 1, TIMER_WAITER = 2 };
+enum { TIMER_INBOX = 1, TIMER_WAITER = 2, TIMER_PIN = 3 };
+
+#define PIN_BUCKETS 1024 /* grows by doubling past one PIN a bucket */
+#define PIN_DRAWS 32     /* fresh codes tried before giving up */
 
 /*
- * 152 bytes and the name: the queue is a circular list reached through its
+ * 160 bytes and the name: the queue is a circular list reached through its
  * youngest message (last->next is the oldest), and the hash of the name is
  * not kept but recomputed when the table grows.
  */
@@ -36,6 +39,7 @@ struct inbox {
 	struct timer timer;
 	struct message *last; /* youngest queued; last->next is the oldest */
 	struct store_waiter *waiter; /* the held GET, if any */
+	struct pin *pin;             /* its live pairing code, if any */
 	uint64_t last_seen_ms;
 	uint32_t bytes; /* body bytes queued */
 	uint32_t nmsg;
@@ -44,6 +48,14 @@ struct inbox {
 	struct cred_hash cred;
 	uint8_t mac[CRED_MAC_BYTES];
 	char name[];
+};
+
+/* A pairing code naming an inbox (SPEC section 2, POST /pin). */
+struct pin {
+	struct pin *hnext;
+	struct timer timer;
+	struct inbox *inbox;
+	uint32_t code;
 };
 
 /* The oldest queued message, or NULL. */
@@ -108,6 +120,8 @@ struct store {
 	size_t nbuckets; /* power of two */
 	struct timer_wheel wheel;
 	struct store_waiter *held; /* list of held waiters */
+	struct pin **pins;         /* live PINs by code */
+	size_t npin_buckets;       /* power of two */
 	uint64_t next_id;
 	bool shutting_down;
 	struct store_stats st;
@@ -183,12 +197,16 @@ store_new(const struct store_limits *limits,
 	if (s == NULL)
 		return NULL;
 	s->bucket = calloc(INITIAL_BUCKETS, sizeof(*s->bucket));
-	if (s->bucket == NULL || random_bytes(s->hash_key, 16) == -1 ||
+	s->pins = calloc(PIN_BUCKETS, sizeof(*s->pins));
+	if (s->bucket == NULL || s->pins == NULL ||
+	    random_bytes(s->hash_key, 16) == -1 ||
 	    pthread_mutex_init(&s->lock, NULL) != 0) {
 		free(s->bucket);
+		free(s->pins);
 		free(s);
 		return NULL;
 	}
+	s->npin_buckets = PIN_BUCKETS;
 	s->nbuckets = INITIAL_BUCKETS;
 	s->lim = *limits;
 	s->ops = ops;
@@ -217,11 +235,13 @@ store_free(struct store *s)
 		for (in = s->bucket[i]; in != NULL; in = next) {
 			next = in->hnext;
 			free_queue(in);
+			free(in->pin);
 			wipe(in, inbox_cost(in) - MALLOC_OVERHEAD);
 			free(in);
 		}
 	}
 	free(s->bucket);
+	free(s->pins);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }
@@ -319,6 +339,49 @@ do_arm_inbox(struct store *s, struct inbox *in, uint64_t now)
 	timer_add(&s->wheel, &in->timer, at);
 }
 
+static struct pin **
+pin_slot(struct store *s, uint32_t code)
+{
+	struct pin **pp = &s->pins[code & (s->npin_buckets - 1)];
+
+	while (*pp != NULL && (*pp)->code != code)
+		pp = &(*pp)->hnext;
+	return pp;
+}
+
+/* Forget PIN p: unlink it from the table, its timer and its inbox. */
+static void
+do_drop_pin(struct store *s, struct pin *p)
+{
+	*pin_slot(s, p->code) = p->hnext;
+	timer_del(&p->timer);
+	p->inbox->pin = NULL;
+	s->st.pins--;
+	free(p);
+}
+
+static void
+do_grow_pins(struct store *s)
+{
+	size_t n = s->npin_buckets * 2, i;
+	struct pin **b = calloc(n, sizeof(*b));
+
+	if (b == NULL)
+		return;
+	for (i = 0; i < s->npin_buckets; i++) {
+		struct pin *p, *next;
+
+		for (p = s->pins[i]; p != NULL; p = next) {
+			next = p->hnext;
+			p->hnext = b[p->code & (n - 1)];
+			b[p->code & (n - 1)] = p;
+		}
+	}
+	free(s->pins);
+	s->pins = b;
+	s->npin_buckets = n;
+}
+
 /* Delete an inbox with what is still queued in it. */
 static void
 do_delete_inbox(struct store *s, struct inbox *in)
@@ -333,6 +396,8 @@ do_delete_inbox(struct store *s, struct inbox *in)
 		s->st.expired++;
 		message_free(m);
 	}
+	if (in->pin != NULL)
+		do_drop_pin(s, in->pin);
 	do_unlink(s, in);
 	timer_del(&in->timer);
 	s->st.inboxes--;
@@ -490,34 +555,35 @@ done:
 	return r;
 }
 
+/* Queue m in `in' after its quota checks: store_send and store_pin_send. */
+static enum store_result
+do_send(struct store *s, struct inbox *in, struct message *m, uint64_t now_ms,
+    struct store_waiter **release)
+{
+	do_drop_stale(s, in, now_ms);
+	if (in->nmsg >= s->lim.max_messages ||
+	    (uint64_t)in->bytes + m->len > s->lim.max_inbox_bytes)
+		return STORE_INBOX_FULL;
+	if (s->st.memory + message_cost(m) > s->lim.max_memory)
+		return STORE_SERVER_FULL;
+	m->id = s->next_id++;
+	m->enqueued_ms = now_ms;
+	s->st.sent++;
+	do_deliver(s, in, m, false, release, now_ms);
+	return STORE_OK;
+}
+
 enum store_result
 store_send(struct store *s, const char *to, struct message *m,
     uint64_t now_ms)
 {
 	struct store_waiter *release = NULL;
-	enum store_result r = STORE_OK;
+	enum store_result r = STORE_NOT_FOUND;
 	struct inbox *in;
 
 	pthread_mutex_lock(&s->lock);
-	if ((in = do_find(s, to)) == NULL) {
-		r = STORE_NOT_FOUND;
-		goto done;
-	}
-	do_drop_stale(s, in, now_ms);
-	if (in->nmsg >= s->lim.max_messages ||
-	    (uint64_t)in->bytes + m->len > s->lim.max_inbox_bytes) {
-		r = STORE_INBOX_FULL;
-		goto done;
-	}
-	if (s->st.memory + message_cost(m) > s->lim.max_memory) {
-		r = STORE_SERVER_FULL;
-		goto done;
-	}
-	m->id = s->next_id++;
-	m->enqueued_ms = now_ms;
-	s->st.sent++;
-	do_deliver(s, in, m, false, &release, now_ms);
-done:
+	if ((in = do_find(s, to)) != NULL)
+		r = do_send(s, in, m, now_ms, &release);
 	pthread_mutex_unlock(&s->lock);
 	release_all(s, release);
 	return r;
@@ -609,6 +675,92 @@ store_done(struct store *s, struct store_waiter *w, bool delivered,
 	release_all(s, release);
 }
 
+/* A uniform random code below 10^digits, or -1 if randomness failed. */
+static int64_t
+draw_code(unsigned digits)
+{
+	uint32_t limit = 1, v;
+	unsigned i;
+
+	for (i = 0; i < digits; i++)
+		limit *= 10;
+	do {
+		if (random_bytes(&v, sizeof(v)) == -1)
+			return -1;
+	} while (v >= UINT32_MAX - UINT32_MAX % limit);
+	return v % limit;
+}
+
+enum store_result
+store_pin_create(struct store *s, const char *name, unsigned digits,
+    uint64_t timeout_ms, uint64_t now_ms, uint32_t *code)
+{
+	enum store_result r = STORE_SERVER_FULL;
+	struct inbox *in;
+	struct pin *p;
+	int64_t c = -1;
+	int i;
+
+	pthread_mutex_lock(&s->lock);
+	if ((in = do_find(s, name)) == NULL) {
+		r = STORE_NOT_FOUND;
+		goto done;
+	}
+	for (i = 0; i < PIN_DRAWS; i++)
+		if ((c = draw_code(digits)) == -1 ||
+		    *pin_slot(s, (uint32_t)c) == NULL)
+			break;
+	if (c == -1 || i == PIN_DRAWS)
+		goto done; /* nearly every code is live */
+	if ((p = calloc(1, sizeof(*p))) == NULL) {
+		r = STORE_NOMEM;
+		goto done;
+	}
+	if (in->pin != NULL)
+		do_drop_pin(s, in->pin);
+	if (s->st.pins >= s->npin_buckets)
+		do_grow_pins(s);
+	p->code = (uint32_t)c;
+	p->inbox = in;
+	timer_init(&p->timer, TIMER_PIN);
+	timer_add(&s->wheel, &p->timer, now_ms + timeout_ms);
+	p->hnext = s->pins[p->code & (s->npin_buckets - 1)];
+	s->pins[p->code & (s->npin_buckets - 1)] = p;
+	in->pin = p;
+	in->last_seen_ms = now_ms;
+	s->st.pins++;
+	*code = p->code;
+	r = STORE_OK;
+done:
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+enum store_result
+store_pin_send(struct store *s, uint32_t code, struct message *m,
+    uint64_t now_ms, char to[STORE_NAME_MAX + 1])
+{
+	struct store_waiter *release = NULL;
+	enum store_result r;
+	struct inbox *in;
+	struct pin *p;
+
+	pthread_mutex_lock(&s->lock);
+	if ((p = *pin_slot(s, code)) == NULL) {
+		r = STORE_NOT_FOUND;
+		goto done;
+	}
+	in = p->inbox;
+	if ((r = do_send(s, in, m, now_ms, &release)) != STORE_OK)
+		goto done; /* the PIN stays, for another try */
+	memcpy(to, in->name, in->name_len + 1);
+	do_drop_pin(s, p);
+done:
+	pthread_mutex_unlock(&s->lock);
+	release_all(s, release);
+	return r;
+}
+
 void
 store_expire(struct store *s, uint64_t now_ms)
 {
@@ -620,6 +772,8 @@ store_expire(struct store *s, uint64_t now_ms)
 		if (timer_kind(t) == TIMER_INBOX)
 			do_inbox_timer(s, container_of(t, struct inbox, timer),
 			    now_ms);
+		else if (timer_kind(t) == TIMER_PIN)
+			do_drop_pin(s, container_of(t, struct pin, timer));
 		else
 			do_unhold(s, container_of(t, struct store_waiter, timer),
 			    WAITER_TIMEOUT, &release, now_ms);
@@ -709,6 +863,20 @@ store_check(struct store *s, char *why, size_t len)
 		    (unsigned long long)s->st.waiters);
 	if (inboxes > s->lim.max_inboxes)
 		BREACH("over max-inboxes");
+	for (i = 0, waiters = 0; i < s->npin_buckets; i++) {
+		struct pin *p;
+
+		for (p = s->pins[i]; p != NULL; p = p->hnext) {
+			if (p->inbox->pin != p || !timer_pending(&p->timer) ||
+			    (p->code & (s->npin_buckets - 1)) != i)
+				BREACH("PIN %u astray", p->code);
+			waiters++;
+		}
+	}
+	if (waiters != s->st.pins)
+		BREACH("%llu PINs counted, %llu live",
+		    (unsigned long long)s->st.pins,
+		    (unsigned long long)waiters);
 	ret = 0;
 done:
 	pthread_mutex_unlock(&s->lock);
