@@ -286,8 +286,11 @@ api_upload(struct request *r, const char *data, size_t len)
 		r->discarded += len;
 		return r->discarded > cfg->max_message_size ? -1 : 0;
 	}
-	if (r->body == NULL)
-		return 0;
+	if (r->body == NULL) {
+		/* A body nothing asked for: read on and drop, within bounds. */
+		r->discarded += len;
+		return r->discarded > cfg->max_message_size ? -1 : 0;
+	}
 	need = r->body->len + len;
 	if (need > cfg->max_message_size) {
 		/* Only a chunked body gets here: drop it, answer 413. */

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# run.sh - the browser test of examples/webrtc: two headless Chromium
+# pages pair through inboxd with a PIN and chat over a WebRTC data
+# channel (webrtc.js), all inside a fresh network namespace whose only
+# interface is loopback, so no packet can leave the machine.
+#
+# Usage: INBOXD=/path/to/inboxd test/browser/run.sh
+#
+# Environment:
+#   INBOXD    the daemon to test (default: inboxd at the top of the tree);
+#             run.sh builds nothing
+#   CHROMIUM  the browser (default /usr/bin/chromium, Debian's chromium)
+#
+# Exits 0 when the test passed, 1 when it failed, 77 when it cannot run
+# here (no Chromium, no node, no node_modules, no network namespace), so
+# that the caller decides whether a skip is acceptable.  Screenshots of
+# both pages land in test/browser/out/.
+
+set -u
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+INBOXD=${INBOXD:-$top/inboxd}
+CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
+
+skip() {
+	echo "test/browser: SKIP: $*" >&2
+	exit 77
+}
+
+case $INBOXD in
+/*) ;;
+*) INBOXD=$PWD/$INBOXD ;;
+esac
+if [ ! -x "$INBOXD" ]; then
+	echo "test/browser: FAIL: INBOXD=$INBOXD is not an executable (build it first)" >&2
+	exit 1
+fi
+[ -x "$CHROMIUM" ] ||
+	skip "no Chromium at $CHROMIUM (apt-get install chromium)"
+command -v node >/dev/null ||
+	skip "no node (apt-get install nodejs npm)"
+[ -f "$here/node_modules/playwright-core/package.json" ] ||
+	skip "no test/browser/node_modules (cd test/browser && npm ci)"
+for tool in unshare ip timeout; do
+	command -v "$tool" >/dev/null ||
+		skip "no $tool (apt-get install util-linux iproute2 coreutils)"
+done
+
+# A network namespace of our own, with only lo, and a PID namespace, so
+# that inboxd and Chromium die with the test whatever happens; as root
+# directly, else inside a user namespace where we are root.
+if [ "$(id -u)" = 0 ]; then
+	ns=(unshare --net --pid --fork --kill-child)
+else
+	ns=(unshare --user --map-root-user --net --pid --fork --kill-child)
+fi
+"${ns[@]}" true 2>/dev/null ||
+	skip "cannot make a network namespace (${ns[*]} failed)"
+
+mkdir -p "$here/out"
+# 60 s is the test's own deadline; this one only catches a hang of the
+# deadline itself.
+timeout -k 5 90 "${ns[@]}" env INBOXD="$INBOXD" CHROMIUM="$CHROMIUM" \
+	bash -c 'ip link set lo up && exec node "$1"' _ "$here/webrtc.js"
+rc=$?
+case $rc in
+0) ;;
+124 | 137) echo "test/browser: FAIL: killed after 90 s" >&2; rc=1 ;;
+77) rc=1 ;;	# never a skip once the test ran
+*) [ "$rc" -ne 1 ] && echo "test/browser: FAIL: exit status $rc" >&2; rc=1 ;;
+esac
+exit "$rc"
