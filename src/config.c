@@ -7,11 +7,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 
 #include "config.h"
 #include "util.h"
 
 #define LINE_MAX_BYTES 4096
+#define LISTEN_UNIX "unix:" /* listen unix:/PATH, a Unix-domain socket */
 
 enum ktype {
 	K_UINT, K_SECONDS, K_SIZE, K_LISTEN, K_PATH, K_LOG_FORMAT,
@@ -271,6 +273,28 @@ config_listen_split(const char *spec, char host[64], char port[8])
 	return 0;
 }
 
+/*
+ * The PATH of listen unix:/PATH: absolute (the daemon changes to / when
+ * it detaches) and short enough for sun_path with its NUL (unix(7)).
+ */
+static int
+listen_unix_check(const char *path, const char *where, config_error_fn *err,
+    void *arg)
+{
+	if (path[0] != '/') {
+		report(err, arg, where, "listen: unix:%s is not an absolute "
+		    "path", path);
+		return -1;
+	}
+	if (strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+		report(err, arg, where, "listen: unix:%s is longer than %zu "
+		    "bytes", path,
+		    sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+		return -1;
+	}
+	return 0;
+}
+
 int
 config_set(struct config *c, const char *where, const char *keyword,
     const char *value, config_error_fn *err, void *arg)
@@ -317,13 +341,18 @@ config_set(struct config *c, const char *where, const char *keyword,
 		return 0;
 	case K_LISTEN:
 	case K_PATH:
-		if (k->type == K_LISTEN) {
+		if (k->type == K_LISTEN &&
+		    strncmp(value, LISTEN_UNIX, strlen(LISTEN_UNIX)) == 0) {
+			if (listen_unix_check(value + strlen(LISTEN_UNIX), where,
+			    err, arg) == -1)
+				return -1;
+		} else if (k->type == K_LISTEN) {
 			char host[64], port[8];
 
 			if (config_listen_split(value, host, port) == -1) {
 				report(err, arg, where, "listen: `%s' is not "
-				    "ADDRESS:PORT or [IPV6-ADDRESS]:PORT with a "
-				    "numeric address", value);
+				    "ADDRESS:PORT, [IPV6-ADDRESS]:PORT with a "
+				    "numeric address, or unix:/PATH", value);
 				return -1;
 			}
 		} else if (value[0] != '/') {

@@ -18,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -42,6 +44,15 @@
 #define CONNECTION_MEMORY (8 * 1024)
 #endif
 #define PREFLIGHT_MAX_AGE "86400" /* seconds browsers may cache it */
+#define LISTEN_UNIX "unix:" /* listen unix:/PATH */
+/*
+ * Mode of the socket file of listen unix:/PATH: the daemon's user and
+ * group may connect, nobody else.  The group is that of the directory
+ * when it is set-group-ID, so a directory owned by inboxd:www-data with
+ * mode 2750 lets nginx (www-data) in.  Whoever may connect is trusted
+ * as a proxy: see client_address.
+ */
+#define UNIX_SOCKET_MODE 0660
 
 static const struct config *cfg;
 static struct store *store;
@@ -56,6 +67,19 @@ static struct MHD_Response *shared_204;
 static int listen_fd = -1;
 static bool listen_v6;
 static unsigned listen_port;
+/* listen unix:/PATH: the socket file, removed again at exit if it is
+ * still the one made here (same device and inode). */
+static bool listen_unix;
+static char unix_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+static dev_t unix_dev;
+static ino_t unix_ino;
+/*
+ * What a Unix-socket peer is walked with: trusted-proxies, and the
+ * unspecified address `::', which stands for the peer itself (a local
+ * process has no IP address).
+ */
+static struct cidr unix_trusted[CONFIG_MAX_PROXIES + 1];
+static unsigned n_unix_trusted;
 static atomic_bool stopping;
 static atomic_uint active; /* requests between first call and completion */
 
@@ -331,19 +355,41 @@ http_preflight(struct request *r)
 		MHD_add_response_header(resp, "Access-Control-Max-Age",
 		    PREFLIGHT_MAX_AGE);
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
-		    "GET, POST, OPTIONS");
+		    r->route == ROUTE_PIN ? "POST, OPTIONS"
+		    : "GET, POST, OPTIONS");
 	}
 	queue(r, 204, resp, 0);
 }
 
-/* The client of c: its socket peer, or behind a trusted proxy the
- * address that proxy vouches for in X-Forwarded-For. */
+/*
+ * The client of c: its socket peer, or behind a trusted proxy the
+ * address that proxy vouches for in X-Forwarded-For.
+ *
+ * A peer on the Unix socket (listen unix:/PATH) has no address of its
+ * own; only processes the socket file's mode lets in can connect, which
+ * is the local proxy the socket is made for, so such a peer is always a
+ * trusted proxy: the client is the rightmost address of X-Forwarded-For
+ * that is not in trusted-proxies, and "-" (the unspecified address, for
+ * the failure counts) when the header gives none.
+ */
 static void
 client_address(struct MHD_Connection *c, struct request *r)
 {
 	const union MHD_ConnectionInfo *ci;
 	struct addr peer;
 
+	if (listen_unix) {
+		memset(&r->peer_addr, 0, sizeof(r->peer_addr));
+		r->client_addr = addr_client(unix_trusted, n_unix_trusted,
+		    &r->peer_addr, MHD_lookup_connection_value(c,
+		    MHD_HEADER_KIND, "X-Forwarded-For"));
+		if (memcmp(&r->client_addr, &r->peer_addr,
+		    sizeof(r->peer_addr)) == 0)
+			strcpy(r->client, "-");
+		else
+			addr_format(&r->client_addr, r->client);
+		return;
+	}
 	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	if (ci == NULL || addr_from_sockaddr(ci->client_addr, &peer) == -1) {
 		memset(&r->client_addr, 0, sizeof(r->client_addr));
@@ -517,8 +563,118 @@ mhd_log(void *cls, const char *fmt, va_list ap)
 }
 
 /*
- * Bind and listen on ADDRESS:PORT or [ADDRESS]:PORT.  Returns the socket,
- * or -1 after logging why; *v6 tells the address family.
+ * Make way for a Unix socket at sun's path: nothing there, or a socket
+ * left by a server that is gone (connecting is refused), which is
+ * removed.  A live socket or another kind of file is left alone.
+ * Returns 0, or -1 after logging why.
+ */
+static int
+unix_clear(const struct sockaddr_un *sun)
+{
+	struct stat st;
+	int fd, e;
+
+	if (lstat(sun->sun_path, &st) == -1) {
+		if (errno == ENOENT)
+			return 0;
+		log_warn("listen unix:%s: %s", sun->sun_path, strerror(errno));
+		return -1;
+	}
+	if (!S_ISSOCK(st.st_mode)) {
+		log_warn("listen unix:%s: exists and is not a socket",
+		    sun->sun_path);
+		return -1;
+	}
+	/* Non-blocking: a live server with a full backlog is EAGAIN. */
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+	    0)) == -1) {
+		log_warn("listen unix:%s: %s", sun->sun_path, strerror(errno));
+		return -1;
+	}
+	e = connect(fd, (const struct sockaddr *)sun, sizeof(*sun)) == 0 ? 0
+	    : errno;
+	close(fd);
+	if (e != ECONNREFUSED) {
+		log_warn("listen unix:%s: %s", sun->sun_path, e == 0 ||
+		    e == EAGAIN ? "another server is listening on it"
+		    : strerror(e));
+		return -1;
+	}
+	if (unlink(sun->sun_path) == -1 && errno != ENOENT) {
+		log_warn("listen unix:%s: removing the stale socket: %s",
+		    sun->sun_path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Bind and listen on the Unix-domain socket path with mode
+ * UNIX_SOCKET_MODE.  The mode comes from the umask at bind(2), so the
+ * file never exists with another one; http_listen runs before any thread
+ * is started, so no other file is created meanwhile.  Returns the
+ * socket, or -1 after logging why.
+ */
+static int
+open_unix_listener(const char *path)
+{
+	struct sockaddr_un sun;
+	struct stat st;
+	mode_t mask;
+	int fd, e;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		log_warn("listen unix:%s: path too long", path);
+		return -1;
+	}
+	strcpy(sun.sun_path, path);
+	if (unix_clear(&sun) == -1)
+		return -1;
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1) {
+		log_warn("listen unix:%s: %s", path, strerror(errno));
+		return -1;
+	}
+	mask = umask(~(mode_t)UNIX_SOCKET_MODE & 0777);
+	e = bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1 ? errno : 0;
+	umask(mask);
+	if (e != 0) {
+		log_warn("listen unix:%s: %s", path, strerror(e));
+		close(fd);
+		return -1;
+	}
+	if (lstat(path, &st) == -1 || listen(fd, LISTEN_BACKLOG) == -1) {
+		log_warn("listen unix:%s: %s", path, strerror(errno));
+		close(fd);
+		unlink(path);
+		return -1;
+	}
+	strcpy(unix_path, path);
+	unix_dev = st.st_dev;
+	unix_ino = st.st_ino;
+	listen_unix = true;
+	listen_port = 0;
+	return fd;
+}
+
+/* Remove the socket file of listen unix:/PATH if it is still ours. */
+static void
+unix_remove(void)
+{
+	struct stat st;
+
+	if (unix_path[0] == '\0')
+		return;
+	if (lstat(unix_path, &st) == 0 && st.st_dev == unix_dev &&
+	    st.st_ino == unix_ino && unlink(unix_path) == -1)
+		log_warn("removing %s: %s", unix_path, strerror(errno));
+	unix_path[0] = '\0';
+}
+
+/*
+ * Bind and listen on ADDRESS:PORT, [ADDRESS]:PORT or unix:/PATH.  Returns
+ * the socket, or -1 after logging why; *v6 tells the address family.
  */
 static int
 open_listener(const char *spec, bool *v6)
@@ -529,8 +685,12 @@ open_listener(const char *spec, bool *v6)
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
 
+	*v6 = false;
+	if (strncmp(spec, LISTEN_UNIX, strlen(LISTEN_UNIX)) == 0)
+		return open_unix_listener(spec + strlen(LISTEN_UNIX));
 	if (config_listen_split(spec, host, port) == -1) {
-		log_warn("listen %s: expected ADDRESS:PORT", spec);
+		log_warn("listen %s: expected ADDRESS:PORT or unix:/PATH",
+		    spec);
 		return -1;
 	}
 	memset(&hints, 0, sizeof(hints));
@@ -614,6 +774,14 @@ http_start(const struct config *c, struct store *s, struct peers *p)
 	cfg = c;
 	store = s;
 	peers = p;
+	if (listen_unix) {
+		/* `::', standing for the peer, then trusted-proxies. */
+		memset(&unix_trusted[0], 0, sizeof(unix_trusted[0]));
+		unix_trusted[0].prefix = 128;
+		memcpy(&unix_trusted[1], c->proxies,
+		    sizeof(c->proxies[0]) * c->n_proxies);
+		n_unix_trusted = c->n_proxies + 1;
+	}
 	if (c->n_origins == 0 && (shared_204 = MHD_create_response_from_buffer(
 	    0, NULL, MHD_RESPMEM_PERSISTENT)) != NULL) {
 		MHD_add_response_header(shared_204,
@@ -653,6 +821,7 @@ http_start(const struct config *c, struct store *s, struct peers *p)
 		log_warn("libmicrohttpd failed to start on %s", c->listen);
 		close(listen_fd);
 		listen_fd = -1;
+		unix_remove();
 	}
 	return d;
 }
@@ -686,6 +855,7 @@ http_stop(struct MHD_Daemon *d, uint64_t grace_ms)
 	while (atomic_load(&active) > 0 && now_ms() < deadline)
 		nanosleep(&ts, NULL);
 	MHD_stop_daemon(d);
+	unix_remove();
 	if (shared_204 != NULL)
 		MHD_destroy_response(shared_204);
 	shared_204 = NULL;

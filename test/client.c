@@ -76,11 +76,18 @@ inboxd_log_contains(const struct inboxd *d, const char *needle)
 int
 inboxd_start(struct inboxd *d, const char *conf)
 {
+	return inboxd_start_on(d, conf, "127.0.0.1:0");
+}
+
+int
+inboxd_start_on(struct inboxd *d, const char *conf, const char *listen)
+{
 	const char *bin = getenv("INBOXD");
 	FILE *f;
 	long deadline;
 	char *text, *p;
 	pid_t parent;
+	int ready = 0;
 
 	memset(d, 0, sizeof(*d));
 	if (bin == NULL)
@@ -106,7 +113,7 @@ inboxd_start(struct inboxd *d, const char *conf)
 			_exit(127);
 		dup2(fd, STDERR_FILENO);
 		dup2(fd, STDOUT_FILENO);
-		execl(bin, "inboxd", "-d", "-f", d->conf, "-l", "127.0.0.1:0",
+		execl(bin, "inboxd", "-d", "-f", d->conf, "-l", listen,
 		    (char *)NULL);
 		_exit(127);
 	}
@@ -120,10 +127,14 @@ inboxd_start(struct inboxd *d, const char *conf)
 		}
 		if ((text = read_file(d->log, NULL)) != NULL) {
 			p = strstr(text, " port ");
-			if (p != NULL && strchr(p, '\n') != NULL)
+			if (p != NULL && strchr(p, '\n') != NULL) {
 				d->port = (unsigned)atoi(p + 6);
+				ready = 1;
+			}
 			free(text);
-			if (d->port != 0)
+			/* On a Unix socket, the port it logs is 0. */
+			if (ready && (d->port != 0 ||
+			    strncmp(listen, "unix:", 5) == 0))
 				return 0;
 		}
 		poll(NULL, 0, 5);

@@ -24,6 +24,12 @@ struct inboxd {
  */
 int inboxd_start(struct inboxd *d, const char *conf);
 
+/*
+ * inboxd_start with -l listen in place of 127.0.0.1:0: an ADDRESS:PORT,
+ * or unix:/PATH (then d->port stays 0).
+ */
+int inboxd_start_on(struct inboxd *d, const char *conf, const char *listen);
+
 /* Send SIGTERM and wait; returns the exit status (or -1 on a signal). */
 int inboxd_stop(struct inboxd *d);
 

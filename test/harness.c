@@ -6,6 +6,7 @@
 #include <cjson/cJSON.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -25,6 +26,16 @@ start(struct inboxd *d, const char *conf)
 	snprintf(text, sizeof(text), "%s%s", FAST, conf);
 	ck_assert_msg(inboxd_start(d, text) == 0,
 	    "inboxd did not start; see %s", d->log);
+}
+
+void
+start_on(struct inboxd *d, const char *conf, const char *listen)
+{
+	char text[4096];
+
+	snprintf(text, sizeof(text), "%s%s", FAST, conf);
+	ck_assert_msg(inboxd_start_on(d, text, listen) == 0,
+	    "inboxd did not start on %s; see %s", listen, d->log);
 }
 
 void
@@ -88,6 +99,58 @@ assert_error(const struct response *r, int status, const char *code)
 	ck_assert_msg(cJSON_IsString(e) && strcmp(e->valuestring, code) == 0,
 	    "error code is not %s: %s", code, r->body);
 	cJSON_Delete(j);
+}
+
+/* The value of series in a Prometheus text body, or -1. */
+static long long
+series_value(const char *body, const char *series)
+{
+	size_t n = strlen(series);
+	const char *line;
+
+	for (line = body; line != NULL && *line != '\0';
+	    line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+		if (line[0] != '#' && strncmp(line, series, n) == 0 &&
+		    line[n] == ' ')
+			return strtoll(line + n + 1, NULL, 10);
+	}
+	return -1;
+}
+
+long long
+metric_from(struct inboxd *d, const char *src, const char *series)
+{
+	struct response r;
+	long long v;
+	int status;
+
+	status = client_request_from(d->port, src, "GET", "/metrics", NULL,
+	    NULL, NULL, NULL, 0, &r);
+	ck_assert_msg(status == 200, "GET /metrics from %s: status %d",
+	    src ? src : "127.0.0.1", status);
+	v = series_value(r.body, series);
+	response_free(&r);
+	return v;
+}
+
+long long
+metric(struct inboxd *d, const char *series)
+{
+	return metric_from(d, NULL, series);
+}
+
+void
+wait_metric(struct inboxd *d, const char *series, long long value,
+    int timeout_ms)
+{
+	long deadline = client_now_ms() + timeout_ms;
+	long long v;
+
+	while ((v = metric(d, series)) != value &&
+	    client_now_ms() < deadline)
+		sleep_ms(5);
+	ck_assert_msg(v == value, "%s is %lld after %d ms, expected %lld",
+	    series, v, timeout_ms, value);
 }
 
 TCase *

@@ -26,6 +26,9 @@ void sleep_ms(long ms);
  * come up. */
 void start(struct inboxd *d, const char *conf);
 
+/* start, listening on listen (ADDRESS:PORT or unix:/PATH). */
+void start_on(struct inboxd *d, const char *conf, const char *listen);
+
 /* SIGTERM, and the daemon must exit 0 (it did not crash meanwhile). */
 void stop(struct inboxd *d);
 
@@ -51,6 +54,27 @@ void contact(struct inboxd *d, const char *user, const char *password);
 /* r is status with a JSON error body (Content-Type application/json) whose
  * "error" is code. */
 void assert_error(const struct response *r, int status, const char *code);
+
+/*
+ * The value of one series of GET /metrics, asked from the loopback
+ * address src (NULL: 127.0.0.1, see client_connect_from): series is the
+ * sample's name with its labels as the daemon writes them, such as
+ * inboxd_waiters or inboxd_http_requests_total{code="404"}.  Returns -1
+ * when the body has no such sample; fails the test unless /metrics answers
+ * 200.
+ */
+long long metric_from(struct inboxd *d, const char *src, const char *series);
+
+/* metric_from 127.0.0.1. */
+long long metric(struct inboxd *d, const char *series);
+
+/*
+ * Poll /metrics until series equals value, for at most timeout_ms, and
+ * fail the test if it never does: for what the daemon counts after it has
+ * answered (requests, deliveries) or without answering (held GETs).
+ */
+void wait_metric(struct inboxd *d, const char *series, long long value,
+    int timeout_ms);
 
 /* A new test case name with a timeout of timeout seconds, added to s. */
 TCase *tcase(Suite *s, const char *name, double timeout);

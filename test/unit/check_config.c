@@ -192,6 +192,32 @@ START_TEST(test_listen_must_be_a_numeric_address_and_port)
 }
 END_TEST
 
+START_TEST(test_listen_takes_an_absolute_unix_socket_path)
+{
+	char fits[5 + 107 + 1], over[5 + 108 + 1];
+
+	ck_assert_int_eq(parse("listen unix:/run/inboxd/inboxd.sock\n"), 0);
+	ck_assert_str_eq(c.listen, "unix:/run/inboxd/inboxd.sock");
+	ck_assert_int_eq(parse("listen unix:inboxd.sock\n"), 1);
+	ck_assert_ptr_nonnull(strstr(errors, "not an absolute path"));
+	ck_assert_int_eq(parse("listen unix:\n"), 1);
+	ck_assert_str_eq(c.listen, "unix:/run/inboxd/inboxd.sock");
+	/* sun_path holds 107 bytes and the NUL (unix(7)). */
+	memcpy(fits, "unix:/", 6);
+	memset(fits + 6, 'a', 106);
+	fits[sizeof(fits) - 1] = '\0';
+	memcpy(over, "unix:/", 6);
+	memset(over + 6, 'a', 107);
+	over[sizeof(over) - 1] = '\0';
+	ck_assert_int_eq(config_set(&c, "-l", "listen", fits, collect, NULL),
+	    0);
+	ck_assert_int_eq(config_set(&c, "-l", "listen", over, collect, NULL),
+	    -1);
+	ck_assert_ptr_nonnull(strstr(errors, "longer than 107 bytes"));
+	ck_assert_str_eq(c.listen, fits);
+}
+END_TEST
+
 START_TEST(test_star_and_origins_do_not_mix)
 {
 	ck_assert_int_eq(parse("cors-origins * https://a.example\n"), 1);
@@ -267,6 +293,7 @@ main(void)
 	tcase_add_test(tc, test_over_long_value_is_refused);
 	tcase_add_test(tc, test_inconsistent_settings_are_refused);
 	tcase_add_test(tc, test_listen_must_be_a_numeric_address_and_port);
+	tcase_add_test(tc, test_listen_takes_an_absolute_unix_socket_path);
 	tcase_add_test(tc, test_star_and_origins_do_not_mix);
 	tcase_add_test(tc, test_log_file_must_be_absolute);
 	tcase_add_test(tc, test_trusted_proxies_take_addresses_and_ranges);
