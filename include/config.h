@@ -22,7 +22,7 @@
 enum log_format { LOG_FORMAT_TEXT, LOG_FORMAT_JSON };
 
 struct config {
-	char listen[256];          /* ADDRESS:PORT, [V6]:PORT */
+	char listen[256];          /* ADDRESS:PORT, [V6]:PORT, unix:/PATH */
 	unsigned threads;          /* HTTP threads; 0: one per CPU */
 	unsigned connection_limit; /* open connections */
 	unsigned per_ip_connection_limit; /* 0: unlimited */

@@ -82,7 +82,8 @@ int http_listen(const struct config *cfg);
 struct MHD_Daemon *http_start(const struct config *cfg, struct store *store,
     struct peers *peers);
 
-/* The TCP port the daemon listens on (for a listen port of 0). */
+/* The TCP port the daemon listens on (for a listen port of 0); 0 on a
+ * Unix socket. */
 unsigned http_port(struct MHD_Daemon *d);
 
 /*
