@@ -1,6 +1,6 @@
 /*
  * check_addr.c - addresses, CIDR ranges, X-Forwarded-For, and the request
- * field checks.
+ * field checks (wait=, Content-Type, X-PIN).
  */
 #include <check.h>
 #include <stdlib.h>
@@ -161,6 +161,56 @@ START_TEST(test_content_type_must_fit_a_header)
 }
 END_TEST
 
+START_TEST(test_pin_is_exactly_digits_decimal_digits)
+{
+	uint32_t code;
+
+	ck_assert_int_eq(field_pin("482913", 6, &code), 0);
+	ck_assert_uint_eq(code, 482913);
+	/* Leading zeros are part of the code, not padding to strip. */
+	ck_assert_int_eq(field_pin("000042", 6, &code), 0);
+	ck_assert_uint_eq(code, 42);
+	ck_assert_int_eq(field_pin("000000", 6, &code), 0);
+	ck_assert_uint_eq(code, 0);
+	/* The ends of pin-digits (4 to 9): 999999999 fits 32 bits. */
+	ck_assert_int_eq(field_pin("0000", 4, &code), 0);
+	ck_assert_uint_eq(code, 0);
+	ck_assert_int_eq(field_pin("9999", 4, &code), 0);
+	ck_assert_uint_eq(code, 9999);
+	ck_assert_int_eq(field_pin("999999999", 9, &code), 0);
+	ck_assert_uint_eq(code, 999999999);
+	ck_assert_int_eq(field_pin("000000001", 9, &code), 0);
+	ck_assert_uint_eq(code, 1);
+}
+END_TEST
+
+START_TEST(test_pin_of_another_length_or_with_a_non_digit_is_refused)
+{
+	static const char *const bad6[] = {
+		"", "4", "48291", "4829130", "0482913", "12ab56", "12ab",
+		"12 456", " 12345", "12345 ", "+12345", "-12345", "1234.5",
+		"1e5000", "0x1234", "12345\t", "12345\x7f", "\xd9\xa1\xd9\xa2",
+		"\xef\xbc\x91\xef\xbc\x92", /* fullwidth 1 2: 6 bytes */
+		"\xd9\xa1\xd9\xa2\xd9\xa3", /* Arabic-Indic 1 2 3: 6 bytes */
+		"123456789012345678901234567890",
+	};
+	uint32_t code;
+	size_t i;
+
+	for (i = 0; i < sizeof(bad6) / sizeof(bad6[0]); i++)
+		ck_assert_msg(field_pin(bad6[i], 6, &code) == -1,
+		    "X-PIN \"%s\" accepted with pin-digits 6", bad6[i]);
+	/* Right for one length, wrong for its neighbours. */
+	ck_assert_int_eq(field_pin("1234", 5, &code), -1);
+	ck_assert_int_eq(field_pin("1234", 3, &code), -1);
+	ck_assert_int_eq(field_pin("123456789", 8, &code), -1);
+	ck_assert_int_eq(field_pin("1234567890", 9, &code), -1);
+	/* Ten digits would overflow 32 bits: refused, not wrapped. */
+	ck_assert_int_eq(field_pin("4294967296", 9, &code), -1);
+	ck_assert_int_eq(field_pin("9999999999", 9, &code), -1);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -172,6 +222,9 @@ main(void)
 	tcase_add_test(tc, test_forwarded_for_is_believed_only_from_trusted_proxies);
 	tcase_add_test(tc, test_wait_is_a_whole_number_clamped_to_max);
 	tcase_add_test(tc, test_content_type_must_fit_a_header);
+	tcase_add_test(tc, test_pin_is_exactly_digits_decimal_digits);
+	tcase_add_test(tc,
+	    test_pin_of_another_length_or_with_a_non_digit_is_refused);
 	suite_add_tcase(s, tc);
 	return check_run(s);
 }

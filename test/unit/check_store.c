@@ -1,6 +1,6 @@
 /*
- * check_store.c - inboxes, queues, quotas, holds and expiry, with time
- * passed in and the connection replaced by a recording fake.
+ * check_store.c - inboxes, queues, quotas, holds, expiry and PINs, with
+ * time passed in and the connection replaced by a recording fake.
  */
 #include <check.h>
 #include <pthread.h>
@@ -637,16 +637,514 @@ START_TEST(test_concurrent_senders_lose_nothing)
 }
 END_TEST
 
+/* ---------------------------------------------------------------- PINs */
+
+#define PIN_TTL (60 * SEC)
+
+/* A fresh PIN for inbox name at now, of digits digits. */
+static uint32_t
+pin(const char *name, unsigned digits, uint64_t now)
+{
+	uint32_t code = UINT32_MAX;
+
+	ck_assert_int_eq(store_pin_create(s, name, digits, PIN_TTL, now,
+	    &code), STORE_OK);
+	return code;
+}
+
+/* Send body from `from' by PIN code: the result; `to' gets the owner. */
+static enum store_result
+pin_send(uint32_t code, const char *from, const char *body, uint64_t now,
+    char to[STORE_NAME_MAX + 1])
+{
+	struct message *m = msg(from, NULL, body);
+	enum store_result r = store_pin_send(s, code, m, now, to);
+
+	if (r != STORE_OK)
+		message_free(m); /* still the caller's */
+	return r;
+}
+
+static uint64_t
+live_pins(void)
+{
+	struct store_stats st;
+
+	store_stats(s, &st);
+	return st.pins;
+}
+
+/* store_check passes. */
+static void
+consistent(void)
+{
+	char why[256] = "";
+
+	ck_assert_msg(store_check(s, why, sizeof(why)) == 0, "store_check: %s",
+	    why);
+}
+
+START_TEST(test_pin_send_reaches_its_inbox_and_names_it)
+{
+	char to[STORE_NAME_MAX + 1] = "", from[64];
+	uint32_t code;
+
+	create("zo\xc3\xab/phone@example.org", 0);
+	create("bob", 0);
+	code = pin("zo\xc3\xab/phone@example.org", 6, 10);
+	ck_assert_uint_lt(code, 1000000);
+	ck_assert_uint_eq(live_pins(), 1);
+	consistent();
+	ck_assert_int_eq(pin_send(code, "bob", "hello", 20, to), STORE_OK);
+	ck_assert_str_eq(to, "zo\xc3\xab/phone@example.org");
+	ck_assert_str_eq(pop("zo\xc3\xab/phone@example.org", 30, from),
+	    "hello");
+	ck_assert_str_eq(from, "bob");
+	ck_assert_ptr_null(pop("bob", 30, NULL));
+	consistent();
+}
+END_TEST
+
+START_TEST(test_pin_is_consumed_by_one_send)
+{
+	char to[STORE_NAME_MAX + 1];
+	struct store_stats st;
+	uint32_t code;
+
+	create("alice", 0);
+	code = pin("alice", 6, 0);
+	ck_assert_int_eq(pin_send(code, "bob", "once", 10, to), STORE_OK);
+	ck_assert_uint_eq(live_pins(), 0);
+	strcpy(to, "untouched");
+	ck_assert_int_eq(pin_send(code, "bob", "twice", 20, to),
+	    STORE_NOT_FOUND);
+	ck_assert_str_eq(to, "untouched");
+	store_stats(s, &st);
+	ck_assert_uint_eq(st.sent, 1);
+	ck_assert_uint_eq(st.messages, 1);
+	ck_assert_str_eq(pop("alice", 30, NULL), "once");
+	ck_assert_ptr_null(pop("alice", 30, NULL));
+	consistent();
+}
+END_TEST
+
+START_TEST(test_pin_for_a_missing_inbox_is_not_found)
+{
+	char to[STORE_NAME_MAX + 1];
+	uint32_t code = 7;
+
+	ck_assert_int_eq(store_pin_create(s, "nobody", 6, PIN_TTL, 0, &code),
+	    STORE_NOT_FOUND);
+	ck_assert_uint_eq(live_pins(), 0);
+	/* No PIN at all: every code is unknown. */
+	ck_assert_int_eq(pin_send(0, "bob", "x", 0, to), STORE_NOT_FOUND);
+	ck_assert_int_eq(pin_send(123456, "bob", "x", 0, to),
+	    STORE_NOT_FOUND);
+	consistent();
+}
+END_TEST
+
+START_TEST(test_new_pin_replaces_the_inbox_earlier_one)
+{
+	char to[STORE_NAME_MAX + 1];
+	uint32_t first, second;
+
+	create("alice", 0);
+	first = pin("alice", 6, 0);
+	second = pin("alice", 6, 10);
+	/* The earlier one was live when the new one was drawn. */
+	ck_assert_uint_ne(first, second);
+	ck_assert_uint_eq(live_pins(), 1);
+	consistent();
+	ck_assert_int_eq(pin_send(first, "bob", "old", 20, to),
+	    STORE_NOT_FOUND);
+	ck_assert_int_eq(pin_send(second, "bob", "new", 30, to), STORE_OK);
+	ck_assert_str_eq(to, "alice");
+	ck_assert_str_eq(pop("alice", 40, NULL), "new");
+	ck_assert_ptr_null(pop("alice", 40, NULL));
+	consistent();
+}
+END_TEST
+
+START_TEST(test_pins_of_two_inboxes_are_independent)
+{
+	char to[STORE_NAME_MAX + 1];
+	uint32_t a, b;
+
+	create("alice", 0);
+	create("carol", 0);
+	a = pin("alice", 6, 0);
+	b = pin("carol", 6, 0);
+	ck_assert_uint_ne(a, b);
+	ck_assert_uint_eq(live_pins(), 2);
+	ck_assert_int_eq(pin_send(b, "bob", "to carol", 10, to), STORE_OK);
+	ck_assert_str_eq(to, "carol");
+	ck_assert_int_eq(pin_send(a, "bob", "to alice", 10, to), STORE_OK);
+	ck_assert_str_eq(to, "alice");
+	ck_assert_str_eq(pop("alice", 20, NULL), "to alice");
+	ck_assert_str_eq(pop("carol", 20, NULL), "to carol");
+	consistent();
+}
+END_TEST
+
+START_TEST(test_pin_lives_until_its_timeout_and_no_tick_longer)
+{
+	char to[STORE_NAME_MAX + 1];
+	uint32_t a, c;
+	uint64_t t;
+
+	create("alice", 0);
+	create("carol", 0);
+	ck_assert_int_eq(store_pin_create(s, "alice", 6, 5 * SEC, 1050, &a),
+	    STORE_OK);
+	ck_assert_int_eq(store_pin_create(s, "carol", 6, 5 * SEC, 1050, &c),
+	    STORE_OK);
+	/* Every tick up to the deadline (6.05 s): both still live. */
+	for (t = 1100; t < 6050; t += TICK)
+		store_expire(s, t);
+	store_expire(s, 6049);
+	ck_assert_uint_eq(live_pins(), 2);
+	ck_assert_int_eq(pin_send(a, "bob", "just in time", 6049, to),
+	    STORE_OK);
+	/* At most one tick late. */
+	store_expire(s, 6050 + TICK);
+	ck_assert_uint_eq(live_pins(), 0);
+	ck_assert_int_eq(pin_send(c, "bob", "too late", 6050 + TICK, to),
+	    STORE_NOT_FOUND);
+	/* The inboxes themselves live on. */
+	ck_assert_int_eq(store_login(s, "carol", mac_a, 7000), STORE_OK);
+	ck_assert_str_eq(pop("alice", 7000, NULL), "just in time");
+	consistent();
+}
+END_TEST
+
+START_TEST(test_replaced_pin_times_out_from_its_own_creation)
+{
+	char to[STORE_NAME_MAX + 1];
+	uint32_t first, second;
+	uint64_t t;
+
+	create("alice", 0);
+	ck_assert_int_eq(store_pin_create(s, "alice", 6, 5 * SEC, 0, &first),
+	    STORE_OK);
+	ck_assert_int_eq(store_pin_create(s, "alice", 6, 5 * SEC, 3 * SEC,
+	    &second), STORE_OK);
+	/* Past the first one's deadline: its timer must be gone with it. */
+	for (t = 0; t <= 5 * SEC + 2 * TICK; t += TICK)
+		store_expire(s, t);
+	ck_assert_uint_eq(live_pins(), 1);
+	consistent();
+	ck_assert_int_eq(pin_send(first, "bob", "old", t, to),
+	    STORE_NOT_FOUND);
+	ck_assert_int_eq(pin_send(second, "bob", "new", t, to), STORE_OK);
+	ck_assert_str_eq(to, "alice");
+	/* And nothing fires at the second one's old deadline. */
+	for (; t <= 8 * SEC + 2 * TICK; t += TICK)
+		store_expire(s, t);
+	consistent();
+}
+END_TEST
+
+START_TEST(test_pin_goes_with_its_expired_inbox)
+{
+	char to[STORE_NAME_MAX + 1];
+	struct store_stats st;
+	uint32_t code;
+	uint64_t t;
+
+	lim.inbox_timeout_ms = 2 * SEC;
+	make_store();
+	create("alice", 0);
+	code = pin("alice", 6, 0); /* PIN_TTL is far longer */
+	for (t = 0; t <= 2 * SEC + 2 * TICK; t += TICK)
+		store_expire(s, t);
+	store_stats(s, &st);
+	ck_assert_uint_eq(st.inboxes, 0);
+	ck_assert_uint_eq(st.pins, 0);
+	consistent();
+	/* A new inbox of the same name does not inherit the PIN. */
+	ck_assert_int_eq(store_create(s, "alice", &hash, mac_b, t), STORE_OK);
+	ck_assert_int_eq(pin_send(code, "mallory", "hijack", t, to),
+	    STORE_NOT_FOUND);
+	ck_assert_ptr_null(pop("alice", t, NULL));
+	/* Nothing fires later at the PIN's own deadline either. */
+	for (; t <= PIN_TTL + 2 * TICK; t += 10 * TICK) {
+		ck_assert_int_eq(store_login(s, "alice", mac_b, t), STORE_OK);
+		store_expire(s, t);
+	}
+	consistent();
+}
+END_TEST
+
+START_TEST(test_pin_create_refreshes_the_inbox)
+{
+	struct store_stats st;
+	uint64_t t;
+
+	lim.inbox_timeout_ms = 2 * SEC;
+	make_store();
+	create("alice", 0);
+	pin("alice", 6, 1500);
+	for (t = 0; t <= 3 * SEC; t += TICK)
+		store_expire(s, t);
+	store_stats(s, &st);
+	ck_assert_uint_eq(st.inboxes, 1);
+	for (; t <= 3500 + 2 * TICK; t += TICK)
+		store_expire(s, t);
+	store_stats(s, &st);
+	ck_assert_uint_eq(st.inboxes, 0);
+}
+END_TEST
+
+START_TEST(test_pin_send_to_a_full_inbox_keeps_the_pin)
+{
+	char to[STORE_NAME_MAX + 1];
+	uint32_t code;
+
+	lim.max_messages = 1;
+	make_store();
+	create("alice", 0);
+	code = pin("alice", 6, 0);
+	send_ok("alice", "carol", "first", 0);
+	strcpy(to, "untouched");
+	ck_assert_int_eq(pin_send(code, "bob", "second", 10, to),
+	    STORE_INBOX_FULL);
+	ck_assert_str_eq(to, "untouched");
+	ck_assert_uint_eq(live_pins(), 1);
+	consistent();
+	ck_assert_str_eq(pop("alice", 20, NULL), "first");
+	ck_assert_int_eq(pin_send(code, "bob", "second", 30, to), STORE_OK);
+	ck_assert_str_eq(to, "alice");
+	ck_assert_uint_eq(live_pins(), 0);
+	ck_assert_str_eq(pop("alice", 40, NULL), "second");
+}
+END_TEST
+
+START_TEST(test_pin_send_past_max_memory_keeps_the_pin)
+{
+	char to[STORE_NAME_MAX + 1], body[200];
+	struct message *m;
+	uint32_t code;
+	int sent = 0;
+
+	lim.max_memory = 2000;
+	make_store();
+	create("alice", 0);
+	code = pin("alice", 6, 0);
+	memset(body, 'x', sizeof(body) - 1);
+	body[sizeof(body) - 1] = '\0';
+	for (;;) {
+		m = msg("bob", NULL, body);
+		if (store_send(s, "alice", m, 0) != STORE_OK) {
+			message_free(m);
+			break;
+		}
+		ck_assert_int_lt(++sent, 20);
+	}
+	ck_assert_int_eq(pin_send(code, "bob", body, 10, to),
+	    STORE_SERVER_FULL);
+	ck_assert_uint_eq(live_pins(), 1);
+	consistent();
+	ck_assert_str_eq(pop("alice", 20, NULL), body);
+	ck_assert_int_eq(pin_send(code, "bob", "small", 30, to), STORE_OK);
+	ck_assert_str_eq(to, "alice");
+	ck_assert_uint_eq(live_pins(), 0);
+	consistent();
+}
+END_TEST
+
+START_TEST(test_pin_send_wakes_the_held_receiver)
+{
+	char to[STORE_NAME_MAX + 1];
+	struct store_waiter w = { 0 };
+	struct fake f = { true, 0, 0 };
+	uint32_t code;
+
+	w.owner = &f;
+	create("alice", 0);
+	code = pin("alice", 6, 0);
+	ck_assert_int_eq(store_receive(s, "alice", &w, 25 * SEC, 0),
+	    STORE_HELD);
+	ck_assert_int_eq(pin_send(code, "bob", "wake", 100, to), STORE_OK);
+	ck_assert_str_eq(to, "alice");
+	ck_assert_int_eq(f.releases, 1);
+	ck_assert_int_eq(w.state, WAITER_MESSAGE);
+	ck_assert_str_eq(message_from(w.msg), "bob");
+	store_done(s, &w, true, 200);
+	ck_assert_ptr_null(pop("alice", 300, NULL));
+	consistent();
+}
+END_TEST
+
+START_TEST(test_pins_are_unique_and_in_range_with_four_digits)
+{
+	static uint8_t seen[10000];
+	char name[32], to[STORE_NAME_MAX + 1];
+	uint32_t code[200];
+	int i;
+
+	memset(seen, 0, sizeof(seen));
+	for (i = 0; i < 200; i++) {
+		snprintf(name, sizeof(name), "u%d", i);
+		create(name, 0);
+		code[i] = pin(name, 4, 0);
+		ck_assert_uint_lt(code[i], 10000);
+		ck_assert_msg(!seen[code[i]], "PIN %04u given twice", code[i]);
+		seen[code[i]] = 1;
+	}
+	ck_assert_uint_eq(live_pins(), 200);
+	consistent();
+	for (i = 0; i < 200; i += 13) {
+		snprintf(name, sizeof(name), "u%d", i);
+		ck_assert_int_eq(pin_send(code[i], "bob", "x", 10, to),
+		    STORE_OK);
+		ck_assert_str_eq(to, name);
+	}
+	consistent();
+}
+END_TEST
+
+START_TEST(test_every_one_digit_code_is_handed_out_once_then_none)
+{
+	char name[32], to[STORE_NAME_MAX + 1];
+	int owner[10], i, live = 0;
+	uint32_t code, kept;
+
+	lim.max_inboxes = 100;
+	make_store();
+	for (i = 0; i < 10; i++)
+		owner[i] = -1;
+	/*
+	 * Draws are random: a create may miss the last free codes in its
+	 * 32 draws (server_full), but the ten codes fill up long before
+	 * sixty inboxes have asked.
+	 */
+	for (i = 0; i < 60; i++) {
+		enum store_result r;
+
+		snprintf(name, sizeof(name), "u%d", i);
+		create(name, 0);
+		r = store_pin_create(s, name, 1, PIN_TTL, 0, &code);
+		if (live == 10) {
+			ck_assert_int_eq(r, STORE_SERVER_FULL);
+			continue;
+		}
+		ck_assert_msg(r == STORE_OK || r == STORE_SERVER_FULL,
+		    "result %d", r);
+		if (r != STORE_OK)
+			continue;
+		ck_assert_uint_lt(code, 10);
+		ck_assert_msg(owner[code] == -1, "code %u given twice", code);
+		owner[code] = i;
+		live++;
+	}
+	ck_assert_int_eq(live, 10);
+	ck_assert_uint_eq(live_pins(), 10);
+	consistent();
+	/* A replacement that finds no free code keeps the earlier PIN. */
+	kept = 3;
+	snprintf(name, sizeof(name), "u%d", owner[kept]);
+	ck_assert_int_eq(store_pin_create(s, name, 1, PIN_TTL, 0, &code),
+	    STORE_SERVER_FULL);
+	ck_assert_int_eq(pin_send(kept, "bob", "x", 10, to), STORE_OK);
+	ck_assert_str_eq(to, name);
+	/* One code free again: the next create gets exactly it. */
+	snprintf(name, sizeof(name), "u%d", owner[0]);
+	for (i = 0; i < 50; i++) {
+		enum store_result r = store_pin_create(s, name, 1, PIN_TTL, 0,
+		    &code);
+
+		ck_assert_msg(r == STORE_OK || r == STORE_SERVER_FULL,
+		    "result %d", r);
+		if (r == STORE_OK)
+			break;
+	}
+	ck_assert_int_lt(i, 50);
+	/* The only free code; its own 0 was live while it drew. */
+	ck_assert_uint_eq(code, kept);
+	ck_assert_uint_eq(live_pins(), 9); /* 3 used, 0 given up for 3 */
+	consistent();
+}
+END_TEST
+
+START_TEST(test_replacing_pins_draws_every_code_and_never_the_live_one)
+{
+	unsigned count[10] = { 0 };
+	uint32_t prev, code;
+	int i;
+
+	create("alice", 0);
+	prev = pin("alice", 1, 0);
+	for (i = 0; i < 300; i++) {
+		ck_assert_int_eq(store_pin_create(s, "alice", 1, PIN_TTL, 0,
+		    &code), STORE_OK);
+		ck_assert_uint_lt(code, 10);
+		ck_assert_uint_ne(code, prev);
+		count[code]++;
+		prev = code;
+	}
+	for (i = 0; i < 10; i++)
+		ck_assert_msg(count[i] > 0, "code %d never drawn in 300", i);
+	ck_assert_uint_eq(live_pins(), 1);
+	consistent();
+}
+END_TEST
+
+START_TEST(test_nine_digit_pins_stay_below_a_billion)
+{
+	char name[32];
+	uint32_t code;
+	int i, big = 0;
+
+	for (i = 0; i < 100; i++) {
+		snprintf(name, sizeof(name), "u%d", i);
+		create(name, 0);
+		code = pin(name, 9, 0);
+		ck_assert_uint_lt(code, 1000000000);
+		big += code >= 100000000;
+	}
+	/* Uniform: about nine in ten have no leading zero. */
+	ck_assert_int_gt(big, 60);
+}
+END_TEST
+
+START_TEST(test_pin_table_grows_and_frees_with_the_store)
+{
+	char name[32], to[STORE_NAME_MAX + 1];
+	static uint32_t code[3000];
+	int i;
+
+	lim.max_inboxes = 10000;
+	make_store();
+	for (i = 0; i < 3000; i++) {
+		snprintf(name, sizeof(name), "user-%d", i);
+		create(name, 0);
+		code[i] = pin(name, 9, 0);
+	}
+	ck_assert_uint_eq(live_pins(), 3000);
+	consistent();
+	for (i = 0; i < 3000; i += 7) {
+		snprintf(name, sizeof(name), "user-%d", i);
+		ck_assert_int_eq(pin_send(code[i], "bob", "x", 10, to),
+		    STORE_OK);
+		ck_assert_str_eq(to, name);
+	}
+	consistent();
+	/* The rest stay live for store_free (valgrind: no leak). */
+}
+END_TEST
+
 int
 main(void)
 {
 	Suite *su = suite_create("store");
 	TCase *q = tcase_create("queues"), *h = tcase_create("holds"),
-	      *e = tcase_create("expiry");
+	      *e = tcase_create("expiry"), *p = tcase_create("pins");
 
 	tcase_add_checked_fixture(q, setup, teardown);
 	tcase_add_checked_fixture(h, setup, teardown);
 	tcase_add_checked_fixture(e, setup, teardown);
+	tcase_add_checked_fixture(p, setup, teardown);
 	tcase_add_test(q, test_pop_returns_oldest_with_sender);
 	tcase_add_test(q, test_message_keeps_content_type_and_unique_id);
 	tcase_add_test(q, test_send_to_unknown_inbox_is_not_found);
@@ -676,6 +1174,26 @@ main(void)
 	tcase_add_test(e, test_in_flight_message_keeps_its_inbox);
 	suite_add_tcase(su, q);
 	suite_add_tcase(su, h);
+	tcase_add_test(p, test_pin_send_reaches_its_inbox_and_names_it);
+	tcase_add_test(p, test_pin_is_consumed_by_one_send);
+	tcase_add_test(p, test_pin_for_a_missing_inbox_is_not_found);
+	tcase_add_test(p, test_new_pin_replaces_the_inbox_earlier_one);
+	tcase_add_test(p, test_pins_of_two_inboxes_are_independent);
+	tcase_add_test(p, test_pin_lives_until_its_timeout_and_no_tick_longer);
+	tcase_add_test(p, test_replaced_pin_times_out_from_its_own_creation);
+	tcase_add_test(p, test_pin_goes_with_its_expired_inbox);
+	tcase_add_test(p, test_pin_create_refreshes_the_inbox);
+	tcase_add_test(p, test_pin_send_to_a_full_inbox_keeps_the_pin);
+	tcase_add_test(p, test_pin_send_past_max_memory_keeps_the_pin);
+	tcase_add_test(p, test_pin_send_wakes_the_held_receiver);
+	tcase_add_test(p, test_pins_are_unique_and_in_range_with_four_digits);
+	tcase_add_test(p,
+	    test_every_one_digit_code_is_handed_out_once_then_none);
+	tcase_add_test(p,
+	    test_replacing_pins_draws_every_code_and_never_the_live_one);
+	tcase_add_test(p, test_nine_digit_pins_stay_below_a_billion);
+	tcase_add_test(p, test_pin_table_grows_and_frees_with_the_store);
 	suite_add_tcase(su, e);
+	suite_add_tcase(su, p);
 	return check_run(su);
 }
