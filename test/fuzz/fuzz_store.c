@@ -5,8 +5,9 @@
  * each followed by its argument bytes (test/fuzz/README has the table).
  * Eight names, eight waiter slots that stand in for requests, and a clock
  * that only moves forward drive create, login, send, receive (popping or
- * held), done, time passing with store_expire, and shutdown, under small
- * limits so that full inboxes, a full server and expiry come up at once.
+ * held), done, time passing with store_expire, shutdown, and pairing codes
+ * (PINs: create, send by PIN), under small limits so that full inboxes, a
+ * full server, PIN collisions and expiry come up at once.
  *
  * Beside the target keeps a model: every message sent with its state, the
  * inboxes as far as the operations have shown them, and the waiters.
@@ -14,8 +15,9 @@
  * must agree with the model; along the way each answer must be the one
  * SPEC sections 2 to 4 call for: the oldest live message first, nothing
  * handed out past its deadline, every hold released exactly once and for
- * a reason that fits the call, inboxes and holds expiring neither early
- * nor more than one tick late.  A breach aborts with a message.
+ * a reason that fits the call, inboxes, holds and PINs expiring neither
+ * early nor more than one tick late, a PIN naming its own inbox only,
+ * once, and going with it.  A breach aborts with a message.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -27,7 +29,7 @@
 
 #define NNAMES 8
 #define NSLOTS 8
-#define NOPS 11
+#define NOPS 13
 
 #define TICK_MS 100
 #define START_MS 1000050ULL /* not on a tick: deadlines fall mid-tick */
@@ -38,6 +40,7 @@
 #define MAX_INBOXES 6
 #define MAX_MEMORY 4096
 #define MAX_BODY 300
+#define PIN_WAIT_STEP 50 /* PIN timeouts: 1 + b * 50 ms, up to 12.751 s */
 
 #define REQUIRE(cond, ...) do { \
 	if (!(cond)) { \
@@ -56,7 +59,8 @@ static const char *const types[4] = { NULL, "", "application/sdp",
 
 enum op {
 	OP_CREATE, OP_LOGIN, OP_SEND, OP_RECEIVE, OP_RECEIVE_WAIT, OP_DONE,
-	OP_ADVANCE, OP_SHUTDOWN, OP_HANGUP, OP_JUMP, OP_EDGE
+	OP_ADVANCE, OP_SHUTDOWN, OP_HANGUP, OP_JUMP, OP_EDGE, OP_PIN_CREATE,
+	OP_PIN_SEND
 };
 
 enum call { CALL_NONE, CALL_SEND, CALL_RECEIVE, CALL_DONE, CALL_EXPIRE,
@@ -73,11 +77,19 @@ struct rec {
 	enum msg_state state;
 };
 
-/* One inbox name: present once created, until a call finds it gone. */
+/*
+ * One inbox name: present once created, until a call finds it gone.  Its
+ * PIN is "pin" from store_pin_create until it is known to be gone: used,
+ * replaced, found missing, expired for sure, or gone with its inbox.
+ */
 struct box {
 	bool present;
 	int pw;               /* which of the two passwords created it */
 	uint64_t last_act_ms; /* the store's last_seen_ms, mirrored */
+	bool pin;             /* a PIN that may be live */
+	uint32_t code;        /* its code */
+	uint64_t pin_deadline_ms;
+	bool had_pin;         /* code is set: the latest PIN, live or not */
 };
 
 enum slot_state { S_FREE, S_HELD, S_FLIGHT };
@@ -248,7 +260,24 @@ not_found(struct ctx *c, int k, const struct before *b, const char *what)
 			c->expired++;
 		}
 	c->box[k].present = false;
+	c->box[k].pin = false; /* a PIN goes with its inbox */
 	c->deletions++;
+}
+
+/* Inbox k's PIN must still be live: neither it nor its inbox can be gone. */
+static bool
+pin_must_live(const struct ctx *c, int k)
+{
+	return c->box[k].present && c->box[k].pin && !deletable(c, k) &&
+	    c->expired_at < c->box[k].pin_deadline_ms;
+}
+
+/* ... or may be: at most one tick past its deadline, its inbox too. */
+static bool
+pin_may_live(const struct ctx *c, int k)
+{
+	return c->box[k].present && c->box[k].pin && !must_be_gone(c, k) &&
+	    c->expired_at < c->box[k].pin_deadline_ms + TICK_MS;
 }
 
 /* Drop what the store drops when it touches inbox k at now. */
@@ -430,6 +459,7 @@ check_all(struct ctx *c)
 	struct store_stats st;
 	uint64_t msg_lo = 0, msg_hi = 0, bytes_lo = 0, bytes_hi = 0;
 	uint64_t box_lo = 0, box_hi = 0, held = 0, flight = 0, expired = 0;
+	uint64_t pin_lo = 0, pin_hi = 0;
 	char why[512];
 	size_t id;
 	int i, k;
@@ -505,6 +535,18 @@ check_all(struct ctx *c)
 	    "%llu bytes queued, model %llu to %llu",
 	    (unsigned long long)st.bytes, (unsigned long long)bytes_lo,
 	    (unsigned long long)bytes_hi);
+	/* PINs: one at most an inbox, expiring like everything else. */
+	for (k = 0; k < NNAMES; k++) {
+		pin_lo += pin_must_live(c, k);
+		pin_hi += pin_may_live(c, k);
+	}
+	REQUIRE(pin_lo <= st.pins && st.pins <= pin_hi,
+	    "%llu PINs, model %llu to %llu at %llu (expired at %llu)",
+	    (unsigned long long)st.pins, (unsigned long long)pin_lo,
+	    (unsigned long long)pin_hi, (unsigned long long)c->now,
+	    (unsigned long long)c->expired_at);
+	REQUIRE(st.pins <= st.inboxes, "%llu PINs for %llu inboxes",
+	    (unsigned long long)st.pins, (unsigned long long)st.inboxes);
 }
 
 static void
@@ -591,18 +633,19 @@ op_login(struct ctx *c, uint8_t a)
 	}
 }
 
-static void
-op_send(struct ctx *c, uint8_t a, uint8_t b0, uint8_t b1)
+/*
+ * The message of send number sent + 1 from name `from' with type `type',
+ * body bytes from b0 and first capacity from b1, recorded for inbox `to'
+ * (-1 when none is expected to take it).
+ */
+static struct message *
+make_message(struct ctx *c, int from, int to, int type, uint8_t b0,
+    uint8_t b1)
 {
-	int from = a & 7, to = (a >> 3) & 7, type = a >> 6;
 	uint32_t len = ((uint32_t)b0 * MAX_BODY + 127) / 255, i;
-	uint64_t id = c->sent + 1, n, bytes;
-	struct before b = look(c, to);
-	struct store_stats st0, st1;
-	int was_held = holder(c, to);
-	struct message *m;
+	uint64_t id = c->sent + 1;
 	struct rec *r = &c->rec[id];
-	enum store_result res;
+	struct message *m;
 	uint8_t *body;
 
 	/* Like a chunked body: a first guess, grown when it falls short. */
@@ -623,6 +666,75 @@ op_send(struct ctx *c, uint8_t a, uint8_t b0, uint8_t b1)
 	r->cost = message_cost(m);
 	r->enqueued_ms = c->now;
 	r->state = M_QUEUED;
+	return m;
+}
+
+/*
+ * Judge the answer res of a send of m (the model's next id) that found
+ * inbox `to', known as b before the call, held by was_held: store_send,
+ * or store_pin_send of to's PIN.  Frees m unless the store took it.
+ */
+static void
+judge_send(struct ctx *c, int to, struct message *m, enum store_result res,
+    const struct before *b, int was_held, const struct store_stats *st1,
+    const char *what)
+{
+	uint64_t id = c->sent + 1, n, bytes;
+	const struct rec *r = &c->rec[id];
+
+	found(c, to, b, what);
+	drop_stale(c, to);
+	oldest(c, to, &n, &bytes);
+	switch (res) {
+	case STORE_INBOX_FULL:
+		REQUIRE(n >= MAX_MESSAGES || bytes + r->len > MAX_INBOX_BYTES,
+		    "%s: inbox_full with %llu messages of %llu bytes", what,
+		    (unsigned long long)n, (unsigned long long)bytes);
+		REQUIRE(c->handed == -1, "a refused message was handed out");
+		REQUIRE(st1->sent == c->sent, "a refused send counted");
+		message_free(m);
+		return;
+	case STORE_SERVER_FULL:
+		REQUIRE(n < MAX_MESSAGES && bytes + r->len <= MAX_INBOX_BYTES,
+		    "%s: server_full where inbox_full was due", what);
+		REQUIRE(st1->memory + r->cost > MAX_MEMORY,
+		    "%s: server_full with %llu + %zu bytes", what,
+		    (unsigned long long)st1->memory, r->cost);
+		REQUIRE(c->handed == -1, "a refused message was handed out");
+		REQUIRE(st1->sent == c->sent, "a refused send counted");
+		message_free(m);
+		return;
+	case STORE_OK:
+		break;
+	default:
+		REQUIRE(0, "%s: result %d", what, res);
+	}
+	REQUIRE(n < MAX_MESSAGES && bytes + r->len <= MAX_INBOX_BYTES,
+	    "queued past max-messages or max-inbox-bytes");
+	REQUIRE(m->id == id && m->enqueued_ms == c->now,
+	    "send set id %llu at %llu", (unsigned long long)m->id,
+	    (unsigned long long)m->enqueued_ms);
+	c->sent++;
+	REQUIRE(was_held == -1 || c->slot[was_held].state != S_HELD,
+	    "a send left the held GET of %s waiting", names[to]);
+	if (c->handed >= 0) {
+		REQUIRE(c->handed == was_held, "handed to another waiter");
+		REQUIRE(st1->memory + r->cost <= MAX_MEMORY,
+		    "accepted past max-memory");
+	} else
+		REQUIRE(st1->memory <= MAX_MEMORY, "queued past max-memory");
+	/* rec[id] already says M_FLIGHT when a waiter took it. */
+}
+
+static void
+op_send(struct ctx *c, uint8_t a, uint8_t b0, uint8_t b1)
+{
+	int from = a & 7, to = (a >> 3) & 7, type = a >> 6;
+	struct before b = look(c, to);
+	struct store_stats st0, st1;
+	int was_held = holder(c, to);
+	struct message *m = make_message(c, from, to, type, b0, b1);
+	enum store_result res;
 
 	store_stats(c->s, &st0);
 	c->call = CALL_SEND;
@@ -638,46 +750,143 @@ op_send(struct ctx *c, uint8_t a, uint8_t b0, uint8_t b1)
 		message_free(m);
 		return;
 	}
-	found(c, to, &b, "send");
-	drop_stale(c, to);
-	oldest(c, to, &n, &bytes);
-	switch (res) {
-	case STORE_INBOX_FULL:
-		REQUIRE(n >= MAX_MESSAGES || bytes + len > MAX_INBOX_BYTES,
-		    "inbox_full with %llu messages of %llu bytes",
-		    (unsigned long long)n, (unsigned long long)bytes);
-		REQUIRE(c->handed == -1, "a refused message was handed out");
-		message_free(m);
+	judge_send(c, to, m, res, &b, was_held, &st1, "send");
+}
+
+/* 10^digits */
+static uint32_t
+pin_space(unsigned digits)
+{
+	uint32_t n = 1;
+
+	while (digits-- > 0)
+		n *= 10;
+	return n;
+}
+
+static void
+op_pin_create(struct ctx *c, uint8_t a, uint8_t b0)
+{
+	int k = a & 7, j, may = 0;
+	unsigned digits = 1 + (unsigned)(a >> 3) % 9;
+	uint64_t timeout = 1 + (uint64_t)b0 * PIN_WAIT_STEP;
+	struct before b = look(c, k);
+	bool must[NNAMES];
+	enum store_result r;
+	uint32_t code = UINT32_MAX;
+
+	for (j = 0; j < NNAMES; j++) {
+		must[j] = pin_must_live(c, j);
+		may += pin_may_live(c, j);
+	}
+	r = store_pin_create(c->s, names[k], digits, timeout, c->now, &code);
+	switch (r) {
+	case STORE_NOT_FOUND:
+		not_found(c, k, &b, "pin create");
 		return;
 	case STORE_SERVER_FULL:
-		REQUIRE(n < MAX_MESSAGES && bytes + len <= MAX_INBOX_BYTES,
-		    "server_full where inbox_full was due");
-		REQUIRE(st1.memory + r->cost > MAX_MEMORY,
-		    "server_full with %llu + %zu bytes",
-		    (unsigned long long)st1.memory, r->cost);
-		REQUIRE(c->handed == -1, "a refused message was handed out");
-		message_free(m);
+		/*
+		 * 32 draws all on live codes: only where live codes fill much
+		 * of the space (one digit; with two, 6 live of 100 would
+		 * collide 32 times once in 10^39).
+		 */
+		found(c, k, &b, "pin create");
+		REQUIRE(digits == 1 && may > 0, "pin create: server_full with "
+		    "%u digits and at most %d live PINs", digits, may);
 		return;
 	case STORE_OK:
 		break;
 	default:
-		REQUIRE(0, "send: result %d", res);
+		REQUIRE(0, "pin create: result %d", r);
 	}
-	REQUIRE(n < MAX_MESSAGES && bytes + len <= MAX_INBOX_BYTES,
-	    "queued past max-messages or max-inbox-bytes");
-	REQUIRE(m->id == id && m->enqueued_ms == c->now,
-	    "send set id %llu at %llu", (unsigned long long)m->id,
-	    (unsigned long long)m->enqueued_ms);
-	c->sent++;
-	REQUIRE(was_held == -1 || c->slot[was_held].state != S_HELD,
-	    "a send left the held GET of %s waiting", names[to]);
-	if (c->handed >= 0) {
-		REQUIRE(c->handed == was_held, "handed to another waiter");
-		REQUIRE(st1.memory + r->cost <= MAX_MEMORY,
-		    "accepted past max-memory");
-	} else
-		REQUIRE(st1.memory <= MAX_MEMORY, "queued past max-memory");
-	/* rec[id] already says M_FLIGHT when a waiter took it. */
+	found(c, k, &b, "pin create");
+	REQUIRE(code < pin_space(digits), "PIN %u has more than %u digits",
+	    code, digits);
+	/* Unique among live PINs, the inbox's own earlier one included. */
+	for (j = 0; j < NNAMES; j++) {
+		if (!c->box[j].pin || c->box[j].code != code)
+			continue;
+		REQUIRE(!must[j], "PIN %u given to %s while live for %s", code,
+		    names[k], names[j]);
+		c->box[j].pin = false; /* it was gone after all */
+	}
+	c->box[k].pin = true;
+	c->box[k].had_pin = true;
+	c->box[k].code = code;
+	c->box[k].pin_deadline_ms = c->now + timeout;
+	c->box[k].last_act_ms = c->now;
+}
+
+/*
+ * Send by the latest PIN of the inbox picked (live or not), or by a code
+ * from the body byte when that inbox never had one: the model knows which
+ * inbox, if any, may still answer to that code.
+ */
+static void
+op_pin_send(struct ctx *c, uint8_t a, uint8_t b0, uint8_t b1)
+{
+	int from = a & 7, sel = (a >> 3) & 7, type = a >> 6, k = -1, j;
+	uint32_t code = c->box[sel].had_pin ? c->box[sel].code : b0;
+	struct store_stats st0, st1;
+	struct before b = { false, false, false };
+	struct message *m;
+	enum store_result res;
+	char to[STORE_NAME_MAX + 1];
+	bool must = false;
+	int was_held = -1;
+
+	for (j = 0; j < NNAMES; j++) {
+		if (!c->box[j].pin || c->box[j].code != code)
+			continue;
+		if (!pin_may_live(c, j)) {
+			c->box[j].pin = false; /* gone for sure */
+			continue;
+		}
+		REQUIRE(k == -1, "PIN %u may be live for %s and %s", code,
+		    names[k], names[j]);
+		k = j;
+	}
+	if (k >= 0) {
+		b = look(c, k);
+		must = pin_must_live(c, k);
+		was_held = holder(c, k);
+	}
+	m = make_message(c, from, k, type, b0, b1);
+	store_stats(c->s, &st0);
+	c->call = CALL_SEND;
+	c->call_box = k;
+	c->delivering = m;
+	c->handed = -1;
+	strcpy(to, "-");
+	res = store_pin_send(c->s, code, m, c->now, to);
+	c->call = CALL_NONE;
+	store_stats(c->s, &st1);
+	if (res == STORE_NOT_FOUND) {
+		REQUIRE(!must, "PIN %u of %s not found before its deadline "
+		    "%llu: now %llu, last expiry %llu", code, names[k],
+		    (unsigned long long)c->box[k].pin_deadline_ms,
+		    (unsigned long long)c->now,
+		    (unsigned long long)c->expired_at);
+		REQUIRE(st1.sent == st0.sent && st1.pins == st0.pins,
+		    "a send by an unknown PIN changed the store");
+		REQUIRE(strcmp(to, "-") == 0, "an unknown PIN named %s", to);
+		if (k >= 0)
+			c->box[k].pin = false;
+		message_free(m);
+		return;
+	}
+	REQUIRE(k >= 0, "PIN %u answered %d, but names no live inbox", code,
+	    res);
+	if (res == STORE_OK) {
+		REQUIRE(strcmp(to, names[k]) == 0, "PIN of %s named %s",
+		    names[k], to);
+		REQUIRE(st1.pins + 1 == st0.pins, "a used PIN is still live");
+		c->box[k].pin = false; /* one use */
+	} else {
+		REQUIRE(strcmp(to, "-") == 0, "a refused send named %s", to);
+		REQUIRE(st1.pins == st0.pins, "a refused send used the PIN");
+	}
+	judge_send(c, k, m, res, &b, was_held, &st1, "pin send");
 }
 
 static int
@@ -864,9 +1073,13 @@ op_edge(struct ctx *c, uint8_t a, uint8_t b)
 				break;
 			}
 		break;
-	case 1:
-		if (c->box[idx].present)
+	case 1: /* inbox idx's inbox-timeout, or with a & 0x20 its PIN's */
+		if (!c->box[idx].present)
+			break;
+		if (!(a & 0x20))
 			target = c->box[idx].last_act_ms + INBOX_TIMEOUT_MS;
+		else if (c->box[idx].pin)
+			target = c->box[idx].pin_deadline_ms;
 		break;
 	case 2:
 		if (c->slot[idx].state == S_HELD)
@@ -960,6 +1173,17 @@ run(struct ctx *c, struct reader *in)
 				return;
 			op_edge(c, a, b0);
 			break;
+		case OP_PIN_CREATE:
+			if (!next_byte(in, &a) || !next_byte(in, &b0))
+				return;
+			op_pin_create(c, a, b0);
+			break;
+		case OP_PIN_SEND:
+			if (!next_byte(in, &a) || !next_byte(in, &b0) ||
+			    !next_byte(in, &b1))
+				return;
+			op_pin_send(c, a, b0, b1);
+			break;
 		}
 		check_all(c);
 	}
@@ -995,10 +1219,11 @@ finish(struct ctx *c, bool drain)
 	check_all(c);
 	store_stats(c->s, &st);
 	REQUIRE(st.inboxes == 0 && st.messages == 0 && st.bytes == 0 &&
-	    st.memory == 0 && st.waiters == 0, "left after every timeout: "
-	    "%llu inboxes, %llu messages, %llu bytes of memory",
-	    (unsigned long long)st.inboxes, (unsigned long long)st.messages,
-	    (unsigned long long)st.memory);
+	    st.memory == 0 && st.waiters == 0 && st.pins == 0,
+	    "left after every timeout: %llu inboxes, %llu messages, %llu "
+	    "bytes of memory, %llu PINs", (unsigned long long)st.inboxes,
+	    (unsigned long long)st.messages, (unsigned long long)st.memory,
+	    (unsigned long long)st.pins);
 	REQUIRE(st.sent == st.delivered + st.expired,
 	    "sent %llu != delivered %llu + expired %llu",
 	    (unsigned long long)st.sent, (unsigned long long)st.delivered,
