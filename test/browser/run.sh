@@ -51,9 +51,9 @@ done
 # that inboxd and Chromium die with the test whatever happens; as root
 # directly, else inside a user namespace where we are root.
 if [ "$(id -u)" = 0 ]; then
-	ns=(unshare --net --pid --fork --kill-child)
+	ns=(unshare --net --pid --mount-proc --fork --kill-child)
 else
-	ns=(unshare --user --map-root-user --net --pid --fork --kill-child)
+	ns=(unshare --user --map-root-user --net --pid --mount-proc --fork --kill-child)
 fi
 "${ns[@]}" true 2>/dev/null ||
 	skip "cannot make a network namespace (${ns[*]} failed)"
