@@ -162,3 +162,39 @@ tcase(Suite *s, const char *name, double timeout)
 	suite_add_tcase(s, tc);
 	return tc;
 }
+
+void
+sleep_until(long at)
+{
+	long left;
+
+	while ((left = at - client_now_ms()) > 0)
+		sleep_ms(left);
+}
+
+int
+has_token(const char *list, const char *token)
+{
+	size_t n = strlen(token);
+	const char *p = list;
+
+	if (list == NULL)
+		return 0;
+	while (*p != '\0') {
+		const char *end;
+		size_t len;
+
+		while (*p == ' ' || *p == ',')
+			p++;
+		end = strchr(p, ',');
+		if (end == NULL)
+			end = p + strlen(p);
+		len = (size_t)(end - p);
+		while (len > 0 && p[len - 1] == ' ')
+			len--;
+		if (len == n && strncasecmp(p, token, n) == 0)
+			return 1;
+		p = end;
+	}
+	return 0;
+}

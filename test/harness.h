@@ -79,4 +79,10 @@ void wait_metric(struct inboxd *d, const char *series, long long value,
 /* A new test case name with a timeout of timeout seconds, added to s. */
 TCase *tcase(Suite *s, const char *name, double timeout);
 
+/* Sleep until the monotonic time at (client_now_ms milliseconds). */
+void sleep_until(long at);
+
+/* True when the comma-separated header list holds token, ignoring case. */
+int has_token(const char *list, const char *token);
+
 #endif

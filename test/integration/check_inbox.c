@@ -21,44 +21,6 @@
 #include "check_run.h"
 #include "harness.h"
 
-/* Sleep until the monotonic time `at' (milliseconds). */
-static void
-sleep_until(long at)
-{
-	long left;
-
-	while ((left = at - client_now_ms()) > 0)
-		sleep_ms(left);
-}
-
-/* True when the comma-separated list holds token (case-insensitive). */
-static int
-has_token(const char *list, const char *token)
-{
-	size_t n = strlen(token);
-	const char *p = list;
-
-	if (list == NULL)
-		return 0;
-	while (*p != '\0') {
-		const char *end;
-		size_t len;
-
-		while (*p == ' ' || *p == ',')
-			p++;
-		end = strchr(p, ',');
-		if (end == NULL)
-			end = p + strlen(p);
-		len = (size_t)(end - p);
-		while (len > 0 && p[len - 1] == ' ')
-			len--;
-		if (len == n && strncasecmp(p, token, n) == 0)
-			return 1;
-		p = end;
-	}
-	return 0;
-}
-
 /* The CORS headers every response carries with the default `*'. */
 static void
 assert_cors(const struct response *r)

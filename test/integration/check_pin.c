@@ -30,44 +30,6 @@
 /* Scheduling slack on top of it, for a loaded machine. */
 #define SLACK_MS 150
 
-/* Sleep until the monotonic time `at' (milliseconds). */
-static void
-sleep_until(long at)
-{
-	long left;
-
-	while ((left = at - client_now_ms()) > 0)
-		sleep_ms(left);
-}
-
-/* True when the comma-separated list holds token (case-insensitive). */
-static int
-has_token(const char *list, const char *token)
-{
-	size_t n = strlen(token);
-	const char *p = list;
-
-	if (list == NULL)
-		return 0;
-	while (*p != '\0') {
-		const char *end;
-		size_t len;
-
-		while (*p == ' ' || *p == ',')
-			p++;
-		end = strchr(p, ',');
-		if (end == NULL)
-			end = p + strlen(p);
-		len = (size_t)(end - p);
-		while (len > 0 && p[len - 1] == ' ')
-			len--;
-		if (len == n && strncasecmp(p, token, n) == 0)
-			return 1;
-		p = end;
-	}
-	return 0;
-}
-
 /* r has status, or the test fails showing what came instead. */
 static void
 expect_status(const struct response *r, int status)
