@@ -198,3 +198,47 @@ has_token(const char *list, const char *token)
 	}
 	return 0;
 }
+
+void
+assert_cors(const struct response *r)
+{
+	const char *v;
+
+	v = response_header(r, "Access-Control-Allow-Origin");
+	ck_assert_msg(v != NULL && strcmp(v, "*") == 0,
+	    "Access-Control-Allow-Origin is not `*' in:\n%s", r->head);
+	v = response_header(r, "Access-Control-Expose-Headers");
+	ck_assert_msg(v != NULL, "no Access-Control-Expose-Headers in:\n%s",
+	    r->head);
+	ck_assert_msg(has_token(v, "X-To"), "X-To is not exposed: %s", v);
+	ck_assert(has_token(v, "X-From"));
+	ck_assert(has_token(v, "X-Message-Id"));
+	ck_assert(has_token(v, "Retry-After"));
+}
+
+void
+assert_error_full(const struct response *r, int status, const char *code)
+{
+	cJSON *j, *m;
+
+	assert_error(r, status, code);
+	j = cJSON_ParseWithLength(r->body, r->body_len);
+	m = cJSON_GetObjectItemCaseSensitive(j, "message");
+	ck_assert_msg(cJSON_IsString(m) && m->valuestring[0] != '\0',
+	    "error body has no message: %s", r->body);
+	cJSON_Delete(j);
+	assert_cors(r);
+}
+
+long
+retry_after(const struct response *r)
+{
+	const char *v = response_header(r, "Retry-After");
+	char *end;
+	long n;
+
+	if (v == NULL || *v < '0' || *v > '9')
+		return -1;
+	n = strtol(v, &end, 10);
+	return *end == '\0' ? n : -1;
+}

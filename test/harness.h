@@ -85,4 +85,14 @@ void sleep_until(long at);
 /* True when the comma-separated header list holds token, ignoring case. */
 int has_token(const char *list, const char *token);
 
+/* The CORS headers every response carries with the default `*'. */
+void assert_cors(const struct response *r);
+
+/* assert_error, with a message for a person and the CORS headers. */
+void assert_error_full(const struct response *r, int status,
+    const char *code);
+
+/* The Retry-After of r in seconds, or -1 when missing or not a number. */
+long retry_after(const struct response *r);
+
 #endif

@@ -21,41 +21,6 @@
 #include "check_run.h"
 #include "harness.h"
 
-/* The CORS headers every response carries with the default `*'. */
-static void
-assert_cors(const struct response *r)
-{
-	const char *v;
-
-	v = response_header(r, "Access-Control-Allow-Origin");
-	ck_assert_msg(v != NULL && strcmp(v, "*") == 0,
-	    "Access-Control-Allow-Origin is not `*' in:\n%s", r->head);
-	ck_assert_msg(response_header(r, "Access-Control-Allow-Credentials") ==
-	    NULL, "Access-Control-Allow-Credentials sent with `*'");
-	v = response_header(r, "Access-Control-Expose-Headers");
-	ck_assert_msg(v != NULL, "no Access-Control-Expose-Headers in:\n%s",
-	    r->head);
-	ck_assert(has_token(v, "X-From"));
-	ck_assert(has_token(v, "X-To"));
-	ck_assert(has_token(v, "X-Message-Id"));
-	ck_assert(has_token(v, "Retry-After"));
-}
-
-/* assert_error, and the body has a message and r the CORS headers. */
-static void
-assert_error_full(const struct response *r, int status, const char *code)
-{
-	cJSON *j, *m;
-
-	assert_error(r, status, code);
-	j = cJSON_ParseWithLength(r->body, r->body_len);
-	m = cJSON_GetObjectItemCaseSensitive(j, "message");
-	ck_assert_msg(cJSON_IsString(m) && m->valuestring[0] != '\0',
-	    "error body has no message: %s", r->body);
-	cJSON_Delete(j);
-	assert_cors(r);
-}
-
 /* Expect the request to get the JSON error status/code. */
 static void
 expect_error(struct inboxd *d, const char *method, const char *target,

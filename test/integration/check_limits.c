@@ -87,20 +87,6 @@ error_code(const struct response *r, char *code, size_t len)
 	cJSON_Delete(j);
 }
 
-/* The Retry-After of r in seconds, or -1 when missing or not a number. */
-static long
-retry_after(const struct response *r)
-{
-	const char *v = response_header(r, "Retry-After");
-	char *end;
-	long n;
-
-	if (v == NULL || *v < '0' || *v > '9')
-		return -1;
-	n = strtol(v, &end, 10);
-	return *end == '\0' ? n : -1;
-}
-
 /* A 429 too_many_requests with Retry-After within the 60 s window. */
 static void
 assert_throttled(const struct response *r)

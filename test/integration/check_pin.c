@@ -38,53 +38,6 @@ expect_status(const struct response *r, int status)
 	    r->status, status, r->head, r->body ? r->body : "");
 }
 
-/* The CORS headers of every response, X-To among the exposed ones. */
-static void
-assert_cors(const struct response *r)
-{
-	const char *v;
-
-	v = response_header(r, "Access-Control-Allow-Origin");
-	ck_assert_msg(v != NULL && strcmp(v, "*") == 0,
-	    "Access-Control-Allow-Origin is not `*' in:\n%s", r->head);
-	v = response_header(r, "Access-Control-Expose-Headers");
-	ck_assert_msg(v != NULL, "no Access-Control-Expose-Headers in:\n%s",
-	    r->head);
-	ck_assert_msg(has_token(v, "X-To"), "X-To is not exposed: %s", v);
-	ck_assert(has_token(v, "X-From"));
-	ck_assert(has_token(v, "X-Message-Id"));
-	ck_assert(has_token(v, "Retry-After"));
-}
-
-/* assert_error with a message for a person and the CORS headers. */
-static void
-assert_error_full(const struct response *r, int status, const char *code)
-{
-	cJSON *j, *m;
-
-	assert_error(r, status, code);
-	j = cJSON_ParseWithLength(r->body, r->body_len);
-	m = cJSON_GetObjectItemCaseSensitive(j, "message");
-	ck_assert_msg(cJSON_IsString(m) && m->valuestring[0] != '\0',
-	    "error body has no message: %s", r->body);
-	cJSON_Delete(j);
-	assert_cors(r);
-}
-
-/* The Retry-After of r in seconds, or -1 when missing or not a number. */
-static long
-retry_after(const struct response *r)
-{
-	const char *v = response_header(r, "Retry-After");
-	char *end;
-	long n;
-
-	if (v == NULL || *v < '0' || *v > '9')
-		return -1;
-	n = strtol(v, &end, 10);
-	return *end == '\0' ? n : -1;
-}
-
 /*
  * POST /pin as user: 201, Content-Type application/json, a body
  * {"pin": exactly `digits' decimal digits, "expires_in": expires_in};
