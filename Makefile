@@ -36,7 +36,7 @@ endif
 CPPFLAGS += -Iinclude -D_GNU_SOURCE -DINBOXD_VERSION='"$(VERSION)"' \
 	-DINBOXD_CONF='"$(SYSCONFDIR)/inboxd.conf"'
 ALL_CFLAGS = -std=c11 $(WARNINGS) $(CFLAGS) $(DEP_CFLAGS) -pthread -MMD -MP
-LIBS = $(DEP_LIBS) -pthread
+LIBS = $(DEP_LIBS) -lm -pthread
 
 # Build directory: objects, the daemon and tests go under $(B).
 B ?= .
@@ -45,7 +45,7 @@ TBIN = $(B)/test/bin
 DAEMON = $(B)/inboxd
 
 # Modules without a socket: unit-tested on their own.
-CORE = util timer config json log store auth metrics addr peer field
+CORE = util timer config json log store room auth metrics addr peer field
 SERVER = http api waiter
 CORE_OBJS = $(CORE:%=$(OBJ)/%.o)
 SERVER_OBJS = $(SERVER:%=$(OBJ)/%.o) $(OBJ)/main.o

@@ -48,6 +48,11 @@ struct config {
 	char *origins[CONFIG_MAX_ORIGINS];
 	unsigned pin_digits;
 	uint64_t pin_timeout_ms;
+	uint64_t room_timeout_ms;     /* a room's lifetime without ttl */
+	uint64_t room_max_timeout_ms; /* the longest ttl */
+	unsigned max_rooms;           /* 0: rooms are off */
+	unsigned max_room_members;    /* default and bound of max_members */
+	unsigned max_rooms_per_inbox;
 	unsigned n_metrics_allow;
 	struct cidr metrics_allow[CONFIG_MAX_PROXIES]; /* who may read /metrics */
 	char tls_cert[1024]; /* PEM files; both empty: plain HTTP */

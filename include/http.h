@@ -18,19 +18,28 @@
 #include "addr.h"
 #include "auth.h"
 #include "config.h"
+#include "json.h"
 #include "peer.h"
 #include "store.h"
 
 struct MHD_Connection;
 struct MHD_Daemon;
 
-enum route { ROUTE_NONE, ROUTE_INBOX, ROUTE_PIN, ROUTE_HEALTH, ROUTE_METRICS };
+enum route {
+	ROUTE_NONE, ROUTE_INBOX, ROUTE_PIN, ROUTE_HEALTH, ROUTE_METRICS,
+	ROUTE_ROOMS,        /* /rooms */
+	ROUTE_ROOM,         /* /rooms/ROOM */
+	ROUTE_ROOM_MEMBERS, /* /rooms/ROOM/members */
+	ROUTE_ROOM_MEMBER,  /* /rooms/ROOM/members/NAME */
+	ROUTE_ROOM_INVITES, /* /rooms/ROOM/invitations */
+};
 
 /* Where a request stands; the handlers move it forward. */
 enum phase {
 	PHASE_BODY,    /* headers checked, body (if any) arriving */
 	PHASE_AUTH,    /* suspended while its first contact is hashed */
 	PHASE_HELD,    /* suspended as a held GET */
+	PHASE_ROOM_HASH, /* suspended while a room password is hashed */
 	PHASE_REPLIED, /* a response is queued */
 };
 
@@ -55,6 +64,12 @@ struct request {
 	bool by_pin;             /* POST: to the inbox pin_code names */
 	uint32_t pin_code;
 	uint64_t wait_ms;        /* GET: how long to hold */
+	char *room;              /* /rooms/ROOM...: ROOM, malloc'd; and
+	                            POST /inbox?room= (points into the query) */
+	const char *peer;        /* /rooms/ROOM/members/NAME: NAME, in room's
+	                            allocation; invitations: ?peer= */
+	bool fanout;             /* POST /inbox?room= */
+	struct json_room_request *create; /* POST /rooms: the parsed body */
 	uint64_t start_us;
 	bool first_call;    /* in api_begin */
 	bool has_body;      /* a body follows the headers */

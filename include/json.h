@@ -1,13 +1,19 @@
 /*
- * json.h - the only cJSON user: error bodies and JSON log lines.
+ * json.h - the only cJSON user: response bodies, room requests and
+ * events, and JSON log lines.
  *
- * Every function returns a NUL-terminated string allocated with malloc(3)
- * that the caller frees, or NULL when memory ran out.
+ * Every function returning char * returns a NUL-terminated string
+ * allocated with malloc(3) that the caller frees, or NULL when memory ran
+ * out.  JSON is RFC 8259.
  */
 #ifndef INBOXD_JSON_H
 #define INBOXD_JSON_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+
+#include "store.h"
 
 /*
  * The error body of SPEC section 2: {"error":code,"message":message}.
@@ -20,6 +26,50 @@ char *json_pin(const char *pin, uint64_t expires_in);
 
 /* The answer to /healthz: {"status":status}. */
 char *json_status(const char *status);
+
+/* The body of POST /rooms (SPEC section 7); absent keys stay 0/NULL. */
+struct json_room_request {
+	char *name;     /* malloc'd, or NULL */
+	char *password; /* malloc'd, or NULL; wiped by json_room_request_free */
+	size_t password_len;
+	uint64_t ttl;         /* seconds, 0: absent */
+	uint64_t max_members; /* 0: absent */
+	bool invite_only;
+};
+
+/*
+ * Parse len bytes of a POST /rooms body (empty: all defaults) into *rq:
+ * an object with only the keys name and password (strings), ttl and
+ * max_members (whole numbers from 1) and invite_only (true or false).
+ * Returns NULL, or a message for a 400 response (*rq then holds
+ * nothing).  cJSON's copy of the password is wiped.
+ */
+const char *json_room_request(const char *body, size_t len,
+    struct json_room_request *rq);
+
+/* Wipe and free what json_room_request filled in. */
+void json_room_request_free(struct json_room_request *rq);
+
+/*
+ * A room as answered to create, join and GET:
+ * {"room","token","expires_in","members"}; token only when not NULL,
+ * expires_in in whole seconds rounded up from members->expires_in_ms.
+ */
+char *json_room(const char *room, const char *token,
+    const struct roster *members);
+
+/*
+ * The answer to a fan-out: {"delivered":[names],"failed":{name:code}},
+ * code "inbox_full" or "server_full".
+ */
+char *json_fanout(const struct roster *copies);
+
+/*
+ * The body of a room event: {"event","room","peer","reason","members"},
+ * reason null when news->reason is NULL.  *len gets its length.  Fits
+ * room_render_fn (store.h).
+ */
+char *json_room_event(const struct room_news *news, size_t *len);
 
 /* A log line {"time","level","message"} without a trailing newline. */
 char *json_log_message(const char *time, const char *level,

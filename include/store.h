@@ -22,7 +22,19 @@
 #include "cred.h"
 #include "timer.h"
 
-/* A queued message: one allocation holding header, sender, type and body. */
+/* What a room message is (SPEC section 7): a copy or an event. */
+enum room_event {
+	EVENT_NONE,    /* a direct message, or a room's fan-out copy */
+	EVENT_JOINED,  /* a peer joined the room */
+	EVENT_LEFT,    /* a peer left, was removed or expired */
+	EVENT_CLOSED,  /* the room was closed or expired */
+	EVENT_INVITED, /* the recipient was invited */
+};
+
+/*
+ * A queued message: one allocation holding header, sender, type, room and
+ * body.  room_len is 0 for a direct message.
+ */
 struct message {
 	struct message *next;
 	uint64_t enqueued_ms;
@@ -31,7 +43,9 @@ struct message {
 	uint32_t cap;      /* body bytes allocated */
 	uint16_t from_len; /* sender username bytes */
 	uint16_t type_len; /* Content-Type bytes, 0 when none was given */
-	char data[];       /* sender NUL, Content-Type NUL, body */
+	uint16_t room_len; /* room name bytes, 0 outside rooms */
+	uint8_t event;     /* enum room_event */
+	char data[];       /* sender NUL, Content-Type NUL, room NUL, body */
 };
 
 /*
@@ -41,6 +55,13 @@ struct message {
  * message_free unless a store took it.
  */
 struct message *message_new(const char *from, const char *type, size_t cap);
+
+/*
+ * message_new for a room: the message carries room (X-Room) and event
+ * (X-Event, EVENT_NONE for a fan-out copy).  room NULL is message_new.
+ */
+struct message *message_new_room(const char *from, const char *type,
+    const char *room, enum room_event event, size_t cap);
 
 /* Grow *m to hold cap body bytes.  Returns 0, or -1 leaving *m intact. */
 int message_reserve(struct message **m, size_t cap);
@@ -60,10 +81,20 @@ message_type(const struct message *m)
 	return m->type_len ? m->data + m->from_len + 1 : NULL;
 }
 
+/* The room the message came through, or NULL for a direct message. */
+static inline const char *
+message_room(const struct message *m)
+{
+	return m->room_len ? m->data + m->from_len + 1 + m->type_len + 1 : NULL;
+}
+
+/* The X-Event name of a room event ("joined"...), or NULL. */
+const char *message_event(const struct message *m);
+
 static inline char *
 message_body(struct message *m)
 {
-	return m->data + m->from_len + 1 + m->type_len + 1;
+	return m->data + m->from_len + 1 + m->type_len + 1 + m->room_len + 1;
 }
 
 /* Bytes the message costs the store: what max-memory counts. */
@@ -79,6 +110,13 @@ enum store_result {
 	STORE_SERVER_FULL, /* max-inboxes or max-memory reached */
 	STORE_WRONG,       /* the credential does not match */
 	STORE_NOMEM,       /* malloc failed */
+	/* Rooms (SPEC section 7). */
+	STORE_FORBIDDEN,   /* not a member, not the creator, no invitation */
+	STORE_CONFLICT,    /* a room of that name exists */
+	STORE_ROOM_FULL,   /* the room holds max_members members */
+	STORE_TOO_MANY_ROOMS,       /* the inbox is in max-rooms-per-inbox */
+	STORE_TOO_MANY_INVITATIONS, /* max_members invitations pending */
+	STORE_NO_PEER,     /* the peer named has no inbox or membership */
 };
 
 /* What ended a hold, read by the request when it is resumed. */
@@ -125,12 +163,19 @@ struct store_limits {
 	uint64_t max_inbox_bytes; /* body bytes per inbox */
 	unsigned max_inboxes;
 	uint64_t max_memory; /* message_cost and inbox costs, all inboxes */
+	unsigned max_rooms;
+	unsigned max_room_members;    /* at most ROOM_MEMBERS_MAX */
+	unsigned max_rooms_per_inbox; /* memberships of one inbox */
 };
 
 /* Gauges and counters, for metrics and tests. */
 struct store_stats {
 	uint64_t inboxes, messages, bytes, memory, waiters, pins;
 	uint64_t sent, delivered, requeued, expired, inboxes_expired;
+	uint64_t rooms, members, invitations;          /* gauges */
+	uint64_t rooms_created, rooms_expired;         /* counters */
+	uint64_t copies_delivered, copies_failed;      /* fan-out copies */
+	uint64_t events, events_dropped;               /* room events */
 };
 
 struct store;
@@ -237,5 +282,128 @@ int store_check(struct store *s, char *why, size_t len);
 
 /* Copy the gauges and counters into *st. */
 void store_stats(struct store *s, struct store_stats *st);
+
+/*
+ * Rooms (SPEC section 7): a named set of inboxes with a join secret.
+ * Everything a room delivers is a message queued in its members' inboxes
+ * with store_send's rules, so holding, requeueing and expiry are those of
+ * direct messages.  A room's secret is kept as the credential MAC (see
+ * auth.h) of the room name and the secret, and a chosen password also as
+ * its Argon2id hash; the store never sees a secret itself.
+ */
+
+#define ROOM_MEMBERS_MAX 1024 /* bound of max-room-members */
+
+/* What a room event says; rendered into a message body by the store's
+ * event renderer. */
+struct room_news {
+	enum room_event event;
+	const char *room;
+	const char *peer;    /* who joined, left, was invited; the creator */
+	const char *reason;  /* "left", "removed", "expired", "closed", or NULL */
+	const char *const *members; /* the members after the event */
+	unsigned nmembers;
+};
+
+/*
+ * Render the JSON body of an event: malloc'd, *len bytes, owned by the
+ * caller; NULL when memory ran out (the event is then dropped).  Called
+ * under the store lock.
+ */
+typedef char *(*room_render_fn)(const struct room_news *news, size_t *len);
+
+/* Set the event renderer; without one, events are not sent. */
+void store_set_renderer(struct store *s, room_render_fn render);
+
+/*
+ * A list of inboxes the store answers with: a room's members in join
+ * order (create, join, get), or the recipients of a fan-out with each
+ * copy's result (STORE_OK, STORE_INBOX_FULL, STORE_SERVER_FULL).  One
+ * allocation, names included, owned by the caller: free(3) it.
+ */
+struct roster {
+	uint64_t expires_in_ms; /* the room's time left */
+	unsigned n;
+	struct roster_entry {
+		const char *name;
+		enum store_result result;
+	} e[];
+};
+
+/* How a room is made. */
+struct room_params {
+	const char *name;   /* chosen or random; 1 to 256 bytes */
+	const uint8_t *mac; /* MAC of name and secret; NULL: invite_only */
+	const struct cred_hash *hash; /* Argon2id of a chosen password, or NULL */
+	bool invite_only;
+	unsigned max_members; /* clamped to max-room-members; 0: that */
+	uint64_t ttl_ms;      /* lifetime */
+};
+
+/*
+ * Create room p->name with inbox `creator' as its first member.  Returns
+ * STORE_OK with *members, STORE_NOT_FOUND (creator's inbox expired),
+ * STORE_CONFLICT (the name is taken), STORE_TOO_MANY_ROOMS,
+ * STORE_SERVER_FULL (max-rooms or max-memory) or STORE_NOMEM.
+ */
+enum store_result store_room_create(struct store *s, const char *creator,
+    const struct room_params *p, uint64_t now_ms, struct roster **members);
+
+/*
+ * Join room as inbox user with the MAC of the secret given (NULL: none).
+ * A member joining again gets STORE_OK and no event; else the secret or
+ * an invitation (consumed) lets it in, and the others get `joined'.
+ * Returns STORE_OK with *members, STORE_NOT_FOUND (no room),
+ * STORE_WRONG (a secret that does not match), STORE_FORBIDDEN (no secret
+ * and no invitation), STORE_ROOM_FULL, STORE_TOO_MANY_ROOMS or
+ * STORE_NOMEM.
+ */
+enum store_result store_room_join(struct store *s, const char *room,
+    const char *user, const uint8_t *mac, uint64_t now_ms,
+    struct roster **members);
+
+/*
+ * The members of room, asked by inbox user.  STORE_OK with *members,
+ * STORE_NOT_FOUND, STORE_FORBIDDEN (user is not a member) or STORE_NOMEM.
+ */
+enum store_result store_room_members(struct store *s, const char *room,
+    const char *user, uint64_t now_ms, struct roster **members);
+
+/*
+ * Send a copy of m (sender, type and body; the caller keeps m) to every
+ * member of room but its sender, each under store_send's rules, one full
+ * inbox never stopping the others.  Returns STORE_OK with *copies naming
+ * every recipient and its result, STORE_NOT_FOUND, STORE_FORBIDDEN (the
+ * sender is not a member) or STORE_NOMEM.
+ */
+enum store_result store_room_send(struct store *s, const char *room,
+    const struct message *m, uint64_t now_ms, struct roster **copies);
+
+/*
+ * Invite inbox peer to room on behalf of member user: peer may then join
+ * without the secret, and gets an `invited' event.  A member is not
+ * invited again.  Returns STORE_OK, STORE_NOT_FOUND (no room),
+ * STORE_FORBIDDEN (user is not a member, or not the creator of an
+ * invite_only room), STORE_NO_PEER (peer has no inbox),
+ * STORE_TOO_MANY_INVITATIONS or STORE_NOMEM.
+ */
+enum store_result store_room_invite(struct store *s, const char *room,
+    const char *user, const char *peer, uint64_t now_ms);
+
+/*
+ * Member peer leaves room: by its own request (user == peer, reason
+ * left) or removed by the creator (reason removed, peer told too).  The
+ * last member out deletes the room.  Returns STORE_OK, STORE_NOT_FOUND,
+ * STORE_FORBIDDEN or STORE_NO_PEER (the creator named a non-member).
+ */
+enum store_result store_room_leave(struct store *s, const char *room,
+    const char *user, const char *peer, uint64_t now_ms);
+
+/*
+ * The creator user closes room; the other members get `closed'.  Returns
+ * STORE_OK, STORE_NOT_FOUND or STORE_FORBIDDEN.
+ */
+enum store_result store_room_close(struct store *s, const char *room,
+    const char *user, uint64_t now_ms);
 
 #endif

@@ -45,6 +45,13 @@ uint64_t siphash24(const uint8_t k[16], const void *p, size_t len);
 /* Fill buf with len bytes from getrandom(2).  Returns 0 or -1 (errno set). */
 int random_bytes(void *buf, size_t len);
 
+/*
+ * Fill out with n random characters of the base64url alphabet (RFC 4648
+ * section 5), 6 bits of getrandom(2) each, and a NUL (out holds n + 1
+ * bytes).  Returns 0 or -1 (errno set).
+ */
+int random_token(char *out, size_t n);
+
 /* Overwrite len bytes at p with zeros in a way the compiler keeps. */
 void wipe(void *p, size_t len);
 

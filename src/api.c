@@ -20,6 +20,9 @@
 #include "util.h"
 
 #define CHUNKED_INITIAL_CAP 1024 /* bytes, grown by doubling */
+#define ROOM_BODY_MAX (16 * 1024) /* bytes of a POST /rooms body */
+#define ROOM_ID_CHARS 16    /* base64url: 96 bits (SPEC: at least 72) */
+#define ROOM_TOKEN_CHARS 22 /* base64url: 132 bits (SPEC: at least 96) */
 
 /* An unknown, used or expired PIN: 404, and a failure of the address. */
 static void
@@ -60,12 +63,29 @@ static int
 begin_post(struct request *r)
 {
 	const struct config *cfg = http_config();
-	const char *to, *type, *length, *why, *pin;
-	size_t to_len;
+	const char *to, *type, *length, *why, *pin, *room;
+	size_t to_len, room_len;
 	uint64_t cap = CHUNKED_INITIAL_CAP;
 
 	to = http_query(r, "to", &to_len);
-	if ((to == NULL || to_len == 0) &&
+	room = http_query(r, "room", &room_len);
+	if (room != NULL && room_len > 0) {
+		if (to != NULL && to_len > 0) {
+			http_error(r, 400, "bad_request",
+			    "to and room do not go together");
+			return -1;
+		}
+		if (strlen(room) != room_len) {
+			http_error(r, 400, "bad_request",
+			    "room holds a NUL byte");
+			return -1;
+		}
+		if ((r->room = strdup(room)) == NULL) {
+			http_error(r, 503, "server_full", "out of memory");
+			return -1;
+		}
+		r->fanout = true;
+	} else if ((to == NULL || to_len == 0) &&
 	    (pin = http_header(r, "X-PIN")) != NULL) {
 		/* Malformed or not, a PIN that names no inbox is unknown. */
 		if (field_pin(pin, cfg->pin_digits, &r->pin_code) == -1) {
@@ -157,6 +177,37 @@ done:
 	return ret;
 }
 
+/*
+ * Route /rooms/ROOM[/members[/NAME]|/invitations]; ROOM and NAME are
+ * copied to r->room and r->peer.  Returns 0, or -1 for no such path.
+ */
+static int
+route_room(struct request *r, const char *rest)
+{
+	const char *slash = strchr(rest, '/'), *sub;
+	size_t len = slash != NULL ? (size_t)(slash - rest) : strlen(rest);
+
+	if (len == 0)
+		return -1;
+	if (slash == NULL)
+		r->route = ROUTE_ROOM;
+	else if (strcmp(sub = slash + 1, "members") == 0)
+		r->route = ROUTE_ROOM_MEMBERS;
+	else if (strcmp(sub, "invitations") == 0)
+		r->route = ROUTE_ROOM_INVITES;
+	else if (strncmp(sub, "members/", 8) == 0 && sub[8] != '\0' &&
+	    strchr(sub + 8, '/') == NULL)
+		r->route = ROUTE_ROOM_MEMBER;
+	else
+		return -1;
+	if ((r->room = strdup(rest)) == NULL)
+		return -1;
+	r->room[len] = '\0';
+	if (r->route == ROUTE_ROOM_MEMBER)
+		r->peer = r->room + len + 1 + 8;
+	return 0;
+}
+
 /* Route the path; 404 for an unknown one.  Returns 0 or -1 (replied). */
 static int
 route(struct request *r)
@@ -169,6 +220,7 @@ route(struct request *r)
 		{ "/pin", ROUTE_PIN },
 		{ "/healthz", ROUTE_HEALTH },
 		{ "/metrics", ROUTE_METRICS },
+		{ "/rooms", ROUTE_ROOMS },
 	};
 	size_t i;
 
@@ -177,6 +229,9 @@ route(struct request *r)
 			r->route = routes[i].route;
 			return 0;
 		}
+	if (strncmp(r->path, "/rooms/", 7) == 0 &&
+	    route_room(r, r->path + 7) == 0)
+		return 0;
 	http_error(r, 404, "not_found", "no such path");
 	return -1;
 }
@@ -214,46 +269,85 @@ expose_metrics(struct request *r)
 	    len);
 }
 
+/* Check a room request's query and size; replies and returns -1 on error. */
+static int
+begin_room(struct request *r)
+{
+	const char *length, *why;
+	uint64_t cap = 0;
+	size_t len;
+
+	if (r->route == ROUTE_ROOM_INVITES) {
+		r->peer = http_query(r, "peer", &len);
+		if (r->peer == NULL || len == 0 || strlen(r->peer) != len ||
+		    (why = auth_check_username(r->peer, len)) != NULL) {
+			http_error(r, 400, "bad_request",
+			    "peer must name an inbox");
+			return -1;
+		}
+	}
+	if (r->route != ROUTE_ROOMS)
+		return 0; /* no body: one sent is read and dropped */
+	length = http_header(r, "Content-Length");
+	if (length != NULL && (parse_uint(length, UINT64_MAX, &cap) == -1 ||
+	    cap > ROOM_BODY_MAX)) {
+		http_error(r, 413, "payload_too_large",
+		    "a room's settings take at most 16 KiB");
+		return -1;
+	}
+	if ((r->body = message_new(r->user, NULL, length != NULL ? cap :
+	    CHUNKED_INITIAL_CAP)) == NULL) {
+		http_error(r, 503, "server_full", "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+/* Is method allowed on r's route?  (OPTIONS is answered before.) */
+static bool
+method_allowed(const struct request *r)
+{
+	const char *m = r->method;
+
+	switch (r->route) {
+	case ROUTE_INBOX:
+		return strcmp(m, "GET") == 0 || strcmp(m, "POST") == 0;
+	case ROUTE_ROOM:
+		return strcmp(m, "GET") == 0 || strcmp(m, "DELETE") == 0;
+	case ROUTE_ROOM_MEMBER:
+		return strcmp(m, "DELETE") == 0;
+	case ROUTE_HEALTH:
+	case ROUTE_METRICS:
+		return strcmp(m, "GET") == 0;
+	default: /* /pin, /rooms, members, invitations */
+		return strcmp(m, "POST") == 0;
+	}
+}
+
 void
 api_begin(struct request *r)
 {
 	uint64_t retry_ms;
-	bool get, post;
 
 	if (route(r) == -1)
 		return;
-	if (strcmp(r->method, "OPTIONS") == 0 &&
-	    (r->route == ROUTE_INBOX || r->route == ROUTE_PIN)) {
+	if (strcmp(r->method, "OPTIONS") == 0 && r->route != ROUTE_HEALTH &&
+	    r->route != ROUTE_METRICS) {
 		http_preflight(r);
 		return;
 	}
-	get = strcmp(r->method, "GET") == 0;
-	post = strcmp(r->method, "POST") == 0;
-	switch (r->route) {
-	case ROUTE_HEALTH:
-	case ROUTE_METRICS:
-		if (!get)
-			http_error(r, 405, "method_not_allowed",
-			    "only GET is allowed here");
-		else if (r->route == ROUTE_HEALTH)
-			health(r);
-		else
-			expose_metrics(r);
+	if (!method_allowed(r)) {
+		http_error(r, 405, "method_not_allowed",
+		    "the method is not allowed on this path");
 		return;
-	case ROUTE_PIN:
-		if (!post) {
-			http_error(r, 405, "method_not_allowed",
-			    "/pin allows POST and OPTIONS");
-			return;
-		}
-		break;
-	default:
-		if (!get && !post) {
-			http_error(r, 405, "method_not_allowed",
-			    "/inbox allows GET, POST and OPTIONS");
-			return;
-		}
-		break;
+	}
+	if (r->route == ROUTE_HEALTH) {
+		health(r);
+		return;
+	}
+	if (r->route == ROUTE_METRICS) {
+		expose_metrics(r);
+		return;
 	}
 	/* Before any password is looked at, let alone hashed. */
 	if (peers_blocked(http_peers(), &r->client_addr, now_ms(), &retry_ms)) {
@@ -261,21 +355,24 @@ api_begin(struct request *r)
 		http_too_many(r, retry_ms);
 		return;
 	}
-	r->post = post && r->route == ROUTE_INBOX;
+	r->post = strcmp(r->method, "POST") == 0 && r->route == ROUTE_INBOX;
 	if (begin_auth(r) == -1)
 		return;
-	if (r->route == ROUTE_PIN)
-		return;
-	if (get)
-		begin_get(r);
-	else
-		begin_post(r);
+	if (r->route == ROUTE_INBOX) {
+		if (r->post)
+			begin_post(r);
+		else
+			begin_get(r);
+	} else if (r->route != ROUTE_PIN)
+		begin_room(r);
 }
 
 int
 api_upload(struct request *r, const char *data, size_t len)
 {
 	const struct config *cfg = http_config();
+	uint64_t limit = r->route == ROUTE_ROOMS ? ROOM_BODY_MAX :
+	    cfg->max_message_size;
 	size_t need;
 
 	if (r->too_large) {
@@ -284,18 +381,19 @@ api_upload(struct request *r, const char *data, size_t len)
 		 * runs on past twice the limit is cut off.
 		 */
 		r->discarded += len;
-		return r->discarded > cfg->max_message_size ? -1 : 0;
+		return r->discarded > limit ? -1 : 0;
 	}
 	if (r->body == NULL) {
 		/* A body nothing asked for: read on and drop, within bounds. */
 		r->discarded += len;
-		return r->discarded > cfg->max_message_size ? -1 : 0;
+		return r->discarded > limit ? -1 : 0;
 	}
 	need = r->body->len + len;
-	if (need > cfg->max_message_size) {
+	if (need > limit) {
 		/* Only a chunked body gets here: drop it, answer 413. */
 		r->too_large = true;
-		r->discarded = need - cfg->max_message_size;
+		r->discarded = need - limit;
+		wipe(message_body(r->body), r->body->len);
 		message_free(r->body);
 		r->body = NULL;
 		return 0;
@@ -305,10 +403,11 @@ api_upload(struct request *r, const char *data, size_t len)
 
 		while (cap < need)
 			cap *= 2;
-		if (cap > cfg->max_message_size)
-			cap = cfg->max_message_size;
+		if (cap > limit)
+			cap = limit;
 		if (message_reserve(&r->body, cap) == -1) {
 			r->too_large = true;
+			wipe(message_body(r->body), r->body->len);
 			message_free(r->body);
 			r->body = NULL;
 			return 0;
@@ -340,6 +439,33 @@ act_get(struct request *r)
 		break;
 	default: /* empty, or expired since login: nothing for the caller */
 		http_empty(r, 204);
+		break;
+	}
+}
+
+/* POST /inbox?room=: a copy to every other member. */
+static void
+act_fanout(struct request *r)
+{
+	struct roster *copies = NULL;
+	char *body;
+
+	switch (store_room_send(http_store(), r->room, r->body, now_ms(),
+	    &copies)) {
+	case STORE_OK:
+		body = json_fanout(copies);
+		free(copies);
+		http_body(r, 200, "application/json", body,
+		    body ? strlen(body) : 0);
+		break;
+	case STORE_NOT_FOUND:
+		http_error(r, 404, "not_found", "no such room");
+		break;
+	case STORE_FORBIDDEN:
+		http_error(r, 403, "forbidden", "not a member of the room");
+		break;
+	default:
+		http_error(r, 503, "server_full", "out of memory");
 		break;
 	}
 }
@@ -403,11 +529,222 @@ act_pin(struct request *r)
 	}
 }
 
+/* Answer a room with its members (create, join, GET). */
+static void
+reply_room(struct request *r, unsigned status, const char *room,
+    const char *token, struct roster *members)
+{
+	char *body = json_room(room, token, members);
+
+	free(members);
+	http_body(r, status, "application/json", body, body ? strlen(body) : 0);
+}
+
+/* Answer the store's refusal of a room request. */
+static void
+room_refused(struct request *r, enum store_result res)
+{
+	switch (res) {
+	case STORE_NOT_FOUND:
+		http_error(r, 404, "not_found", "no such room");
+		break;
+	case STORE_FORBIDDEN:
+		http_error(r, 403, "forbidden",
+		    r->route == ROUTE_ROOM_MEMBERS ?
+		    "the room takes its secret or an invitation" :
+		    "not allowed to the caller in this room");
+		break;
+	case STORE_WRONG:
+		metrics_inc(auth_failures);
+		peers_fail(http_peers(), &r->client_addr, now_ms());
+		http_error(r, 403, "forbidden", "wrong room secret");
+		break;
+	case STORE_NO_PEER:
+		http_error(r, 404, "not_found", r->route == ROUTE_ROOM_INVITES ?
+		    "the peer has no inbox" : "the peer is not a member");
+		break;
+	case STORE_CONFLICT:
+		http_error(r, 409, "conflict", "a room of that name exists");
+		break;
+	case STORE_ROOM_FULL:
+		http_error(r, 409, "room_full",
+		    "the room holds max_members members");
+		break;
+	case STORE_TOO_MANY_ROOMS:
+		http_error(r, 409, "too_many_rooms",
+		    "the caller is in max-rooms-per-inbox rooms");
+		break;
+	case STORE_TOO_MANY_INVITATIONS:
+		http_error(r, 409, "too_many_invitations",
+		    "the room holds max_members pending invitations");
+		break;
+	case STORE_SERVER_FULL:
+		http_error(r, 503, "server_full",
+		    "the server holds max-rooms rooms");
+		break;
+	default:
+		http_error(r, 503, "server_full", "out of memory");
+		break;
+	}
+}
+
+/* Create the room r->create describes, its password hashed into h. */
+static void
+create_room(struct request *r, const struct cred_hash *h)
+{
+	const struct config *cfg = http_config();
+	struct json_room_request *rq = r->create;
+	char id[ROOM_ID_CHARS + 1], token[ROOM_TOKEN_CHARS + 1];
+	uint8_t mac[CRED_MAC_BYTES];
+	struct room_params p = { 0 };
+	struct roster *members = NULL;
+	enum store_result res;
+	bool with_token = rq->password == NULL && !rq->invite_only;
+	int tries = rq->name != NULL ? 1 : 4;
+
+	p.hash = h;
+	p.invite_only = rq->invite_only;
+	p.max_members = rq->max_members > ROOM_MEMBERS_MAX ? 0 :
+	    (unsigned)rq->max_members;
+	p.ttl_ms = rq->ttl == 0 ? cfg->room_timeout_ms :
+	    rq->ttl > cfg->room_max_timeout_ms / 1000 ?
+	    cfg->room_max_timeout_ms : rq->ttl * 1000;
+	do {
+		if ((rq->name == NULL && random_token(id, ROOM_ID_CHARS) == -1) ||
+		    (with_token && random_token(token, ROOM_TOKEN_CHARS) == -1)) {
+			http_error(r, 503, "server_full", "no randomness");
+			return;
+		}
+		p.name = rq->name != NULL ? rq->name : id;
+		if (with_token)
+			auth_mac(p.name, token, ROOM_TOKEN_CHARS, mac);
+		else if (rq->password != NULL)
+			auth_mac(p.name, rq->password, rq->password_len, mac);
+		p.mac = rq->invite_only ? NULL : mac;
+		res = store_room_create(http_store(), r->user, &p, now_ms(),
+		    &members);
+	} while (res == STORE_CONFLICT && --tries > 0);
+	wipe(mac, sizeof(mac));
+	if (res == STORE_OK)
+		reply_room(r, 201, p.name, with_token ? token : NULL, members);
+	else if (res == STORE_NOT_FOUND)
+		http_error(r, 404, "not_found", "the inbox has expired");
+	else
+		room_refused(r, res);
+	wipe(token, sizeof(token));
+}
+
+/* POST /rooms: parse the body; a password is hashed before creation. */
+static void
+act_create(struct request *r)
+{
+	const char *why;
+	size_t len = r->body != NULL ? r->body->len : 0;
+
+	if ((r->create = calloc(1, sizeof(*r->create))) == NULL) {
+		http_error(r, 503, "server_full", "out of memory");
+		return;
+	}
+	why = json_room_request(r->body != NULL ? message_body(r->body) : "",
+	    len, r->create);
+	if (r->body != NULL) {
+		wipe(message_body(r->body), len);
+		message_free(r->body);
+		r->body = NULL;
+	}
+	if (why == NULL && r->create->name != NULL &&
+	    ((why = auth_check_username(r->create->name,
+	    strlen(r->create->name))) != NULL ||
+	    strchr(r->create->name, '/') != NULL))
+		why = "name must be 1 to 256 bytes of UTF-8 without control "
+		    "characters or /";
+	if (why == NULL && r->create->password != NULL &&
+	    auth_check_password(r->create->password_len) != NULL)
+		why = "password must be min-password-length to 1024 bytes";
+	if (why != NULL) {
+		http_error(r, 400, "bad_request", why);
+		return;
+	}
+	if (r->create->password == NULL) {
+		create_room(r, NULL);
+		return;
+	}
+	if ((r->job.password = malloc(r->create->password_len + 1)) == NULL) {
+		http_error(r, 503, "server_full", "out of memory");
+		return;
+	}
+	memcpy(r->job.password, r->create->password,
+	    r->create->password_len + 1);
+	r->job.len = r->create->password_len;
+	r->job.done = auth_done;
+	r->phase = PHASE_ROOM_HASH;
+	http_suspend(r);
+	auth_submit(&r->job);
+}
+
+/* POST /rooms/ROOM/members: join with X-Room-Token or an invitation. */
+static void
+act_join(struct request *r)
+{
+	const char *token = http_header(r, "X-Room-Token");
+	uint8_t mac[CRED_MAC_BYTES];
+	struct roster *members = NULL;
+	enum store_result res;
+
+	if (token != NULL)
+		auth_mac(r->room, token, strlen(token), mac);
+	res = store_room_join(http_store(), r->room, r->user,
+	    token != NULL ? mac : NULL, now_ms(), &members);
+	wipe(mac, sizeof(mac));
+	if (res == STORE_OK)
+		reply_room(r, 200, r->room, NULL, members);
+	else
+		room_refused(r, res);
+}
+
+static void
+act_room(struct request *r)
+{
+	struct store *s = http_store();
+	struct roster *members = NULL;
+	enum store_result res;
+	bool get = strcmp(r->method, "GET") == 0;
+
+	switch (r->route) {
+	case ROUTE_ROOMS:
+		act_create(r);
+		return;
+	case ROUTE_ROOM_MEMBERS:
+		act_join(r);
+		return;
+	case ROUTE_ROOM:
+		res = get ? store_room_members(s, r->room, r->user, now_ms(),
+		    &members) : store_room_close(s, r->room, r->user, now_ms());
+		break;
+	case ROUTE_ROOM_MEMBER:
+		res = store_room_leave(s, r->room, r->user, r->peer, now_ms());
+		break;
+	default: /* ROUTE_ROOM_INVITES */
+		res = store_room_invite(s, r->room, r->user, r->peer, now_ms());
+		break;
+	}
+	if (res != STORE_OK)
+		room_refused(r, res);
+	else if (get)
+		reply_room(r, 200, r->room, NULL, members);
+	else
+		http_empty(r, 204);
+}
+
 static void
 act(struct request *r)
 {
 	if (r->route == ROUTE_PIN)
 		act_pin(r);
+	else if (r->route != ROUTE_INBOX)
+		act_room(r);
+	else if (r->fanout)
+		act_fanout(r);
 	else if (r->post)
 		act_post(r);
 	else
@@ -461,6 +798,15 @@ api_finish(struct request *r)
 		return;
 	case PHASE_AUTH:
 		finish_auth(r);
+		return;
+	case PHASE_ROOM_HASH:
+		if (r->job.result == -1) {
+			http_error(r, 503, "server_full",
+			    "the password could not be hashed");
+			return;
+		}
+		metrics_inc(argon2_hashes);
+		create_room(r, &r->job.hash);
 		return;
 	case PHASE_HELD:
 		if (r->w.state == WAITER_MESSAGE)

@@ -10,6 +10,7 @@
 #include <sys/un.h>
 
 #include "config.h"
+#include "store.h"
 #include "util.h"
 
 #define LINE_MAX_BYTES 4096
@@ -68,6 +69,11 @@ static const struct keyword keywords[] = {
 	{ "cors-origins", K_ORIGINS, 0, 0, 0, 0 },
 	U("pin-digits", pin_digits, 4, 9),
 	S("pin-timeout", pin_timeout_ms, 1, DAY),
+	S("room-timeout", room_timeout_ms, 1, 365 * DAY),
+	S("room-max-timeout", room_max_timeout_ms, 1, 365 * DAY),
+	U("max-rooms", max_rooms, 0, 1000000000),
+	U("max-room-members", max_room_members, 1, ROOM_MEMBERS_MAX),
+	U("max-rooms-per-inbox", max_rooms_per_inbox, 0, 65535),
 	{ "metrics-allow", K_METRICS_ALLOW, 0, 0, 0, 0 },
 	PATH("tls-cert", tls_cert),
 	PATH("tls-key", tls_key),
@@ -96,6 +102,11 @@ config_defaults(struct config *c)
 	c->auth_failures_per_minute = 20;
 	c->pin_digits = 6;
 	c->pin_timeout_ms = 60 * 1000;
+	c->room_timeout_ms = 7200 * 1000;
+	c->room_max_timeout_ms = DAY * 1000;
+	c->max_rooms = 100000;
+	c->max_room_members = 32;
+	c->max_rooms_per_inbox = 16;
 	cidr_parse("127.0.0.0/8", &c->metrics_allow[0]);
 	cidr_parse("::1", &c->metrics_allow[1]);
 	c->n_metrics_allow = 2;
@@ -534,6 +545,13 @@ config_check(const struct config *c, const char *name, config_error_fn *err,
 	}
 	if (c->max_inbox_bytes > c->max_memory) {
 		report(err, arg, name, "max-inbox-bytes exceeds max-memory");
+		errors++;
+	}
+	if (c->room_timeout_ms > c->room_max_timeout_ms) {
+		report(err, arg, name, "room-timeout (%llu) exceeds "
+		    "room-max-timeout (%llu)",
+		    (unsigned long long)c->room_timeout_ms / 1000,
+		    (unsigned long long)c->room_max_timeout_ms / 1000);
 		errors++;
 	}
 	return errors;

@@ -32,7 +32,8 @@
 
 #define LISTEN_BACKLOG 4096
 #define THREADS_PER_CPU 4
-#define EXPOSE_HEADERS "X-From, X-To, X-Message-Id, Retry-After"
+#define EXPOSE_HEADERS \
+	"X-From, X-To, X-Message-Id, Retry-After, X-Room, X-Event"
 #define PEM_MAX (64 * 1024) /* bytes of a certificate chain or key */
 /*
  * libmicrohttpd's per-connection pool holds the request head and the
@@ -152,6 +153,27 @@ http_free_credentials(char *user, char *password)
 		MHD_free(user);
 }
 
+/* The methods a route allows, for Allow. */
+static const char *
+route_allow(enum route route)
+{
+	switch (route) {
+	case ROUTE_INBOX:
+		return "GET, POST, OPTIONS";
+	case ROUTE_PIN:
+	case ROUTE_ROOMS:
+	case ROUTE_ROOM_MEMBERS:
+	case ROUTE_ROOM_INVITES:
+		return "POST, OPTIONS";
+	case ROUTE_ROOM:
+		return "GET, DELETE, OPTIONS";
+	case ROUTE_ROOM_MEMBER:
+		return "DELETE, OPTIONS";
+	default:
+		return "GET";
+	}
+}
+
 /* Add the CORS headers every response carries (Fetch standard). */
 static void
 add_cors(struct request *r, struct MHD_Response *resp)
@@ -234,8 +256,7 @@ http_error(struct request *r, unsigned status, const char *code,
 		break;
 	case 405:
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
-		    r->route == ROUTE_PIN ? "POST, OPTIONS"
-		    : r->route == ROUTE_INBOX ? "GET, POST, OPTIONS" : "GET");
+		    route_allow(r->route));
 		break;
 	case 503:
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER,
@@ -335,6 +356,10 @@ http_message(struct request *r, struct message *m)
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
 	    type != NULL ? type : "application/octet-stream");
 	MHD_add_response_header(resp, "X-Message-Id", id);
+	if (message_room(m) != NULL)
+		MHD_add_response_header(resp, "X-Room", message_room(m));
+	if (message_event(m) != NULL)
+		MHD_add_response_header(resp, "X-Event", message_event(m));
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
 	    "no-store");
 	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
@@ -349,14 +374,13 @@ http_preflight(struct request *r)
 	resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
 	if (resp != NULL) {
 		MHD_add_response_header(resp, "Access-Control-Allow-Methods",
-		    "GET, POST, OPTIONS");
+		    "GET, POST, DELETE, OPTIONS");
 		MHD_add_response_header(resp, "Access-Control-Allow-Headers",
-		    "Authorization, Content-Type, X-PIN");
+		    "Authorization, Content-Type, X-PIN, X-Room-Token");
 		MHD_add_response_header(resp, "Access-Control-Max-Age",
 		    PREFLIGHT_MAX_AGE);
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
-		    r->route == ROUTE_PIN ? "POST, OPTIONS"
-		    : "GET, POST, OPTIONS");
+		    route_allow(r->route));
 	}
 	queue(r, 204, resp, 0);
 }
@@ -489,8 +513,16 @@ completed(void *cls, struct MHD_Connection *c, void **ctx,
 	l.bytes = r->bytes;
 	l.duration_us = now_us() - r->start_us;
 	log_request(&l);
-	if (r->body != NULL)
+	if (r->body != NULL) {
+		if (r->route == ROUTE_ROOMS) /* it may hold a password */
+			wipe(message_body(r->body), r->body->len);
 		message_free(r->body);
+	}
+	if (r->create != NULL) {
+		json_room_request_free(r->create);
+		free(r->create);
+	}
+	free(r->room);
 	if (r->pending != NULL && !r->pending_shared)
 		MHD_destroy_response(r->pending);
 	if (r->job.password != NULL) {

@@ -2,9 +2,14 @@
  * json.c - JSON bodies and log lines through cJSON.
  */
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "json.h"
+#include "util.h"
+
+#define JSON_WHOLE_MAX 1e15 /* whole numbers above this are refused */
 
 /* Print and free obj; NULL if obj is NULL or printing failed. */
 static char *
@@ -90,4 +95,228 @@ json_log_request(const struct json_request_log *r)
 		return NULL;
 	}
 	return finish(o);
+}
+
+/* A whole number from 1 to JSON_WHOLE_MAX into *v; -1 otherwise. */
+static int
+whole(const cJSON *item, uint64_t *v)
+{
+	double d;
+
+	if (!cJSON_IsNumber(item))
+		return -1;
+	d = item->valuedouble;
+	if (!(d >= 1 && d <= JSON_WHOLE_MAX) || floor(d) != d)
+		return -1;
+	*v = (uint64_t)d;
+	return 0;
+}
+
+/* Only blanks (RFC 8259 whitespace) in s[0..len). */
+static bool
+blank(const char *s, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (strchr(" \t\r\n", s[i]) == NULL || s[i] == '\0')
+			return false;
+	return true;
+}
+
+/* A copy of a string item, or NULL (and *why set). */
+static char *
+string_of(const cJSON *item, const char **why, const char *message)
+{
+	char *s;
+
+	if (!cJSON_IsString(item) || item->valuestring == NULL) {
+		*why = message;
+		return NULL;
+	}
+	if ((s = strdup(item->valuestring)) == NULL)
+		*why = "out of memory";
+	return s;
+}
+
+const char *
+json_room_request(const char *body, size_t len, struct json_room_request *rq)
+{
+	const char *why = NULL, *end = NULL;
+	cJSON *o, *item;
+
+	memset(rq, 0, sizeof(*rq));
+	if (blank(body, len))
+		return NULL;
+	/* cJSON ends a string at \u0000; a name or password cut short
+	 * there would be a different one. */
+	if (memmem(body, len, "\\u0000", 6) != NULL)
+		return "the body holds a NUL character (\\u0000)";
+	o = cJSON_ParseWithLengthOpts(body, len, &end, false);
+	if (o == NULL || !cJSON_IsObject(o) ||
+	    !blank(end, len - (size_t)(end - body))) {
+		cJSON_Delete(o);
+		return "the body is not a JSON object";
+	}
+	cJSON_ArrayForEach(item, o) {
+		const char *k = item->string;
+
+		if (k == NULL) {
+			why = "the body is not a JSON object";
+		} else if (strcmp(k, "name") == 0) {
+			free(rq->name);
+			rq->name = string_of(item, &why,
+			    "name must be a string");
+		} else if (strcmp(k, "password") == 0) {
+			if (rq->password != NULL) {
+				wipe(rq->password, rq->password_len);
+				free(rq->password);
+			}
+			rq->password = string_of(item, &why,
+			    "password must be a string");
+			rq->password_len = rq->password != NULL ?
+			    strlen(rq->password) : 0;
+		} else if (strcmp(k, "ttl") == 0) {
+			if (whole(item, &rq->ttl) == -1)
+				why = "ttl must be a whole number of seconds "
+				    "from 1";
+		} else if (strcmp(k, "max_members") == 0) {
+			if (whole(item, &rq->max_members) == -1)
+				why = "max_members must be a whole number "
+				    "from 1";
+		} else if (strcmp(k, "invite_only") == 0) {
+			if (!cJSON_IsBool(item))
+				why = "invite_only must be true or false";
+			else
+				rq->invite_only = cJSON_IsTrue(item);
+		} else
+			why = "unknown key in the body";
+		if (why != NULL)
+			break;
+	}
+	if (why == NULL && rq->invite_only && rq->password != NULL)
+		why = "an invite_only room has no password";
+	cJSON_ArrayForEach(item, o)
+		if (cJSON_IsString(item) && item->valuestring != NULL)
+			wipe(item->valuestring, strlen(item->valuestring));
+	cJSON_Delete(o);
+	if (why != NULL)
+		json_room_request_free(rq);
+	return why;
+}
+
+void
+json_room_request_free(struct json_room_request *rq)
+{
+	free(rq->name);
+	if (rq->password != NULL) {
+		wipe(rq->password, rq->password_len);
+		free(rq->password);
+	}
+	memset(rq, 0, sizeof(*rq));
+}
+
+/* Add an array of the roster's names, or of names[0..n), to o. */
+static bool
+add_names(cJSON *o, const char *key, const char *const *names, unsigned n)
+{
+	cJSON *a = cJSON_AddArrayToObject(o, key);
+	unsigned i;
+
+	if (a == NULL)
+		return false;
+	for (i = 0; i < n; i++) {
+		cJSON *s = cJSON_CreateString(names[i]);
+
+		if (s == NULL || !cJSON_AddItemToArray(a, s)) {
+			cJSON_Delete(s);
+			return false;
+		}
+	}
+	return true;
+}
+
+char *
+json_room(const char *room, const char *token, const struct roster *members)
+{
+	cJSON *o = cJSON_CreateObject(), *a;
+	unsigned i;
+
+	if (o == NULL || cJSON_AddStringToObject(o, "room", room) == NULL ||
+	    (token != NULL &&
+	    cJSON_AddStringToObject(o, "token", token) == NULL) ||
+	    cJSON_AddNumberToObject(o, "expires_in",
+	    (double)((members->expires_in_ms + 999) / 1000)) == NULL ||
+	    (a = cJSON_AddArrayToObject(o, "members")) == NULL)
+		goto fail;
+	for (i = 0; i < members->n; i++) {
+		cJSON *s = cJSON_CreateString(members->e[i].name);
+
+		if (s == NULL || !cJSON_AddItemToArray(a, s)) {
+			cJSON_Delete(s);
+			goto fail;
+		}
+	}
+	return finish(o);
+fail:
+	cJSON_Delete(o);
+	return NULL;
+}
+
+char *
+json_fanout(const struct roster *copies)
+{
+	cJSON *o = cJSON_CreateObject(), *ok, *failed;
+	unsigned i;
+
+	if (o == NULL || (ok = cJSON_AddArrayToObject(o, "delivered")) == NULL ||
+	    (failed = cJSON_AddObjectToObject(o, "failed")) == NULL)
+		goto fail;
+	for (i = 0; i < copies->n; i++) {
+		const struct roster_entry *e = &copies->e[i];
+		cJSON *s;
+
+		if (e->result == STORE_OK) {
+			if ((s = cJSON_CreateString(e->name)) == NULL ||
+			    !cJSON_AddItemToArray(ok, s)) {
+				cJSON_Delete(s);
+				goto fail;
+			}
+		} else if (cJSON_AddStringToObject(failed, e->name,
+		    e->result == STORE_INBOX_FULL ? "inbox_full" :
+		    "server_full") == NULL)
+			goto fail;
+	}
+	return finish(o);
+fail:
+	cJSON_Delete(o);
+	return NULL;
+}
+
+char *
+json_room_event(const struct room_news *n, size_t *len)
+{
+	static const char *const names[] = {
+		[EVENT_JOINED] = "joined",
+		[EVENT_LEFT] = "left",
+		[EVENT_CLOSED] = "closed",
+		[EVENT_INVITED] = "invited",
+	};
+	cJSON *o = cJSON_CreateObject();
+	char *s;
+
+	if (o == NULL || n->event <= EVENT_NONE || n->event >= nitems(names) ||
+	    cJSON_AddStringToObject(o, "event", names[n->event]) == NULL ||
+	    cJSON_AddStringToObject(o, "room", n->room) == NULL ||
+	    cJSON_AddStringToObject(o, "peer", n->peer) == NULL ||
+	    (n->reason != NULL ?
+	    cJSON_AddStringToObject(o, "reason", n->reason) :
+	    cJSON_AddNullToObject(o, "reason")) == NULL ||
+	    !add_names(o, "members", n->members, n->nmembers)) {
+		cJSON_Delete(o);
+		return NULL;
+	}
+	if ((s = finish(o)) != NULL)
+		*len = strlen(s);
+	return s;
 }

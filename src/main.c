@@ -19,6 +19,7 @@
 #include "auth.h"
 #include "config.h"
 #include "http.h"
+#include "json.h"
 #include "log.h"
 #include "metrics.h"
 #include "peer.h"
@@ -197,8 +198,12 @@ main(int argc, char *argv[])
 	lim.max_inbox_bytes = cfg.max_inbox_bytes;
 	lim.max_inboxes = cfg.max_inboxes;
 	lim.max_memory = cfg.max_memory;
+	lim.max_rooms = cfg.max_rooms;
+	lim.max_room_members = cfg.max_room_members;
+	lim.max_rooms_per_inbox = cfg.max_rooms_per_inbox;
 	if ((store = store_new(&lim, &waiter_ops, now_ms(), TICK_MS)) == NULL)
 		fatal("creating the store: out of memory");
+	store_set_renderer(store, json_room_event);
 
 	pl.connections = cfg.per_ip_connection_limit;
 	pl.failures = cfg.auth_failures_per_minute;

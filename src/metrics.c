@@ -82,6 +82,11 @@ metrics_render(const struct store_stats *st, const struct peer_stats *ps,
 	series(&t, "inboxd_waiters", "gauge", "GET requests held (long polls).",
 	    st->waiters);
 	series(&t, "inboxd_pins", "gauge", "Live pairing codes.", st->pins);
+	series(&t, "inboxd_rooms", "gauge", "Rooms that exist.", st->rooms);
+	series(&t, "inboxd_room_members", "gauge",
+	    "Memberships of rooms, all rooms.", st->members);
+	series(&t, "inboxd_room_invitations", "gauge",
+	    "Invitations to rooms not yet used.", st->invitations);
 	series(&t, "inboxd_tracked_addresses", "gauge",
 	    "Client addresses with open connections or recent failures.",
 	    ps->entries);
@@ -98,8 +103,23 @@ metrics_render(const struct store_stats *st, const struct peer_stats *ps,
 	    "inbox.", st->expired);
 	series(&t, "inboxd_inboxes_expired_total", "counter",
 	    "Inboxes deleted after inbox-timeout.", st->inboxes_expired);
+	series(&t, "inboxd_rooms_created_total", "counter", "Rooms created.",
+	    st->rooms_created);
+	series(&t, "inboxd_rooms_expired_total", "counter",
+	    "Rooms deleted at the end of their ttl.", st->rooms_expired);
+	series(&t, "inboxd_room_copies_delivered_total", "counter",
+	    "Fan-out copies queued in members' inboxes.", st->copies_delivered);
+	series(&t, "inboxd_room_copies_failed_total", "counter",
+	    "Fan-out copies refused: inbox_full or server_full.",
+	    st->copies_failed);
+	series(&t, "inboxd_room_events_total", "counter",
+	    "Room events (joined, left, closed, invited) queued.", st->events);
+	series(&t, "inboxd_room_events_dropped_total", "counter",
+	    "Room events refused by a full inbox or server.",
+	    st->events_dropped);
 	series(&t, "inboxd_auth_failures_total", "counter",
-	    "Wrong passwords and unknown PINs.", LOAD(auth_failures));
+	    "Wrong passwords and room secrets, and unknown PINs.",
+	    LOAD(auth_failures));
 	series(&t, "inboxd_rate_limited_requests_total", "counter",
 	    "Requests answered 429 after auth-failures-per-minute.",
 	    LOAD(rate_limited));

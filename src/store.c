@@ -18,45 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store.h"
+#include "store_impl.h"
 #include "util.h"
-
-#define MALLOC_OVERHEAD 16 /* glibc's chunk header, rounded */
-#define INITIAL_BUCKETS 1024
-
-enum { TIMER_INBOX = 1, TIMER_WAITER = 2, TIMER_PIN = 3 };
-
-#define PIN_BUCKETS 1024 /* grows by doubling past one PIN a bucket */
-#define PIN_DRAWS 32     /* fresh codes tried before giving up */
-
-/*
- * 160 bytes and the name: the queue is a circular list reached through its
- * youngest message (last->next is the oldest), and the hash of the name is
- * not kept but recomputed when the table grows.
- */
-struct inbox {
-	struct inbox *hnext; /* hash chain */
-	struct timer timer;
-	struct message *last; /* youngest queued; last->next is the oldest */
-	struct store_waiter *waiter; /* the held GET, if any */
-	struct pin *pin;             /* its live pairing code, if any */
-	uint64_t last_seen_ms;
-	uint32_t bytes; /* body bytes queued */
-	uint32_t nmsg;
-	uint32_t inflight; /* messages popped and not yet done */
-	uint16_t name_len;
-	struct cred_hash cred;
-	uint8_t mac[CRED_MAC_BYTES];
-	char name[];
-};
-
-/* A pairing code naming an inbox (SPEC section 2, POST /pin). */
-struct pin {
-	struct pin *hnext;
-	struct timer timer;
-	struct inbox *inbox;
-	uint32_t code;
-};
 
 /* The oldest queued message, or NULL. */
 static struct message *
@@ -111,31 +74,19 @@ q_insert_by_id(struct inbox *in, struct message *m)
 	prev->next = m;
 }
 
-struct store {
-	pthread_mutex_t lock;
-	struct store_limits lim;
-	const struct store_waiter_ops *ops;
-	uint8_t hash_key[16];
-	struct inbox **bucket;
-	size_t nbuckets; /* power of two */
-	struct timer_wheel wheel;
-	struct store_waiter *held; /* list of held waiters */
-	struct pin **pins;         /* live PINs by code */
-	size_t npin_buckets;       /* power of two */
-	uint64_t next_id;
-	bool shutting_down;
-	struct store_stats st;
-};
-
 struct message *
-message_new(const char *from, const char *type, size_t cap)
+message_new_room(const char *from, const char *type, const char *room,
+    enum room_event event, size_t cap)
 {
 	size_t from_len = strlen(from), type_len = type ? strlen(type) : 0;
+	size_t room_len = room ? strlen(room) : 0;
 	struct message *m;
 
-	if (from_len > UINT16_MAX || type_len > UINT16_MAX || cap > UINT32_MAX)
+	if (from_len > UINT16_MAX || type_len > UINT16_MAX ||
+	    room_len > UINT16_MAX || cap > UINT32_MAX)
 		return NULL;
-	m = malloc(sizeof(*m) + from_len + 1 + type_len + 1 + cap);
+	m = malloc(sizeof(*m) + from_len + 1 + type_len + 1 + room_len + 1 +
+	    cap);
 	if (m == NULL)
 		return NULL;
 	m->next = NULL;
@@ -145,11 +96,44 @@ message_new(const char *from, const char *type, size_t cap)
 	m->cap = (uint32_t)cap;
 	m->from_len = (uint16_t)from_len;
 	m->type_len = (uint16_t)type_len;
+	m->room_len = (uint16_t)room_len;
+	m->event = (uint8_t)event;
 	memcpy(m->data, from, from_len + 1);
 	if (type_len)
 		memcpy(m->data + from_len + 1, type, type_len);
 	m->data[from_len + 1 + type_len] = '\0';
+	if (room_len)
+		memcpy(m->data + from_len + 1 + type_len + 1, room, room_len);
+	m->data[from_len + 1 + type_len + 1 + room_len] = '\0';
 	return m;
+}
+
+struct message *
+message_new(const char *from, const char *type, size_t cap)
+{
+	return message_new_room(from, type, NULL, EVENT_NONE, cap);
+}
+
+const char *
+message_event(const struct message *m)
+{
+	static const char *const names[] = {
+		[EVENT_JOINED] = "joined",
+		[EVENT_LEFT] = "left",
+		[EVENT_CLOSED] = "closed",
+		[EVENT_INVITED] = "invited",
+	};
+
+	return m->event > EVENT_NONE && m->event < nitems(names) ?
+	    names[m->event] : NULL;
+}
+
+/* Bytes of the message before its body. */
+static size_t
+message_head(const struct message *m)
+{
+	return sizeof(*m) + m->from_len + 1 + m->type_len + 1 + m->room_len +
+	    1;
 }
 
 int
@@ -161,7 +145,7 @@ message_reserve(struct message **mp, size_t cap)
 		return 0;
 	if (cap > UINT32_MAX)
 		return -1;
-	m = realloc(m, sizeof(*m) + m->from_len + 1 + m->type_len + 1 + cap);
+	m = realloc(m, message_head(m) + cap);
 	if (m == NULL)
 		return -1;
 	m->cap = (uint32_t)cap;
@@ -178,8 +162,7 @@ message_free(struct message *m)
 size_t
 message_cost(const struct message *m)
 {
-	return sizeof(*m) + m->from_len + 1 + m->type_len + 1 + m->cap +
-	    MALLOC_OVERHEAD;
+	return message_head(m) + m->cap + MALLOC_OVERHEAD;
 }
 
 static size_t
@@ -198,11 +181,12 @@ store_new(const struct store_limits *limits,
 		return NULL;
 	s->bucket = calloc(INITIAL_BUCKETS, sizeof(*s->bucket));
 	s->pins = calloc(PIN_BUCKETS, sizeof(*s->pins));
-	if (s->bucket == NULL || s->pins == NULL ||
+	if (s->bucket == NULL || s->pins == NULL || rooms_init(s) == -1 ||
 	    random_bytes(s->hash_key, 16) == -1 ||
 	    pthread_mutex_init(&s->lock, NULL) != 0) {
 		free(s->bucket);
 		free(s->pins);
+		rooms_free(s);
 		free(s);
 		return NULL;
 	}
@@ -229,6 +213,7 @@ store_free(struct store *s)
 
 	if (s == NULL)
 		return;
+	rooms_free(s);
 	for (i = 0; i < s->nbuckets; i++) {
 		struct inbox *in, *next;
 
@@ -253,7 +238,7 @@ bucket_of(const struct store *s, const char *name, size_t len,
 	return (size_t)siphash24(s->hash_key, name, len) & (nbuckets - 1);
 }
 
-static struct inbox *
+struct inbox *
 do_find(struct store *s, const char *name)
 {
 	size_t len = strlen(name);
@@ -382,12 +367,14 @@ do_grow_pins(struct store *s)
 	s->npin_buckets = n;
 }
 
-/* Delete an inbox with what is still queued in it. */
+/* Delete an inbox with what is still queued in it; it leaves its rooms. */
 static void
-do_delete_inbox(struct store *s, struct inbox *in)
+do_delete_inbox(struct store *s, struct inbox *in,
+    struct store_waiter **release, uint64_t now)
 {
 	struct message *m;
 
+	do_rooms_forget(s, in, release, now);
 	while (in->last != NULL) {
 		m = q_pop(in);
 		s->st.messages--;
@@ -408,13 +395,14 @@ do_delete_inbox(struct store *s, struct inbox *in)
 }
 
 static void
-do_inbox_timer(struct store *s, struct inbox *in, uint64_t now)
+do_inbox_timer(struct store *s, struct inbox *in,
+    struct store_waiter **release, uint64_t now)
 {
 	do_drop_stale(s, in, now);
 	if (in->waiter == NULL && in->inflight == 0 &&
 	    in->last_seen_ms + s->lim.inbox_timeout_ms <= now) {
 		s->st.inboxes_expired++;
-		do_delete_inbox(s, in);
+		do_delete_inbox(s, in, release, now);
 		return;
 	}
 	do_arm_inbox(s, in, now);
@@ -443,7 +431,7 @@ do_unhold(struct store *s, struct store_waiter *w, enum waiter_state why,
 	*release = w;
 }
 
-static void
+void
 release_all(struct store *s, struct store_waiter *w)
 {
 	struct store_waiter *next;
@@ -556,7 +544,7 @@ done:
 }
 
 /* Queue m in `in' after its quota checks: store_send and store_pin_send. */
-static enum store_result
+enum store_result
 do_send(struct store *s, struct inbox *in, struct message *m, uint64_t now_ms,
     struct store_waiter **release)
 {
@@ -771,7 +759,9 @@ store_expire(struct store *s, uint64_t now_ms)
 	while ((t = timer_next(&s->wheel, now_ms)) != NULL) {
 		if (timer_kind(t) == TIMER_INBOX)
 			do_inbox_timer(s, container_of(t, struct inbox, timer),
-			    now_ms);
+			    &release, now_ms);
+		else if (timer_kind(t) == TIMER_ROOM)
+			do_room_timer(s, t, &release, now_ms);
 		else if (timer_kind(t) == TIMER_PIN)
 			do_drop_pin(s, container_of(t, struct pin, timer));
 		else
@@ -877,10 +867,18 @@ store_check(struct store *s, char *why, size_t len)
 		BREACH("%llu PINs counted, %llu live",
 		    (unsigned long long)s->st.pins,
 		    (unsigned long long)waiters);
-	ret = 0;
+	ret = do_rooms_check(s, why, len);
 done:
 	pthread_mutex_unlock(&s->lock);
 	return ret;
+}
+
+void
+store_set_renderer(struct store *s, room_render_fn render)
+{
+	pthread_mutex_lock(&s->lock);
+	s->render = render;
+	pthread_mutex_unlock(&s->lock);
 }
 
 void

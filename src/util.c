@@ -170,3 +170,20 @@ ct_memcmp(const void *a, const void *b, size_t len)
 		d |= x[i] ^ y[i];
 	return d != 0;
 }
+
+int
+random_token(char *out, size_t n)
+{
+	static const char alphabet[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	uint8_t bits[64];
+	size_t i;
+
+	if (n > sizeof(bits) || random_bytes(bits, n) == -1)
+		return -1;
+	for (i = 0; i < n; i++)
+		out[i] = alphabet[bits[i] & 63];
+	out[n] = '\0';
+	wipe(bits, sizeof(bits));
+	return 0;
+}

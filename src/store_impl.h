@@ -1,0 +1,96 @@
+/*
+ * store_impl.h - the in-memory store's private structures, shared by
+ * store.c (inboxes, queues, waiters, PINs) and room.c (rooms).
+ *
+ * Functions named do_*() expect the caller to hold s->lock.
+ */
+#ifndef INBOXD_STORE_IMPL_H
+#define INBOXD_STORE_IMPL_H
+
+#include <pthread.h>
+
+#include "store.h"
+
+#define MALLOC_OVERHEAD 16 /* glibc's chunk header, rounded */
+#define INITIAL_BUCKETS 1024
+
+enum { TIMER_INBOX = 1, TIMER_WAITER = 2, TIMER_PIN = 3, TIMER_ROOM = 4 };
+
+#define PIN_BUCKETS 1024 /* grows by doubling past one PIN a bucket */
+#define PIN_DRAWS 32     /* fresh codes tried before giving up */
+
+/*
+ * 176 bytes and the name: the queue is a circular list reached through its
+ * youngest message (last->next is the oldest), and the hash of the name is
+ * not kept but recomputed when the table grows.
+ */
+struct inbox {
+	struct inbox *hnext; /* hash chain */
+	struct timer timer;
+	struct message *last; /* youngest queued; last->next is the oldest */
+	struct store_waiter *waiter; /* the held GET, if any */
+	struct pin *pin;             /* its live pairing code, if any */
+	uint64_t last_seen_ms;
+	uint32_t bytes; /* body bytes queued */
+	uint32_t nmsg;
+	uint32_t inflight; /* messages popped and not yet done */
+	uint16_t name_len;
+	uint16_t nrooms;      /* rooms it is a member of */
+	struct member *rooms; /* its memberships and invitations */
+	struct cred_hash cred;
+	uint8_t mac[CRED_MAC_BYTES];
+	char name[];
+};
+
+/* A pairing code naming an inbox (SPEC section 2, POST /pin). */
+struct pin {
+	struct pin *hnext;
+	struct timer timer;
+	struct inbox *inbox;
+	uint32_t code;
+};
+
+struct store {
+	pthread_mutex_t lock;
+	struct store_limits lim;
+	const struct store_waiter_ops *ops;
+	uint8_t hash_key[16];
+	struct inbox **bucket;
+	size_t nbuckets; /* power of two */
+	struct timer_wheel wheel;
+	struct store_waiter *held; /* list of held waiters */
+	struct pin **pins;         /* live PINs by code */
+	size_t npin_buckets;       /* power of two */
+	struct room **rooms;       /* rooms by name */
+	size_t nroom_buckets;      /* power of two */
+	room_render_fn render;
+	uint64_t next_id;
+	bool shutting_down;
+	struct store_stats st;
+};
+
+struct inbox *do_find(struct store *s, const char *name);
+
+/* Queue m in `in' after its quota checks; the store owns m on STORE_OK. */
+enum store_result do_send(struct store *s, struct inbox *in,
+    struct message *m, uint64_t now_ms, struct store_waiter **release);
+
+/* Resume the waiters collected while the lock was held; without it. */
+void release_all(struct store *s, struct store_waiter *w);
+
+/* room.c: set up and free the room table. */
+int rooms_init(struct store *s);
+void rooms_free(struct store *s);
+
+/* room.c: inbox `in' is being deleted: it leaves its rooms (expired). */
+void do_rooms_forget(struct store *s, struct inbox *in,
+    struct store_waiter **release, uint64_t now_ms);
+
+/* room.c: a room's timer fired: it expires. */
+void do_room_timer(struct store *s, struct timer *t,
+    struct store_waiter **release, uint64_t now_ms);
+
+/* room.c: store_check's part for rooms; 0, or -1 with why filled. */
+int do_rooms_check(struct store *s, char *why, size_t len);
+
+#endif
