@@ -36,7 +36,8 @@
 #include "harness.h"
 
 #define OTHER "127.0.0.2" /* a second client address (client_connect_from) */
-#define EXPOSE "X-From, X-To, X-Message-Id, Retry-After"
+#define EXPOSE \
+	"X-From, X-To, X-Message-Id, Retry-After, X-Room, X-Event"
 #define NGINX_PACKAGE "nginx" /* the Debian package */
 #define PORT_LOW 20000        /* nginx's port: below the ephemeral range */
 #define PORT_HIGH 32767
