@@ -121,8 +121,9 @@ $(TBIN)/loadgen: test/bench/loadgen.c
 	$(CC) -std=c11 $(WARNINGS) $(CFLAGS) -D_GNU_SOURCE -o $@ $<
 
 # Side by side with Nchan: see test/bench/run.sh.  Not part of check.
-bench: $(DAEMON) $(TBIN)/bench_auth $(TBIN)/loadgen
+bench: $(DAEMON) $(TBIN)/bench_auth $(TBIN)/bench_rooms $(TBIN)/loadgen
 	$(TBIN)/bench_auth
+	$(TBIN)/bench_rooms
 	INBOXD=$(DAEMON) LOADGEN=$(TBIN)/loadgen bash test/bench/run.sh
 
 run: $(DAEMON)
