@@ -179,7 +179,8 @@ done:
 
 /*
  * Route /rooms/ROOM[/members[/NAME]|/invitations]; ROOM and NAME are
- * copied to r->room and r->peer.  Returns 0, or -1 for no such path.
+ * copied to r->room and r->peer.  libmicrohttpd has decoded the path, so
+ * NAME, the rest of it, may hold a '/' (%2F); a room name never does.  Returns 0, or -1 for no such path.
  */
 static int
 route_room(struct request *r, const char *rest)
@@ -195,9 +196,8 @@ route_room(struct request *r, const char *rest)
 		r->route = ROUTE_ROOM_MEMBERS;
 	else if (strcmp(sub, "invitations") == 0)
 		r->route = ROUTE_ROOM_INVITES;
-	else if (strncmp(sub, "members/", 8) == 0 && sub[8] != '\0' &&
-	    strchr(sub + 8, '/') == NULL)
-		r->route = ROUTE_ROOM_MEMBER;
+	else if (strncmp(sub, "members/", 8) == 0 && sub[8] != '\0')
+		r->route = ROUTE_ROOM_MEMBER; /* a name may hold a '/' */
 	else
 		return -1;
 	if ((r->room = strdup(rest)) == NULL)
