@@ -36,6 +36,9 @@ struct auth_params {
  */
 struct auth_job {
 	struct auth_job *next;
+	/* NULL: hash password into hash.  Else called in its place, from
+	 * the worker (it may block); its return value is the result. */
+	int (*work)(struct auth_job *job);
 	char *password;
 	size_t len;
 	struct cred_hash hash;

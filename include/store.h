@@ -117,6 +117,7 @@ enum store_result {
 	STORE_TOO_MANY_ROOMS,       /* the inbox is in max-rooms-per-inbox */
 	STORE_TOO_MANY_INVITATIONS, /* max_members invitations pending */
 	STORE_NO_PEER,     /* the peer named has no inbox or membership */
+	STORE_UNAVAILABLE, /* the shared store (Redis) cannot be reached */
 };
 
 /* What ended a hold, read by the request when it is resumed. */
@@ -178,119 +179,7 @@ struct store_stats {
 	uint64_t events, events_dropped;               /* room events */
 };
 
-struct store;
-
-/*
- * Create an empty store whose wheel starts at now_ms and ticks every
- * tick_ms.  ops may be NULL in tests that hold nothing.  Returns NULL when
- * memory or randomness ran out.  Freed with store_free.
- */
-struct store *store_new(const struct store_limits *limits,
-    const struct store_waiter_ops *ops, uint64_t now_ms, uint64_t tick_ms);
-
-/* Free the store, its inboxes and queued messages; nothing may be held. */
-void store_free(struct store *s);
-
-/*
- * Check the credential MAC of user name (see auth.h) and refresh its inbox.
- * The MAC of the password verified at first contact is kept with the
- * inbox, so no request after the first needs Argon2.  Returns STORE_OK on
- * a match, STORE_WRONG on a mismatch, or STORE_NOT_FOUND when the inbox
- * does not exist (first contact).
- */
-enum store_result store_login(struct store *s, const char *name,
-    const uint8_t mac[CRED_MAC_BYTES], uint64_t now_ms);
-
-/*
- * Create inbox name with the Argon2id hash and the MAC of its password
- * (first contact).  If another request created it meanwhile, the MAC is
- * checked against it as store_login does.  Returns STORE_OK, STORE_WRONG,
- * STORE_SERVER_FULL (max-inboxes or max-memory) or STORE_NOMEM.
- */
-enum store_result store_create(struct store *s, const char *name,
-    const struct cred_hash *hash, const uint8_t mac[CRED_MAC_BYTES],
-    uint64_t now_ms);
-
-/*
- * Queue m in inbox `to', or hand it to the inbox's held GET (whose
- * release is then called).  Sets m->id and m->enqueued_ms.  On STORE_OK
- * the store owns m; on STORE_NOT_FOUND, STORE_INBOX_FULL or
- * STORE_SERVER_FULL the caller keeps it.
- */
-enum store_result store_send(struct store *s, const char *to,
-    struct message *m, uint64_t now_ms);
-
 #define STORE_NAME_MAX 256 /* bytes of an inbox name (a username) */
-
-/*
- * Give inbox name a fresh pairing code: uniform random (getrandom(2)) below
- * 10^digits (digits 1 to 9), unique among live PINs, replacing the
- * inbox's earlier PIN, forgotten after timeout_ms or with its inbox.
- * Returns STORE_OK with *code, STORE_NOT_FOUND, STORE_SERVER_FULL when no
- * free code turned up in 32 draws, or STORE_NOMEM.
- */
-enum store_result store_pin_create(struct store *s, const char *name,
-    unsigned digits, uint64_t timeout_ms, uint64_t now_ms, uint32_t *code);
-
-/*
- * Send m to the inbox PIN code names, as store_send does, and consume the
- * PIN; the recipient's name is copied to `to'.  STORE_NOT_FOUND for an
- * unknown, used or expired PIN; on STORE_INBOX_FULL or STORE_SERVER_FULL
- * the PIN stays live and the caller keeps m.
- */
-enum store_result store_pin_send(struct store *s, uint32_t code,
-    struct message *m, uint64_t now_ms, char to[STORE_NAME_MAX + 1]);
-
-/*
- * Receive for inbox name into w (idle).  STORE_OK: the oldest live message
- * is now in flight in w->msg, until store_done.  STORE_EMPTY: nothing
- * queued and wait_ms is 0 (or the daemon is stopping).  STORE_HELD: w is
- * held for wait_ms and ops->hold was called; a GET already held on the
- * inbox is displaced.  When the hold ends, w->state says why and
- * ops->release is called; a WAITER_MESSAGE hold then needs store_done too.
- * STORE_NOT_FOUND: the inbox has expired.
- */
-enum store_result store_receive(struct store *s, const char *name,
-    struct store_waiter *w, uint64_t wait_ms, uint64_t now_ms);
-
-/*
- * Finish w's delivery: the message is freed if delivered, or else goes back
- * to the head of its inbox (or to the inbox's held GET), unless it has
- * outlived message-timeout.  w becomes idle.  No-op without a message.
- */
-void store_done(struct store *s, struct store_waiter *w, bool delivered,
-    uint64_t now_ms);
-
-/*
- * Run the timers due at now_ms: expire messages and idle inboxes, end
- * holds whose wait ran out.  Call at least once per tick.
- */
-void store_expire(struct store *s, uint64_t now_ms);
-
-/* Release every held waiter with WAITER_SHUTDOWN and hold no more. */
-void store_shutdown(struct store *s, uint64_t now_ms);
-
-/*
- * Check the store's invariants (for tests and fuzzing): queues in id
- * order with their counts and byte totals, the store's totals equal to
- * their sums, a held GET only beside an empty queue, every inbox timed,
- * max-inboxes kept.  (A requeued message may take memory past max-memory:
- * it was admitted once and is never dropped for it.)  Returns 0, or -1 with the first breach
- * described in why.
- */
-int store_check(struct store *s, char *why, size_t len);
-
-/* Copy the gauges and counters into *st. */
-void store_stats(struct store *s, struct store_stats *st);
-
-/*
- * Rooms (SPEC section 7): a named set of inboxes with a join secret.
- * Everything a room delivers is a message queued in its members' inboxes
- * with store_send's rules, so holding, requeueing and expiry are those of
- * direct messages.  A room's secret is kept as the credential MAC (see
- * auth.h) of the room name and the secret, and a chosen password also as
- * its Argon2id hash; the store never sees a secret itself.
- */
 
 #define ROOM_MEMBERS_MAX 1024 /* bound of max-room-members */
 
@@ -311,9 +200,6 @@ struct room_news {
  * under the store lock.
  */
 typedef char *(*room_render_fn)(const struct room_news *news, size_t *len);
-
-/* Set the event renderer; without one, events are not sent. */
-void store_set_renderer(struct store *s, room_render_fn render);
 
 /*
  * A list of inboxes the store answers with: a room's members in join
@@ -340,14 +226,244 @@ struct room_params {
 	uint64_t ttl_ms;      /* lifetime */
 };
 
+struct store;
+
+/*
+ * The operations every store provides, with the contracts documented at
+ * the store_*() wrappers below: the in-memory store (store_new) and the
+ * Redis store (redis_store_new, redis.h).  The request handlers call the
+ * wrappers and do not know which store runs.
+ */
+struct store_ops {
+	void (*free)(struct store *s);
+	enum store_result (*login)(struct store *s, const char *name, const uint8_t mac[CRED_MAC_BYTES], uint64_t now_ms);
+	enum store_result (*create)(struct store *s, const char *name, const struct cred_hash *hash, const uint8_t mac[CRED_MAC_BYTES], uint64_t now_ms);
+	enum store_result (*send)(struct store *s, const char *to, struct message *m, uint64_t now_ms);
+	enum store_result (*pin_create)(struct store *s, const char *name, unsigned digits, uint64_t timeout_ms, uint64_t now_ms, uint32_t *code);
+	enum store_result (*pin_send)(struct store *s, uint32_t code, struct message *m, uint64_t now_ms, char to[STORE_NAME_MAX + 1]);
+	enum store_result (*receive)(struct store *s, const char *name, struct store_waiter *w, uint64_t wait_ms, uint64_t now_ms);
+	void (*done)(struct store *s, struct store_waiter *w, bool delivered, uint64_t now_ms);
+	void (*expire)(struct store *s, uint64_t now_ms);
+	void (*shutdown)(struct store *s, uint64_t now_ms);
+	int (*check)(struct store *s, char *why, size_t len);
+	void (*stats)(struct store *s, struct store_stats *st);
+	void (*set_renderer)(struct store *s, room_render_fn render);
+	enum store_result (*room_create)(struct store *s, const char *creator, const struct room_params *p, uint64_t now_ms, struct roster **members);
+	enum store_result (*room_join)(struct store *s, const char *room, const char *user, const uint8_t *mac, uint64_t now_ms, struct roster **members);
+	enum store_result (*room_members)(struct store *s, const char *room, const char *user, uint64_t now_ms, struct roster **members);
+	enum store_result (*room_send)(struct store *s, const char *room, const struct message *m, uint64_t now_ms, struct roster **copies);
+	enum store_result (*room_invite)(struct store *s, const char *room, const char *user, const char *peer, uint64_t now_ms);
+	enum store_result (*room_leave)(struct store *s, const char *room, const char *user, const char *peer, uint64_t now_ms);
+	enum store_result (*room_close)(struct store *s, const char *room, const char *user, uint64_t now_ms);
+	/*
+	 * First contact, from a hashing worker (blocking): verify or hash
+	 * password for inbox name, creating the inbox when it does not
+	 * exist, and remember mac for store_login.
+	 */
+	enum store_result (*authenticate)(struct store *s, const char *name,
+	    const char *password, size_t len, const uint8_t mac[CRED_MAC_BYTES],
+	    uint64_t now_ms);
+};
+
+/* Every store's first member: what the wrappers dispatch on. */
+struct store_base {
+	const struct store_ops *ops;
+};
+
+#define STORE_OPS(s) (((const struct store_base *)(const void *)(s))->ops)
+
+/*
+ * Create an empty store whose wheel starts at now_ms and ticks every
+ * tick_ms.  ops may be NULL in tests that hold nothing.  Returns NULL when
+ * memory or randomness ran out.  Freed with store_free.
+ */
+struct store *store_new(const struct store_limits *limits,
+    const struct store_waiter_ops *ops, uint64_t now_ms, uint64_t tick_ms);
+
+/* Free the store, its inboxes and queued messages; nothing may be held. */
+static inline void
+store_free(struct store *s)
+{
+	STORE_OPS(s)->free(s);
+}
+
+/*
+ * Check the credential MAC of user name (see auth.h) and refresh its inbox.
+ * The MAC of the password verified at first contact is kept with the
+ * inbox, so no request after the first needs Argon2.  Returns STORE_OK on
+ * a match, STORE_WRONG on a mismatch, or STORE_NOT_FOUND when the inbox
+ * does not exist (first contact).
+ */
+static inline enum store_result
+store_login(struct store *s, const char *name,
+    const uint8_t mac[CRED_MAC_BYTES], uint64_t now_ms)
+{
+	return STORE_OPS(s)->login(s, name, mac, now_ms);
+}
+
+/*
+ * Create inbox name with the Argon2id hash and the MAC of its password
+ * (first contact).  If another request created it meanwhile, the MAC is
+ * checked against it as store_login does.  Returns STORE_OK, STORE_WRONG,
+ * STORE_SERVER_FULL (max-inboxes or max-memory) or STORE_NOMEM.
+ */
+static inline enum store_result
+store_create(struct store *s, const char *name,
+    const struct cred_hash *hash, const uint8_t mac[CRED_MAC_BYTES],
+    uint64_t now_ms)
+{
+	return STORE_OPS(s)->create(s, name, hash, mac, now_ms);
+}
+
+/*
+ * First contact, called from a hashing worker as it blocks for Argon2id
+ * (RFC 9106): create inbox name with a hash of password (len bytes) and
+ * mac, or, when it exists (a concurrent first contact, or another node's
+ * inbox), check password against it.  Returns STORE_OK, STORE_WRONG,
+ * STORE_SERVER_FULL, STORE_NOMEM (hashing failed) or
+ * STORE_UNAVAILABLE.
+ */
+static inline enum store_result
+store_authenticate(struct store *s, const char *name, const char *password,
+    size_t len, const uint8_t mac[CRED_MAC_BYTES], uint64_t now_ms)
+{
+	return STORE_OPS(s)->authenticate(s, name, password, len, mac, now_ms);
+}
+
+/*
+ * Queue m in inbox `to', or hand it to the inbox's held GET (whose
+ * release is then called).  Sets m->id and m->enqueued_ms.  On STORE_OK
+ * the store owns m; on STORE_NOT_FOUND, STORE_INBOX_FULL or
+ * STORE_SERVER_FULL the caller keeps it.
+ */
+static inline enum store_result
+store_send(struct store *s, const char *to,
+    struct message *m, uint64_t now_ms)
+{
+	return STORE_OPS(s)->send(s, to, m, now_ms);
+}
+
+/*
+ * Give inbox name a fresh pairing code: uniform random (getrandom(2)) below
+ * 10^digits (digits 1 to 9), unique among live PINs, replacing the
+ * inbox's earlier PIN, forgotten after timeout_ms or with its inbox.
+ * Returns STORE_OK with *code, STORE_NOT_FOUND, STORE_SERVER_FULL when no
+ * free code turned up in 32 draws, or STORE_NOMEM.
+ */
+static inline enum store_result
+store_pin_create(struct store *s, const char *name,
+    unsigned digits, uint64_t timeout_ms, uint64_t now_ms, uint32_t *code)
+{
+	return STORE_OPS(s)->pin_create(s, name, digits, timeout_ms, now_ms, code);
+}
+
+/*
+ * Send m to the inbox PIN code names, as store_send does, and consume the
+ * PIN; the recipient's name is copied to `to'.  STORE_NOT_FOUND for an
+ * unknown, used or expired PIN; on STORE_INBOX_FULL or STORE_SERVER_FULL
+ * the PIN stays live and the caller keeps m.
+ */
+static inline enum store_result
+store_pin_send(struct store *s, uint32_t code,
+    struct message *m, uint64_t now_ms, char to[STORE_NAME_MAX + 1])
+{
+	return STORE_OPS(s)->pin_send(s, code, m, now_ms, to);
+}
+
+/*
+ * Receive for inbox name into w (idle).  STORE_OK: the oldest live message
+ * is now in flight in w->msg, until store_done.  STORE_EMPTY: nothing
+ * queued and wait_ms is 0 (or the daemon is stopping).  STORE_HELD: w is
+ * held for wait_ms and ops->hold was called; a GET already held on the
+ * inbox is displaced.  When the hold ends, w->state says why and
+ * ops->release is called; a WAITER_MESSAGE hold then needs store_done too.
+ * STORE_NOT_FOUND: the inbox has expired.
+ */
+static inline enum store_result
+store_receive(struct store *s, const char *name,
+    struct store_waiter *w, uint64_t wait_ms, uint64_t now_ms)
+{
+	return STORE_OPS(s)->receive(s, name, w, wait_ms, now_ms);
+}
+
+/*
+ * Finish w's delivery: the message is freed if delivered, or else goes back
+ * to the head of its inbox (or to the inbox's held GET), unless it has
+ * outlived message-timeout.  w becomes idle.  No-op without a message.
+ */
+static inline void
+store_done(struct store *s, struct store_waiter *w, bool delivered,
+    uint64_t now_ms)
+{
+	STORE_OPS(s)->done(s, w, delivered, now_ms);
+}
+
+/*
+ * Run the timers due at now_ms: expire messages and idle inboxes, end
+ * holds whose wait ran out.  Call at least once per tick.
+ */
+static inline void
+store_expire(struct store *s, uint64_t now_ms)
+{
+	STORE_OPS(s)->expire(s, now_ms);
+}
+
+/* Release every held waiter with WAITER_SHUTDOWN and hold no more. */
+static inline void
+store_shutdown(struct store *s, uint64_t now_ms)
+{
+	STORE_OPS(s)->shutdown(s, now_ms);
+}
+
+/*
+ * Check the store's invariants (for tests and fuzzing): queues in id
+ * order with their counts and byte totals, the store's totals equal to
+ * their sums, a held GET only beside an empty queue, every inbox timed,
+ * max-inboxes kept.  (A requeued message may take memory past max-memory:
+ * it was admitted once and is never dropped for it.)  Returns 0, or -1 with the first breach
+ * described in why.
+ */
+static inline int
+store_check(struct store *s, char *why, size_t len)
+{
+	return STORE_OPS(s)->check(s, why, len);
+}
+
+/* Copy the gauges and counters into *st. */
+static inline void
+store_stats(struct store *s, struct store_stats *st)
+{
+	STORE_OPS(s)->stats(s, st);
+}
+
+/*
+ * Rooms (SPEC section 7): a named set of inboxes with a join secret.
+ * Everything a room delivers is a message queued in its members' inboxes
+ * with store_send's rules, so holding, requeueing and expiry are those of
+ * direct messages.  A room's secret is kept as the credential MAC (see
+ * auth.h) of the room name and the secret, and a chosen password also as
+ * its Argon2id hash; the store never sees a secret itself.
+ */
+
+/* Set the event renderer; without one, events are not sent. */
+static inline void
+store_set_renderer(struct store *s, room_render_fn render)
+{
+	STORE_OPS(s)->set_renderer(s, render);
+}
+
 /*
  * Create room p->name with inbox `creator' as its first member.  Returns
  * STORE_OK with *members, STORE_NOT_FOUND (creator's inbox expired),
  * STORE_CONFLICT (the name is taken), STORE_TOO_MANY_ROOMS,
  * STORE_SERVER_FULL (max-rooms or max-memory) or STORE_NOMEM.
  */
-enum store_result store_room_create(struct store *s, const char *creator,
-    const struct room_params *p, uint64_t now_ms, struct roster **members);
+static inline enum store_result
+store_room_create(struct store *s, const char *creator,
+    const struct room_params *p, uint64_t now_ms, struct roster **members)
+{
+	return STORE_OPS(s)->room_create(s, creator, p, now_ms, members);
+}
 
 /*
  * Join room as inbox user with the MAC of the secret given (NULL: none).
@@ -358,16 +474,24 @@ enum store_result store_room_create(struct store *s, const char *creator,
  * and no invitation), STORE_ROOM_FULL, STORE_TOO_MANY_ROOMS or
  * STORE_NOMEM.
  */
-enum store_result store_room_join(struct store *s, const char *room,
+static inline enum store_result
+store_room_join(struct store *s, const char *room,
     const char *user, const uint8_t *mac, uint64_t now_ms,
-    struct roster **members);
+    struct roster **members)
+{
+	return STORE_OPS(s)->room_join(s, room, user, mac, now_ms, members);
+}
 
 /*
  * The members of room, asked by inbox user.  STORE_OK with *members,
  * STORE_NOT_FOUND, STORE_FORBIDDEN (user is not a member) or STORE_NOMEM.
  */
-enum store_result store_room_members(struct store *s, const char *room,
-    const char *user, uint64_t now_ms, struct roster **members);
+static inline enum store_result
+store_room_members(struct store *s, const char *room,
+    const char *user, uint64_t now_ms, struct roster **members)
+{
+	return STORE_OPS(s)->room_members(s, room, user, now_ms, members);
+}
 
 /*
  * Send a copy of m (sender, type and body; the caller keeps m) to every
@@ -376,8 +500,12 @@ enum store_result store_room_members(struct store *s, const char *room,
  * every recipient and its result, STORE_NOT_FOUND, STORE_FORBIDDEN (the
  * sender is not a member) or STORE_NOMEM.
  */
-enum store_result store_room_send(struct store *s, const char *room,
-    const struct message *m, uint64_t now_ms, struct roster **copies);
+static inline enum store_result
+store_room_send(struct store *s, const char *room,
+    const struct message *m, uint64_t now_ms, struct roster **copies)
+{
+	return STORE_OPS(s)->room_send(s, room, m, now_ms, copies);
+}
 
 /*
  * Invite inbox peer to room on behalf of member user: peer may then join
@@ -387,8 +515,12 @@ enum store_result store_room_send(struct store *s, const char *room,
  * invite_only room), STORE_NO_PEER (peer has no inbox),
  * STORE_TOO_MANY_INVITATIONS or STORE_NOMEM.
  */
-enum store_result store_room_invite(struct store *s, const char *room,
-    const char *user, const char *peer, uint64_t now_ms);
+static inline enum store_result
+store_room_invite(struct store *s, const char *room,
+    const char *user, const char *peer, uint64_t now_ms)
+{
+	return STORE_OPS(s)->room_invite(s, room, user, peer, now_ms);
+}
 
 /*
  * Member peer leaves room: by its own request (user == peer, reason
@@ -396,14 +528,22 @@ enum store_result store_room_invite(struct store *s, const char *room,
  * last member out deletes the room.  Returns STORE_OK, STORE_NOT_FOUND,
  * STORE_FORBIDDEN or STORE_NO_PEER (the creator named a non-member).
  */
-enum store_result store_room_leave(struct store *s, const char *room,
-    const char *user, const char *peer, uint64_t now_ms);
+static inline enum store_result
+store_room_leave(struct store *s, const char *room,
+    const char *user, const char *peer, uint64_t now_ms)
+{
+	return STORE_OPS(s)->room_leave(s, room, user, peer, now_ms);
+}
 
 /*
  * The creator user closes room; the other members get `closed'.  Returns
  * STORE_OK, STORE_NOT_FOUND or STORE_FORBIDDEN.
  */
-enum store_result store_room_close(struct store *s, const char *room,
-    const char *user, uint64_t now_ms);
+static inline enum store_result
+store_room_close(struct store *s, const char *room,
+    const char *user, uint64_t now_ms)
+{
+	return STORE_OPS(s)->room_close(s, room, user, now_ms);
+}
 
 #endif

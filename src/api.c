@@ -677,6 +677,7 @@ act_create(struct request *r)
 	    r->create->password_len + 1);
 	r->job.len = r->create->password_len;
 	r->job.done = auth_done;
+	r->job.work = NULL;
 	r->phase = PHASE_ROOM_HASH;
 	http_suspend(r);
 	auth_submit(&r->job);
@@ -751,18 +752,23 @@ act(struct request *r)
 		act_get(r);
 }
 
-/* The first contact's hash is ready: create the inbox and go on. */
+/* From a hashing worker: the first contact's Argon2id and its inbox. */
+static int
+first_contact(struct auth_job *job)
+{
+	struct request *r = container_of(job, struct request, job);
+
+	metrics_inc(argon2_hashes);
+	r->auth_result = store_authenticate(http_store(), r->user,
+	    job->password, job->len, r->mac, now_ms());
+	return 0;
+}
+
+/* The first contact's job is done: go on, or say why not. */
 static void
 finish_auth(struct request *r)
 {
-	if (r->job.result == -1) {
-		http_error(r, 503, "server_full",
-		    "the password could not be hashed");
-		return;
-	}
-	metrics_inc(argon2_hashes);
-	switch (store_create(http_store(), r->user, &r->job.hash, r->mac,
-	    now_ms())) {
+	switch (r->job.result == -1 ? STORE_NOMEM : r->auth_result) {
 	case STORE_OK:
 		r->authed = true;
 		act(r);
@@ -770,9 +776,17 @@ finish_auth(struct request *r)
 	case STORE_WRONG:
 		unauthorized(r, "wrong password");
 		break;
-	default:
+	case STORE_SERVER_FULL:
 		http_error(r, 503, "server_full",
 		    "the server holds max-inboxes inboxes");
+		break;
+	case STORE_UNAVAILABLE:
+		http_error(r, 503, "store_unavailable",
+		    "the shared store cannot be reached");
+		break;
+	default:
+		http_error(r, 503, "server_full",
+		    "the password could not be hashed");
 		break;
 	}
 }
@@ -790,6 +804,7 @@ api_finish(struct request *r)
 		if (!r->authed) {
 			r->phase = PHASE_AUTH;
 			r->job.done = auth_done;
+			r->job.work = first_contact;
 			http_suspend(r);
 			auth_submit(&r->job);
 			return;

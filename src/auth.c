@@ -61,6 +61,8 @@ worker(void *arg)
 			return NULL;
 		if (stopping)
 			finish(job, -1);
+		else if (job->work != NULL)
+			finish(job, job->work(job));
 		else
 			finish(job, auth_hash(job->password, job->len,
 			    &job->hash));

@@ -406,7 +406,7 @@ do_room_timer(struct store *s, struct timer *t,
 }
 
 enum store_result
-store_room_create(struct store *s, const char *creator,
+mem_room_create(struct store *s, const char *creator,
     const struct room_params *p, uint64_t now_ms, struct roster **members)
 {
 	size_t len = strlen(p->name), clen = strlen(creator);
@@ -493,7 +493,7 @@ do_lookup(struct store *s, const char *room, const char *user,
 }
 
 enum store_result
-store_room_join(struct store *s, const char *room, const char *user,
+mem_room_join(struct store *s, const char *room, const char *user,
     const uint8_t *mac, uint64_t now_ms, struct roster **members)
 {
 	struct store_waiter *release = NULL;
@@ -546,7 +546,7 @@ done:
 }
 
 enum store_result
-store_room_members(struct store *s, const char *room, const char *user,
+mem_room_members(struct store *s, const char *room, const char *user,
     uint64_t now_ms, struct roster **members)
 {
 	enum store_result res;
@@ -584,7 +584,7 @@ copy_for(const struct room *r, const struct message *t)
 }
 
 enum store_result
-store_room_send(struct store *s, const char *room, const struct message *t,
+mem_room_send(struct store *s, const char *room, const struct message *t,
     uint64_t now_ms, struct roster **copies)
 {
 	struct store_waiter *release = NULL;
@@ -636,7 +636,7 @@ done:
 }
 
 enum store_result
-store_room_invite(struct store *s, const char *room, const char *user,
+mem_room_invite(struct store *s, const char *room, const char *user,
     const char *peer, uint64_t now_ms)
 {
 	struct store_waiter *release = NULL;
@@ -691,7 +691,7 @@ done:
 }
 
 enum store_result
-store_room_leave(struct store *s, const char *room, const char *user,
+mem_room_leave(struct store *s, const char *room, const char *user,
     const char *peer, uint64_t now_ms)
 {
 	struct store_waiter *release = NULL;
@@ -728,7 +728,7 @@ done:
 }
 
 enum store_result
-store_room_close(struct store *s, const char *room, const char *user,
+mem_room_close(struct store *s, const char *room, const char *user,
     uint64_t now_ms)
 {
 	struct store_waiter *release = NULL;

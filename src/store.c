@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "store_impl.h"
 #include "util.h"
 
@@ -171,6 +172,8 @@ inbox_cost(const struct inbox *in)
 	return sizeof(*in) + in->name_len + 1 + MALLOC_OVERHEAD;
 }
 
+static const struct store_ops memory_store_ops;
+
 struct store *
 store_new(const struct store_limits *limits,
     const struct store_waiter_ops *ops, uint64_t now_ms, uint64_t tick_ms)
@@ -190,6 +193,7 @@ store_new(const struct store_limits *limits,
 		free(s);
 		return NULL;
 	}
+	s->base.ops = &memory_store_ops;
 	s->npin_buckets = PIN_BUCKETS;
 	s->nbuckets = INITIAL_BUCKETS;
 	s->lim = *limits;
@@ -206,8 +210,8 @@ free_queue(struct inbox *in)
 		message_free(q_pop(in));
 }
 
-void
-store_free(struct store *s)
+static void
+mem_free(struct store *s)
 {
 	size_t i;
 
@@ -477,8 +481,8 @@ do_deliver(struct store *s, struct inbox *in, struct message *m, bool head,
 		timer_add(&s->wheel, &in->timer, msg_deadline(s, m));
 }
 
-enum store_result
-store_login(struct store *s, const char *name,
+static enum store_result
+mem_login(struct store *s, const char *name,
     const uint8_t mac[CRED_MAC_BYTES], uint64_t now_ms)
 {
 	enum store_result r = STORE_NOT_FOUND;
@@ -496,8 +500,8 @@ store_login(struct store *s, const char *name,
 	return r;
 }
 
-enum store_result
-store_create(struct store *s, const char *name, const struct cred_hash *hash,
+static enum store_result
+mem_create(struct store *s, const char *name, const struct cred_hash *hash,
     const uint8_t mac[CRED_MAC_BYTES], uint64_t now_ms)
 {
 	size_t len = strlen(name);
@@ -561,8 +565,8 @@ do_send(struct store *s, struct inbox *in, struct message *m, uint64_t now_ms,
 	return STORE_OK;
 }
 
-enum store_result
-store_send(struct store *s, const char *to, struct message *m,
+static enum store_result
+mem_send(struct store *s, const char *to, struct message *m,
     uint64_t now_ms)
 {
 	struct store_waiter *release = NULL;
@@ -577,8 +581,8 @@ store_send(struct store *s, const char *to, struct message *m,
 	return r;
 }
 
-enum store_result
-store_receive(struct store *s, const char *name, struct store_waiter *w,
+static enum store_result
+mem_receive(struct store *s, const char *name, struct store_waiter *w,
     uint64_t wait_ms, uint64_t now_ms)
 {
 	struct store_waiter *release = NULL;
@@ -633,8 +637,8 @@ done:
 	return r;
 }
 
-void
-store_done(struct store *s, struct store_waiter *w, bool delivered,
+static void
+mem_done(struct store *s, struct store_waiter *w, bool delivered,
     uint64_t now_ms)
 {
 	struct store_waiter *release = NULL;
@@ -679,8 +683,8 @@ draw_code(unsigned digits)
 	return v % limit;
 }
 
-enum store_result
-store_pin_create(struct store *s, const char *name, unsigned digits,
+static enum store_result
+mem_pin_create(struct store *s, const char *name, unsigned digits,
     uint64_t timeout_ms, uint64_t now_ms, uint32_t *code)
 {
 	enum store_result r = STORE_SERVER_FULL;
@@ -724,8 +728,8 @@ done:
 	return r;
 }
 
-enum store_result
-store_pin_send(struct store *s, uint32_t code, struct message *m,
+static enum store_result
+mem_pin_send(struct store *s, uint32_t code, struct message *m,
     uint64_t now_ms, char to[STORE_NAME_MAX + 1])
 {
 	struct store_waiter *release = NULL;
@@ -749,8 +753,8 @@ done:
 	return r;
 }
 
-void
-store_expire(struct store *s, uint64_t now_ms)
+static void
+mem_expire(struct store *s, uint64_t now_ms)
 {
 	struct store_waiter *release = NULL;
 	struct timer *t;
@@ -772,8 +776,8 @@ store_expire(struct store *s, uint64_t now_ms)
 	release_all(s, release);
 }
 
-void
-store_shutdown(struct store *s, uint64_t now)
+static void
+mem_shutdown(struct store *s, uint64_t now)
 {
 	struct store_waiter *release = NULL;
 
@@ -787,8 +791,8 @@ store_shutdown(struct store *s, uint64_t now)
 
 #define BREACH(...) do { snprintf(why, len, __VA_ARGS__); goto done; } while (0)
 
-int
-store_check(struct store *s, char *why, size_t len)
+static int
+mem_check(struct store *s, char *why, size_t len)
 {
 	uint64_t inboxes = 0, messages = 0, bytes = 0, memory = 0, waiters = 0;
 	struct store_waiter *w;
@@ -873,18 +877,57 @@ done:
 	return ret;
 }
 
-void
-store_set_renderer(struct store *s, room_render_fn render)
+static void
+mem_set_renderer(struct store *s, room_render_fn render)
 {
 	pthread_mutex_lock(&s->lock);
 	s->render = render;
 	pthread_mutex_unlock(&s->lock);
 }
 
-void
-store_stats(struct store *s, struct store_stats *st)
+static void
+mem_stats(struct store *s, struct store_stats *st)
 {
 	pthread_mutex_lock(&s->lock);
 	*st = s->st;
 	pthread_mutex_unlock(&s->lock);
 }
+
+/* First contact: hash the password (blocking) and create the inbox. */
+static enum store_result
+mem_authenticate(struct store *s, const char *name, const char *password,
+    size_t len, const uint8_t mac[CRED_MAC_BYTES], uint64_t now_ms)
+{
+	struct cred_hash h;
+	enum store_result r;
+
+	if (auth_hash(password, len, &h) == -1)
+		return STORE_NOMEM;
+	r = mem_create(s, name, &h, mac, now_ms);
+	wipe(&h, sizeof(h));
+	return r;
+}
+
+static const struct store_ops memory_store_ops = {
+	.free = mem_free,
+	.login = mem_login,
+	.create = mem_create,
+	.send = mem_send,
+	.pin_create = mem_pin_create,
+	.pin_send = mem_pin_send,
+	.receive = mem_receive,
+	.done = mem_done,
+	.expire = mem_expire,
+	.shutdown = mem_shutdown,
+	.check = mem_check,
+	.stats = mem_stats,
+	.set_renderer = mem_set_renderer,
+	.room_create = mem_room_create,
+	.room_join = mem_room_join,
+	.room_members = mem_room_members,
+	.room_send = mem_room_send,
+	.room_invite = mem_room_invite,
+	.room_leave = mem_room_leave,
+	.room_close = mem_room_close,
+	.authenticate = mem_authenticate,
+};

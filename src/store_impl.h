@@ -51,6 +51,7 @@ struct pin {
 };
 
 struct store {
+	struct store_base base; /* memory_store_ops */
 	pthread_mutex_t lock;
 	struct store_limits lim;
 	const struct store_waiter_ops *ops;
@@ -77,6 +78,23 @@ enum store_result do_send(struct store *s, struct inbox *in,
 
 /* Resume the waiters collected while the lock was held; without it. */
 void release_all(struct store *s, struct store_waiter *w);
+
+/* room.c: the room operations of the in-memory store (store.h). */
+enum store_result mem_room_create(struct store *s, const char *creator,
+    const struct room_params *p, uint64_t now_ms, struct roster **members);
+enum store_result mem_room_join(struct store *s, const char *room,
+    const char *user, const uint8_t *mac, uint64_t now_ms,
+    struct roster **members);
+enum store_result mem_room_members(struct store *s, const char *room,
+    const char *user, uint64_t now_ms, struct roster **members);
+enum store_result mem_room_send(struct store *s, const char *room,
+    const struct message *m, uint64_t now_ms, struct roster **copies);
+enum store_result mem_room_invite(struct store *s, const char *room,
+    const char *user, const char *peer, uint64_t now_ms);
+enum store_result mem_room_leave(struct store *s, const char *room,
+    const char *user, const char *peer, uint64_t now_ms);
+enum store_result mem_room_close(struct store *s, const char *room,
+    const char *user, uint64_t now_ms);
 
 /* room.c: set up and free the room table. */
 int rooms_init(struct store *s);
