@@ -21,6 +21,9 @@
 
 enum log_format { LOG_FORMAT_TEXT, LOG_FORMAT_JSON };
 
+/* Where the mailbox lives (SPEC section 8). */
+enum store_kind { STORE_KIND_MEMORY, STORE_KIND_REDIS };
+
 struct config {
 	char listen[256];          /* ADDRESS:PORT, [V6]:PORT, unix:/PATH */
 	unsigned threads;          /* HTTP threads; 0: one per CPU */
@@ -59,7 +62,20 @@ struct config {
 	char tls_key[1024];
 	enum log_format log_format;
 	char log_file[1024]; /* empty: standard error */
+	enum store_kind store;
+	char redis_url[1024];     /* redis://HOST[:PORT][/DB] or unix:/PATH */
+	char redis_password[1024]; /* empty: no AUTH; never logged */
+	char node_id[65];          /* empty: random at start */
+	uint64_t lease_timeout_ms; /* a dead node's in-flight messages */
 };
+
+/*
+ * Split a redis-url, redis://HOST[:PORT][/DB] (port 6379 and DB 0 by
+ * default, DB 0 to 15) or unix:/PATH, into host, port and db, or path
+ * (host then empty).  Returns 0, or -1 when url is neither.
+ */
+int config_redis_url(const char *url, char host[256], unsigned *port,
+    unsigned *db, char path[108]);
 
 /* Receives one error message, already prefixed with FILE:LINE. */
 typedef void config_error_fn(void *arg, const char *msg);

@@ -18,7 +18,8 @@
 
 enum ktype {
 	K_UINT, K_SECONDS, K_SIZE, K_LISTEN, K_PATH, K_LOG_FORMAT,
-	K_ORIGINS, K_PROXIES, K_METRICS_ALLOW
+	K_ORIGINS, K_PROXIES, K_METRICS_ALLOW, K_STORE, K_REDIS_URL,
+	K_REDIS_PASSWORD, K_NODE_ID
 };
 
 struct keyword {
@@ -79,6 +80,15 @@ static const struct keyword keywords[] = {
 	PATH("tls-key", tls_key),
 	{ "log-format", K_LOG_FORMAT, 0, 0, 0, 0 },
 	PATH("log-file", log_file),
+	{ "store", K_STORE, 0, 0, 0, 0 },
+	{ "redis-url", K_REDIS_URL, offsetof(struct config, redis_url), 0, 0,
+	    sizeof(((struct config *)0)->redis_url) },
+	{ "redis-password", K_REDIS_PASSWORD,
+	    offsetof(struct config, redis_password), 0, 0,
+	    sizeof(((struct config *)0)->redis_password) },
+	{ "node-id", K_NODE_ID, offsetof(struct config, node_id), 0, 0,
+	    sizeof(((struct config *)0)->node_id) },
+	S("lease-timeout", lease_timeout_ms, 1, 3600),
 };
 
 void
@@ -119,6 +129,59 @@ config_defaults(struct config *c)
 	c->n_origins = 0;
 	c->log_format = LOG_FORMAT_TEXT;
 	c->log_file[0] = '\0';
+	c->store = STORE_KIND_MEMORY;
+	strcpy(c->redis_url, "redis://127.0.0.1:6379/0");
+	c->lease_timeout_ms = 10 * 1000;
+}
+
+int
+config_redis_url(const char *url, char host[256], unsigned *port,
+    unsigned *db, char path[108])
+{
+	const char *p, *colon, *slash;
+	uint64_t v;
+	char num[16];
+	size_t n;
+
+	*db = 0;
+	*port = 6379;
+	host[0] = path[0] = '\0';
+	if (strncmp(url, "unix:", 5) == 0) {
+		if (url[5] != '/' || strlen(url + 5) >= 108)
+			return -1;
+		strcpy(path, url + 5);
+		return 0;
+	}
+	if (strncmp(url, "redis://", 8) != 0)
+		return -1;
+	p = url + 8;
+	slash = strchr(p, '/');
+	colon = strchr(p, ':');
+	if (colon != NULL && slash != NULL && colon > slash)
+		colon = NULL;
+	n = colon != NULL ? (size_t)(colon - p) :
+	    slash != NULL ? (size_t)(slash - p) : strlen(p);
+	if (n == 0 || n >= 256 || memchr(p, '@', n) != NULL)
+		return -1;
+	memcpy(host, p, n);
+	host[n] = '\0';
+	if (colon != NULL) {
+		n = slash != NULL ? (size_t)(slash - colon - 1) :
+		    strlen(colon + 1);
+		if (n == 0 || n >= sizeof(num))
+			return -1;
+		memcpy(num, colon + 1, n);
+		num[n] = '\0';
+		if (parse_uint(num, 65535, &v) == -1 || v == 0)
+			return -1;
+		*port = (unsigned)v;
+	}
+	if (slash != NULL) {
+		if (parse_uint(slash + 1, 15, &v) == -1)
+			return -1;
+		*db = (unsigned)v;
+	}
+	return 0;
 }
 
 static void
@@ -388,6 +451,49 @@ config_set(struct config *c, const char *where, const char *keyword,
 			    "log-format: `%s' is not `text' or `json'", value);
 			return -1;
 		}
+		return 0;
+	case K_STORE:
+		if (strcmp(value, "memory") == 0)
+			c->store = STORE_KIND_MEMORY;
+		else if (strcmp(value, "redis") == 0)
+			c->store = STORE_KIND_REDIS;
+		else {
+			report(err, arg, where,
+			    "store: `%s' is not `memory' or `redis'", value);
+			return -1;
+		}
+		return 0;
+	case K_REDIS_URL: {
+		char host[256], path[108];
+		unsigned port, db;
+
+		if (strlen(value) >= k->size ||
+		    config_redis_url(value, host, &port, &db, path) == -1) {
+			report(err, arg, where, "redis-url: `%s' is not "
+			    "redis://HOST[:PORT][/DB] (DB 0 to 15) or "
+			    "unix:/PATH", value);
+			return -1;
+		}
+		strcpy(field, value);
+		return 0;
+	}
+	case K_REDIS_PASSWORD:
+		if (strlen(value) >= k->size) {
+			report(err, arg, where, "redis-password: longer than "
+			    "%zu bytes", k->size - 1);
+			return -1;
+		}
+		strcpy(field, value);
+		return 0;
+	case K_NODE_ID:
+		if (strlen(value) >= k->size ||
+		    strspn(value, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.") != strlen(value)) {
+			report(err, arg, where, "node-id: `%s' is not 1 to %zu "
+			    "letters, digits, `-', `_' or `.'", value,
+			    k->size - 1);
+			return -1;
+		}
+		strcpy(field, value);
 		return 0;
 	case K_ORIGINS:
 		return set_origins(c, where, value, err, arg);
