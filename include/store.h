@@ -456,7 +456,8 @@ store_set_renderer(struct store *s, room_render_fn render)
  * Create room p->name with inbox `creator' as its first member.  Returns
  * STORE_OK with *members, STORE_NOT_FOUND (creator's inbox expired),
  * STORE_CONFLICT (the name is taken), STORE_TOO_MANY_ROOMS,
- * STORE_SERVER_FULL (max-rooms or max-memory) or STORE_NOMEM.
+ * STORE_SERVER_FULL (max-rooms or max-memory: rooms, memberships and
+ * invitations count against it) or STORE_NOMEM.
  */
 static inline enum store_result
 store_room_create(struct store *s, const char *creator,
@@ -471,8 +472,8 @@ store_room_create(struct store *s, const char *creator,
  * an invitation (consumed) lets it in, and the others get `joined'.
  * Returns STORE_OK with *members, STORE_NOT_FOUND (no room),
  * STORE_WRONG (a secret that does not match), STORE_FORBIDDEN (no secret
- * and no invitation), STORE_ROOM_FULL, STORE_TOO_MANY_ROOMS or
- * STORE_NOMEM.
+ * and no invitation), STORE_ROOM_FULL, STORE_TOO_MANY_ROOMS,
+ * STORE_SERVER_FULL (max-memory) or STORE_NOMEM.
  */
 static inline enum store_result
 store_room_join(struct store *s, const char *room,
@@ -513,7 +514,8 @@ store_room_send(struct store *s, const char *room,
  * invited again.  Returns STORE_OK, STORE_NOT_FOUND (no room),
  * STORE_FORBIDDEN (user is not a member, or not the creator of an
  * invite_only room), STORE_NO_PEER (peer has no inbox),
- * STORE_TOO_MANY_INVITATIONS or STORE_NOMEM.
+ * STORE_TOO_MANY_INVITATIONS, STORE_SERVER_FULL (max-memory) or
+ * STORE_NOMEM.
  */
 static inline enum store_result
 store_room_invite(struct store *s, const char *room,

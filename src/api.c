@@ -580,7 +580,7 @@ room_refused(struct request *r, enum store_result res)
 		break;
 	case STORE_SERVER_FULL:
 		http_error(r, 503, "server_full",
-		    "the server holds max-rooms rooms");
+		    "the server is full (max-rooms or max-memory)");
 		break;
 	default:
 		http_error(r, 503, "server_full", "out of memory");

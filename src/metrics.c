@@ -77,7 +77,7 @@ metrics_render(const struct store_stats *st, const struct peer_stats *ps,
 	series(&t, "inboxd_queued_bytes", "gauge",
 	    "Body bytes of the queued messages.", st->bytes);
 	series(&t, "inboxd_memory_bytes", "gauge",
-	    "Memory counted against max-memory: inboxes and messages.",
+	    "Memory counted against max-memory: inboxes, messages, rooms.",
 	    st->memory);
 	series(&t, "inboxd_waiters", "gauge", "GET requests held (long polls).",
 	    st->waiters);

@@ -44,6 +44,16 @@ struct room {
 	char name[]; /* name NUL, creator NUL */
 };
 
+/* What a room and a membership cost against max-memory, in bytes. */
+static size_t
+room_cost(const struct room *r)
+{
+	return sizeof(*r) + r->name_len + 1 + r->creator_len + 1 +
+	    MALLOC_OVERHEAD;
+}
+
+#define MEMBER_COST (sizeof(struct member) + MALLOC_OVERHEAD)
+
 static const char *
 room_creator(const struct room *r)
 {
@@ -301,8 +311,11 @@ do_announce(struct store *s, const struct room *r, enum room_event ev,
 	char *body;
 
 	if ((body = do_render(s, r, ev, peer, reason, &len)) == NULL) {
-		if (s->render != NULL)
-			s->st.events_dropped += r->nmembers;
+		if (s->render == NULL)
+			return;
+		for (m = r->members; m != NULL; m = m->rnext)
+			s->st.events_dropped += m->inbox != except;
+		s->st.events_dropped += also != NULL;
 		return;
 	}
 	for (m = r->members; m != NULL; m = m->rnext)
@@ -329,11 +342,14 @@ do_room_delete(struct store *s, struct room *r)
 		inbox_unlink(m);
 		m->inbox->nrooms--;
 		s->st.members--;
+		s->st.memory -= MEMBER_COST;
 	}
 	for (m = r->invites; m != NULL; m = m->rnext) {
 		inbox_unlink(m);
 		s->st.invitations--;
+		s->st.memory -= MEMBER_COST;
 	}
+	s->st.memory -= room_cost(r);
 	free_members(r->members);
 	free_members(r->invites);
 	timer_del(&r->timer);
@@ -351,6 +367,7 @@ do_uninvite(struct store *s, struct member *m)
 	inbox_unlink(m);
 	m->room->ninvites--;
 	s->st.invitations--;
+	s->st.memory -= MEMBER_COST;
 	free(m);
 }
 
@@ -370,6 +387,7 @@ do_leave(struct store *s, struct member *m, const char *reason,
 	r->nmembers--;
 	in->nrooms--;
 	s->st.members--;
+	s->st.memory -= MEMBER_COST;
 	free(m);
 	if (r->nmembers == 0) {
 		do_room_delete(s, r);
@@ -431,7 +449,9 @@ mem_room_create(struct store *s, const char *creator,
 		res = STORE_TOO_MANY_ROOMS;
 		goto done;
 	}
-	if (s->st.rooms >= s->lim.max_rooms) {
+	if (s->st.rooms >= s->lim.max_rooms || s->st.memory + sizeof(*r) +
+	    len + 1 + clen + 1 + MALLOC_OVERHEAD + MEMBER_COST >
+	    s->lim.max_memory) {
 		res = STORE_SERVER_FULL;
 		goto done;
 	}
@@ -466,6 +486,7 @@ mem_room_create(struct store *s, const char *creator,
 	s->rooms[k] = r;
 	s->st.rooms++;
 	s->st.rooms_created++;
+	s->st.memory += room_cost(r) + MEMBER_COST;
 	m->room = r;
 	m->creator = true;
 	inbox_link(in, m);
@@ -521,6 +542,10 @@ mem_room_join(struct store *s, const char *room, const char *user,
 		res = STORE_TOO_MANY_ROOMS;
 		goto done;
 	}
+	if (inv == NULL && s->st.memory + MEMBER_COST > s->lim.max_memory) {
+		res = STORE_SERVER_FULL;
+		goto done;
+	}
 	if (inv != NULL) { /* the invitation becomes the membership */
 		room_unlink(&r->invites, inv);
 		r->ninvites--;
@@ -529,6 +554,7 @@ mem_room_join(struct store *s, const char *room, const char *user,
 	} else if ((m = calloc(1, sizeof(*m))) != NULL) {
 		m->room = r;
 		inbox_link(in, m);
+		s->st.memory += MEMBER_COST;
 	} else {
 		res = STORE_NOMEM;
 		goto done;
@@ -665,6 +691,10 @@ mem_room_invite(struct store *s, const char *room, const char *user,
 			res = STORE_TOO_MANY_INVITATIONS;
 			goto done;
 		}
+		if (s->st.memory + MEMBER_COST > s->lim.max_memory) {
+			res = STORE_SERVER_FULL;
+			goto done;
+		}
 		if ((inv = calloc(1, sizeof(*inv))) == NULL) {
 			res = STORE_NOMEM;
 			goto done;
@@ -675,6 +705,7 @@ mem_room_invite(struct store *s, const char *room, const char *user,
 		r->invites = inv;
 		r->ninvites++;
 		s->st.invitations++;
+		s->st.memory += MEMBER_COST;
 		inbox_link(to, inv);
 	}
 	if ((body = do_render(s, r, EVENT_INVITED, to->name, NULL, &len)) !=
@@ -751,6 +782,22 @@ done:
 	pthread_mutex_unlock(&s->lock);
 	release_all(s, release);
 	return res;
+}
+
+uint64_t
+do_rooms_memory(struct store *s)
+{
+	uint64_t memory = 0;
+	size_t i;
+
+	for (i = 0; i < s->nroom_buckets; i++) {
+		const struct room *r;
+
+		for (r = s->rooms[i]; r != NULL; r = r->hnext)
+			memory += room_cost(r) +
+			    (uint64_t)(r->nmembers + r->ninvites) * MEMBER_COST;
+	}
+	return memory;
 }
 
 #define BREACH(...) do { snprintf(why, len, __VA_ARGS__); return -1; } \

@@ -842,6 +842,7 @@ mem_check(struct store *s, char *why, size_t len)
 			BREACH("a held GET its inbox does not know");
 		waiters++;
 	}
+	memory += do_rooms_memory(s);
 	if (inboxes != s->st.inboxes || messages != s->st.messages ||
 	    bytes != s->st.bytes || memory != s->st.memory ||
 	    waiters != s->st.waiters)

@@ -108,6 +108,9 @@ void do_rooms_forget(struct store *s, struct inbox *in,
 void do_room_timer(struct store *s, struct timer *t,
     struct store_waiter **release, uint64_t now_ms);
 
+/* room.c: what rooms, memberships and invitations cost, in bytes. */
+uint64_t do_rooms_memory(struct store *s);
+
 /* room.c: store_check's part for rooms; 0, or -1 with why filled. */
 int do_rooms_check(struct store *s, char *why, size_t len);
 
