@@ -216,24 +216,30 @@ json_room_request_free(struct json_room_request *rq)
 	memset(rq, 0, sizeof(*rq));
 }
 
-/* Add an array of the roster's names, or of names[0..n), to o. */
+/* Append string v to array a. */
+static bool
+push(cJSON *a, const char *v)
+{
+	cJSON *s = cJSON_CreateString(v);
+
+	if (s == NULL || !cJSON_AddItemToArray(a, s)) {
+		cJSON_Delete(s);
+		return false;
+	}
+	return true;
+}
+
+/* Add an array of names[0..n) to o. */
 static bool
 add_names(cJSON *o, const char *key, const char *const *names, unsigned n)
 {
 	cJSON *a = cJSON_AddArrayToObject(o, key);
 	unsigned i;
 
-	if (a == NULL)
-		return false;
-	for (i = 0; i < n; i++) {
-		cJSON *s = cJSON_CreateString(names[i]);
-
-		if (s == NULL || !cJSON_AddItemToArray(a, s)) {
-			cJSON_Delete(s);
+	for (i = 0; a != NULL && i < n; i++)
+		if (!push(a, names[i]))
 			return false;
-		}
-	}
-	return true;
+	return a != NULL;
 }
 
 char *
@@ -249,14 +255,9 @@ json_room(const char *room, const char *token, const struct roster *members)
 	    (double)((members->expires_in_ms + 999) / 1000)) == NULL ||
 	    (a = cJSON_AddArrayToObject(o, "members")) == NULL)
 		goto fail;
-	for (i = 0; i < members->n; i++) {
-		cJSON *s = cJSON_CreateString(members->e[i].name);
-
-		if (s == NULL || !cJSON_AddItemToArray(a, s)) {
-			cJSON_Delete(s);
+	for (i = 0; i < members->n; i++)
+		if (!push(a, members->e[i].name))
 			goto fail;
-		}
-	}
 	return finish(o);
 fail:
 	cJSON_Delete(o);
@@ -274,15 +275,9 @@ json_fanout(const struct roster *copies)
 		goto fail;
 	for (i = 0; i < copies->n; i++) {
 		const struct roster_entry *e = &copies->e[i];
-		cJSON *s;
 
-		if (e->result == STORE_OK) {
-			if ((s = cJSON_CreateString(e->name)) == NULL ||
-			    !cJSON_AddItemToArray(ok, s)) {
-				cJSON_Delete(s);
-				goto fail;
-			}
-		} else if (cJSON_AddStringToObject(failed, e->name,
+		if (e->result == STORE_OK ? !push(ok, e->name) :
+		    cJSON_AddStringToObject(failed, e->name,
 		    e->result == STORE_INBOX_FULL ? "inbox_full" :
 		    "server_full") == NULL)
 			goto fail;

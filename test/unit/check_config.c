@@ -65,6 +65,15 @@ START_TEST(test_defaults_match_the_spec)
 	ck_assert_uint_eq(c.argon2_parallelism, 1);
 	ck_assert_uint_eq(c.n_origins, 0);
 	ck_assert_int_eq(c.log_format, LOG_FORMAT_TEXT);
+	ck_assert_uint_eq(c.room_timeout_ms, 7200 * 1000);
+	ck_assert_uint_eq(c.room_max_timeout_ms, 86400 * 1000);
+	ck_assert_uint_eq(c.max_rooms, 100000);
+	ck_assert_uint_eq(c.max_room_members, 32);
+	ck_assert_uint_eq(c.max_rooms_per_inbox, 16);
+	ck_assert_int_eq(c.store, STORE_KIND_MEMORY);
+	ck_assert_str_eq(c.redis_url, "redis://127.0.0.1:6379/0");
+	ck_assert_str_eq(c.node_id, "");
+	ck_assert_uint_eq(c.lease_timeout_ms, 10000);
 	ck_assert_int_eq(config_check(&c, "defaults", collect, NULL), 0);
 }
 END_TEST
@@ -270,6 +279,55 @@ START_TEST(test_flag_override_names_the_flag)
 }
 END_TEST
 
+START_TEST(test_room_limits_and_their_bounds)
+{
+	ck_assert_int_eq(parse("room-timeout 60\nmax-room-members 1024\n"
+	    "max-rooms 0\nmax-rooms-per-inbox 0\n"), 0);
+	ck_assert_uint_eq(c.room_timeout_ms, 60000);
+	ck_assert_uint_eq(c.max_room_members, 1024);
+	ck_assert_int_eq(parse("max-room-members 1025\nmax-room-members 0\n"
+	    "room-timeout 0\n"), 3);
+	ck_assert_ptr_nonnull(strstr(errors, "test.conf:1: "));
+	ck_assert_int_eq(parse("room-timeout 90000\n"), 0);
+	ck_assert_int_eq(config_check(&c, "t.conf", collect, NULL), 1);
+	ck_assert_ptr_nonnull(strstr(errors, "room-timeout (90000) exceeds "
+	    "room-max-timeout (86400)"));
+}
+END_TEST
+
+START_TEST(test_redis_url_forms)
+{
+	char host[256], path[108];
+	unsigned port, db;
+
+	ck_assert_int_eq(config_redis_url("redis://10.0.0.5", host, &port,
+	    &db, path), 0);
+	ck_assert_str_eq(host, "10.0.0.5");
+	ck_assert_uint_eq(port, 6379);
+	ck_assert_uint_eq(db, 0);
+	ck_assert_int_eq(config_redis_url("redis://cache.local:7000/3", host,
+	    &port, &db, path), 0);
+	ck_assert_str_eq(host, "cache.local");
+	ck_assert_uint_eq(port, 7000);
+	ck_assert_uint_eq(db, 3);
+	ck_assert_int_eq(config_redis_url("unix:/run/redis/redis.sock", host,
+	    &port, &db, path), 0);
+	ck_assert_str_eq(path, "/run/redis/redis.sock");
+	ck_assert_str_eq(host, "");
+	ck_assert_int_eq(parse("store redis\nredis-url unix:/tmp/r.sock\n"
+	    "node-id node-1.a_b\nredis-password x y\nlease-timeout 2\n"), 0);
+	ck_assert_int_eq(c.store, STORE_KIND_REDIS);
+	ck_assert_str_eq(c.node_id, "node-1.a_b");
+	ck_assert_str_eq(c.redis_password, "x y");
+	ck_assert_uint_eq(c.lease_timeout_ms, 2000);
+	ck_assert_int_eq(parse("store disk\nredis-url http://h\n"
+	    "redis-url redis://h:0\nredis-url redis://h/16\n"
+	    "redis-url redis://:1\nredis-url redis://u@h\n"
+	    "redis-url unix:rel\nnode-id a/b\nlease-timeout 0\n"), 9);
+	ck_assert_ptr_nonnull(strstr(errors, "test.conf:9: "));
+}
+END_TEST
+
 START_TEST(test_missing_file_is_one_error)
 {
 	ck_assert_int_eq(config_load(&c, "/nonexistent/inboxd.conf", collect,
@@ -300,6 +358,8 @@ main(void)
 	tcase_add_test(tc, test_tls_cert_and_key_go_together);
 	tcase_add_test(tc, test_flag_override_names_the_flag);
 	tcase_add_test(tc, test_missing_file_is_one_error);
+	tcase_add_test(tc, test_room_limits_and_their_bounds);
+	tcase_add_test(tc, test_redis_url_forms);
 	suite_add_tcase(s, tc);
 	return check_run(s);
 }
