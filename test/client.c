@@ -4,10 +4,12 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +17,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -63,10 +66,16 @@ read_file(const char *path, size_t *len)
 int
 inboxd_log_contains(const struct inboxd *d, const char *needle)
 {
-	char *text = read_file(d->log, NULL);
-	int found;
+	char *text;
+	int found, i;
 
-	if (text == NULL)
+	if (d->cluster != NULL) {
+		for (i = 0; i < CLUSTER_NODES; i++)
+			if (inboxd_log_contains(&d->cluster->node[i], needle))
+				return 1;
+		return 0;
+	}
+	if ((text = read_file(d->log, NULL)) == NULL)
 		return 0;
 	found = strstr(text, needle) != NULL;
 	free(text);
@@ -143,11 +152,29 @@ inboxd_start_on(struct inboxd *d, const char *conf, const char *listen)
 	return -1;
 }
 
+/* The first failing status of a cluster's nodes, given each node's. */
+static int
+worst(int so_far, int status)
+{
+	return so_far != 0 ? so_far : status;
+}
+
 int
 inboxd_kill(struct inboxd *d, int sig)
 {
-	int status;
+	int status, i, all = 0;
 
+	if (d->cluster != NULL) {
+		/* Signal every node first, so they stop side by side. */
+		for (i = 0; i < CLUSTER_NODES; i++)
+			inboxd_signal(&d->cluster->node[i], sig);
+		for (i = 0; i < CLUSTER_NODES; i++)
+			if (d->cluster->node[i].pid > 0)
+				all = worst(all,
+				    inboxd_kill(&d->cluster->node[i], sig));
+		d->pid = 0;
+		return all;
+	}
 	if (d->pid <= 0)
 		return -1;
 	kill(d->pid, sig);
@@ -166,6 +193,13 @@ inboxd_stop(struct inboxd *d)
 void
 inboxd_signal(struct inboxd *d, int sig)
 {
+	int i;
+
+	if (d->cluster != NULL) {
+		for (i = 0; i < CLUSTER_NODES; i++)
+			inboxd_signal(&d->cluster->node[i], sig);
+		return;
+	}
 	if (d->pid > 0)
 		kill(d->pid, sig);
 }
@@ -174,8 +208,23 @@ int
 inboxd_wait(struct inboxd *d, int timeout_ms)
 {
 	long deadline = ms_now() + timeout_ms;
-	int status;
+	int status, i, all = 0;
 
+	if (d->cluster != NULL) {
+		for (i = 0; i < CLUSTER_NODES; i++) {
+			struct inboxd *n = &d->cluster->node[i];
+			long left = deadline - ms_now();
+
+			if (n->pid <= 0)
+				continue;
+			status = inboxd_wait(n, left > 0 ? (int)left : 0);
+			if (status == -2)
+				return -2;
+			all = worst(all, status);
+		}
+		d->pid = 0;
+		return all;
+	}
 	if (d->pid <= 0)
 		return -1;
 	for (;;) {
@@ -196,6 +245,21 @@ inboxd_wait(struct inboxd *d, int timeout_ms)
 void
 inboxd_cleanup(struct inboxd *d)
 {
+	struct cluster *cl = d->cluster;
+	int i;
+
+	if (cl != NULL) {
+		for (i = 0; i < CLUSTER_NODES; i++) {
+			if (cl->node[i].pid > 0)
+				inboxd_kill(&cl->node[i], SIGKILL);
+			inboxd_cleanup(&cl->node[i]);
+		}
+		redis_cleanup(&cl->redis);
+		free(cl);
+		d->cluster = NULL;
+		d->dir[0] = '\0';
+		return;
+	}
 	if (d->dir[0] == '\0')
 		return;
 	unlink(d->conf);
@@ -578,25 +642,40 @@ client_wait_close(int fd, int timeout_ms, char *buf, size_t len)
 	}
 }
 
+/* The first whole line of the file at path holding needle, or NULL. */
+static char *
+log_line(const char *path, const char *needle)
+{
+	char *text = read_file(path, NULL), *p, *line = NULL;
+
+	if (text != NULL && (p = strstr(text, needle)) != NULL) {
+		char *start = p, *end = strchr(p, '\n');
+
+		/* Only a whole line: the daemon may be mid-write. */
+		if (end != NULL) {
+			while (start > text && start[-1] != '\n')
+				start--;
+			line = strndup(start, (size_t)(end - start));
+		}
+	}
+	free(text);
+	return line;
+}
+
 char *
 inboxd_log_line(const struct inboxd *d, const char *needle, int timeout_ms)
 {
 	long deadline = ms_now() + timeout_ms;
+	char *line;
+	int i;
 
 	for (;;) {
-		char *text = read_file(d->log, NULL), *p, *line = NULL;
-
-		if (text != NULL && (p = strstr(text, needle)) != NULL) {
-			char *start = p, *end = strchr(p, '\n');
-
-			/* Only a whole line: the daemon may be mid-write. */
-			if (end != NULL) {
-				while (start > text && start[-1] != '\n')
-					start--;
-				line = strndup(start, (size_t)(end - start));
-			}
-		}
-		free(text);
+		if (d->cluster == NULL)
+			line = log_line(d->log, needle);
+		else
+			for (i = 0, line = NULL; i < CLUSTER_NODES &&
+			    line == NULL; i++)
+				line = log_line(d->cluster->node[i].log, needle);
 		if (line != NULL)
 			return line;
 		if (ms_now() >= deadline)
@@ -609,8 +688,18 @@ long
 inboxd_rss_kib(const struct inboxd *d)
 {
 	char path[64], *text, *p;
-	long kib = -1;
+	long kib = -1, k;
+	int i;
 
+	if (d->cluster != NULL) {
+		/* All nodes together. */
+		for (i = 0; i < CLUSTER_NODES; i++) {
+			if ((k = inboxd_rss_kib(&d->cluster->node[i])) == -1)
+				return -1;
+			kib = kib == -1 ? k : kib + k;
+		}
+		return kib;
+	}
 	snprintf(path, sizeof(path), "/proc/%ld/status", (long)d->pid);
 	if ((text = read_file(path, NULL)) == NULL)
 		return -1;
@@ -618,4 +707,432 @@ inboxd_rss_kib(const struct inboxd *d)
 		kib = strtol(p + 7, NULL, 10);
 	free(text);
 	return kib;
+}
+
+/* ------------------------------------------------------------ Redis */
+
+/* A loopback port nothing listens on now (the kernel's pick), or 0. */
+static unsigned
+free_loopback_port(void)
+{
+	struct sockaddr_in sin;
+	socklen_t len = sizeof(sin);
+	unsigned port = 0;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	if (fd == -1)
+		return 0;
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&sin, &len) == 0)
+		port = ntohs(sin.sin_port);
+	close(fd);
+	return port;
+}
+
+int
+redis_connect(const struct redis *r)
+{
+	struct sockaddr_un sun;
+	int fd;
+
+	if (r->sock[0] == '\0')
+		return client_connect(r->port);
+	if (strlen(r->sock) >= sizeof(sun.sun_path))
+		return -1;
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	strcpy(sun.sun_path, r->sock);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM, 0)) == -1)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* A buffered reader of RESP replies with a deadline. */
+struct resp {
+	int fd;
+	long deadline;
+	char buf[65536];
+	size_t len, pos;
+};
+
+/* Have at least one unread byte in p->buf: 0, or -1. */
+static int
+resp_fill(struct resp *p)
+{
+	ssize_t k;
+
+	if (p->pos < p->len)
+		return 0;
+	p->pos = p->len = 0;
+	if ((k = read_some(p->fd, p->buf, sizeof(p->buf), p->deadline)) <= 0)
+		return -1;
+	p->len = (size_t)k;
+	return 0;
+}
+
+/* n bytes into out (may be NULL to skip them): 0, or -1. */
+static int
+resp_bytes(struct resp *p, FILE *out, size_t n)
+{
+	while (n > 0) {
+		size_t k;
+
+		if (resp_fill(p) == -1)
+			return -1;
+		k = p->len - p->pos < n ? p->len - p->pos : n;
+		if (out != NULL)
+			fwrite(p->buf + p->pos, 1, k, out);
+		p->pos += k;
+		n -= k;
+	}
+	return 0;
+}
+
+/* One line without its CRLF into line (cut at size - 1): 0, or -1. */
+static int
+resp_line(struct resp *p, char *line, size_t size)
+{
+	size_t n = 0;
+
+	for (;;) {
+		char c;
+
+		if (resp_fill(p) == -1)
+			return -1;
+		c = p->buf[p->pos++];
+		if (c == '\n')
+			break;
+		if (n + 1 < size)
+			line[n++] = c;
+	}
+	if (n > 0 && line[n - 1] == '\r')
+		n--;
+	line[n] = '\0';
+	return 0;
+}
+
+/* One reply, written to out as redis_cmd describes: 0, or -1. */
+static int
+resp_reply(struct resp *p, FILE *out)
+{
+	char line[1024];
+	long n, i;
+
+	if (resp_line(p, line, sizeof(line)) == -1)
+		return -1;
+	switch (line[0]) {
+	case '+':
+	case '-':
+	case ':':
+		fputs(line, out);
+		return 0;
+	case '$':
+		if ((n = atol(line + 1)) < 0) {
+			fputs("(nil)", out);
+			return 0;
+		}
+		return resp_bytes(p, out, (size_t)n) == -1 ||
+		    resp_bytes(p, NULL, 2) == -1 ? -1 : 0;
+	case '*':
+		n = atol(line + 1);
+		for (i = 0; i < n; i++) {
+			if (i > 0)
+				fputc('\n', out);
+			if (resp_reply(p, out) == -1)
+				return -1;
+		}
+		return 0;
+	default:
+		return -1;
+	}
+}
+
+char *
+redis_cmd(const struct redis *r, const char *arg, ...)
+{
+	struct resp *p;
+	const char *a;
+	char *cmd = NULL, *reply = NULL;
+	size_t cmd_len = 0, reply_len = 0;
+	FILE *f;
+	va_list ap;
+	int argc = 0, ok;
+
+	va_start(ap, arg);
+	for (a = arg; a != NULL; a = va_arg(ap, const char *))
+		argc++;
+	va_end(ap);
+	if ((f = open_memstream(&cmd, &cmd_len)) == NULL)
+		return NULL;
+	fprintf(f, "*%d\r\n", argc);
+	va_start(ap, arg);
+	for (a = arg; a != NULL; a = va_arg(ap, const char *))
+		fprintf(f, "$%zu\r\n%s\r\n", strlen(a), a);
+	va_end(ap);
+	fclose(f);
+	if ((p = calloc(1, sizeof(*p))) == NULL ||
+	    (p->fd = redis_connect(r)) == -1) {
+		free(p);
+		free(cmd);
+		return NULL;
+	}
+	p->deadline = ms_now() + 5000;
+	ok = client_write(p->fd, cmd, cmd_len) == 0;
+	free(cmd);
+	if (ok && (f = open_memstream(&reply, &reply_len)) != NULL) {
+		ok = resp_reply(p, f) == 0;
+		fclose(f);
+		if (!ok) {
+			free(reply);
+			reply = NULL;
+		}
+	}
+	close(p->fd);
+	free(p);
+	return reply;
+}
+
+/* Fork and exec redis-server as r says; 0, or -1 if it cannot run. */
+static int
+redis_spawn(struct redis *r)
+{
+	const char *bin = getenv("REDIS_SERVER");
+	char port[16], out[300];
+	const char *argv[32];
+	pid_t parent = getpid();
+	int n = 0;
+
+	if (bin == NULL || *bin == '\0')
+		bin = "redis-server";
+	snprintf(port, sizeof(port), "%u", r->port);
+	argv[n++] = "redis-server";
+	argv[n++] = "--bind";
+	argv[n++] = "127.0.0.1";
+	argv[n++] = "--port";
+	argv[n++] = port;
+	if (r->sock[0] != '\0') {
+		argv[n++] = "--unixsocket";
+		argv[n++] = r->sock;
+		argv[n++] = "--unixsocketperm";
+		argv[n++] = "700";
+	}
+	argv[n++] = "--dir";
+	argv[n++] = r->dir;
+	argv[n++] = "--logfile";
+	argv[n++] = r->log;
+	argv[n++] = "--daemonize";
+	argv[n++] = "no";
+	argv[n++] = "--save";
+	argv[n++] = "";
+	argv[n++] = "--appendonly";
+	argv[n++] = r->persist ? "yes" : "no";
+	if (r->persist) {
+		argv[n++] = "--appendfsync";
+		argv[n++] = "always";
+	}
+	argv[n] = NULL;
+	snprintf(out, sizeof(out), "%s/redis.out", r->dir);
+	if ((r->pid = fork()) == -1)
+		return -1;
+	if (r->pid == 0) {
+		int fd = open(out, O_WRONLY | O_CREAT | O_APPEND, 0644);
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(127);
+		dup2(fd, STDOUT_FILENO);
+		dup2(fd, STDERR_FILENO);
+		execvp(bin, (char *const *)argv);
+		dprintf(fd, "cannot run %s: %s\n", bin, strerror(errno));
+		_exit(127);
+	}
+	return 0;
+}
+
+/* Wait up to 10 s for r to answer PING: 0, or -1 if it exited or hung
+ * (then it is killed). */
+static int
+redis_ready(struct redis *r)
+{
+	long deadline = ms_now() + 10000;
+
+	while (ms_now() < deadline) {
+		char *pong;
+		int status, ok;
+
+		if (waitpid(r->pid, &status, WNOHANG) == r->pid) {
+			r->pid = 0;
+			return -1;
+		}
+		if ((pong = redis_cmd(r, "PING", (char *)NULL)) != NULL) {
+			ok = strcmp(pong, "+PONG") == 0;
+			free(pong);
+			if (ok)
+				return 0;
+		}
+		poll(NULL, 0, 10);
+	}
+	redis_kill(r, SIGKILL);
+	return -1;
+}
+
+int
+redis_start(struct redis *r, int unix_socket, int persist)
+{
+	int attempt;
+
+	memset(r, 0, sizeof(*r));
+	r->persist = persist;
+	strcpy(r->dir, "/tmp/inboxd-redis-XXXXXX");
+	if (mkdtemp(r->dir) == NULL)
+		return -1;
+	snprintf(r->log, sizeof(r->log), "%s/redis.log", r->dir);
+	if (unix_socket) {
+		snprintf(r->sock, sizeof(r->sock), "%s/redis.sock", r->dir);
+		snprintf(r->url, sizeof(r->url), "unix:%s", r->sock);
+		if (redis_spawn(r) == -1)
+			return -1;
+		return redis_ready(r);
+	}
+	/* The port may be taken between its pick and the bind: again. */
+	for (attempt = 0; attempt < 5; attempt++) {
+		if ((r->port = free_loopback_port()) == 0)
+			return -1;
+		snprintf(r->url, sizeof(r->url), "redis://127.0.0.1:%u/0",
+		    r->port);
+		if (redis_spawn(r) == -1)
+			return -1;
+		if (redis_ready(r) == 0)
+			return 0;
+	}
+	return -1;
+}
+
+int
+redis_restart(struct redis *r)
+{
+	if (r->pid > 0)
+		return -1;
+	if (redis_spawn(r) == -1)
+		return -1;
+	return redis_ready(r);
+}
+
+int
+redis_kill(struct redis *r, int sig)
+{
+	int status;
+
+	if (r->pid <= 0)
+		return -1;
+	kill(r->pid, sig);
+	if (waitpid(r->pid, &status, 0) != r->pid)
+		return -1;
+	r->pid = 0;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* nftw callback: remove each file, then its directory. */
+static int
+remove_entry(const char *path, const struct stat *st, int flag,
+    struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
+void
+redis_cleanup(struct redis *r)
+{
+	if (r->pid > 0)
+		redis_kill(r, SIGKILL);
+	if (r->dir[0] == '\0')
+		return;
+	/* Log, socket, and the append-only directory of Redis 7. */
+	nftw(r->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+	r->dir[0] = '\0';
+}
+
+/* ---------------------------------------------------------- cluster */
+
+int
+cluster_start(struct inboxd *d, const char *conf, int flags,
+    const char **why)
+{
+	static char reason[700];
+	struct cluster *cl = calloc(1, sizeof(*cl));
+	size_t len = strlen(conf);
+	char *text;
+	int i;
+
+	memset(d, 0, sizeof(*d));
+	*why = reason;
+	if (cl == NULL) {
+		snprintf(reason, sizeof(reason), "out of memory");
+		return -1;
+	}
+	if (redis_start(&cl->redis, flags & CLUSTER_REDIS_UNIX,
+	    flags & CLUSTER_REDIS_PERSIST) == -1) {
+		snprintf(reason, sizeof(reason), "redis-server did not start "
+		    "(install the Debian package redis-server, or set "
+		    "REDIS_SERVER); see %s and %s/redis.out", cl->redis.log,
+		    cl->redis.dir);
+		/* Keep the directory for the reason above to point at. */
+		if (cl->redis.pid > 0)
+			redis_kill(&cl->redis, SIGKILL);
+		free(cl);
+		return -1;
+	}
+	if ((text = malloc(len + 512 + strlen(cl->redis.url))) == NULL) {
+		snprintf(reason, sizeof(reason), "out of memory");
+		redis_cleanup(&cl->redis);
+		free(cl);
+		return -1;
+	}
+	for (i = 0; i < CLUSTER_NODES; i++) {
+		sprintf(text, "%s%sstore redis\nredis-url %s\nnode-id node-%d\n",
+		    conf, len > 0 && conf[len - 1] != '\n' ? "\n" : "",
+		    cl->redis.url, i + 1);
+		if (inboxd_start(&cl->node[i], text) == -1) {
+			snprintf(reason, sizeof(reason), "node %d did not "
+			    "start on %s; see %s", i + 1, cl->redis.url,
+			    cl->node[i].log);
+			while (--i >= 0) {
+				inboxd_kill(&cl->node[i], SIGKILL);
+				inboxd_cleanup(&cl->node[i]);
+			}
+			redis_cleanup(&cl->redis);
+			free(cl);
+			free(text);
+			return -1;
+		}
+	}
+	free(text);
+	*d = cl->node[0];
+	d->cluster = cl;
+	/* The first request goes to node 1: see cluster_next_port. */
+	cl->next = 1;
+	return 0;
+}
+
+unsigned
+cluster_next_port(struct inboxd *d)
+{
+	struct cluster *cl = d->cluster;
+
+	if (cl == NULL)
+		return d->port;
+	d->port = cl->node[cl->next].port;
+	cl->next = (cl->next + 1) % CLUSTER_NODES;
+	return d->port;
 }

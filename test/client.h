@@ -9,12 +9,23 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+struct cluster;
+
 struct inboxd {
 	pid_t pid;
 	unsigned port;
 	char dir[256];  /* temporary directory with inboxd.conf and log */
 	char conf[300]; /* path of the configuration file */
 	char log[300];  /* path of inboxd's standard error */
+	/*
+	 * Cluster mode (see cluster_start): the nodes and their Redis, or
+	 * NULL for one daemon.  Then pid, dir, conf and log are node 0's,
+	 * port is the node the last request went to, and inboxd_stop,
+	 * inboxd_kill, inboxd_signal, inboxd_wait, inboxd_log_contains,
+	 * inboxd_log_line, inboxd_rss_kib and inboxd_cleanup act on every
+	 * node (inboxd_cleanup stops Redis too).
+	 */
+	struct cluster *cluster;
 };
 
 /*
@@ -161,5 +172,82 @@ char *inboxd_log_line(const struct inboxd *d, const char *needle,
 
 /* The resident set size of the daemon (VmRSS) in KiB, or -1. */
 long inboxd_rss_kib(const struct inboxd *d);
+
+/* ------------------------------------------------------------ Redis */
+
+/*
+ * A private redis-server (SPEC section 8) in a temporary directory of its
+ * own, on 127.0.0.1 or on a Unix socket in that directory, started with
+ * nothing saved to disk unless persist asks for an append-only file.
+ */
+struct redis {
+	pid_t pid;
+	unsigned port;   /* TCP port on 127.0.0.1, or 0 on the socket */
+	int persist;     /* appendonly yes (fsync always) in dir */
+	char dir[256];   /* temporary directory: log, socket, AOF */
+	char sock[300];  /* the Unix socket, or "" on TCP */
+	char log[300];   /* redis-server's log file */
+	char url[320];   /* the redis-url that names it */
+};
+
+/*
+ * Start $REDIS_SERVER (default redis-server from the PATH) in a fresh
+ * temporary directory: on a free loopback port, or on a Unix socket
+ * when unix_socket is true; with an append-only file (fsync always) when
+ * persist is true, else with no persistence at all.  Returns 0 once it
+ * answers PING, or -1 (r->log says why).
+ */
+int redis_start(struct redis *r, int unix_socket, int persist);
+
+/* Start redis-server again after redis_kill, on the same address and
+ * directory (so an append-only file is read back): 0 or -1. */
+int redis_restart(struct redis *r);
+
+/* Send sig and reap; returns the exit status, or -1 on a signal. */
+int redis_kill(struct redis *r, int sig);
+
+/* Kill redis-server if it runs and remove its directory. */
+void redis_cleanup(struct redis *r);
+
+/* A connected socket to r, or -1. */
+int redis_connect(const struct redis *r);
+
+/*
+ * One command, its arguments as strings ending with NULL, on a fresh
+ * connection, answered within 5 s.  Returns the reply as malloc'd text:
+ * a bulk string as its bytes ("(nil)" for a null one), a status as
+ * "+TEXT", an error as "-TEXT", an integer as ":N", an array as its
+ * elements one per line; NULL when Redis does not answer.
+ */
+char *redis_cmd(const struct redis *r, const char *arg, ...);
+
+/* ---------------------------------------------------------- cluster */
+
+#define CLUSTER_NODES 2
+
+/* Flags of cluster_start. */
+#define CLUSTER_REDIS_UNIX 1    /* Redis on a Unix socket (unix:/PATH) */
+#define CLUSTER_REDIS_PERSIST 2 /* Redis with an append-only file */
+
+struct cluster {
+	struct redis redis;
+	struct inboxd node[CLUSTER_NODES];
+	unsigned next; /* the node the next request goes to */
+};
+
+/*
+ * Cluster mode (SPEC section 8): start a private Redis (flags above) and
+ * CLUSTER_NODES inboxd nodes on it, each with conf and then `store
+ * redis', its redis-url and node-id node-1, node-2...  d describes node
+ * 0 and holds the cluster (see struct inboxd).  Returns 0, or -1 with
+ * whatever started stopped again; *why says what failed.
+ */
+int cluster_start(struct inboxd *d, const char *conf, int flags,
+    const char **why);
+
+/* The port of the node the next request goes to, which it moves on
+ * to the other node; d->port becomes that port.  For one daemon, its
+ * port. */
+unsigned cluster_next_port(struct inboxd *d);
 
 #endif

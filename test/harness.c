@@ -18,11 +18,44 @@ sleep_ms(long ms)
 	poll(NULL, 0, (int)ms);
 }
 
+int
+cluster_mode(void)
+{
+	const char *v = getenv("INBOXD_CLUSTER");
+
+	return v != NULL && *v != '\0' && strcmp(v, "0") != 0;
+}
+
+int
+cluster_skip(const char *test, const char *why)
+{
+	if (!cluster_mode())
+		return 0;
+	printf("%s: skipped in cluster mode: %s\n", test, why);
+	fflush(stdout);
+	return 1;
+}
+
+void
+start_cluster(struct inboxd *d, const char *conf, int flags)
+{
+	char text[4096];
+	const char *why = "";
+
+	snprintf(text, sizeof(text), "%s%s", FAST, conf);
+	ck_assert_msg(cluster_start(d, text, flags, &why) == 0,
+	    "the cluster did not start: %s", why);
+}
+
 void
 start(struct inboxd *d, const char *conf)
 {
 	char text[4096];
 
+	if (cluster_mode()) {
+		start_cluster(d, conf, 0);
+		return;
+	}
 	snprintf(text, sizeof(text), "%s%s", FAST, conf);
 	ck_assert_msg(inboxd_start(d, text) == 0,
 	    "inboxd did not start; see %s", d->log);
@@ -51,8 +84,8 @@ req(struct inboxd *d, const char *method, const char *target,
     const char *user, const char *password, const char *extra,
     const void *body, size_t len, struct response *r)
 {
-	return client_request(d->port, method, target, user, password, extra,
-	    body, len, r);
+	return client_request(cluster_next_port(d), method, target, user,
+	    password, extra, body, len, r);
 }
 
 int
@@ -118,19 +151,35 @@ series_value(const char *body, const char *series)
 }
 
 long long
-metric_from(struct inboxd *d, const char *src, const char *series)
+node_metric_from(unsigned port, const char *src, const char *series)
 {
 	struct response r;
 	long long v;
 	int status;
 
-	status = client_request_from(d->port, src, "GET", "/metrics", NULL,
+	status = client_request_from(port, src, "GET", "/metrics", NULL,
 	    NULL, NULL, NULL, 0, &r);
-	ck_assert_msg(status == 200, "GET /metrics from %s: status %d",
-	    src ? src : "127.0.0.1", status);
+	ck_assert_msg(status == 200, "GET /metrics of port %u from %s: "
+	    "status %d", port, src ? src : "127.0.0.1", status);
 	v = series_value(r.body, series);
 	response_free(&r);
 	return v;
+}
+
+long long
+metric_from(struct inboxd *d, const char *src, const char *series)
+{
+	long long v, sum = -1;
+	int i;
+
+	if (d->cluster == NULL)
+		return node_metric_from(d->port, src, series);
+	for (i = 0; i < CLUSTER_NODES; i++) {
+		v = node_metric_from(d->cluster->node[i].port, src, series);
+		if (v != -1)
+			sum = sum == -1 ? v : sum + v;
+	}
+	return sum;
 }
 
 long long

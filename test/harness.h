@@ -22,9 +22,31 @@
 /* Sleep for ms milliseconds. */
 void sleep_ms(long ms);
 
-/* Start inboxd with FAST and then conf, and fail the test if it does not
- * come up. */
+/*
+ * Start inboxd with FAST and then conf, and fail the test if it does not
+ * come up.  In cluster mode (INBOXD_CLUSTER=1 in the environment), start
+ * a private redis-server and two nodes on it instead, as start_cluster
+ * does: then req(), get(), send_to() and contact() go to the nodes in
+ * turn, request by request; d->port is the node the last of them went
+ * to, so a raw request on d->port (client_send) followed by req() spans
+ * both nodes; metric() sums a series over the nodes.
+ */
 void start(struct inboxd *d, const char *conf);
+
+/* True when the suite runs in cluster mode (INBOXD_CLUSTER=1). */
+int cluster_mode(void);
+
+/*
+ * In cluster mode, say on standard output that test is skipped and why,
+ * and return true; else return false.  For the few tests of one process
+ * as such.
+ */
+int cluster_skip(const char *test, const char *why);
+
+/* Start a cluster whatever the environment: Redis with flags (see
+ * cluster_start) and two nodes with FAST and conf; fails the test if it
+ * does not come up. */
+void start_cluster(struct inboxd *d, const char *conf, int flags);
 
 /* start, listening on listen (ADDRESS:PORT or unix:/PATH). */
 void start_on(struct inboxd *d, const char *conf, const char *listen);
@@ -33,7 +55,7 @@ void start_on(struct inboxd *d, const char *conf, const char *listen);
 void stop(struct inboxd *d);
 
 /* One request on a fresh connection from 127.0.0.1, as client_request
- * does: the status, or -1. */
+ * does (in cluster mode, to the next node): the status, or -1. */
 int req(struct inboxd *d, const char *method, const char *target,
     const char *user, const char *password, const char *extra,
     const void *body, size_t len, struct response *r);
@@ -61,9 +83,13 @@ void assert_error(const struct response *r, int status, const char *code);
  * sample's name with its labels as the daemon writes them, such as
  * inboxd_waiters or inboxd_http_requests_total{code="404"}.  Returns -1
  * when the body has no such sample; fails the test unless /metrics answers
- * 200.
+ * 200.  In cluster mode, the sum over the nodes that have the sample.
  */
 long long metric_from(struct inboxd *d, const char *src, const char *series);
+
+/* metric_from of the one daemon on port, whatever the mode. */
+long long node_metric_from(unsigned port, const char *src,
+    const char *series);
 
 /* metric_from 127.0.0.1. */
 long long metric(struct inboxd *d, const char *series);
