@@ -398,11 +398,17 @@ do_delete_inbox(struct store *s, struct inbox *in,
 	free(in);
 }
 
+static void do_unhold(struct store *s, struct store_waiter *w,
+    enum waiter_state why, struct store_waiter **release, uint64_t now);
+
 static void
 do_inbox_timer(struct store *s, struct inbox *in,
     struct store_waiter **release, uint64_t now)
 {
 	do_drop_stale(s, in, now);
+	/* A GET held for a client that has hung up keeps nobody present. */
+	if (in->waiter != NULL && !s->ops->alive(in->waiter))
+		do_unhold(s, in->waiter, WAITER_GONE, release, now);
 	if (in->waiter == NULL && in->inflight == 0 &&
 	    in->last_seen_ms + s->lim.inbox_timeout_ms <= now) {
 		s->st.inboxes_expired++;
@@ -427,7 +433,13 @@ do_unhold(struct store *s, struct store_waiter *w, enum waiter_state why,
 		w->next->prev = w->prev;
 	s->st.waiters--;
 	in->waiter = NULL;
-	in->last_seen_ms = now;
+	/*
+	 * A hold counts as a request of the owner until it ends, unless its
+	 * client is gone: then the inbox ages from the GET's start, and
+	 * presence in rooms follows within inbox-timeout.
+	 */
+	if (why != WAITER_GONE && (why != WAITER_TIMEOUT || s->ops->alive(w)))
+		in->last_seen_ms = now;
 	if (why != WAITER_MESSAGE)
 		w->inbox = NULL;
 	w->state = why;
@@ -909,6 +921,14 @@ mem_authenticate(struct store *s, const char *name, const char *password,
 	return r;
 }
 
+/* Memory is always there. */
+static bool
+mem_healthy(struct store *s)
+{
+	(void)s;
+	return true;
+}
+
 static const struct store_ops memory_store_ops = {
 	.free = mem_free,
 	.login = mem_login,
@@ -931,4 +951,5 @@ static const struct store_ops memory_store_ops = {
 	.room_leave = mem_room_leave,
 	.room_close = mem_room_close,
 	.authenticate = mem_authenticate,
+	.healthy = mem_healthy,
 };

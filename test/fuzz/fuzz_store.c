@@ -196,19 +196,28 @@ in_flight(const struct ctx *c, int k)
 	return n;
 }
 
-/* The store may have deleted inbox k by now (SPEC section 3). */
+/*
+ * The store may have deleted inbox k by now (SPEC section 3): a GET held
+ * for a client that has hung up keeps nobody present.
+ */
 static bool
 deletable(const struct ctx *c, int k)
 {
-	return holder(c, k) == -1 && in_flight(c, k) == 0 &&
+	int h = holder(c, k);
+
+	return (h == -1 || !c->slot[h].alive) && in_flight(c, k) == 0 &&
 	    c->expired_at >= c->box[k].last_act_ms + INBOX_TIMEOUT_MS;
 }
 
-/* ... and must have: at most one tick after its deadline. */
+/*
+ * ... and must have: at most one tick after its deadline.  (A hung-up
+ * holder is noticed when the inbox's timer next fires, which may be a
+ * timeout later: no promise then.)
+ */
 static bool
 must_be_gone(const struct ctx *c, int k)
 {
-	return deletable(c, k) &&
+	return deletable(c, k) && holder(c, k) == -1 &&
 	    c->expired_at >= c->box[k].last_act_ms + INBOX_TIMEOUT_MS + TICK_MS;
 }
 
@@ -356,8 +365,9 @@ fake_alive(struct store_waiter *w)
 	struct ctx *c = sl->ctx;
 
 	REQUIRE(sl->state == S_HELD, "alive() of a waiter not held");
-	REQUIRE((c->call == CALL_SEND || c->call == CALL_DONE) &&
-	    sl->box == c->call_box, "alive() outside a delivery to its inbox");
+	REQUIRE(c->call == CALL_EXPIRE || ((c->call == CALL_SEND ||
+	    c->call == CALL_DONE) && sl->box == c->call_box),
+	    "alive() outside a delivery to its inbox or expiry");
 	return sl->alive;
 }
 
@@ -388,7 +398,10 @@ fake_release(struct store_waiter *w)
 	REQUIRE(sl->state == S_HELD && sl->releases + 1 == sl->holds,
 	    "slot %d released twice or never held", sl->idx);
 	sl->releases++;
-	c->box[k].last_act_ms = c->now;
+	/* A hold ended refreshes its inbox, unless its client is gone. */
+	if (w->state != WAITER_GONE &&
+	    (w->state != WAITER_TIMEOUT || sl->alive))
+		c->box[k].last_act_ms = c->now;
 	switch (w->state) {
 	case WAITER_MESSAGE:
 		REQUIRE((c->call == CALL_SEND || c->call == CALL_DONE) &&
@@ -427,8 +440,9 @@ fake_release(struct store_waiter *w)
 		    "store_shutdown");
 		break;
 	case WAITER_GONE:
-		REQUIRE((c->call == CALL_SEND || c->call == CALL_DONE) &&
-		    k == c->call_box, "gone outside a delivery");
+		REQUIRE(c->call == CALL_EXPIRE || ((c->call == CALL_SEND ||
+		    c->call == CALL_DONE) && k == c->call_box),
+		    "gone outside a delivery or expiry");
 		REQUIRE(!sl->alive, "a live waiter released as gone");
 		break;
 	default:

@@ -539,6 +539,48 @@ START_TEST(test_held_receiver_keeps_its_inbox)
 }
 END_TEST
 
+/*
+ * A GET held for a client that has hung up keeps nobody present: the
+ * inbox ages from the GET's start, whether the hold outlives
+ * inbox-timeout or ends first.
+ */
+START_TEST(test_hold_of_a_gone_client_keeps_no_inbox)
+{
+	struct store_waiter w = { 0 };
+	struct fake f = { true, 0, 0 };
+	struct store_stats st;
+	uint64_t t, start;
+
+	lim.inbox_timeout_ms = 2 * SEC;
+	make_store();
+	w.owner = &f;
+	create("alice", 0);
+	ck_assert_int_eq(store_receive(s, "alice", &w, 10 * SEC, 0),
+	    STORE_HELD);
+	f.alive = false; /* hung up at once */
+	for (t = 0; t <= 2 * SEC + TICK; t += TICK)
+		store_expire(s, t);
+	ck_assert_int_eq(w.state, WAITER_GONE);
+	ck_assert_int_eq(f.releases, 1);
+	store_stats(s, &st);
+	ck_assert_uint_eq(st.inboxes, 0);
+	ck_assert_uint_eq(st.waiters, 0);
+
+	/* A shorter hold that ends with its client gone: no refresh. */
+	f.alive = true;
+	start = t;
+	create("bob", start);
+	ck_assert_int_eq(store_receive(s, "bob", &w, 1 * SEC, start),
+	    STORE_HELD);
+	f.alive = false;
+	for (t += TICK; t <= start + 2 * SEC + TICK; t += TICK)
+		store_expire(s, t);
+	ck_assert_int_eq(w.state, WAITER_TIMEOUT);
+	store_stats(s, &st);
+	ck_assert_uint_eq(st.inboxes, 0);
+}
+END_TEST
+
 START_TEST(test_in_flight_message_keeps_its_inbox)
 {
 	struct store_waiter w = { 0 };
@@ -1171,6 +1213,7 @@ main(void)
 	tcase_add_test(e, test_requeued_stale_message_is_dropped);
 	tcase_add_test(e, test_idle_inbox_expires);
 	tcase_add_test(e, test_held_receiver_keeps_its_inbox);
+	tcase_add_test(e, test_hold_of_a_gone_client_keeps_no_inbox);
 	tcase_add_test(e, test_in_flight_message_keeps_its_inbox);
 	suite_add_tcase(su, q);
 	suite_add_tcase(su, h);
