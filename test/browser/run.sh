@@ -1,20 +1,25 @@
 #!/usr/bin/env bash
-# run.sh - the browser test of examples/webrtc: two headless Chromium
-# pages pair through inboxd with a PIN and chat over a WebRTC data
-# channel (webrtc.js), all inside a fresh network namespace whose only
-# interface is loopback, so no packet can leave the machine.
+# run.sh - the browser tests of the examples, each in a fresh network
+# namespace whose only interface is loopback, so no packet can leave the
+# machine:
+#   webrtc.js      two headless Chromium pages pair through inboxd with a
+#                  PIN and chat over a WebRTC data channel (examples/webrtc)
+#   conference.js  three pages meet in an inboxd room and see each other's
+#                  fake camera over a mesh of RTCPeerConnections; one of
+#                  them vanishes and the others hear that its inbox expired
+#                  (examples/conference)
 #
-# Usage: INBOXD=/path/to/inboxd test/browser/run.sh
+# Usage: INBOXD=/path/to/inboxd test/browser/run.sh [TEST.js ...]
 #
 # Environment:
 #   INBOXD    the daemon to test (default: inboxd at the top of the tree);
 #             run.sh builds nothing
 #   CHROMIUM  the browser (default /usr/bin/chromium, Debian's chromium)
 #
-# Exits 0 when the test passed, 1 when it failed, 77 when it cannot run
-# here (no Chromium, no node, no node_modules, no network namespace), so
-# that the caller decides whether a skip is acceptable.  Screenshots of
-# both pages land in test/browser/out/.
+# Exits 0 when every test passed, 1 when one failed, 77 when they cannot
+# run here (no Chromium, no node, no node_modules, no network namespace),
+# so that the caller decides whether a skip is acceptable.  Screenshots
+# land in test/browser/out/.
 
 set -u
 
@@ -59,15 +64,28 @@ fi
 	skip "cannot make a network namespace (${ns[*]} failed)"
 
 mkdir -p "$here/out"
-# 60 s is the test's own deadline; this one only catches a hang of the
-# deadline itself.
-timeout -k 5 90 "${ns[@]}" env INBOXD="$INBOXD" CHROMIUM="$CHROMIUM" \
-	bash -c 'ip link set lo up && exec node "$1"' _ "$here/webrtc.js"
-rc=$?
-case $rc in
-0) ;;
-124 | 137) echo "test/browser: FAIL: killed after 90 s" >&2; rc=1 ;;
-77) rc=1 ;;	# never a skip once the test ran
-*) [ "$rc" -ne 1 ] && echo "test/browser: FAIL: exit status $rc" >&2; rc=1 ;;
-esac
-exit "$rc"
+tests=("$@")
+[ ${#tests[@]} -gt 0 ] || tests=(webrtc.js conference.js)
+failed=0
+for t in "${tests[@]}"; do
+	t=$(basename "$t")
+	if [ ! -f "$here/$t" ]; then
+		echo "test/browser: FAIL: no test $t" >&2
+		failed=1
+		continue
+	fi
+	# Each test has its own deadline (60 or 75 s); this one only catches
+	# a hang of the deadline itself.
+	timeout -k 5 90 "${ns[@]}" env INBOXD="$INBOXD" CHROMIUM="$CHROMIUM" \
+		bash -c 'ip link set lo up && exec node "$1"' _ "$here/$t"
+	rc=$?
+	case $rc in
+	0) ;;
+	124 | 137) echo "test/browser: FAIL: $t killed after 90 s" >&2 ;;
+	1) ;;
+	77) echo "test/browser: FAIL: $t exited 77 after it ran" >&2 ;;
+	*) echo "test/browser: FAIL: $t exit status $rc" >&2 ;;
+	esac
+	[ "$rc" -eq 0 ] || failed=1
+done
+exit "$failed"

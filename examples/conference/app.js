@@ -1,0 +1,1109 @@
+/*
+ * app.js - a video conference on an inboxd room: every browser that opens
+ * the meeting link joins the room and connects to every other member with
+ * an RTCPeerConnection of its own (a full mesh); inboxd only carries the
+ * room's events and the set-up messages, never the audio or the video.
+ *
+ * The first page (no #room in its address) creates the room, POST /rooms,
+ * and shows a link whose fragment holds the room id and its join token:
+ * #room=ID&token=TOKEN.  A page opened from the link joins, POST
+ * /rooms/ROOM/members with X-Room-Token, learns the members from the
+ * answer, and offers a connection to each of them; the members already
+ * there hear of it from a "joined" event and answer.  Offers, answers and
+ * ICE candidates go straight to the peer's inbox, POST /inbox?to=PEER, as
+ * JSON: {room, type:"description", description:{type, sdp}},
+ * {room, type:"candidate", candidate} and {room, type:"ping"}.  Both ends
+ * of every pair follow the "perfect negotiation" pattern, so either may
+ * (re)negotiate at any time: the one whose inbox name sorts first is the
+ * polite one.
+ *
+ * Room events are ordinary messages with X-Room and X-Event headers:
+ * "joined" adds a name to the list, "left" (the peer left, was removed,
+ * or its inbox expired because its page stopped polling) removes its tile
+ * and closes its connection, "closed" ends the meeting here.  On pagehide
+ * the page leaves with DELETE /rooms/ROOM/members/ME (fetch keepalive);
+ * when that never arrives the others still hear "left" once our inbox
+ * expires.
+ *
+ * Query parameters:
+ *   server=URL            inboxd (default: the field, http://127.0.0.1:8080)
+ *   ice=URL,URL           STUN/TURN URLs for the RTCPeerConnections, or a
+ *                         JSON array of RTCIceServer (default: none)
+ *   wait=SECONDS          how long each GET /inbox is held (default 25)
+ *   candidates=loopback   send only candidates on 127.0.0.1 (tests)
+ *
+ * Plain JavaScript, no framework, no build step.
+ */
+'use strict';
+
+(function () {
+	const DEFAULT_WAIT = 25;	/* seconds a GET /inbox is held */
+	const MAX_BACKOFF = 30000;	/* ms between retries, at most */
+
+	const params = new URLSearchParams(location.search);
+	const fragment = new URLSearchParams(location.hash.slice(1));
+	const $ = (id) => document.getElementById(id);
+	const t0 = performance.now();
+
+	/* What the page knows and did, for a person at the console or a test. */
+	const conf = window.conference = {
+		me: null,		/* our inbox name */
+		room: null,
+		creator: false,		/* we created the room */
+		link: null,		/* the meeting link */
+		state: 'start',		/* start, joining, in-room, closed, failed */
+		members: [],		/* the room's members, in join order */
+		events: [],		/* room events received, oldest first */
+		lastLeft: null,		/* the body of the last "left" event */
+		timings: {},		/* epoch ms: start, inRoom */
+		videoPlaying: {},	/* peer -> epoch ms of its first frame */
+		sentCandidates: [],	/* addresses of the candidates sent */
+		skippedCandidates: [],	/* and of those not sent */
+		/* The remote tiles and what their <video> shows. */
+		remoteVideos() {
+			return Array.from(tiles.values()).map((t) => {
+				const v = t.video;
+				const q = v.getVideoPlaybackQuality ?
+				    v.getVideoPlaybackQuality() : null;
+
+				return {
+					peer: t.name,
+					width: v.videoWidth,
+					height: v.videoHeight,
+					readyState: v.readyState,
+					paused: v.paused,
+					playing: conf.videoPlaying[t.name] !== undefined,
+					frames: q ? q.totalVideoFrames : null,
+					connection: links.has(t.name) ?
+					    links.get(t.name).pc.connectionState :
+					    'none',
+				};
+			});
+		},
+	};
+
+	let server = '';
+	let auth = '';
+	let token = null;		/* the room's join secret */
+	let iceServers = [];
+	let wait = DEFAULT_WAIT;
+	const loopbackOnly = params.get('candidates') === 'loopback';
+	let localStream = null;
+	let poller = null;		/* AbortController of the poll loop */
+	let stopped = false;		/* the page gave up, left, or is closing */
+	let left = false;		/* we told inboxd we left */
+	let troubled = false;		/* a request is being retried */
+	let limbo = Promise.resolve();	/* messages from unknown senders */
+	const seen = new Set();		/* X-Message-Id already handled */
+	const links = new Map();	/* peer -> its connection state */
+	const tiles = new Map();	/* peer -> {name, el, video, note} */
+
+	/* ---- what the person sees ---- */
+
+	function step(text, kind) {
+		const li = document.createElement('li');
+		const t = document.createElement('span');
+
+		li.className = kind || 'info';
+		t.className = 't';
+		t.textContent = ((performance.now() - t0) / 1000).toFixed(1) + ' s';
+		li.append(t, document.createTextNode(text));
+		$('status').append(li);
+		while ($('status').children.length > 300)
+			$('status').firstChild.remove();
+		$('status').scrollTop = $('status').scrollHeight;
+		console.log('[inboxd-conference] ' + text);
+	}
+
+	function setState(state, label) {
+		conf.state = state;
+		document.body.dataset.state = state;
+		$('state').textContent = label;
+	}
+
+	function showError(text, kind) {
+		const e = $('error');
+
+		e.textContent = text;
+		e.className = 'error' + (kind ? ' ' + kind : '');
+		e.hidden = false;
+	}
+
+	function clearError() {
+		$('error').hidden = true;
+	}
+
+	function fatal(text) {
+		if (stopped)
+			return;
+		step(text, 'error');
+		showError(text);
+		setState('failed', 'failed');
+		teardown();
+		$('restart').hidden = false;
+	}
+
+	function show(id, visible) {
+		$(id).hidden = !visible;
+	}
+
+	function sleep(ms) {
+		return new Promise((resolve) => setTimeout(resolve, ms));
+	}
+
+	/* ---- settings ---- */
+
+	function randomHex(bytes) {
+		const a = new Uint8Array(bytes);
+
+		crypto.getRandomValues(a);
+		return Array.from(a, (b) => b.toString(16).padStart(2, '0'))
+		    .join('');
+	}
+
+	/* base64 of the UTF-8 bytes of s (btoa alone takes Latin-1). */
+	function base64(s) {
+		return btoa(String.fromCharCode(...new TextEncoder().encode(s)));
+	}
+
+	function parseIce(text) {
+		if (!text)
+			return [];
+		if (text.trim().startsWith('['))
+			return JSON.parse(text);
+		return [{ urls: text.split(',').map((u) => u.trim())
+		    .filter(Boolean) }];
+	}
+
+	function readSettings() {
+		let url;
+
+		try {
+			url = new URL($('server').value.trim());
+		} catch (e) {
+			showError('The inboxd server is not a URL: ' +
+			    $('server').value);
+			return false;
+		}
+		if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+			showError('The inboxd server must be an http: or https: URL.');
+			return false;
+		}
+		server = url.href.replace(/\/+$/, '');
+		try {
+			iceServers = parseIce(params.get('ice'));
+		} catch (e) {
+			showError('?ice= is neither URLs nor a JSON array: ' +
+			    e.message);
+			return false;
+		}
+		if (params.get('wait') !== null) {
+			const w = Number(params.get('wait'));
+
+			if (!Number.isInteger(w) || w < 1 || w > 3600) {
+				showError('?wait= must be a whole number of ' +
+				    'seconds, 1 to 3600.');
+				return false;
+			}
+			wait = w;
+		}
+		return true;
+	}
+
+	/* The link that brings others in: this page, server, room, token. */
+	function meetingLink() {
+		const q = new URLSearchParams(location.search);
+		const f = new URLSearchParams();
+
+		q.set('server', server);
+		f.set('room', conf.room);
+		f.set('token', token);
+		return location.origin + location.pathname + '?' + q + '#' + f;
+	}
+
+	/* ---- inboxd ---- */
+
+	async function errorMessage(res) {
+		try {
+			const j = await res.json();
+			return j.message || j.error || res.statusText;
+		} catch (e) {
+			return res.statusText || 'no explanation';
+		}
+	}
+
+	async function errorCode(res) {
+		try {
+			return (await res.clone().json()).error || '';
+		} catch (e) {
+			return '';
+		}
+	}
+
+	function explain(status, message) {
+		switch (status) {
+		case 400:
+			return 'inboxd refused the request (400: ' + message + ').';
+		case 401:
+			return 'inboxd refused this page\'s credentials (401: ' +
+			    message + '). Start over to get a new inbox.';
+		case 404:
+			return 'Not found (404: ' + message + ').';
+		default:
+			return 'inboxd answered ' + status + ': ' + message + '.';
+		}
+	}
+
+	function roomPath(rest) {
+		return '/rooms/' + encodeURIComponent(conf.room) + (rest || '');
+	}
+
+	/*
+	 * One request to inboxd, retried with backoff while the network
+	 * fails or inboxd is busy (503, and 429 unless opts.no429).  Returns
+	 * the response, or null once the page stopped.
+	 */
+	async function request(method, path, opts, what) {
+		let delay = 1000;
+
+		opts = opts || {};
+		for (;;) {
+			let res;
+
+			if (stopped)
+				return null;
+			try {
+				res = await fetch(server + path, {
+					method,
+					headers: Object.assign(
+					    { Authorization: auth }, opts.headers),
+					body: opts.body,
+					signal: opts.signal,
+				});
+			} catch (e) {
+				if (e.name === 'AbortError' || opts.once)
+					return null;
+				trouble(what + ': cannot reach inboxd at ' +
+				    server + ' (' + e.message + '). Retrying ' +
+				    'in ' + delay / 1000 + ' s.');
+				await sleep(delay);
+				delay = Math.min(delay * 2, MAX_BACKOFF);
+				continue;
+			}
+			if (res.status === 503 ||
+			    (res.status === 429 && !opts.no429)) {
+				const after = parseInt(
+				    res.headers.get('Retry-After'), 10);
+				const ms = after > 0 ? after * 1000 : delay;
+
+				trouble(what + ': inboxd is busy (' + res.status +
+				    ': ' + await errorMessage(res) +
+				    '). Retrying in ' + ms / 1000 + ' s.');
+				await sleep(ms);
+				delay = Math.min(delay * 2, MAX_BACKOFF);
+				continue;
+			}
+			if (troubled) {
+				troubled = false;
+				clearError();
+				step('inboxd answers again', 'ok');
+				/* Our inbox may have expired meanwhile. */
+				checkMembership();
+			}
+			return res;
+		}
+	}
+
+	function trouble(text) {
+		if (stopped)
+			return;
+		if (!troubled)
+			step(text, 'warn');
+		troubled = true;
+		showError(text, 'warn');
+	}
+
+	/* Long-poll our inbox while we are in the room. */
+	async function pollLoop() {
+		poller = new AbortController();
+		while (!stopped) {
+			const res = await request('GET', '/inbox?wait=' + wait,
+			    { signal: poller.signal }, 'Waiting for messages');
+
+			if (res === null)
+				return;
+			if (res.status === 204)
+				continue;	/* nothing within wait s */
+			if (res.status === 200) {
+				await receive(res);
+				continue;
+			}
+			fatal('Waiting for messages: ' +
+			    explain(res.status, await errorMessage(res)));
+			return;
+		}
+	}
+
+	async function receive(res) {
+		const from = res.headers.get('X-From');
+		const id = res.headers.get('X-Message-Id');
+		const event = res.headers.get('X-Event');
+		const room = res.headers.get('X-Room');
+		let text;
+
+		try {
+			text = await res.text();
+		} catch (e) {
+			return;	/* cut off: inboxd queues it again */
+		}
+		if (id !== null) {
+			if (seen.has(id))
+				return;
+			seen.add(id);
+		}
+		if (event !== null)
+			handleEvent(event, room, text);
+		else
+			handleSignal(from, text);
+	}
+
+	/* Send obj as JSON to peer l, in order, one at a time. */
+	function sendTo(l, obj, what) {
+		const p = l.sendChain.then(async () => {
+			if (l.gone || stopped)
+				return;
+			const res = await request('POST', '/inbox?to=' +
+			    encodeURIComponent(l.name), {
+				headers: { 'Content-Type': 'application/json' },
+				body: JSON.stringify(Object.assign(
+				    { room: conf.room }, obj)),
+			}, what + ' to ' + l.name);
+
+			if (res === null || res.status === 204)
+				return;
+			if (res.status === 404) {
+				/* inboxd will tell the room it left. */
+				l.gone = true;
+				step('The inbox of ' + l.name + ' is gone; ' +
+				    'waiting for inboxd to say it left', 'warn');
+				return;
+			}
+			step(what + ' to ' + l.name + ': ' +
+			    explain(res.status, await errorMessage(res)), 'warn');
+		});
+
+		l.sendChain = p.catch(() => {});
+		return p;
+	}
+
+	/* ---- the room ---- */
+
+	async function createRoom() {
+		step('Creating a room on ' + server + ' (our inbox ' + conf.me +
+		    ' is created with it)');
+		const res = await request('POST', '/rooms', {},
+		    'Creating the room');
+
+		if (res === null)
+			return false;
+		if (res.status !== 201) {
+			fatal('Creating the room: ' +
+			    explain(res.status, await errorMessage(res)));
+			return false;
+		}
+		const r = await res.json();
+		conf.room = r.room;
+		token = r.token;
+		conf.creator = true;
+		conf.link = meetingLink();
+		/* A reload joins again from the link rather than make a room. */
+		history.replaceState(null, '', conf.link);
+		step('Room ' + r.room + ' created; it lasts ' + r.expires_in +
+		    ' s', 'ok');
+		setMembers(r.members);
+		return true;
+	}
+
+	async function joinRoom() {
+		step('Joining room ' + conf.room + ' as ' + conf.me);
+		const res = await request('POST', roomPath('/members'), {
+			headers: { 'X-Room-Token': token },
+			no429: true,
+		}, 'Joining the room');
+
+		if (res === null)
+			return false;
+		if (res.status === 200) {
+			const r = await res.json();
+
+			step('In the room with ' + (r.members.length - 1) +
+			    ' other' + (r.members.length === 2 ? '' : 's') +
+			    '; it lasts ' + r.expires_in + ' more s', 'ok');
+			setMembers(r.members);
+			return true;
+		}
+		const code = await errorCode(res);
+		const msg = await errorMessage(res);
+		if (res.status === 404)
+			fatal('This meeting does not exist any more: it ended, ' +
+			    'everyone left, or the link is mistyped.');
+		else if (res.status === 403)
+			fatal('inboxd refused the link\'s token (403: ' + msg +
+			    '). Ask for the link again.');
+		else if (res.status === 409 && code === 'room_full')
+			fatal('The meeting is full (409: ' + msg + ').');
+		else if (res.status === 429)
+			fatal('Too many wrong tokens or passwords from this ' +
+			    'address: inboxd refuses them for ' +
+			    (res.headers.get('Retry-After') || 'a while') + ' s.');
+		else
+			fatal('Joining the room: ' + explain(res.status, msg));
+		return false;
+	}
+
+	/*
+	 * After a long outage our inbox may have expired, and with it our
+	 * place in the room: ask, and join again if so.
+	 */
+	let checking = false;
+	async function checkMembership() {
+		if (checking || stopped || conf.room === null ||
+		    conf.state !== 'in-room')
+			return;
+		checking = true;
+		try {
+			const res = await request('GET', roomPath(), {},
+			    'Asking who is in the room');
+
+			if (res === null)
+				return;
+			if (res.status === 200) {
+				setMembers((await res.json()).members);
+				return;
+			}
+			if (res.status === 404) {
+				ended('The meeting is over: the room is gone.');
+				return;
+			}
+			if (res.status !== 403) {
+				step('Asking who is in the room: ' +
+				    explain(res.status, await errorMessage(res)),
+				    'warn');
+				return;
+			}
+			step('Our inbox expired while inboxd was out of reach: ' +
+			    'joining again', 'warn');
+			for (const name of Array.from(links.keys()))
+				dropPeer(name);
+			if (await joinRoom())
+				connectToAll();
+		} finally {
+			checking = false;
+		}
+	}
+
+	/* The member list, as inboxd last gave it. */
+	function setMembers(list) {
+		conf.members = list.slice();
+		for (const name of Array.from(tiles.keys()))
+			if (!list.includes(name))
+				dropPeer(name);
+		for (const name of Array.from(links.keys()))
+			if (!list.includes(name))
+				dropPeer(name);
+		for (const name of list)
+			if (name !== conf.me)
+				ensureTile(name);
+		renderMembers();
+	}
+
+	function renderMembers() {
+		const ul = $('members');
+
+		ul.textContent = '';
+		for (const name of conf.members) {
+			const li = document.createElement('li');
+			const who = document.createElement('span');
+			const how = document.createElement('span');
+			const l = links.get(name);
+
+			who.textContent = name;
+			how.className = 'how';
+			if (name === conf.me) {
+				how.textContent = 'you';
+			} else {
+				const s = l ? l.pc.connectionState : 'waiting';
+
+				how.textContent = s === 'new' ? 'connecting' : s;
+				li.className = s;
+			}
+			li.dataset.peer = name;
+			li.append(who, how);
+			ul.append(li);
+		}
+		$('count').textContent = String(conf.members.length);
+	}
+
+	function handleEvent(kind, room, text) {
+		let ev;
+
+		if (room !== conf.room) {
+			step('Ignored a "' + kind + '" event of another room (' +
+			    room + ')', 'warn');
+			return;
+		}
+		try {
+			ev = JSON.parse(text);
+		} catch (e) {
+			step('Ignored a "' + kind + '" event that is not JSON',
+			    'warn');
+			return;
+		}
+		conf.events.push(Object.assign({ at: Date.now() }, ev));
+		switch (kind) {
+		case 'joined':
+			step(ev.peer + ' joined', 'ok');
+			setMembers(ev.members);
+			break;
+		case 'left':
+			conf.lastLeft = Object.assign({ at: Date.now() }, ev);
+			if (ev.peer === conf.me) {
+				ended('The meeting\'s creator removed you.');
+				return;
+			}
+			step(ev.peer + (ev.reason === 'expired' ?
+			    ' is gone (its page stopped polling and its inbox ' +
+			    'expired)' : ev.reason === 'removed' ?
+			    ' was removed by the creator' : ' left'));
+			dropPeer(ev.peer);
+			setMembers(ev.members);
+			break;
+		case 'closed':
+			ended(ev.reason === 'expired' ?
+			    'The meeting reached its time limit and ended.' :
+			    'The creator ended the meeting.');
+			break;
+		case 'invited':
+			step(ev.peer + ' invited us to room ' + ev.room +
+			    '; ignored');
+			break;
+		default:
+			step('Ignored an event "' + kind + '"', 'warn');
+		}
+	}
+
+	/* A set-up message from a peer. */
+	function handleSignal(from, text) {
+		let msg;
+
+		try {
+			msg = JSON.parse(text);
+		} catch (e) {
+			step('Ignored a message from ' + from +
+			    ' that is not JSON', 'warn');
+			return;
+		}
+		if (msg === null || typeof msg !== 'object' ||
+		    msg.room !== conf.room) {
+			step('Ignored a message from ' + from +
+			    ' about another room', 'warn');
+			return;
+		}
+		if (from === conf.me)
+			return;
+		if (conf.members.includes(from)) {
+			enqueueSignal(from, msg);
+			return;
+		}
+		/* A joiner whose "joined" did not reach us: ask inboxd. */
+		limbo = limbo.then(async () => {
+			if (!conf.members.includes(from))
+				await checkMembership();
+			if (conf.members.includes(from))
+				enqueueSignal(from, msg);
+			else
+				step('Ignored a message from ' + from +
+				    ', who is not in the room', 'warn');
+		}).catch(() => {});
+	}
+
+	/* Handle the messages of one peer in order, one at a time. */
+	function enqueueSignal(from, msg) {
+		let l = links.get(from);
+
+		if (!l) {
+			if (msg.type !== 'description' ||
+			    !msg.description || msg.description.type !== 'offer')
+				return;	/* for a connection we dropped */
+			l = makeLink(from, false);
+		}
+		l.chain = l.chain.then(() => onSignal(l, msg)).catch((e) =>
+		    step('Signaling with ' + from + ': ' + e.message, 'warn'));
+	}
+
+	function ended(text) {
+		if (stopped)
+			return;
+		step(text, 'warn');
+		showError(text, 'warn');
+		setState('closed', 'ended');
+		teardown();
+		$('restart').hidden = false;
+	}
+
+	function teardown() {
+		stopped = true;
+		if (poller)
+			poller.abort();
+		for (const name of Array.from(links.keys()))
+			dropPeer(name);
+		for (const name of Array.from(tiles.keys()))
+			dropPeer(name);
+		if (localStream)
+			localStream.getTracks().forEach((t) => t.stop());
+		$('mute').disabled = true;
+		$('camera').disabled = true;
+		$('leave').disabled = true;
+		$('end').disabled = true;
+	}
+
+	/* Leave on our own: tell inboxd, then hang up. */
+	async function leave() {
+		left = true;
+		step('Leaving the room');
+		await request('DELETE', roomPath('/members/' +
+		    encodeURIComponent(conf.me)), { once: true }, 'Leaving');
+		ended('You left the meeting.');
+	}
+
+	async function endForAll() {
+		left = true;
+		step('Ending the meeting for everyone');
+		const res = await request('DELETE', roomPath(), { once: true },
+		    'Ending the meeting');
+		if (res !== null && res.status !== 204)
+			step('Ending the meeting: ' + explain(res.status,
+			    await errorMessage(res)), 'warn');
+		ended('You ended the meeting.');
+	}
+
+	/* ---- tiles ---- */
+
+	function ensureTile(name) {
+		let t = tiles.get(name);
+
+		if (t)
+			return t;
+		const el = document.createElement('figure');
+		const video = document.createElement('video');
+		const cap = document.createElement('figcaption');
+		const who = document.createElement('span');
+		const note = document.createElement('span');
+
+		el.className = 'tile remote';
+		el.dataset.peer = name;
+		video.autoplay = true;
+		video.playsInline = true;
+		who.className = 'who';
+		who.textContent = name;
+		who.title = name;
+		note.className = 'note';
+		note.textContent = 'waiting';
+		cap.append(who, note);
+		el.append(video, cap);
+		$('tiles').append(el);
+		t = { name, el, video, note, stream: null };
+		/* Its first frame: playing, with a size. */
+		const playing = () => {
+			if (conf.videoPlaying[name] !== undefined ||
+			    video.paused || video.videoWidth === 0)
+				return;
+			conf.videoPlaying[name] = Date.now();
+			step('Video of ' + name + ' is playing (' +
+			    video.videoWidth + 'x' + video.videoHeight + ')',
+			    'ok');
+		};
+		video.addEventListener('playing', playing);
+		video.addEventListener('resize', playing);
+		tiles.set(name, t);
+		return t;
+	}
+
+	function playTile(t) {
+		t.video.play().catch((e) => {
+			if (e.name !== 'NotAllowedError' || t.video.muted)
+				return;
+			/* No click on this page yet: play it muted. */
+			t.video.muted = true;
+			t.video.play().catch(() => {});
+			const b = document.createElement('button');
+			b.type = 'button';
+			b.className = 'unmute';
+			b.textContent = 'Unmute';
+			b.addEventListener('click', () => {
+				t.video.muted = false;
+				b.remove();
+			});
+			t.el.append(b);
+		});
+	}
+
+	/* Forget a peer: its connection, its tile. */
+	function dropPeer(name) {
+		const l = links.get(name);
+		const t = tiles.get(name);
+
+		if (l) {
+			links.delete(name);
+			l.gone = true;
+			l.pc.close();
+		}
+		if (t) {
+			tiles.delete(name);
+			t.video.srcObject = null;
+			t.el.remove();
+		}
+		if (l || t)
+			renderMembers();
+	}
+
+	/* ---- WebRTC: one RTCPeerConnection per peer ---- */
+
+	function candidateAddress(c) {
+		if (c.address)
+			return c.address;
+		const f = (c.candidate || '').split(' ');
+		return f.length > 5 ? f[4] : '';
+	}
+
+	/* With candidates=loopback, keep only 127.0.0.1 in an SDP. */
+	function filterSdp(sdp) {
+		if (!loopbackOnly)
+			return sdp;
+		return sdp.split('\r\n').filter((line) =>
+		    !line.startsWith('a=candidate:') ||
+		    line.split(' ')[4] === '127.0.0.1').join('\r\n');
+	}
+
+	/*
+	 * The connection to one peer.  initiate: we make the first offer (we
+	 * are the newcomer), so we bring a transceiver for a kind we have no
+	 * track of; otherwise the peer's offer brings them.
+	 */
+	function makeLink(name, initiate) {
+		const pc = new RTCPeerConnection({ iceServers });
+		const l = {
+			name,
+			pc,
+			polite: conf.me < name,	/* the first name yields */
+			makingOffer: false,
+			ignoreOffer: false,
+			pending: [],		/* candidates before the SDP */
+			chain: Promise.resolve(),
+			sendChain: Promise.resolve(),
+			gone: false,
+			since: Date.now(),
+			connectedOnce: false,
+		};
+		const t = ensureTile(name);
+
+		links.set(name, l);
+		for (const kind of ['audio', 'video']) {
+			const track = localStream &&
+			    localStream.getTracks().find((k) => k.kind === kind);
+
+			if (track)
+				pc.addTrack(track, localStream);
+			else if (initiate)
+				pc.addTransceiver(kind, { direction: 'recvonly' });
+		}
+		pc.onnegotiationneeded = async () => {
+			try {
+				l.makingOffer = true;
+				await pc.setLocalDescription();
+				if (l.gone)
+					return;
+				step('Sending an offer to ' + name);
+				sendDescription(l);
+			} catch (e) {
+				if (!l.gone)
+					step('Making an offer to ' + name +
+					    ': ' + e.message, 'warn');
+			} finally {
+				l.makingOffer = false;
+			}
+		};
+		pc.onicecandidate = (ev) => {
+			const c = ev.candidate;
+
+			if (!c || !c.candidate || l.gone)
+				return;
+			const addr = candidateAddress(c);
+			if (loopbackOnly && addr !== '127.0.0.1') {
+				conf.skippedCandidates.push(addr);
+				return;
+			}
+			conf.sentCandidates.push(addr);
+			sendTo(l, { type: 'candidate', candidate: c.toJSON() },
+			    'Sending an ICE candidate');
+		};
+		pc.ontrack = (ev) => {
+			if (!t.stream) {
+				t.stream = new MediaStream();
+				t.video.srcObject = t.stream;
+			}
+			t.stream.addTrack(ev.track);
+			ev.track.addEventListener('ended', () => {
+				if (t.stream)
+					t.stream.removeTrack(ev.track);
+			});
+			playTile(t);
+		};
+		pc.onconnectionstatechange = () => {
+			const s = pc.connectionState;
+
+			if (l.gone)
+				return;
+			t.note.textContent = s === 'connected' ? '' :
+			    s === 'new' ? 'connecting' : s;
+			t.el.classList.toggle('trouble',
+			    s === 'disconnected' || s === 'failed');
+			if (s === 'connected' && !l.connectedOnce) {
+				l.connectedOnce = true;
+				step('Connected to ' + name + ' in ' +
+				    (Date.now() - l.since) + ' ms (' +
+				    (l.polite ? 'polite' : 'impolite') + ')', 'ok');
+			} else if (s === 'connected') {
+				step('Connected to ' + name + ' again', 'ok');
+			} else if (s === 'disconnected' || s === 'failed') {
+				step('Connection to ' + name + ': ' + s, 'warn');
+				/*
+				 * inboxd cannot see that a browser holding a
+				 * GET went away until something is delivered:
+				 * a ping lets its inbox start to expire now.
+				 */
+				sendTo(l, { type: 'ping' }, 'Pinging');
+			}
+			if (s === 'failed')
+				pc.restartIce();
+			renderMembers();
+		};
+		if (initiate)
+			step('Calling ' + name);
+		renderMembers();
+		return l;
+	}
+
+	function sendDescription(l) {
+		const d = l.pc.localDescription;
+
+		return sendTo(l, { type: 'description',
+		    description: { type: d.type, sdp: filterSdp(d.sdp) } },
+		    'Sending the ' + d.type);
+	}
+
+	/* Perfect negotiation: the receiving half. */
+	async function onSignal(l, msg) {
+		const pc = l.pc;
+
+		if (l.gone)
+			return;
+		switch (msg.type) {
+		case 'description': {
+			const d = msg.description;
+			const collision = d.type === 'offer' &&
+			    (l.makingOffer || pc.signalingState !== 'stable');
+
+			l.ignoreOffer = !l.polite && collision;
+			if (l.ignoreOffer) {
+				step('Ignored a colliding offer from ' + l.name +
+				    ' (ours goes first)');
+				return;
+			}
+			if (collision)
+				step('Offers collided with ' + l.name +
+				    ': taking theirs');
+			await pc.setRemoteDescription(d);
+			const pending = l.pending;
+			l.pending = [];
+			for (const c of pending)
+				await addCandidate(l, c);
+			if (d.type === 'offer') {
+				await pc.setLocalDescription();
+				if (!l.gone)
+					sendDescription(l);
+			}
+			break;
+		}
+		case 'candidate':
+			if (!msg.candidate)
+				break;
+			if (pc.remoteDescription === null) {
+				if (!l.ignoreOffer)
+					l.pending.push(msg.candidate);
+				break;
+			}
+			await addCandidate(l, msg.candidate);
+			break;
+		case 'ping':
+			break;
+		default:
+			step('Ignored a message of type ' + msg.type + ' from ' +
+			    l.name, 'warn');
+		}
+	}
+
+	async function addCandidate(l, c) {
+		try {
+			await l.pc.addIceCandidate(c);
+		} catch (e) {
+			if (!l.ignoreOffer)
+				step('A candidate from ' + l.name +
+				    ' was refused: ' + e.message, 'warn');
+		}
+	}
+
+	/* The newcomer calls everyone already there. */
+	function connectToAll() {
+		for (const name of conf.members)
+			if (name !== conf.me && !links.has(name))
+				makeLink(name, true);
+	}
+
+	/* ---- camera and microphone ---- */
+
+	async function openCamera() {
+		const tries = [
+			[{ video: true, audio: true }, 'camera and microphone'],
+			[{ video: true }, 'camera only'],
+			[{ audio: true }, 'microphone only'],
+		];
+
+		if (!navigator.mediaDevices ||
+		    !navigator.mediaDevices.getUserMedia) {
+			step('This page has no camera access (it needs https: ' +
+			    'or localhost); joining to watch and listen only',
+			    'warn');
+			$('local-note').textContent = 'no camera';
+			return;
+		}
+		let lastError = null;
+		for (const [constraints, what] of tries) {
+			try {
+				localStream = await navigator.mediaDevices
+				    .getUserMedia(constraints);
+				step('Using the ' + what, 'ok');
+				break;
+			} catch (e) {
+				lastError = e;
+				if (e.name === 'NotAllowedError')
+					break;	/* asking again is pointless */
+			}
+		}
+		if (!localStream) {
+			step('No camera or microphone (' + (lastError ?
+			    lastError.name + ': ' + lastError.message : '?') +
+			    '); joining to watch and listen only', 'warn');
+			$('local-note').textContent = 'no camera';
+			return;
+		}
+		$('local-video').srcObject = localStream;
+		$('local-video').play().catch(() => {});
+		$('mute').disabled = localStream.getAudioTracks().length === 0;
+		$('camera').disabled = localStream.getVideoTracks().length === 0;
+		if (localStream.getVideoTracks().length === 0)
+			$('local-note').textContent = 'no camera';
+	}
+
+	function toggle(kind, button, on, off) {
+		const tracks = kind === 'audio' ? localStream.getAudioTracks() :
+		    localStream.getVideoTracks();
+		const enabled = !tracks.every((t) => t.enabled);
+
+		tracks.forEach((t) => { t.enabled = enabled; });
+		$(button).textContent = enabled ? on : off;
+	}
+
+	/* ---- start ---- */
+
+	async function begin() {
+		clearError();
+		if (!readSettings())
+			return;
+		if (typeof RTCPeerConnection === 'undefined') {
+			showError('This browser has no WebRTC (RTCPeerConnection).');
+			return;
+		}
+		conf.me = 'conf-' + randomHex(8);
+		auth = 'Basic ' + base64(conf.me + ':' + randomHex(16));
+		conf.timings.start = Date.now();
+		$('my-name').textContent = conf.me;
+		show('setup', false);
+		show('call', true);
+		show('people', true);
+		setState('joining', 'joining');
+		await openCamera();
+		if (fragment.get('room')) {
+			conf.room = fragment.get('room');
+			token = fragment.get('token') || '';
+			conf.link = meetingLink();
+			if (!await joinRoom())
+				return;
+		} else if (!await createRoom()) {
+			return;
+		}
+		$('link').value = conf.link;
+		show('invite', true);
+		$('end').hidden = !conf.creator;
+		conf.timings.inRoom = Date.now();
+		setState('in-room', 'in the room');
+		pollLoop();
+		connectToAll();
+	}
+
+	if (params.get('server'))
+		$('server').value = params.get('server');
+	if (fragment.get('room')) {
+		show('start', false);
+		show('join', true);
+		$('setup-hint').textContent = 'You were invited to meeting ' +
+		    fragment.get('room') + '. Your camera and microphone are ' +
+		    'asked for when you join.';
+	}
+	const go = () => begin().catch((e) =>
+	    fatal('Unexpected error: ' + e.message));
+	$('start').addEventListener('click', go);
+	$('join').addEventListener('click', go);
+	$('copy').addEventListener('click', () => {
+		$('link').select();
+		if (navigator.clipboard)
+			navigator.clipboard.writeText(conf.link).catch(() => {});
+	});
+	$('mute').addEventListener('click', () =>
+	    toggle('audio', 'mute', 'Mute', 'Unmute'));
+	$('camera').addEventListener('click', () =>
+	    toggle('video', 'camera', 'Camera off', 'Camera on'));
+	$('leave').addEventListener('click', () => leave().catch(() => {}));
+	$('end').addEventListener('click', () => endForAll().catch(() => {}));
+	$('restart').addEventListener('click', () => location.reload());
+	window.addEventListener('pagehide', () => {
+		/* Best effort: if it is lost, our inbox expires instead. */
+		if (conf.room !== null && conf.me !== null && !left &&
+		    !stopped) {
+			left = true;
+			fetch(server + roomPath('/members/' +
+			    encodeURIComponent(conf.me)), {
+				method: 'DELETE',
+				headers: { Authorization: auth },
+				keepalive: true,
+			}).catch(() => {});
+		}
+		teardown();
+	});
+	/* Back from the back/forward cache: we left the room, start anew. */
+	window.addEventListener('pageshow', (ev) => {
+		if (ev.persisted)
+			location.reload();
+	});
+	setState('start', 'not started');
+})();
