@@ -263,6 +263,7 @@ struct store_ops {
 	enum store_result (*authenticate)(struct store *s, const char *name,
 	    const char *password, size_t len, const uint8_t mac[CRED_MAC_BYTES],
 	    uint64_t now_ms);
+	bool (*healthy)(struct store *s);
 };
 
 /* Every store's first member: what the wrappers dispatch on. */
@@ -427,6 +428,17 @@ static inline int
 store_check(struct store *s, char *why, size_t len)
 {
 	return STORE_OPS(s)->check(s, why, len);
+}
+
+/*
+ * Can the store serve requests now?  Always for the in-memory store; the
+ * Redis store says no while Redis cannot be reached (/healthz then
+ * answers 503).
+ */
+static inline bool
+store_healthy(struct store *s)
+{
+	return STORE_OPS(s)->healthy(s);
 }
 
 /* Copy the gauges and counters into *st. */
