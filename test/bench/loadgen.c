@@ -8,12 +8,23 @@
  *	response of the GET it wakes, SAMPLES times, one at a time.
  *   loadgen rt    -p PORT -c PAIRS -d SECONDS [-t inbox|nchan]
  *	round trips: each pair long-polls, its partner posts, repeat.
- *   loadgen fill  -p PORT -P PID -n N
- *	server memory per idle empty inbox and per queued 190-byte message.
+ *   loadgen fill  -p PORT (-P PID | -R REDIS_PORT) -n N
+ *	memory per idle empty inbox, per queued 190-byte message (one in
+ *	each inbox) and per further message (a second in each): the
+ *	server's, or with -R that of the Redis the server keeps them in.
  *   loadgen setup -p PORT -n N [-f FMT]
  *	first contact of N inboxes named by FMT (default "u%d").
  *   loadgen send|pop -p PORT -n N
  *	N sends or pops among the 1000 inboxes of setup, for profiling.
+ *
+ * Cluster mode: -p takes a comma-separated list of nodes' ports, and -P
+ * of their process ids (memory is summed over them).  Then hold puts
+ * poll i on node i mod K and sends its wake-up through the next node; rt
+ * holds pair i's GET on node i mod K and posts through the next; setup
+ * and fill give name i to node i mod K; send and pop spread their
+ * connections over the nodes.  A node verifies an inbox's password once
+ * before it trusts it (inboxd(8), CLUSTER MODE), so each name is first
+ * contacted on the node that serves it, and senders on every node.
  *
  * inboxd must run with cheap Argon2 (the bench's config) so that setting
  * up thousands of inboxes takes a moment; the figures measured are the
@@ -38,10 +49,12 @@
 
 #define BODY_BYTES 190
 #define IN_MAX 8192
+#define PORTS_MAX 8
 
 struct conn {
 	int fd;
 	int id;       /* index of the inbox or pair it serves */
+	int node;     /* index of the server's port in ports[] */
 	int busy;     /* a request is out */
 	size_t in;    /* bytes in buf */
 	uint64_t t0;  /* when its request was written, ns */
@@ -49,7 +62,10 @@ struct conn {
 	char buf[IN_MAX];
 };
 
-static int port;
+static int ports[PORTS_MAX], nports;
+static long pids[PORTS_MAX];
+static int npids;
+static int redis_port; /* fill: measure this Redis' used_memory */
 static int ep;
 static enum { T_INBOX, T_NCHAN } target = T_INBOX;
 static const char *body190 =
@@ -90,17 +106,76 @@ rss_kib(long pid)
 	return kib;
 }
 
-/* Wait until the server's RSS holds still for 500 ms (it has caught up). */
+/* Redis' used_memory (INFO memory), in bytes. */
 static long
-settled_rss(long pid)
+redis_used_memory(void)
 {
-	long last = rss_kib(pid), cur;
+	struct sockaddr_in sin;
+	char buf[16384];
+	const char *p;
+	size_t in = 0;
+	long v = -1;
+	ssize_t n;
+	int fd;
+
+	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) == -1)
+		die("socket");
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons((uint16_t)redis_port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1)
+		die("connect to Redis");
+	if (write(fd, "INFO memory\r\n", 13) != 13)
+		die("write to Redis");
+	/* A bulk string: $LEN, then the text; read until the field is in. */
+	while (in < sizeof(buf) - 1 &&
+	    (n = read(fd, buf + in, sizeof(buf) - 1 - in)) > 0) {
+		in += (size_t)n;
+		buf[in] = '\0';
+		if ((p = strstr(buf, "\r\nused_memory:")) != NULL &&
+		    strchr(p + 2, '\r') != NULL) {
+			v = atol(p + 14);
+			break;
+		}
+	}
+	close(fd);
+	if (v < 0) {
+		fprintf(stderr, "no used_memory from Redis\n");
+		exit(1);
+	}
+	return v;
+}
+
+/* The memory measured, in bytes: Redis' with -R, else the servers' RSS. */
+static long
+memory_now(void)
+{
+	long sum = 0;
+	int i;
+
+	if (redis_port != 0)
+		return redis_used_memory();
+	for (i = 0; i < npids; i++)
+		sum += rss_kib(pids[i]);
+	return sum * 1024;
+}
+
+/*
+ * Wait until the memory holds still for 500 ms (the server has caught
+ * up).  Redis' moves by a few kilobytes with every command (client
+ * buffers, the nodes' periodic scripts): still there means within 64 KiB.
+ */
+static long
+settled_memory(void)
+{
+	long last = memory_now(), cur, slack = redis_port ? 65536 : 0;
 	int still = 0;
 
 	while (still < 5) {
 		usleep(100000);
-		cur = rss_kib(pid);
-		still = cur == last ? still + 1 : 0;
+		cur = memory_now();
+		still = labs(cur - last) <= slack ? still + 1 : 0;
 		last = cur;
 	}
 	return last;
@@ -134,8 +209,9 @@ b64(const char *in, char *out)
 	*out = '\0';
 }
 
+/* A connection to the server on ports[node % nports]. */
 static struct conn *
-conn_open(int id)
+conn_open(int id, int node)
 {
 	struct sockaddr_in sin;
 	struct conn *c = calloc(1, sizeof(*c));
@@ -145,11 +221,12 @@ conn_open(int id)
 	if (c == NULL)
 		die("calloc");
 	c->id = id;
+	c->node = node % nports;
 	if ((c->fd = socket(AF_INET, SOCK_STREAM, 0)) == -1)
 		die("socket");
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
-	sin.sin_port = htons((uint16_t)port);
+	sin.sin_port = htons((uint16_t)ports[node % nports]);
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	if (connect(c->fd, (struct sockaddr *)&sin, sizeof(sin)) == -1)
 		die("connect");
@@ -269,38 +346,78 @@ next_response(void)
 	}
 }
 
-/* First contact of n inboxes named by fmt, over 64 connections. */
-static void
-setup(int n, const char *fmt)
+/* The node that serves name k of a set placed with offset off. */
+static int
+node_of(int k, int off)
 {
-	struct conn *c[64];
+	return (k + off) % nports;
+}
+
+/*
+ * First contact of n inboxes named by fmt, over 64 connections a node:
+ * name k on node_of(k, off), or with only >= 0 every name on that node.
+ */
+static void
+setup_pass(int n, const char *fmt, int off, int only)
+{
+	struct conn *c[64 * PORTS_MAX], *r;
 	char req[1024], name[64];
-	int next = 0, done = 0, i, k = n < 64 ? n : 64;
+	int next[PORTS_MAX], step, nc = 0, done = 0, node, i, k;
 
-	for (i = 0; i < k; i++) {
-		c[i] = conn_open(i);
-		snprintf(name, sizeof(name), fmt, next++);
-		conn_send(c[i], req, build(req, sizeof(req), "GET",
-		    "/inbox?wait=0", name, NULL, NULL));
+	/* The first name each node gives, and the step to its next. */
+	step = only >= 0 ? 1 : nports;
+	for (node = 0; node < nports; node++) {
+		next[node] = n;
+		if (only < 0 || node == only)
+			for (k = 0; k < n; k++)
+				if (only >= 0 || node_of(k, off) == node) {
+					next[node] = k;
+					break;
+				}
 	}
+	for (node = 0; node < nports; node++)
+		for (i = 0; i < 64 && next[node] < n; i++, nc++) {
+			c[nc] = conn_open(nc, node);
+			snprintf(name, sizeof(name), fmt, next[node]);
+			next[node] += step;
+			conn_send(c[nc], req, build(req, sizeof(req), "GET",
+			    "/inbox?wait=0", name, NULL, NULL));
+		}
 	while (done < n) {
-		struct conn *r = next_response();
-
+		r = next_response();
 		if (r->status != 204 && r->status != 200) {
 			fprintf(stderr, "first contact: status %d\n", r->status);
 			exit(1);
 		}
 		done++;
-		if (next < n) {
-			snprintf(name, sizeof(name), fmt, next++);
+		if (next[r->node] < n) {
+			snprintf(name, sizeof(name), fmt, next[r->node]);
+			next[r->node] += step;
 			conn_send(r, req, build(req, sizeof(req), "GET",
 			    "/inbox?wait=0", name, NULL, NULL));
 		}
 	}
-	for (i = 0; i < k; i++) {
+	for (i = 0; i < nc; i++) {
 		close(c[i]->fd);
 		free(c[i]);
 	}
+}
+
+/* First contact of n inboxes named by fmt, name k on node_of(k, off). */
+static void
+setup(int n, const char *fmt, int off)
+{
+	setup_pass(n, fmt, off, -1);
+}
+
+/* First contact of n inboxes named by fmt on every node. */
+static void
+setup_everywhere(int n, const char *fmt)
+{
+	int node;
+
+	for (node = 0; node < nports; node++)
+		setup_pass(n, fmt, 0, node);
 }
 
 static size_t
@@ -357,11 +474,16 @@ cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Hold n polls; memory per poll; then samples POST-to-wake latencies. */
+/*
+ * Hold n polls, poll i on node_of(i, 0); memory per poll; then samples
+ * POST-to-wake latencies, each POST through node_of(i, 1): with several
+ * nodes, never the one holding the poll it wakes.
+ */
 static void
-hold(int n, int samples, long pid)
+hold(int n, int samples)
 {
-	struct conn **c = calloc((size_t)n, sizeof(*c)), *sender, *r;
+	struct conn **c = calloc((size_t)n, sizeof(*c)), *sender[PORTS_MAX];
+	struct conn *snd, *r;
 	uint64_t *lat = calloc((size_t)samples, sizeof(*lat));
 	char req[1024], etag[160] = "";
 	long before, after;
@@ -370,15 +492,15 @@ hold(int n, int samples, long pid)
 	if (c == NULL || lat == NULL)
 		die("calloc");
 	if (target == T_INBOX) {
-		setup(n, "h%d");
-		setup(1, "sender");
+		setup(n, "h%d", 0);
+		setup_everywhere(1, "sender");
 	}
-	before = settled_rss(pid);
+	before = settled_memory();
 	for (i = 0; i < n; i++) {
-		c[i] = conn_open(i);
+		c[i] = conn_open(i, node_of(i, 0));
 		conn_send(c[i], req, hold_request(req, sizeof(req), i, NULL));
 	}
-	after = settled_rss(pid);
+	after = settled_memory();
 	/* Held means unanswered and open: nothing to read on the socket. */
 	for (i = 0, held = 0; i < n; i++) {
 		struct pollfd pfd = { c[i]->fd, POLLIN, 0 };
@@ -388,21 +510,23 @@ hold(int n, int samples, long pid)
 	}
 	printf("held_polls %d count\n", held);
 	printf("memory_per_held_poll %.0f bytes\n",
-	    (double)(after - before) * 1024.0 / n);
+	    (double)(after - before) / n);
 	fflush(stdout);
 	if (samples == 0)
 		return;
-	sender = conn_open(-1);
+	for (i = 0; i < nports; i++)
+		sender[i] = conn_open(-1 - i, i);
 	for (i = 0; i < samples; i++) {
 		int id = i % n;
 		uint64_t t0;
 		int woke = 0, posted = 0;
 
+		snd = sender[node_of(id, 1)];
 		t0 = now_ns();
-		conn_send(sender, req, post_request(req, sizeof(req), id));
+		conn_send(snd, req, post_request(req, sizeof(req), id));
 		while (!woke || !posted) {
 			r = next_response();
-			if (r == sender) {
+			if (r == snd) {
 				posted = 1;
 				if (r->status >= 300) {
 					fprintf(stderr, "POST: %d\n", r->status);
@@ -432,7 +556,10 @@ hold(int n, int samples, long pid)
 	free(lat);
 }
 
-/* Round trips with `pairs' receiver/sender pairs for `secs' seconds. */
+/*
+ * Round trips with `pairs' receiver/sender pairs for `secs' seconds; pair
+ * i's GET on node_of(i, 0), its POST through node_of(i, 1).
+ */
 static void
 round_trips(int pairs, int secs)
 {
@@ -449,14 +576,14 @@ round_trips(int pairs, int secs)
 	    extra == NULL)
 		die("calloc");
 	if (target == T_INBOX) {
-		setup(pairs, "r%d");
-		setup(pairs, "s%d");
+		setup(pairs, "r%d", 0);
+		setup(pairs, "s%d", 1);
 	}
 	start = now_ns();
 	end = start + (uint64_t)secs * 1000000000ULL;
 	for (i = 0; i < pairs; i++) {
-		sub[i] = conn_open(i);
-		pub[i] = conn_open(i);
+		sub[i] = conn_open(i, node_of(i, 0));
+		pub[i] = conn_open(i, node_of(i, 1));
 	}
 	/* Channel names unique to this run: nothing old to replay. */
 	for (i = 0; i < pairs; i++) {
@@ -517,6 +644,7 @@ round_trips(int pairs, int secs)
 	}
 	printf("round_trips %.0f per_second\n",
 	    (double)count * 1e9 / (double)(now_ns() - start));
+	printf("round_trip_count %llu count\n", (unsigned long long)count);
 }
 
 /* The i-th request of drive(): a send or a pop among 1000 inboxes. */
@@ -534,7 +662,8 @@ drive_request(char *buf, size_t size, int i, int post)
 /*
  * n requests over 50 connections to the 1000 inboxes of `setup': sends
  * (POST u(i%1000) from u(i*7%1000)) or pops (GET wait=0); for profiling a
- * fixed amount of work.
+ * fixed amount of work.  Connection i goes to node i mod K: set up every
+ * name on each.
  */
 static void
 drive(int n, int post)
@@ -544,7 +673,7 @@ drive(int n, int post)
 	int next = 0, done = 0, i;
 
 	for (i = 0; i < 50 && next < n; i++, next++) {
-		c[i] = conn_open(i);
+		c[i] = conn_open(i, i);
 		conn_send(c[i], req, drive_request(req, sizeof(req), next, post));
 	}
 	while (done < n) {
@@ -561,28 +690,21 @@ drive(int n, int post)
 	}
 }
 
-/* Memory per idle empty inbox and per queued 190-byte message. */
+/* One 190-byte message from "sender" to each of n inboxes "e%07d". */
 static void
-fill(int n, long pid)
+send_each(int n)
 {
-	struct conn *c[64];
+	struct conn *c[64 * PORTS_MAX];
 	char req[1024], path[64];
-	long r0, r1, r2;
-	int next = 0, done = 0, i, k = 64;
+	int next = 0, done = 0, i, k = 64 * nports;
 
-	r0 = settled_rss(pid);
-	setup(n, "e%07d");
-	setup(1, "sender");
-	r1 = settled_rss(pid);
-	/* "e%07d" names are 8 bytes; the figure is beyond the name. */
-	printf("memory_per_idle_inbox %.0f bytes\n",
-	    (double)(r1 - r0) * 1024.0 / n - 8);
-	for (i = 0; i < k; i++) {
-		c[i] = conn_open(i);
+	for (i = 0; i < k && next < n; i++) {
+		c[i] = conn_open(i, i);
 		snprintf(path, sizeof(path), "/inbox?to=e%07d", next++);
 		conn_send(c[i], req, build(req, sizeof(req), "POST", path,
 		    "sender", NULL, body190));
 	}
+	k = i;
 	while (done < n) {
 		struct conn *r = next_response();
 
@@ -597,9 +719,53 @@ fill(int n, long pid)
 			    "sender", NULL, body190));
 		}
 	}
-	r2 = settled_rss(pid);
+	for (i = 0; i < k; i++) {
+		close(c[i]->fd);
+		free(c[i]);
+	}
+}
+
+/*
+ * Memory per idle empty inbox, per queued 190-byte message (one in each
+ * inbox), and per further message (a second in each).
+ */
+static void
+fill(int n)
+{
+	long m0, m1, m2, m3;
+
+	/* The sender first: the server's connections are warm by m0. */
+	setup_everywhere(1, "sender");
+	m0 = settled_memory();
+	setup(n, "e%07d", 0);
+	m1 = settled_memory();
+	/* "e%07d" names are 8 bytes; the figure is beyond the name. */
+	printf("memory_per_idle_inbox %.0f bytes\n",
+	    (double)(m1 - m0) / n - 8);
+	send_each(n);
+	m2 = settled_memory();
 	printf("memory_per_queued_message %.0f bytes\n",
-	    (double)(r2 - r1) * 1024.0 / n);
+	    (double)(m2 - m1) / n);
+	send_each(n);
+	m3 = settled_memory();
+	printf("memory_per_further_message %.0f bytes\n",
+	    (double)(m3 - m2) / n);
+}
+
+/* Comma-separated numbers into v (at most PORTS_MAX); their count. */
+static int
+numbers(const char *arg, long *v)
+{
+	int k = 0;
+	char *end;
+
+	while (k < PORTS_MAX) {
+		v[k++] = strtol(arg, &end, 10);
+		if (*end != ',')
+			break;
+		arg = end + 1;
+	}
+	return k;
 }
 
 int
@@ -607,19 +773,24 @@ main(int argc, char *argv[])
 {
 	const char *mode = argc > 1 ? argv[1] : "";
 	const char *fmt = "u%d";
-	int ch, n = 1000, samples = 20000, pairs = 50, secs = 10;
-	long pid = 0;
+	int ch, n = 1000, samples = 20000, pairs = 50, secs = 10, i;
+	long v[PORTS_MAX];
 	struct rlimit rl;
 
 	optind = 2;
-	while ((ch = getopt(argc, argv, "c:d:f:n:p:P:s:t:")) != -1) {
+	while ((ch = getopt(argc, argv, "c:d:f:n:p:P:R:s:t:")) != -1) {
 		switch (ch) {
 		case 'c': pairs = atoi(optarg); break;
 		case 'd': secs = atoi(optarg); break;
 		case 'f': fmt = optarg; break;
 		case 'n': n = atoi(optarg); break;
-		case 'p': port = atoi(optarg); break;
-		case 'P': pid = atol(optarg); break;
+		case 'p':
+			nports = numbers(optarg, v);
+			for (i = 0; i < nports; i++)
+				ports[i] = (int)v[i];
+			break;
+		case 'P': npids = numbers(optarg, pids); break;
+		case 'R': redis_port = atoi(optarg); break;
 		case 's': samples = atoi(optarg); break;
 		case 't': target = strcmp(optarg, "nchan") == 0 ? T_NCHAN
 			      : T_INBOX; break;
@@ -630,16 +801,20 @@ main(int argc, char *argv[])
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
+	if (nports == 0) {
+		fprintf(stderr, "loadgen: -p PORT[,PORT...] is required\n");
+		return 2;
+	}
 	if ((ep = epoll_create1(0)) == -1)
 		die("epoll_create1");
 	if (strcmp(mode, "hold") == 0)
-		hold(n, samples, pid);
+		hold(n, samples);
 	else if (strcmp(mode, "rt") == 0)
 		round_trips(pairs, secs);
 	else if (strcmp(mode, "fill") == 0)
-		fill(n, pid);
+		fill(n);
 	else if (strcmp(mode, "setup") == 0)
-		setup(n, fmt);
+		setup(n, fmt, 0);
 	else if (strcmp(mode, "send") == 0 || strcmp(mode, "pop") == 0)
 		drive(n, strcmp(mode, "send") == 0);
 	else {
