@@ -32,18 +32,20 @@
  *   wait=SECONDS          how long each GET /inbox is held (default 25)
  *   candidates=loopback   send only candidates on 127.0.0.1 (tests)
  *
- * Plain JavaScript, no framework, no build step.
+ * Plain JavaScript, no framework, no build step.  The Progress list and
+ * the client of inboxd (Basic auth, retries, the long poll) are shared
+ * with the other examples in ../lib/inbox.js, loaded first.
  */
 'use strict';
 
 (function () {
 	const DEFAULT_WAIT = 25;	/* seconds a GET /inbox is held */
-	const MAX_BACKOFF = 30000;	/* ms between retries, at most */
 
-	const params = new URLSearchParams(location.search);
 	const fragment = new URLSearchParams(location.hash.slice(1));
-	const $ = (id) => document.getElementById(id);
-	const t0 = performance.now();
+	const $ = Inboxd.$;
+	const show = Inboxd.show;
+	const explain = Inboxd.explain;
+	const errorMessage = Inboxd.errorMessage;
 
 	/* What the page knows and did, for a person at the console or a test. */
 	const conf = window.conference = {
@@ -82,121 +84,32 @@
 		},
 	};
 
-	let server = '';
-	let auth = '';
 	let token = null;		/* the room's join secret */
-	let iceServers = [];
 	let wait = DEFAULT_WAIT;
-	const loopbackOnly = params.get('candidates') === 'loopback';
 	let localStream = null;
-	let poller = null;		/* AbortController of the poll loop */
-	let stopped = false;		/* the page gave up, left, or is closing */
 	let left = false;		/* we told inboxd we left */
-	let troubled = false;		/* a request is being retried */
 	let limbo = Promise.resolve();	/* messages from unknown senders */
-	const seen = new Set();		/* X-Message-Id already handled */
 	const links = new Map();	/* peer -> its connection state */
 	const tiles = new Map();	/* peer -> {name, el, video, note} */
 
-	/* ---- what the person sees ---- */
-
-	function step(text, kind) {
-		const li = document.createElement('li');
-		const t = document.createElement('span');
-
-		li.className = kind || 'info';
-		t.className = 't';
-		t.textContent = ((performance.now() - t0) / 1000).toFixed(1) + ' s';
-		li.append(t, document.createTextNode(text));
-		$('status').append(li);
-		while ($('status').children.length > 300)
-			$('status').firstChild.remove();
-		$('status').scrollTop = $('status').scrollHeight;
-		console.log('[inboxd-conference] ' + text);
-	}
-
-	function setState(state, label) {
-		conf.state = state;
-		document.body.dataset.state = state;
-		$('state').textContent = label;
-	}
-
-	function showError(text, kind) {
-		const e = $('error');
-
-		e.textContent = text;
-		e.className = 'error' + (kind ? ' ' + kind : '');
-		e.hidden = false;
-	}
-
-	function clearError() {
-		$('error').hidden = true;
-	}
-
-	function fatal(text) {
-		if (stopped)
-			return;
-		step(text, 'error');
-		showError(text);
-		setState('failed', 'failed');
-		teardown();
-		$('restart').hidden = false;
-	}
-
-	function show(id, visible) {
-		$(id).hidden = !visible;
-	}
-
-	function sleep(ms) {
-		return new Promise((resolve) => setTimeout(resolve, ms));
-	}
+	const page = Inboxd.page({
+		record: conf,
+		log: '[inboxd-conference] ',
+		keep: 300,
+		onMessage,
+		onStop: teardown,
+		/* Our inbox may have expired meanwhile. */
+		onRecover: () => checkMembership(),
+	});
+	const { params, step, setState, showError, clearError, fatal,
+	    request } = page;
 
 	/* ---- settings ---- */
 
-	function randomHex(bytes) {
-		const a = new Uint8Array(bytes);
-
-		crypto.getRandomValues(a);
-		return Array.from(a, (b) => b.toString(16).padStart(2, '0'))
-		    .join('');
-	}
-
-	/* base64 of the UTF-8 bytes of s (btoa alone takes Latin-1). */
-	function base64(s) {
-		return btoa(String.fromCharCode(...new TextEncoder().encode(s)));
-	}
-
-	function parseIce(text) {
-		if (!text)
-			return [];
-		if (text.trim().startsWith('['))
-			return JSON.parse(text);
-		return [{ urls: text.split(',').map((u) => u.trim())
-		    .filter(Boolean) }];
-	}
-
+	/* The inboxd field, ?ice= and ?wait=; false (and said) if wrong. */
 	function readSettings() {
-		let url;
-
-		try {
-			url = new URL($('server').value.trim());
-		} catch (e) {
-			showError('The inboxd server is not a URL: ' +
-			    $('server').value);
+		if (!page.readSettings())
 			return false;
-		}
-		if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-			showError('The inboxd server must be an http: or https: URL.');
-			return false;
-		}
-		server = url.href.replace(/\/+$/, '');
-		try {
-			iceServers = parseIce(params.get('ice'));
-		} catch (e) {
-			showError('?ice= is neither URLs nor a JSON array: ' +
-			    e.message);
-			return false;
-		}
 		if (params.get('wait') !== null) {
 			const w = Number(params.get('wait'));
 
@@ -215,22 +128,13 @@
 		const q = new URLSearchParams(location.search);
 		const f = new URLSearchParams();
 
-		q.set('server', server);
+		q.set('server', page.server);
 		f.set('room', conf.room);
 		f.set('token', token);
 		return location.origin + location.pathname + '?' + q + '#' + f;
 	}
 
 	/* ---- inboxd ---- */
-
-	async function errorMessage(res) {
-		try {
-			const j = await res.json();
-			return j.message || j.error || res.statusText;
-		} catch (e) {
-			return res.statusText || 'no explanation';
-		}
-	}
 
 	async function errorCode(res) {
 		try {
@@ -240,144 +144,28 @@
 		}
 	}
 
-	function explain(status, message) {
-		switch (status) {
-		case 400:
-			return 'inboxd refused the request (400: ' + message + ').';
-		case 401:
-			return 'inboxd refused this page\'s credentials (401: ' +
-			    message + '). Start over to get a new inbox.';
-		case 404:
-			return 'Not found (404: ' + message + ').';
-		default:
-			return 'inboxd answered ' + status + ': ' + message + '.';
-		}
-	}
-
 	function roomPath(rest) {
 		return '/rooms/' + encodeURIComponent(conf.room) + (rest || '');
 	}
 
-	/*
-	 * One request to inboxd, retried with backoff while the network
-	 * fails or inboxd is busy (503, and 429 unless opts.no429).  Returns
-	 * the response, or null once the page stopped.
-	 */
-	async function request(method, path, opts, what) {
-		let delay = 1000;
+	/* A message from our inbox: a room event or a set-up message. */
+	function onMessage(headers, text) {
+		const event = headers.get('X-Event');
 
-		opts = opts || {};
-		for (;;) {
-			let res;
-
-			if (stopped)
-				return null;
-			try {
-				res = await fetch(server + path, {
-					method,
-					headers: Object.assign(
-					    { Authorization: auth }, opts.headers),
-					body: opts.body,
-					signal: opts.signal,
-				});
-			} catch (e) {
-				if (e.name === 'AbortError' || opts.once)
-					return null;
-				trouble(what + ': cannot reach inboxd at ' +
-				    server + ' (' + e.message + '). Retrying ' +
-				    'in ' + delay / 1000 + ' s.');
-				await sleep(delay);
-				delay = Math.min(delay * 2, MAX_BACKOFF);
-				continue;
-			}
-			if (res.status === 503 ||
-			    (res.status === 429 && !opts.no429)) {
-				const after = parseInt(
-				    res.headers.get('Retry-After'), 10);
-				const ms = after > 0 ? after * 1000 : delay;
-
-				trouble(what + ': inboxd is busy (' + res.status +
-				    ': ' + await errorMessage(res) +
-				    '). Retrying in ' + ms / 1000 + ' s.');
-				await sleep(ms);
-				delay = Math.min(delay * 2, MAX_BACKOFF);
-				continue;
-			}
-			if (troubled) {
-				troubled = false;
-				clearError();
-				step('inboxd answers again', 'ok');
-				/* Our inbox may have expired meanwhile. */
-				checkMembership();
-			}
-			return res;
-		}
-	}
-
-	function trouble(text) {
-		if (stopped)
-			return;
-		if (!troubled)
-			step(text, 'warn');
-		troubled = true;
-		showError(text, 'warn');
-	}
-
-	/* Long-poll our inbox while we are in the room. */
-	async function pollLoop() {
-		poller = new AbortController();
-		while (!stopped) {
-			const res = await request('GET', '/inbox?wait=' + wait,
-			    { signal: poller.signal }, 'Waiting for messages');
-
-			if (res === null)
-				return;
-			if (res.status === 204)
-				continue;	/* nothing within wait s */
-			if (res.status === 200) {
-				await receive(res);
-				continue;
-			}
-			fatal('Waiting for messages: ' +
-			    explain(res.status, await errorMessage(res)));
-			return;
-		}
-	}
-
-	async function receive(res) {
-		const from = res.headers.get('X-From');
-		const id = res.headers.get('X-Message-Id');
-		const event = res.headers.get('X-Event');
-		const room = res.headers.get('X-Room');
-		let text;
-
-		try {
-			text = await res.text();
-		} catch (e) {
-			return;	/* cut off: inboxd queues it again */
-		}
-		if (id !== null) {
-			if (seen.has(id))
-				return;
-			seen.add(id);
-		}
 		if (event !== null)
-			handleEvent(event, room, text);
+			handleEvent(event, headers.get('X-Room'), text);
 		else
-			handleSignal(from, text);
+			handleSignal(headers.get('X-From'), text);
 	}
 
 	/* Send obj as JSON to peer l, in order, one at a time. */
 	function sendTo(l, obj, what) {
-		const p = l.sendChain.then(async () => {
-			if (l.gone || stopped)
+		return l.send(async () => {
+			if (l.gone || page.stopped)
 				return;
-			const res = await request('POST', '/inbox?to=' +
-			    encodeURIComponent(l.name), {
-				headers: { 'Content-Type': 'application/json' },
-				body: JSON.stringify(Object.assign(
-				    { room: conf.room }, obj)),
-			}, what + ' to ' + l.name);
+			const res = await page.postJson(l.name,
+			    Object.assign({ room: conf.room }, obj),
+			    what + ' to ' + l.name);
 
 			if (res === null || res.status === 204)
 				return;
@@ -391,16 +179,13 @@
 			step(what + ' to ' + l.name + ': ' +
 			    explain(res.status, await errorMessage(res)), 'warn');
 		});
-
-		l.sendChain = p.catch(() => {});
-		return p;
 	}
 
 	/* ---- the room ---- */
 
 	async function createRoom() {
-		step('Creating a room on ' + server + ' (our inbox ' + conf.me +
-		    ' is created with it)');
+		step('Creating a room on ' + page.server + ' (our inbox ' +
+		    conf.me + ' is created with it)');
 		const res = await request('POST', '/rooms', {},
 		    'Creating the room');
 
@@ -467,7 +252,7 @@
 	 */
 	let checking = false;
 	async function checkMembership() {
-		if (checking || stopped || conf.room === null ||
+		if (checking || page.stopped || conf.room === null ||
 		    conf.state !== 'in-room')
 			return;
 		checking = true;
@@ -594,15 +379,10 @@
 
 	/* A set-up message from a peer. */
 	function handleSignal(from, text) {
-		let msg;
+		const msg = page.parseJson(from, text);
 
-		try {
-			msg = JSON.parse(text);
-		} catch (e) {
-			step('Ignored a message from ' + from +
-			    ' that is not JSON', 'warn');
+		if (msg === undefined)
 			return;
-		}
 		if (msg === null || typeof msg !== 'object' ||
 		    msg.room !== conf.room) {
 			step('Ignored a message from ' + from +
@@ -642,19 +422,11 @@
 	}
 
 	function ended(text) {
-		if (stopped)
-			return;
-		step(text, 'warn');
-		showError(text, 'warn');
-		setState('closed', 'ended');
-		teardown();
-		$('restart').hidden = false;
+		page.end(text, 'warn', 'closed', 'ended');
 	}
 
+	/* The page stops: hang up, free the camera, grey the buttons. */
 	function teardown() {
-		stopped = true;
-		if (poller)
-			poller.abort();
 		for (const name of Array.from(links.keys()))
 			dropPeer(name);
 		for (const name of Array.from(tiles.keys()))
@@ -769,29 +541,14 @@
 
 	/* ---- WebRTC: one RTCPeerConnection per peer ---- */
 
-	function candidateAddress(c) {
-		if (c.address)
-			return c.address;
-		const f = (c.candidate || '').split(' ');
-		return f.length > 5 ? f[4] : '';
-	}
-
-	/* With candidates=loopback, keep only 127.0.0.1 in an SDP. */
-	function filterSdp(sdp) {
-		if (!loopbackOnly)
-			return sdp;
-		return sdp.split('\r\n').filter((line) =>
-		    !line.startsWith('a=candidate:') ||
-		    line.split(' ')[4] === '127.0.0.1').join('\r\n');
-	}
-
 	/*
 	 * The connection to one peer.  initiate: we make the first offer (we
 	 * are the newcomer), so we bring a transceiver for a kind we have no
 	 * track of; otherwise the peer's offer brings them.
 	 */
 	function makeLink(name, initiate) {
-		const pc = new RTCPeerConnection({ iceServers });
+		const pc = new RTCPeerConnection(
+		    { iceServers: page.iceServers });
 		const l = {
 			name,
 			pc,
@@ -800,7 +557,7 @@
 			ignoreOffer: false,
 			pending: [],		/* candidates before the SDP */
 			chain: Promise.resolve(),
-			sendChain: Promise.resolve(),
+			send: Inboxd.queue(),	/* what we send it */
 			gone: false,
 			since: Date.now(),
 			connectedOnce: false,
@@ -838,12 +595,8 @@
 
 			if (!c || !c.candidate || l.gone)
 				return;
-			const addr = candidateAddress(c);
-			if (loopbackOnly && addr !== '127.0.0.1') {
-				conf.skippedCandidates.push(addr);
+			if (!page.sendable(c))
 				return;
-			}
-			conf.sentCandidates.push(addr);
 			sendTo(l, { type: 'candidate', candidate: c.toJSON() },
 			    'Sending an ICE candidate');
 		};
@@ -898,7 +651,7 @@
 		const d = l.pc.localDescription;
 
 		return sendTo(l, { type: 'description',
-		    description: { type: d.type, sdp: filterSdp(d.sdp) } },
+		    description: { type: d.type, sdp: page.filterSdp(d.sdp) } },
 		    'Sending the ' + d.type);
 	}
 
@@ -1034,10 +787,8 @@
 			showError('This browser has no WebRTC (RTCPeerConnection).');
 			return;
 		}
-		conf.me = 'conf-' + randomHex(8);
-		auth = 'Basic ' + base64(conf.me + ':' + randomHex(16));
+		conf.me = page.newInbox('conf-');
 		conf.timings.start = Date.now();
-		$('my-name').textContent = conf.me;
 		show('setup', false);
 		show('call', true);
 		show('people', true);
@@ -1057,12 +808,10 @@
 		$('end').hidden = !conf.creator;
 		conf.timings.inRoom = Date.now();
 		setState('in-room', 'in the room');
-		pollLoop();
+		page.poll(wait);
 		connectToAll();
 	}
 
-	if (params.get('server'))
-		$('server').value = params.get('server');
 	if (fragment.get('room')) {
 		show('start', false);
 		show('join', true);
@@ -1089,16 +838,16 @@
 	window.addEventListener('pagehide', () => {
 		/* Best effort: if it is lost, our inbox expires instead. */
 		if (conf.room !== null && conf.me !== null && !left &&
-		    !stopped) {
+		    !page.stopped) {
 			left = true;
-			fetch(server + roomPath('/members/' +
+			fetch(page.server + roomPath('/members/' +
 			    encodeURIComponent(conf.me)), {
 				method: 'DELETE',
-				headers: { Authorization: auth },
+				headers: { Authorization: page.auth },
 				keepalive: true,
 			}).catch(() => {});
 		}
-		teardown();
+		page.stop();
 	});
 	/* Back from the back/forward cache: we left the room, start anew. */
 	window.addEventListener('pageshow', (ev) => {

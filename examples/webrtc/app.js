@@ -17,18 +17,18 @@
  *                         is enough on one machine or one LAN)
  *   candidates=loopback   send only candidates on 127.0.0.1 (tests)
  *
- * Plain JavaScript, no framework, no build step.
+ * Plain JavaScript, no framework, no build step.  The Progress list and
+ * the client of inboxd (Basic auth, retries, the long poll) are shared
+ * with the other examples in ../lib/inbox.js, loaded first.
  */
 'use strict';
 
 (function () {
 	const WAIT = 25;		/* seconds a GET /inbox is held */
-	const MAX_BACKOFF = 30000;	/* ms between retries, at most */
 	const MAX_CHAT = 4000;		/* characters in one chat message */
 
-	const params = new URLSearchParams(location.search);
-	const $ = (id) => document.getElementById(id);
-	const t0 = performance.now();
+	const $ = Inboxd.$;
+	const show = Inboxd.show;
 
 	/* What the page did, for a person reading the console or a test. */
 	const demo = window.inboxdDemo = {
@@ -42,228 +42,41 @@
 		chat: [],
 	};
 
-	let server = '';
-	let auth = '';
-	let iceServers = [];
-	const loopbackOnly = params.get('candidates') === 'loopback';
-	let poller = null;		/* AbortController of the poll loop */
-	let stopped = false;		/* the page gave up, or is closing */
 	let signalingDone = false;	/* the data channel is open */
 	let pc = null;
 	let channel = null;
 	let pendingCandidates = [];	/* received before the remote SDP */
-	let sendChain = Promise.resolve();
-	const seen = new Set();		/* X-Message-Id already handled */
-	let troubled = false;
+	const inOrder = Inboxd.queue();	/* what we send to the peer */
 	let pinTimer = null;
 
-	/* ---- what the person sees ---- */
-
-	function step(text, kind) {
-		const li = document.createElement('li');
-		const t = document.createElement('span');
-
-		li.className = kind || 'info';
-		t.className = 't';
-		t.textContent = ((performance.now() - t0) / 1000).toFixed(1) + ' s';
-		li.append(t, document.createTextNode(text));
-		$('status').append(li);
-		li.scrollIntoView({ block: 'nearest' });
-		console.log('[inboxd-demo] ' + text);
-	}
-
-	function setState(state, label) {
-		demo.state = state;
-		document.body.dataset.state = state;
-		$('state').textContent = label;
-	}
-
-	function showError(text, kind) {
-		const e = $('error');
-
-		e.textContent = text;
-		e.className = kind === 'warn' ? 'error warn' : 'error';
-		e.hidden = false;
-	}
-
-	function clearError() {
-		$('error').hidden = true;
-		$('error').textContent = '';
-	}
-
-	/* Something went wrong that retrying will not fix. */
-	function fatal(text) {
-		if (stopped)
-			return;
-		step(text, 'error');
-		showError(text);
-		setState('failed', 'failed');
-		stop();
-		$('restart').hidden = false;
-	}
-
-	function stop() {
-		stopped = true;
-		if (poller)
-			poller.abort();
-		if (pinTimer)
-			clearInterval(pinTimer);
-	}
-
-	function show(id, visible) {
-		$(id).hidden = !visible;
-	}
-
-	function sleep(ms) {
-		return new Promise((resolve) => setTimeout(resolve, ms));
-	}
-
-	/* ---- settings ---- */
-
-	function randomHex(bytes) {
-		const a = new Uint8Array(bytes);
-
-		crypto.getRandomValues(a);
-		return Array.from(a, (b) => b.toString(16).padStart(2, '0'))
-		    .join('');
-	}
-
-	/* base64 of the UTF-8 bytes of s (btoa alone takes Latin-1). */
-	function base64(s) {
-		return btoa(String.fromCharCode(...new TextEncoder().encode(s)));
-	}
-
-	function parseIce(text) {
-		if (!text)
-			return [];
-		if (text.trim().startsWith('['))
-			return JSON.parse(text);
-		return [{ urls: text.split(',').map((u) => u.trim())
-		    .filter(Boolean) }];
-	}
-
-	function readSettings() {
-		let url;
-
-		try {
-			url = new URL($('server').value.trim());
-		} catch (e) {
-			showError('The inboxd server is not a URL: ' +
-			    $('server').value);
-			return false;
-		}
-		if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-			showError('The inboxd server must be an http: or https: URL.');
-			return false;
-		}
-		server = url.href.replace(/\/+$/, '');
-		try {
-			iceServers = parseIce(params.get('ice'));
-		} catch (e) {
-			showError('?ice= is neither URLs nor a JSON array: ' +
-			    e.message);
-			return false;
-		}
-		return true;
-	}
-
-	/* ---- inboxd ---- */
-
-	async function errorMessage(res) {
-		try {
-			const j = await res.json();
-			return j.message || j.error || res.statusText;
-		} catch (e) {
-			return res.statusText || 'no explanation';
-		}
-	}
+	const page = Inboxd.page({
+		record: demo,
+		log: '[inboxd-demo] ',
+		onMessage: (headers, text) =>
+		    handleMessage(headers.get('X-From'), text),
+		onStop: () => {
+			if (pinTimer)
+				clearInterval(pinTimer);
+		},
+		unreachable: 'a wrong address, a server that is down, or one ' +
+		    'that does not allow this origin',
+		fetch: { cache: 'no-store' },
+	});
+	const { step, setState, showError, clearError, fatal, request } = page;
 
 	function explain(status, message) {
-		switch (status) {
-		case 400:
-			return 'inboxd refused the request (400: ' + message + ').';
-		case 401:
-			return 'inboxd refused this page\'s credentials (401: ' +
-			    message + '). Start over to get a new inbox.';
-		case 404:
-			return 'Not found (404: ' + message + ').';
-		case 413:
+		if (status === 413)
 			return 'The message is too large for inboxd (413).';
-		default:
-			return 'inboxd answered ' + status + ': ' + message + '.';
-		}
+		return Inboxd.explain(status, message);
 	}
 
-	/*
-	 * One request to inboxd, retried with backoff while the network
-	 * fails or inboxd is busy (503, and 429 unless opts.no429), so that
-	 * a restarting server or a lost Wi-Fi only delays the pairing.
-	 * Returns the response, or null once the page stopped.
-	 */
-	async function request(method, path, opts, what) {
-		let delay = 1000;
-
-		opts = opts || {};
-		for (;;) {
-			let res;
-
-			if (stopped)
-				return null;
-			try {
-				res = await fetch(server + path, {
-					method,
-					headers: Object.assign(
-					    { Authorization: auth }, opts.headers),
-					body: opts.body,
-					signal: opts.signal,
-					cache: 'no-store',
-				});
-			} catch (e) {
-				if (e.name === 'AbortError')
-					return null;
-				trouble(what + ': cannot reach inboxd at ' +
-				    server + ' (' + e.message + '; a wrong ' +
-				    'address, a server that is down, or one ' +
-				    'that does not allow this origin). Retrying ' +
-				    'in ' + delay / 1000 + ' s.');
-				await sleep(delay);
-				delay = Math.min(delay * 2, MAX_BACKOFF);
-				continue;
-			}
-			if (res.status === 503 ||
-			    (res.status === 429 && !opts.no429)) {
-				const after = parseInt(
-				    res.headers.get('Retry-After'), 10);
-				const wait = after > 0 ? after * 1000 : delay;
-
-				trouble(what + ': inboxd is busy (' + res.status +
-				    ': ' + await errorMessage(res) +
-				    '). Retrying in ' + wait / 1000 + ' s.');
-				await sleep(wait);
-				delay = Math.min(delay * 2, MAX_BACKOFF);
-				continue;
-			}
-			if (troubled) {
-				troubled = false;
-				clearError();
-				step('inboxd answers again', 'ok');
-			}
-			return res;
-		}
-	}
-
-	function trouble(text) {
-		if (stopped)
-			return;
-		if (!troubled)
-			step(text, 'warn');
-		troubled = true;
-		showError(text, 'warn');
+	async function errorText(res) {
+		return explain(res.status, await Inboxd.errorMessage(res));
 	}
 
 	/* The first request of a name creates its inbox (Argon2id, slow). */
 	async function firstContact() {
-		step('Creating our inbox ' + demo.name + ' on ' + server);
+		step('Creating our inbox ' + demo.name + ' on ' + page.server);
 		const res = await request('GET', '/inbox?wait=0', {},
 		    'Creating our inbox');
 
@@ -274,61 +87,17 @@
 			return true;
 		}
 		if (res.status === 200) {	/* cannot be, but do not lose it */
-			await receive(res);
+			await page.receive(res);
 			return true;
 		}
-		fatal('Creating our inbox: ' +
-		    explain(res.status, await errorMessage(res)));
+		fatal('Creating our inbox: ' + await errorText(res));
 		return false;
-	}
-
-	async function receive(res) {
-		const from = res.headers.get('X-From');
-		const id = res.headers.get('X-Message-Id');
-		let text;
-
-		try {
-			text = await res.text();
-		} catch (e) {
-			return;	/* cut off: inboxd queues it again */
-		}
-		if (id !== null) {
-			if (seen.has(id))
-				return;
-			seen.add(id);
-		}
-		handleMessage(from, text);
-	}
-
-	/* Long-poll our inbox until the data channel is open. */
-	async function pollLoop() {
-		poller = new AbortController();
-		while (!stopped && !signalingDone) {
-			const res = await request('GET', '/inbox?wait=' + WAIT,
-			    { signal: poller.signal }, 'Waiting for messages');
-
-			if (res === null)
-				return;
-			if (res.status === 204)
-				continue;	/* nothing within WAIT s */
-			if (res.status === 200) {
-				await receive(res);
-				continue;
-			}
-			fatal('Waiting for messages: ' +
-			    explain(res.status, await errorMessage(res)));
-			return;
-		}
 	}
 
 	/* Send obj as JSON to the peer, in order, one at a time. */
 	function sendToPeer(obj, what) {
-		const p = sendChain.then(async () => {
-			const res = await request('POST', '/inbox?to=' +
-			    encodeURIComponent(demo.peer), {
-				headers: { 'Content-Type': 'application/json' },
-				body: JSON.stringify(obj),
-			}, what);
+		return inOrder(async () => {
+			const res = await page.postJson(demo.peer, obj, what);
 
 			if (res === null || res.status === 204)
 				return;
@@ -338,12 +107,8 @@
 				    'too long). Start over on both sides.');
 				return;
 			}
-			fatal(what + ': ' +
-			    explain(res.status, await errorMessage(res)));
+			fatal(what + ': ' + await errorText(res));
 		});
-
-		sendChain = p.catch(() => {});
-		return p;
 	}
 
 	/* ---- pairing ---- */
@@ -368,7 +133,7 @@
 		setState('pin', 'getting a PIN');
 		if (!await firstContact())
 			return;
-		pollLoop();
+		page.poll(WAIT, () => !signalingDone);
 		await newPin();
 	}
 
@@ -378,8 +143,7 @@
 		if (res === null || demo.peer !== null)
 			return;
 		if (res.status !== 201) {
-			fatal('Asking for a PIN: ' +
-			    explain(res.status, await errorMessage(res)));
+			fatal('Asking for a PIN: ' + await errorText(res));
 			return;
 		}
 		const { pin, expires_in: ttl } = await res.json();
@@ -397,7 +161,7 @@
 
 			$('pin-expiry').textContent = 'Valid for ' + left +
 			    ' more second' + (left === 1 ? '' : 's') + '.';
-			if (left === 0 && demo.peer === null && !stopped) {
+			if (left === 0 && demo.peer === null && !page.stopped) {
 				clearInterval(pinTimer);
 				step('The PIN expired unused; asking for another');
 				newPin();
@@ -417,7 +181,7 @@
 		$('pin-submit').disabled = true;
 		if (!await firstContact())
 			return;
-		pollLoop();
+		page.poll(WAIT, () => !signalingDone);
 		setState('enter', 'waiting for the PIN');
 		$('pin-submit').disabled = false;
 		$('pin-input').focus();
@@ -471,22 +235,16 @@
 			    'it is: its Access-Control-Expose-Headers lacks X-To.');
 			return;
 		}
-		fatal('Sending hello: ' +
-		    explain(res.status, await errorMessage(res)));
+		fatal('Sending hello: ' + await errorText(res));
 	}
 
 	/* ---- messages from the other side ---- */
 
 	function handleMessage(from, text) {
-		let msg;
+		const msg = page.parseJson(from, text);
 
-		try {
-			msg = JSON.parse(text);
-		} catch (e) {
-			step('Ignored a message from ' + from +
-			    ' that is not JSON', 'warn');
+		if (msg === undefined)
 			return;
-		}
 		if (demo.peer === null) {
 			if (demo.role === 'show' && msg.type === 'hello') {
 				paired(from, 'it used our PIN');
@@ -525,36 +283,22 @@
 
 	/* ---- WebRTC ---- */
 
-	/* The IP address of a candidate, from its fields or its line. */
-	function candidateAddress(c) {
-		if (c.address)
-			return c.address;
-		const f = (c.candidate || '').split(' ');
-		return f.length > 5 ? f[4] : '';
-	}
-
 	function describeCandidate(c) {
 		const f = (c.candidate || '').split(' ');
 		const type = f.indexOf('typ') >= 0 ? f[f.indexOf('typ') + 1] : '?';
 
-		return (f[2] || '').toLowerCase() + ' ' + candidateAddress(c) +
+		return (f[2] || '').toLowerCase() + ' ' +
+		    Inboxd.candidateAddress(c) +
 		    ':' + (f[5] || '?') + ' (' + type + ')';
 	}
 
-	/* With candidates=loopback, keep only 127.0.0.1 in an SDP. */
-	function filterSdp(sdp) {
-		if (!loopbackOnly)
-			return sdp;
-		return sdp.split('\r\n').filter((line) =>
-		    !line.startsWith('a=candidate:') ||
-		    line.split(' ')[4] === '127.0.0.1').join('\r\n');
-	}
-
 	function makePeerConnection() {
+		const iceServers = page.iceServers;
+
 		step('Creating the RTCPeerConnection (' + (iceServers.length ?
 		    'ICE servers ' + JSON.stringify(iceServers) :
 		    'no STUN/TURN: host candidates only') +
-		    (loopbackOnly ? ', loopback candidates only' : '') + ')');
+		    (page.loopbackOnly ? ', loopback candidates only' : '') + ')');
 		pc = new RTCPeerConnection({ iceServers });
 		pc.onicecandidate = (ev) => {
 			const c = ev.candidate;
@@ -563,12 +307,8 @@
 				step('All our ICE candidates are gathered');
 				return;
 			}
-			const addr = candidateAddress(c);
-			if (loopbackOnly && addr !== '127.0.0.1') {
-				demo.skippedCandidates.push(addr);
+			if (!page.sendable(c))
 				return;
-			}
-			demo.sentCandidates.push(addr);
 			step('Sending ICE candidate ' + describeCandidate(c));
 			sendToPeer({ type: 'candidate', candidate: c.toJSON() },
 			    'Sending an ICE candidate');
@@ -601,9 +341,9 @@
 		setState('signaling', 'offer sent');
 		step('Sending the SDP offer');
 		await sendToPeer({ type: 'offer',
-		    sdp: filterSdp(pc.localDescription.sdp) },
+		    sdp: page.filterSdp(pc.localDescription.sdp) },
 		    'Sending the offer');
-		if (!stopped)
+		if (!page.stopped)
 			step('Offer sent', 'ok');
 	}
 
@@ -618,9 +358,9 @@
 		setState('signaling', 'answer sent');
 		step('Sending the SDP answer');
 		await sendToPeer({ type: 'answer',
-		    sdp: filterSdp(pc.localDescription.sdp) },
+		    sdp: page.filterSdp(pc.localDescription.sdp) },
 		    'Sending the answer');
-		if (!stopped)
+		if (!page.stopped)
 			step('Answer sent', 'ok');
 	}
 
@@ -661,8 +401,7 @@
 			$('chat-input').focus();
 			/* Signaling is over: inboxd has served its purpose. */
 			signalingDone = true;
-			if (poller)
-				poller.abort();
+			page.stopPolling();
 			step('Signaling done; our inbox on inboxd expires by ' +
 			    'itself');
 		};
@@ -706,18 +445,14 @@
 
 	function begin(role) {
 		clearError();
-		if (!readSettings())
+		if (!page.readSettings())
 			return;
-		demo.name = 'webrtc-' + randomHex(8);
-		auth = 'Basic ' + base64(demo.name + ':' + randomHex(16));
-		$('my-name').textContent = demo.name;
+		demo.name = page.newInbox('webrtc-');
 		show('setup', false);
 		(role === 'show' ? startShow() : startEnter()).catch((e) =>
 		    fatal('Unexpected error: ' + e.message));
 	}
 
-	if (params.get('server'))
-		$('server').value = params.get('server');
 	$('show-pin').addEventListener('click', () => begin('show'));
 	$('enter-pin').addEventListener('click', () => begin('enter'));
 	$('pin-form').addEventListener('submit', (ev) =>
@@ -726,7 +461,7 @@
 	$('chat-form').addEventListener('submit', sendChat);
 	$('restart').addEventListener('click', () => location.reload());
 	window.addEventListener('pagehide', () => {
-		stop();
+		page.stop();
 		if (pc)
 			pc.close();
 	});

@@ -7,10 +7,10 @@
  *
  * Run by run.sh inside a network namespace that has only loopback: it
  * starts inboxd ($INBOXD) on a free port of 127.0.0.1 with a short
- * inbox-timeout, serves examples/conference from another port (another
- * origin: every call to inboxd is a CORS request), and opens page 1, which
- * creates the room and shows the meeting link; pages 2 and 3 open the
- * link and join.  Each page must show two remote videos with frames.  It
+ * inbox-timeout, serves examples/ from another port (another origin: every
+ * call to inboxd is a CORS request), and opens /conference/ as page 1,
+ * which creates the room and shows the meeting link; pages 2 and 3 open
+ * the link and join.  Each page must show two remote videos with frames.  It
  * prints the time from opening page 3 to both of its videos playing, saves
  * a screenshot of page 1 with the three participants, then closes page 3
  * with its DELETE /rooms/ROOM/members/ME blocked, so that only the expiry
@@ -22,132 +22,26 @@
  * "left" with reason "left".
  *
  * Exits 0 on success, 1 with the reason on failure; gives up after 75 s.
+ * What it shares with webrtc.js is in lib.js.
  */
 'use strict';
 
-const { spawn } = require('node:child_process');
-const fs = require('node:fs');
-const http = require('node:http');
-const os = require('node:os');
-const path = require('node:path');
+const { BrowserTest, fail } = require('./lib');
 
-const { chromium } = require('playwright-core');
-
-const TIMEOUT_MS = 75000;
 const INBOX_TIMEOUT = 5;	/* s, inboxd's inbox-timeout here */
 const WAIT = 1;			/* s, the pages' GET /inbox?wait= */
-const HERE = __dirname;
-const PAGE_DIR = path.resolve(HERE, '../../examples/conference');
-const OUT = path.join(HERE, 'out');
-const INBOXD = process.env.INBOXD;
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 
-let current = 'starting';	/* what the test is doing, for a failure */
-let inboxd = null;
-let inboxdLog = '';
-let staticServer = null;
-let browser = null;
-let tmp = null;
-const pages = {};		/* 1, 2, 3 */
-const consoleLines = [];
-
-function log(text) {
-	console.log('conference: ' + text);
-}
-
-function fail(text) {
-	const e = new Error(text);
-	e.testFailure = true;
-	throw e;
-}
-
-/* Refuse to run where traffic could leave the machine. */
-function checkOnlyLoopback() {
-	const ifs = os.networkInterfaces();
-	const others = Object.keys(ifs).filter((n) =>
-	    ifs[n].some((a) => !a.internal));
-
-	if (others.length > 0 && process.env.INBOXD_BROWSER_ANY_NET !== '1')
-		fail('interfaces other than loopback are up (' +
-		    others.join(', ') + '): run this through run.sh, which ' +
-		    'makes a network namespace with loopback only');
-}
-
-async function startInboxd() {
-	const conf = path.join(tmp, 'inboxd.conf');
-
-	fs.writeFileSync(conf, [
-		'listen 127.0.0.1:0',
-		'threads 2',
-		'argon2-memory-kib 64',
-		'argon2-time-cost 1',
-		'inbox-timeout ' + INBOX_TIMEOUT,
-		'log-format text',
-		'',
-	].join('\n'));
-	inboxd = spawn(INBOXD, ['-d', '-f', conf],
-	    { stdio: ['ignore', 'ignore', 'pipe'] });
-	inboxd.stderr.setEncoding('utf8');
-	inboxd.exited = new Promise((resolve) =>
-	    inboxd.on('exit', (code, sig) => resolve({ code, sig })));
-	return new Promise((resolve, reject) => {
-		inboxd.stderr.on('data', (chunk) => {
-			inboxdLog += chunk;
-			const m = /listening on .* port (\d+)/.exec(inboxdLog);
-			if (m)
-				resolve(Number(m[1]));
-		});
-		inboxd.on('error', (e) =>
-		    reject(new Error('cannot run ' + INBOXD + ': ' + e.message)));
-		inboxd.exited.then(({ code, sig }) => reject(new Error(
-		    'inboxd exited (' + (sig || code) + ') before listening:\n' +
-		    inboxdLog)));
-	});
-}
-
-/* The example page, from its own origin. */
-function startStatic() {
-	const types = {
-		'.html': 'text/html; charset=utf-8',
-		'.js': 'text/javascript; charset=utf-8',
-		'.css': 'text/css; charset=utf-8',
-	};
-
-	staticServer = http.createServer((req, res) => {
-		let name = new URL(req.url, 'http://x').pathname;
-
-		if (name === '/')
-			name = '/index.html';
-		const file = path.join(PAGE_DIR, path.basename(name));
-		const type = types[path.extname(file)];
-		if (req.method !== 'GET' || !type || !fs.existsSync(file)) {
-			res.writeHead(404, { 'Content-Type': 'text/plain' });
-			res.end('not found\n');
-			return;
-		}
-		res.writeHead(200, { 'Content-Type': type,
-		    'Cache-Control': 'no-store' });
-		fs.createReadStream(file).pipe(res);
-	});
-	return new Promise((resolve) => staticServer.listen(0, '127.0.0.1',
-	    () => resolve(staticServer.address().port)));
-}
+const t = new BrowserTest('conference', {
+	timeoutMs: 75000,
+	consoleTail: 80,
+	logTail: 60,
+	shotName: (n) => 'page' + n,
+});
+const pages = t.pages;		/* 1, 2, 3, 4 */
 
 /* A page in a browser context of its own: one person each. */
-async function openPage(n, url) {
-	const ctx = await browser.newContext({
-		viewport: { width: 1000, height: 900 },
-		permissions: ['camera', 'microphone'],
-	});
-	const page = await ctx.newPage();
-
-	page.on('console', (m) => consoleLines.push(n + ' ' + m.type() +
-	    ': ' + m.text()));
-	page.on('pageerror', (e) => consoleLines.push(n + ' pageerror: ' +
-	    e.message));
-	pages[n] = page;
-	await page.goto(url);
-	return page;
+function openPage(n, url) {
+	return t.openPage(n, url, { width: 1000, height: 900 });
 }
 
 /* What a page shows a person: its state, its error, its last steps. */
@@ -222,72 +116,42 @@ async function checkFrames(n) {
 	return after;
 }
 
-async function shoot(n, name) {
-	const file = path.join(OUT, 'conference-' + name + '.png');
-
-	fs.mkdirSync(OUT, { recursive: true });
-	await pages[n].screenshot({ path: file, fullPage: true,
-	    timeout: 5000 });
-	log('screenshot ' + path.relative(process.cwd(), file));
-}
-
-async function screenshots() {
-	for (const n of Object.keys(pages)) {
-		if (pages[n].isClosed())
-			continue;
-		try {
-			await shoot(n, 'page' + n);
-		} catch (e) {
-			log('no screenshot of page ' + n + ': ' + e.message);
-		}
-	}
-}
-
 async function test() {
-	checkOnlyLoopback();
+	t.checkOnlyLoopback();
 
-	current = 'starting inboxd';
-	const apiPort = await startInboxd();
-	current = 'starting the static server';
-	const pagePort = await startStatic();
+	t.current = 'starting inboxd';
+	const apiPort = await t.startInboxd(['inbox-timeout ' +
+	    INBOX_TIMEOUT]);
+	t.current = 'starting the static server';
+	const pagePort = await t.startStatic();
 	const api = 'http://127.0.0.1:' + apiPort;
-	const url = 'http://127.0.0.1:' + pagePort + '/?server=' +
-	    encodeURIComponent(api) + '&candidates=loopback&wait=' + WAIT;
-	log('inboxd at ' + api + ' (inbox-timeout ' + INBOX_TIMEOUT +
-	    ' s), page at http://127.0.0.1:' + pagePort);
+	const home = 'http://127.0.0.1:' + pagePort + '/conference/';
+	const url = home + '?server=' + encodeURIComponent(api) +
+	    '&candidates=loopback&wait=' + WAIT;
+	t.log('inboxd at ' + api + ' (inbox-timeout ' + INBOX_TIMEOUT +
+	    ' s), page at ' + home);
 
-	current = 'starting Chromium';
-	browser = await chromium.launch({
-		executablePath: CHROMIUM,
-		headless: true,
-		timeout: 20000,
-		args: ['--headless', '--no-sandbox', '--disable-gpu',
-		    '--disable-background-networking',
-		    '--disable-component-update', '--disable-sync', '--disable-quic',
-		    '--no-first-run', '--allow-loopback-in-peer-connection',
-		    '--disable-features=WebRtcHideLocalIpsWithMdns',
-		    '--use-fake-device-for-media-stream',
-		    '--use-fake-ui-for-media-stream'],
-	});
-	log('Chromium ' + browser.version());
+	t.current = 'starting Chromium';
+	await t.launch(['--use-fake-device-for-media-stream',
+	    '--use-fake-ui-for-media-stream']);
 
-	current = 'creating the room on page 1';
+	t.current = 'creating the room on page 1';
 	await openPage(1, url);
 	const name1 = await enter(1, '#start');
 	const link = await pages[1].evaluate(() => window.conference.link);
 	const hash = new URLSearchParams(new URL(link).hash.slice(1));
 	if (!hash.get('room') || !hash.get('token'))
 		fail('the meeting link has no room or token: ' + link);
-	log('page 1 (' + name1 + ') created room ' + hash.get('room'));
+	t.log('page 1 (' + name1 + ') created room ' + hash.get('room'));
 
-	current = 'joining with page 2';
+	t.current = 'joining with page 2';
 	await openPage(2, link);
 	const name2 = await enter(2, '#join');
 	await Promise.all([waitVideos(1, [name2], 20000),
 	    waitVideos(2, [name1], 20000)]);
-	log('page 2 (' + name2 + ') joined; pages 1 and 2 see each other');
+	t.log('page 2 (' + name2 + ') joined; pages 1 and 2 see each other');
 
-	current = 'joining with page 3';
+	t.current = 'joining with page 3';
 	const opened = Date.now();
 	await openPage(3, link);
 	const name3 = await enter(3, '#join');
@@ -296,12 +160,12 @@ async function test() {
 	const c3 = await pages[3].evaluate(() => window.conference);
 	const firstFrames = Math.max(c3.videoPlaying[name1],
 	    c3.videoPlaying[name2]);
-	log('page 3 (' + name3 + '): opened -> both remote videos playing ' +
+	t.log('page 3 (' + name3 + '): opened -> both remote videos playing ' +
 	    (firstFrames - opened) + ' ms (joined after ' +
 	    (c3.timings.inRoom - opened) + ' ms; seen by the test after ' +
 	    (seen - opened) + ' ms)');
 
-	current = 'checking the videos on every page';
+	t.current = 'checking the videos on every page';
 	await Promise.all([waitVideos(1, [name2, name3], 15000),
 	    waitVideos(2, [name1, name3], 15000)]);
 	for (const [n, peers] of [[1, [name2, name3]], [2, [name1, name3]],
@@ -314,7 +178,7 @@ async function test() {
 		    ![name1, name2, name3].every((m) => members.includes(m)))
 			fail('page ' + n + ' lists the members ' +
 			    JSON.stringify(members));
-		log('page ' + n + ': ' + v.map((x) => x.peer + ' ' + x.width +
+		t.log('page ' + n + ': ' + v.map((x) => x.peer + ' ' + x.width +
 		    'x' + x.height + ' (' + x.frames + ' frames)').join(', '));
 	}
 	const candidates = await Promise.all([1, 2, 3].map((n) =>
@@ -323,10 +187,10 @@ async function test() {
 		fail('a page sent a candidate off loopback: ' +
 		    candidates.flat().join(' '));
 
-	current = 'taking the screenshot of page 1';
-	await shoot(1, 'three');
+	t.current = 'taking the screenshot of page 1';
+	await t.shoot(1, 'three', 5000);
 
-	current = 'closing page 3 without its DELETE';
+	t.current = 'closing page 3 without its DELETE';
 	/*
 	 * page.route cannot stop the DELETE: a keepalive fetch sent on
 	 * pagehide outlives the page and its interception.  DevTools' URL
@@ -341,7 +205,7 @@ async function test() {
 	const closed = Date.now();
 	await pages[3].close({ runBeforeUnload: false });
 
-	current = 'waiting for pages 1 and 2 to drop the tile of page 3';
+	t.current = 'waiting for pages 1 and 2 to drop the tile of page 3';
 	const budget = (INBOX_TIMEOUT + 2) * 1000;
 	const drops = await Promise.all([1, 2].map(async (n) => {
 		try {
@@ -372,32 +236,32 @@ async function test() {
 			    'did the DELETE get through?');
 		if (d.members.includes(name3))
 			fail('page ' + d.n + ' still lists ' + name3);
-		log('page ' + d.n + ' dropped the tile of page 3 ' +
+		t.log('page ' + d.n + ' dropped the tile of page 3 ' +
 		    (l.at - closed) + ' ms after it closed (left event, ' +
 		    'reason "' + l.reason + '"; members now ' +
 		    JSON.stringify(l.members) + ')');
 	}
-	const deletes = inboxdLog.split('\n').filter((line) =>
+	const deletes = t.inboxdLog.split('\n').filter((line) =>
 	    / DELETE "?\/rooms\//.test(line) && line.includes(name3));
 	if (deletes.length)
 		fail('the DELETE of page 3 reached inboxd: ' + deletes[0]);
-	log('page 3 vanished without leaving (its DELETE blocked): tile ' +
+	t.log('page 3 vanished without leaving (its DELETE blocked): tile ' +
 	    'drop, within ' + budget / 1000 + ' s: page 1 ' +
 	    (drops[0].left.at - closed) + ' ms, page 2 ' +
 	    (drops[1].left.at - closed) + ' ms after the close');
 
-	current = 'checking pages 1 and 2 still see each other';
+	t.current = 'checking pages 1 and 2 still see each other';
 	await Promise.all([waitVideos(1, [name2], 5000),
 	    waitVideos(2, [name1], 5000)]);
 
 	/* The other way out: a page that is closed leaves on pagehide. */
-	current = 'joining with page 4';
+	t.current = 'joining with page 4';
 	await openPage(4, link);
 	const name4 = await enter(4, '#join');
 	await Promise.all([waitVideos(4, [name1, name2], 20000),
 	    waitVideos(1, [name2, name4], 20000),
 	    waitVideos(2, [name1, name4], 20000)]);
-	current = 'closing page 4, which leaves on pagehide';
+	t.current = 'closing page 4, which leaves on pagehide';
 	const closed4 = Date.now();
 	await pages[4].close({ runBeforeUnload: false });
 	const quick = 3000;
@@ -418,92 +282,22 @@ async function test() {
 		if (!l || l.peer !== name4 || l.reason !== 'left')
 			fail('page ' + n + ' dropped ' + name4 + ' on ' +
 			    JSON.stringify(l) + ', not on its own "left"');
-		log('page ' + n + ' dropped the tile of page 4 ' +
+		t.log('page ' + n + ' dropped the tile of page 4 ' +
 		    (l.at - closed4) + ' ms after it closed (left event, ' +
 		    'reason "left": its DELETE on pagehide)');
 	}
 
-	current = 'stopping inboxd';
-	await screenshots();
-	await browser.close();
-	browser = null;
-	inboxd.kill('SIGTERM');
-	const { code, sig } = await inboxd.exited;
-	inboxd = null;
-	if (code !== 0)
-		fail('inboxd did not exit 0 on SIGTERM (' + (sig || code) +
-		    ')');
-	const lines = inboxdLog.split('\n');
+	t.current = 'stopping inboxd';
+	await t.screenshots();
+	const lines = await t.stop();
 	const requests = lines.filter((l) =>
 	    / (GET|POST|DELETE|OPTIONS) "?\//.test(l)).length;
 	const preflights = lines.filter((l) => / OPTIONS "?\//.test(l));
 	if (!preflights.some((l) => / OPTIONS "?\/rooms\b/.test(l)))
 		fail('inboxd logged no OPTIONS preflight of /rooms: was ' +
 		    'CORS exercised?');
-	log('inboxd answered ' + requests + ' requests, ' +
+	t.log('inboxd answered ' + requests + ' requests, ' +
 	    preflights.length + ' of them CORS preflights');
 }
 
-async function cleanup() {
-	if (browser)
-		await browser.close().catch(() => {});
-	if (inboxd) {
-		inboxd.kill('SIGTERM');
-		await Promise.race([inboxd.exited,
-		    new Promise((r) => setTimeout(r, 3000))]);
-		inboxd.kill('SIGKILL');
-	}
-	if (staticServer)
-		staticServer.close();
-	if (tmp)
-		fs.rmSync(tmp, { recursive: true, force: true });
-}
-
-/* What helps to see why: screenshots, the pages' consoles, inboxd's log. */
-async function report() {
-	await screenshots().catch(() => {});
-	if (consoleLines.length)
-		console.error('--- page consoles ---\n' +
-		    consoleLines.slice(-80).join('\n'));
-	if (inboxdLog)
-		console.error('--- inboxd log (last lines) ---\n' +
-		    inboxdLog.split('\n').slice(-60).join('\n'));
-	await cleanup();
-}
-
-async function main() {
-	if (!INBOXD) {
-		console.error('conference: set INBOXD to the inboxd binary');
-		process.exit(2);
-	}
-	tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'inboxd-conference-'));
-	const started = Date.now();
-	const timer = setTimeout(async () => {
-		console.error('conference: FAIL: timed out after ' +
-		    TIMEOUT_MS / 1000 + ' s while ' + current);
-		await report();
-		log('0 passed, 1 failed');
-		process.exit(1);
-	}, TIMEOUT_MS);
-	try {
-		await test();
-		clearTimeout(timer);
-		if (process.env.INBOXD_BROWSER_VERBOSE === '1')
-			console.log('--- page consoles ---\n' +
-			    consoleLines.join('\n'));
-		await cleanup();
-		log('ran in ' + ((Date.now() - started) / 1000).toFixed(1) +
-		    ' s');
-		log('1 passed, 0 failed');
-		process.exit(0);
-	} catch (e) {
-		clearTimeout(timer);
-		console.error('conference: FAIL while ' + current + ': ' +
-		    (e.testFailure ? e.message : e.stack || e));
-		await report();
-		log('0 passed, 1 failed');
-		process.exit(1);
-	}
-}
-
-main();
+t.run(test);

@@ -8,6 +8,8 @@
 #                  fake camera over a mesh of RTCPeerConnections; one of
 #                  them vanishes and the others hear that its inbox expired
 #                  (examples/conference)
+# What both share (inboxd with a config, examples/ served from another
+# origin, Chromium and its flags, the deadline, screenshots) is lib.js.
 #
 # Usage: INBOXD=/path/to/inboxd test/browser/run.sh [TEST.js ...]
 #
