@@ -24,11 +24,12 @@ DESTDIR ?=
 CC ?= cc
 CFLAGS ?= -O2 -g
 WARNINGS = -Wall -Wextra -Wpedantic -Werror
-PKGS = libmicrohttpd libargon2 libcjson gnutls check
+PKGS = libmicrohttpd libargon2 libcjson gnutls check hiredis
 DEBS = pkg-config libmicrohttpd-dev libargon2-dev libcjson-dev \
-	libgnutls28-dev check
+	libgnutls28-dev check libhiredis-dev
 
 # config.mk holds what pkg-config found; making it installs what is missing.
+# It is made again when this file changes (a dependency may have come).
 ifeq ($(filter clean distclean,$(MAKECMDGOALS)),)
 include config.mk
 endif
@@ -46,7 +47,8 @@ DAEMON = $(B)/inboxd
 
 # Modules without a socket: unit-tested on their own.
 CORE = util timer config json log store room auth metrics addr peer field
-SERVER = http api waiter
+# The daemon's own: HTTP, and the Redis store (the only hiredis user).
+SERVER = http api waiter redis redis_link
 CORE_OBJS = $(CORE:%=$(OBJ)/%.o)
 SERVER_OBJS = $(SERVER:%=$(OBJ)/%.o) $(OBJ)/main.o
 
@@ -64,7 +66,7 @@ VALGRIND = valgrind -q --leak-check=full --show-leak-kinds=definite,indirect \
 
 all: $(DAEMON)
 
-config.mk:
+config.mk: Makefile
 	@if ! command -v pkg-config >/dev/null 2>&1 || \
 	    ! pkg-config --exists $(PKGS); then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
@@ -81,18 +83,48 @@ config.mk:
 	@{ echo "DEP_CFLAGS = $$(pkg-config --cflags libmicrohttpd libargon2 libcjson gnutls)"; \
 	   echo "DEP_LIBS = $$(pkg-config --libs libmicrohttpd libargon2 libcjson gnutls)"; \
 	   echo "CHECK_CFLAGS = $$(pkg-config --cflags check)"; \
-	   echo "CHECK_LIBS = $$(pkg-config --libs check)"; } > $@
+	   echo "CHECK_LIBS = $$(pkg-config --libs check)"; \
+	   echo "REDIS_CFLAGS = $$(pkg-config --cflags hiredis)"; \
+	   echo "REDIS_LIBS = $$(pkg-config --libs hiredis)"; } > $@
 
 $(OBJ)/%.o: src/%.c config.mk
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(EXTRA_CFLAGS) -c -o $@ $<
+
+# The Redis store's Lua scripts, built in as arrays of C string literals,
+# one a line (one literal would pass the 4095 bytes ISO C promises), with
+# an enum of their names: lua_NAME[] and LUA_NAME for src/lua/NAME.lua.
+LUA_SCRIPTS = $(sort $(wildcard src/lua/*.lua))
+LUA_NAMES = $(notdir $(LUA_SCRIPTS:.lua=))
+
+$(OBJ)/gen/lua_scripts.h: $(LUA_SCRIPTS) Makefile
+	@mkdir -p $(dir $@)
+	@{ echo "/* Made by make from the scripts in src/lua; do not edit. */"; \
+	for n in $(LUA_NAMES); do \
+		echo "static const char *const lua_$$n[] = {"; \
+		sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/?/\\?/g' \
+		    -e 's/^/\t"/' -e 's/$$/\\n",/' src/lua/$$n.lua; \
+		echo "	NULL"; echo "};"; \
+	done; \
+	echo "enum lua_script {"; \
+	for n in $(LUA_NAMES); do \
+		echo "	LUA_$$n," | tr a-z A-Z; \
+	done; \
+	echo "	LUA_NSCRIPTS"; echo "};"; \
+	echo "static const char *const *const lua_sources[] = {"; \
+	for n in $(LUA_NAMES); do echo "	lua_$$n,"; done; \
+	echo "};"; } > $@.tmp
+	@mv $@.tmp $@
+
+$(OBJ)/redis.o $(OBJ)/redis_link.o: EXTRA_CFLAGS = $(REDIS_CFLAGS) -I$(OBJ)/gen
+$(OBJ)/redis.o $(OBJ)/redis_link.o: $(OBJ)/gen/lua_scripts.h
 
 $(OBJ)/test/%.o: test/%.c config.mk
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Itest $(ALL_CFLAGS) $(CHECK_CFLAGS) -c -o $@ $<
 
 $(DAEMON): $(CORE_OBJS) $(SERVER_OBJS)
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) $(REDIS_LIBS)
 
 $(TBIN)/check_%: test/unit/check_%.c $(CORE_OBJS) config.mk
 	@mkdir -p $(dir $@)

@@ -71,6 +71,14 @@ const char *auth_check_username(const char *user, size_t len);
  */
 const char *auth_check_password(size_t len);
 
+/*
+ * Replace the MAC key drawn by auth_init with the CRED_MAC_BYTES of key:
+ * a key shared by the nodes of a cluster, so that a room secret MACed on
+ * one node matches on another.  Call before any MAC is computed on
+ * another thread.
+ */
+void auth_set_key(const uint8_t key[CRED_MAC_BYTES]);
+
 /* The credential MAC of user and password into mac. */
 void auth_mac(const char *user, const char *password, size_t password_len,
     uint8_t mac[CRED_MAC_BYTES]);

@@ -42,6 +42,27 @@ unauthorized(struct request *r, const char *message)
 	http_error(r, 401, "unauthorized", message);
 }
 
+/*
+ * What any operation of a shared store may answer (redis.h): Redis out
+ * of reach, or the caller's inbox made again under another password.
+ * Replies and returns true for those.
+ */
+static bool
+store_trouble(struct request *r, enum store_result res)
+{
+	switch (res) {
+	case STORE_UNAVAILABLE:
+		http_error(r, 503, "store_unavailable",
+		    "the shared store cannot be reached");
+		return true;
+	case STORE_WRONG:
+		unauthorized(r, "wrong password");
+		return true;
+	default:
+		return false;
+	}
+}
+
 /* Check the query of a GET; replies and returns -1 on error. */
 static int
 begin_get(struct request *r)
@@ -239,7 +260,14 @@ route(struct request *r)
 static void
 health(struct request *r)
 {
-	char *body = json_status("ok");
+	char *body;
+
+	if (!store_healthy(http_store())) {
+		http_error(r, 503, "store_unavailable",
+		    "the shared store cannot be reached");
+		return;
+	}
+	body = json_status("ok");
 
 	http_body(r, 200, "application/json", body, body ? strlen(body) : 0);
 }
@@ -428,9 +456,13 @@ static void
 act_get(struct request *r)
 {
 	struct store *s = http_store();
+	enum store_result res;
 
 	r->w.owner = r;
-	switch (store_receive(s, r->user, &r->w, r->wait_ms, now_ms())) {
+	res = store_receive(s, r->user, &r->w, r->wait_ms, now_ms());
+	if (store_trouble(r, res))
+		return;
+	switch (res) {
 	case STORE_OK:
 		http_message(r, r->w.msg);
 		break;
@@ -448,10 +480,14 @@ static void
 act_fanout(struct request *r)
 {
 	struct roster *copies = NULL;
+	enum store_result res;
 	char *body;
 
-	switch (store_room_send(http_store(), r->room, r->body, now_ms(),
-	    &copies)) {
+	res = store_room_send(http_store(), r->room, r->body, now_ms(),
+	    &copies);
+	if (store_trouble(r, res))
+		return;
+	switch (res) {
 	case STORE_OK:
 		body = json_fanout(copies);
 		free(copies);
@@ -478,6 +514,8 @@ act_post(struct request *r)
 	    ? store_pin_send(http_store(), r->pin_code, r->body, now_ms(), to)
 	    : store_send(http_store(), r->to, r->body, now_ms());
 
+	if (store_trouble(r, res))
+		return;
 	switch (res) {
 	case STORE_OK:
 		r->body = NULL;
@@ -510,10 +548,14 @@ act_pin(struct request *r)
 {
 	const struct config *cfg = http_config();
 	char pin[16], *body;
+	enum store_result res;
 	uint32_t code;
 
-	switch (store_pin_create(http_store(), r->user, cfg->pin_digits,
-	    cfg->pin_timeout_ms, now_ms(), &code)) {
+	res = store_pin_create(http_store(), r->user, cfg->pin_digits,
+	    cfg->pin_timeout_ms, now_ms(), &code);
+	if (store_trouble(r, res))
+		return;
+	switch (res) {
 	case STORE_OK:
 		snprintf(pin, sizeof(pin), "%0*u", (int)cfg->pin_digits, code);
 		body = json_pin(pin, cfg->pin_timeout_ms / 1000);
@@ -582,6 +624,10 @@ room_refused(struct request *r, enum store_result res)
 		http_error(r, 503, "server_full",
 		    "the server is full (max-rooms or max-memory)");
 		break;
+	case STORE_UNAVAILABLE:
+		http_error(r, 503, "store_unavailable",
+		    "the shared store cannot be reached");
+		break;
 	default:
 		http_error(r, 503, "server_full", "out of memory");
 		break;
@@ -629,7 +675,7 @@ create_room(struct request *r, const struct cred_hash *h)
 		reply_room(r, 201, p.name, with_token ? token : NULL, members);
 	else if (res == STORE_NOT_FOUND)
 		http_error(r, 404, "not_found", "the inbox has expired");
-	else
+	else if (!store_trouble(r, res))
 		room_refused(r, res);
 	wipe(token, sizeof(token));
 }
@@ -729,6 +775,8 @@ act_room(struct request *r)
 		res = store_room_invite(s, r->room, r->user, r->peer, now_ms());
 		break;
 	}
+	if (store_trouble(r, res))
+		return;
 	if (res != STORE_OK)
 		room_refused(r, res);
 	else if (get)

@@ -97,6 +97,15 @@ auth_init(const struct auth_params *p)
 	return 0;
 }
 
+_Static_assert(MAC_KEY_BYTES == CRED_MAC_BYTES, "a shared key is a MAC's size");
+
+void
+auth_set_key(const uint8_t key[CRED_MAC_BYTES])
+{
+	memcpy(mac_key, key, sizeof(mac_key));
+	key_generation++; /* every thread keys its context again */
+}
+
 void
 auth_stop(void)
 {

@@ -23,6 +23,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "peer.h"
+#include "redis.h"
 #include "store.h"
 #include "util.h"
 
@@ -100,7 +101,9 @@ main(int argc, char *argv[])
 	int ch, foreground = 0, test_only = 0, errors = 0;
 	struct auth_params ap;
 	struct store_limits lim;
+	struct redis_params rp;
 	struct store *store;
+	char why[256];
 	struct peer_limits pl;
 	struct peers *peers;
 	struct MHD_Daemon *d;
@@ -167,6 +170,14 @@ main(int argc, char *argv[])
 		log_open(LOG_TO_STDERR, NULL, cfg.log_format);
 	if (http_listen(&cfg) == -1)
 		fatal("cannot listen on %s", cfg.listen);
+	rp.url = cfg.redis_url;
+	rp.password = cfg.redis_password;
+	rp.node_id = cfg.node_id;
+	rp.lease_timeout_ms = cfg.lease_timeout_ms;
+	/* A node does not start without its Redis (systemd restarts it). */
+	if (cfg.store == STORE_KIND_REDIS &&
+	    redis_probe(&rp, why, sizeof(why)) == -1)
+		fatal("store redis: %s", why);
 	if (!foreground) {
 		detach();
 		if (cfg.log_file[0] == '\0')
@@ -201,7 +212,12 @@ main(int argc, char *argv[])
 	lim.max_rooms = cfg.max_rooms;
 	lim.max_room_members = cfg.max_room_members;
 	lim.max_rooms_per_inbox = cfg.max_rooms_per_inbox;
-	if ((store = store_new(&lim, &waiter_ops, now_ms(), TICK_MS)) == NULL)
+	if (cfg.store == STORE_KIND_REDIS) {
+		if ((store = redis_store_new(&lim, &waiter_ops, &rp, now_ms(),
+		    TICK_MS, why, sizeof(why))) == NULL)
+			fatal("store redis: %s", why);
+	} else if ((store = store_new(&lim, &waiter_ops, now_ms(),
+	    TICK_MS)) == NULL)
 		fatal("creating the store: out of memory");
 	store_set_renderer(store, json_room_event);
 

@@ -1,0 +1,65 @@
+/*
+ * redis.h - the Redis store (SPEC section 8): every inbox, queue, PIN and
+ * room in one Redis shared by any number of inboxd nodes, behind the
+ * same struct store_ops as the in-memory store (store.h).
+ *
+ * Each operation is one Lua script (src/lua), called with EVALSHA: one
+ * round trip that checks and changes atomically.  What stays on the
+ * node: its held GETs (woken over pub/sub, timed on its own wheel), a
+ * cache of the credentials it verified, and its heartbeat.  The only
+ * hiredis user.
+ *
+ * Where the in-memory store's contracts differ:
+ * - store_login answers from the node's cache only: STORE_OK, or
+ *   STORE_NOT_FOUND for a miss or a MAC that differs, which sends the
+ *   request to store_authenticate (Argon2id against the hash in Redis).
+ *   It never returns STORE_WRONG.
+ * - Any operation may return STORE_UNAVAILABLE (Redis cannot be
+ *   reached; no change was made) and, for the caller's own inbox,
+ *   STORE_WRONG when the inbox was made again since its password was
+ *   verified (another generation).
+ * - X-Message-Ids are unique in the cluster: the node's number (taken
+ *   once at start) times 2^40 plus a counter.
+ * - store_check always returns 0: the invariants live in the scripts.
+ * - store_stats: the gauges and counters are the cluster's (the same on
+ *   every node), except waiters: this node's held GETs plus the other
+ *   live nodes' as their last heartbeat said (at most a second old).
+ */
+#ifndef INBOXD_REDIS_H
+#define INBOXD_REDIS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+struct redis_params {
+	const char *url;      /* redis://HOST[:PORT][/DB] or unix:/PATH */
+	const char *password; /* AUTH; NULL or "": none.  Never logged */
+	const char *node_id;  /* its pub/sub channel; NULL or "": random */
+	uint64_t lease_timeout_ms; /* heartbeat lifetime: after it, a node
+	                              is dead and its in-flight messages go
+	                              back to their inboxes */
+};
+
+/*
+ * Connect to the Redis p names and PING it, then disconnect: for a
+ * start-up error on the terminal before the daemon detaches.  Returns 0,
+ * or -1 with why filled (never with the password).
+ */
+int redis_probe(const struct redis_params *p, char *why, size_t len);
+
+/*
+ * Join the cluster on the Redis p names: take a node number, read (or
+ * make) the cluster's credential-MAC key and give it to auth_set_key, so
+ * that room secrets MACed on one node match on another, start the
+ * heartbeat and subscribe to the node's channel (a thread of its own).
+ * limits and ops as for store_new; timers tick every tick_ms from
+ * now_ms.  Returns the store, freed with store_free, or NULL with why
+ * filled.
+ */
+struct store *redis_store_new(const struct store_limits *limits,
+    const struct store_waiter_ops *ops, const struct redis_params *p,
+    uint64_t now_ms, uint64_t tick_ms, char *why, size_t len);
+
+#endif

@@ -1,0 +1,9 @@
+-- recover.lua - this node's pop for GET TOKEN on inbox NAME got no
+-- answer (Redis went away mid-call): whatever it took is put back.
+-- ARGV: NAME TOKEN.  Returns 1.
+local name, token = ARGV[13], ARGV[14]
+if exists(name) then
+	requeue_dead(name, token)
+	finish()
+end
+return 1
