@@ -15,7 +15,7 @@ main(int argc, char *argv[])
 {
 	struct auth_params p = { 2, 19456, 1, 1, 1 };
 	struct store_limits lim = { 60000, 60000, 100, 1 << 20, 1000000,
-		1ULL << 30 };
+		1ULL << 30, 100000, 32, 16 };
 	struct store *s;
 	struct cred_hash h;
 	uint8_t mac[CRED_MAC_BYTES];
