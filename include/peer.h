@@ -63,6 +63,26 @@ bool peers_blocked(struct peers *p, const struct addr *a, uint64_t now_ms,
 /* Count one authentication failure of a (a window starts at the first). */
 void peers_fail(struct peers *p, const struct addr *a, uint64_t now_ms);
 
+/*
+ * Count failures beyond this table too (the nodes of a cluster): share is
+ * called by peers_fail, without the table's lock, with the address as the
+ * table keys it (an IPv6 client by its /64) and the window.  It counts
+ * the failure where every node sees it and returns the address's
+ * failures in the shared window, with *left_ms until that window ends, or
+ * -1 when it cannot tell (the table's own count then stands).
+ */
+typedef long long peers_share_fn(void *arg, const struct addr *key,
+    uint64_t window_ms, uint64_t *left_ms);
+
+void peers_share(struct peers *p, peers_share_fn *share, void *arg);
+
+/*
+ * Learn a shared count (see peers_share): address key has failures in a
+ * window that ends left_ms after now_ms.  The larger count stands.
+ */
+void peers_learn(struct peers *p, const struct addr *key,
+    unsigned failures, uint64_t left_ms, uint64_t now_ms);
+
 /* End the failure windows due at now_ms and free idle entries. */
 void peers_expire(struct peers *p, uint64_t now_ms);
 

@@ -31,6 +31,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "addr.h"
 #include "store.h"
 
 struct redis_params {
@@ -61,5 +62,26 @@ int redis_probe(const struct redis_params *p, char *why, size_t len);
 struct store *redis_store_new(const struct store_limits *limits,
     const struct store_waiter_ops *ops, const struct redis_params *p,
     uint64_t now_ms, uint64_t tick_ms, char *why, size_t len);
+
+/*
+ * Authentication failures counted in Redis for every node (SPEC section
+ * 8), as peers_share_fn (peer.h) with the store as arg: one round trip a
+ * failure.  Returns the address's failures in the shared window and
+ * *left_ms, or -1 when Redis cannot be reached.
+ */
+long long redis_share_failure(void *store, const struct addr *key,
+    uint64_t window_ms, uint64_t *left_ms);
+
+/* Hears that an address reached the failure limit on some node. */
+typedef void redis_learn_fn(void *arg, const struct addr *key,
+    unsigned failures, uint64_t left_ms);
+
+/*
+ * From `limit' failures of an address (auth-failures-per-minute; 0: no
+ * limit), every node is told at once, and learn is called on each (from
+ * the subscriber thread), so that the address is refused everywhere.
+ */
+void redis_store_on_block(struct store *s, unsigned limit,
+    redis_learn_fn *learn, void *arg);
 
 #endif

@@ -39,6 +39,14 @@
 #define PEER_MAX_ENTRIES 65536 /* addresses with failures tracked at once */
 #define SHUTDOWN_GRACE_MS 10000
 
+/* The Redis store heard that an address is over its failures. */
+static void
+learn_block(void *arg, const struct addr *key, unsigned failures,
+    uint64_t left_ms)
+{
+	peers_learn(arg, key, failures, left_ms, now_ms());
+}
+
 static void
 usage(FILE *f)
 {
@@ -227,6 +235,11 @@ main(int argc, char *argv[])
 	pl.max_entries = PEER_MAX_ENTRIES;
 	if ((peers = peers_new(&pl, now_ms(), TICK_MS)) == NULL)
 		fatal("creating the address table: out of memory");
+	if (cfg.store == STORE_KIND_REDIS) {
+		/* Guesses spread over the nodes count as on one. */
+		peers_share(peers, redis_share_failure, store);
+		redis_store_on_block(store, pl.failures, learn_block, peers);
+	}
 
 	if ((d = http_start(&cfg, store, peers)) == NULL)
 		fatal("cannot serve on %s", cfg.listen);

@@ -30,6 +30,8 @@ struct peers {
 	uint64_t failing; /* entries with a failure window running */
 	uint64_t untracked;
 	struct timer_wheel wheel;
+	peers_share_fn *share; /* a cluster's count, or NULL */
+	void *share_arg;
 };
 
 /* IPv6 clients share an entry per /64. */
@@ -216,13 +218,64 @@ peers_blocked(struct peers *p, const struct addr *a, uint64_t now_ms,
 }
 
 void
+peers_share(struct peers *p, peers_share_fn *share, void *arg)
+{
+	pthread_mutex_lock(&p->lock);
+	p->share = share;
+	p->share_arg = arg;
+	pthread_mutex_unlock(&p->lock);
+}
+
+void
+peers_learn(struct peers *p, const struct addr *key, unsigned failures,
+    uint64_t left_ms, uint64_t now_ms)
+{
+	struct addr k = key_of(key);
+	struct peer *e;
+
+	if (p->lim.failures == 0 || left_ms == 0)
+		return;
+	pthread_mutex_lock(&p->lock);
+	e = do_find(p, &k, (uint32_t)siphash24(p->hash_key, &k, sizeof(k)));
+	if (e == NULL && p->failing >= p->lim.max_entries) {
+		p->untracked++;
+		goto done;
+	}
+	if (e == NULL && (e = do_get(p, &k)) == NULL)
+		goto done;
+	if (!timer_pending(&e->timer)) {
+		e->failures = 0;
+		p->failing++;
+	}
+	if (failures >= e->failures) {
+		e->failures = failures;
+		timer_add(&p->wheel, &e->timer, now_ms + left_ms);
+	}
+done:
+	pthread_mutex_unlock(&p->lock);
+}
+
+void
 peers_fail(struct peers *p, const struct addr *a, uint64_t now_ms)
 {
 	struct addr k = key_of(a);
+	peers_share_fn *share;
+	uint64_t left = 0;
+	long long n;
 	struct peer *e;
 
 	if (p->lim.failures == 0)
 		return;
+	pthread_mutex_lock(&p->lock);
+	share = p->share;
+	pthread_mutex_unlock(&p->lock);
+	if (share != NULL && (n = share(p->share_arg, &k, p->lim.window_ms,
+	    &left)) >= 0) {
+		/* The cluster's count, this failure in it. */
+		peers_learn(p, &k, n > UINT32_MAX ? UINT32_MAX : (unsigned)n,
+		    left, now_ms);
+		return;
+	}
 	pthread_mutex_lock(&p->lock);
 	e = do_find(p, &k, (uint32_t)siphash24(p->hash_key, &k, sizeof(k)));
 	if (e == NULL && p->failing >= p->lim.max_entries) {

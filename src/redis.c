@@ -156,6 +156,9 @@ struct store {
 	/* ARGV[1..12] of every script but the last (the first id). */
 	char common[COMMON_ARGS - 1][NODE_MAX + 1];
 	atomic_bool render;
+	unsigned fail_limit;      /* auth-failures-per-minute, or 0 */
+	redis_learn_fn *learn;    /* told of an address over it */
+	void *learn_arg;
 	/* The subscriber. */
 	pthread_t sub_thread;
 	bool sub_started;
@@ -1723,7 +1726,94 @@ r_room_close(struct store *s, const char *room, const char *user,
 	    STORE_WRONG);
 }
 
-/* One message of the node's channel: "wake NAME", "displace TOKEN NAME". */
+/* An address as fail.lua keys it: 32 hex digits. */
+static void
+addr_hex(const struct addr *a, char hex[33])
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(a->b); i++)
+		snprintf(hex + 2 * i, 3, "%02x", a->b[i]);
+}
+
+static int
+hex_addr(const char *hex, struct addr *a)
+{
+	unsigned v;
+	size_t i;
+
+	for (i = 0; i < sizeof(a->b); i++) {
+		if (sscanf(hex + 2 * i, "%2x", &v) != 1)
+			return -1;
+		a->b[i] = (uint8_t)v;
+	}
+	return 0;
+}
+
+long long
+redis_share_failure(void *arg, const struct addr *key, uint64_t window_ms,
+    uint64_t *left_ms)
+{
+	struct store *s = arg;
+	char hex[33];
+	long long n = -1;
+	struct call c;
+	redisReply *r;
+
+	addr_hex(key, hex);
+	call_init(s, &c, 0);
+	call_str(&c, hex);
+	call_u64(&c, window_ms);
+	call_u64(&c, s->fail_limit);
+	r = call_run(s, LUA_FAIL, &c);
+	if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+	    r->element[0]->type == REDIS_REPLY_INTEGER &&
+	    r->element[1]->type == REDIS_REPLY_INTEGER) {
+		n = r->element[0]->integer;
+		*left_ms = r->element[1]->integer > 0 ?
+		    (uint64_t)r->element[1]->integer : 0;
+	} else if (r != NULL)
+		word_result(r); /* logs a script error */
+	if (r != NULL)
+		freeReplyObject(r);
+	return n;
+}
+
+void
+redis_store_on_block(struct store *s, unsigned limit, redis_learn_fn *learn,
+    void *arg)
+{
+	pthread_mutex_lock(&s->lock);
+	s->fail_limit = limit;
+	s->learn = learn;
+	s->learn_arg = arg;
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* "fail ADDR FAILURES LEFT" on inboxd:all: an address reached the limit. */
+static void
+on_fail(struct store *s, const char *text)
+{
+	unsigned long long n, left;
+	redis_learn_fn *learn;
+	struct addr a;
+	void *arg;
+
+	if (strlen(text) < 33 || text[32] != ' ' || hex_addr(text, &a) == -1 ||
+	    sscanf(text + 33, "%llu %llu", &n, &left) != 2)
+		return;
+	pthread_mutex_lock(&s->lock);
+	learn = s->learn;
+	arg = s->learn_arg;
+	pthread_mutex_unlock(&s->lock);
+	if (learn != NULL)
+		learn(arg, &a, n > UINT32_MAX ? UINT32_MAX : (unsigned)n, left);
+}
+
+/*
+ * One message of the node's channel, "wake NAME" or "displace TOKEN
+ * NAME", or of the cluster's, "fail ADDR FAILURES LEFT".
+ */
 static void
 on_message(struct store *s, const char *text, size_t len)
 {
@@ -1736,7 +1826,8 @@ on_message(struct store *s, const char *text, size_t len)
 		token = strtoull(text + 9, &end, 10);
 		if (*end == ' ')
 			on_displace(s, token, end + 1);
-	}
+	} else if (len > 5 && strncmp(text, "fail ", 5) == 0)
+		on_fail(s, text + 5);
 }
 
 /* Wait ms, or less when the store stops. */
@@ -1770,8 +1861,8 @@ subscriber(void *arg)
 	struct store *s = arg;
 	uint64_t backoff = 0;
 	char channel[NODE_MAX + 16], why[256];
-	const char *argv[2] = { "SUBSCRIBE", channel };
-	size_t lens[2] = { 9, 0 };
+	const char *argv[3] = { "SUBSCRIBE", channel, "inboxd:all" };
+	size_t lens[3] = { 9, 0, 10 };
 	redisContext *c;
 	redisReply *r;
 
@@ -1781,7 +1872,8 @@ subscriber(void *arg)
 		if ((c = link_connect(s->link, false, why, sizeof(why))) ==
 		    NULL)
 			goto again;
-		if ((r = redisCommandArgv(c, 2, argv, lens)) == NULL ||
+		/* Two confirmations; the loop below skips the second. */
+		if ((r = redisCommandArgv(c, 3, argv, lens)) == NULL ||
 		    r->type != REDIS_REPLY_ARRAY) {
 			snprintf(why, sizeof(why), "SUBSCRIBE: %s",
 			    r == NULL ? c->errstr : r->type ==
