@@ -152,7 +152,8 @@ $(TBIN)/loadgen: test/bench/loadgen.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 $(WARNINGS) $(CFLAGS) -D_GNU_SOURCE -o $@ $<
 
-# Side by side with Nchan: see test/bench/run.sh.  Not part of check.
+# Side by side with Nchan, then cluster mode on a redis-server of its
+# own: see test/bench/run.sh.  Not part of check.
 bench: $(DAEMON) $(TBIN)/bench_auth $(TBIN)/bench_rooms $(TBIN)/loadgen
 	$(TBIN)/bench_auth
 	$(TBIN)/bench_rooms
