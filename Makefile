@@ -162,6 +162,14 @@ bench: $(DAEMON) $(TBIN)/bench_auth $(TBIN)/bench_rooms $(TBIN)/loadgen
 run: $(DAEMON)
 	$(DAEMON) -d -f etc/inboxd.conf
 
+# A local two-node cluster to try cluster mode with: a redis-server of
+# its own and two nodes on it, in the foreground until Ctrl-C (see
+# examples/cluster.sh).
+cluster: $(DAEMON)
+	bash examples/cluster.sh $(DAEMON)
+
+.PHONY: cluster
+
 # The browser test (test/browser) needs Debian's chromium and its npm
 # packages (cd test/browser && npm ci); without them it is skipped, except
 # under CI, where a skip is a failure.
