@@ -867,19 +867,14 @@ unhold_in_redis(struct store *s, const char *name, uint64_t token,
 static int
 do_batch_unhold(struct store *s, const struct held *h, bool gone)
 {
-	const char *argv[3];
-	size_t lens[3];
-	char tok[24];
+	struct call c;
 
-	snprintf(tok, sizeof(tok), "%llu", (unsigned long long)h->token);
-	argv[0] = h->name;
-	argv[1] = tok;
-	argv[2] = gone ? "1" : "0";
-	lens[0] = strlen(h->name);
-	lens[1] = strlen(tok);
-	lens[2] = 1;
+	call_init(s, &c, 0);
+	call_str(&c, h->name);
+	call_u64(&c, h->token);
+	call_str(&c, gone ? "1" : "0");
 	s->batch->script = LUA_UNHOLD;
-	return link_batch_add(s->batch, 3, argv, lens);
+	return link_batch_add(s->batch, c.argc, c.argv, c.len);
 }
 
 /* A popped message, as pop.lua answered it; NULL if malformed. */

@@ -525,7 +525,7 @@ link_batch_run(struct redis_link *l, struct link_batch *b)
 	struct conn *k;
 	redisReply *r;
 	unsigned i, ok = 0, sent = 0;
-	bool noscript = false;
+	bool noscript = false, logged = false;
 	int j;
 
 	if (b->n == 0)
@@ -557,6 +557,10 @@ link_batch_run(struct redis_link *l, struct link_batch *b)
 			noscript = true;
 		else if (r->type != REDIS_REPLY_ERROR)
 			ok++;
+		else if (!logged) {
+			log_warn("redis: %s", r->str); /* the batch's first */
+			logged = true;
+		}
 		freeReplyObject(r);
 	}
 	link_worked(l);

@@ -39,7 +39,14 @@ for _, name in ipairs(redis.call('ZRANGEBYSCORE', EXP, '-inf', str(NOW),
 		requeue_dead(name)
 		drop_stale(name)
 		touched[name] = true
-		local h = redis.call('HMGET', i, 'x', 'wd')
+		local h = redis.call('HMGET', i, 'x', 'wd', 'wn', 'a')
+		if num(h[2]) > NOW and
+		    redis.call('EXISTS', P .. 'hb:' .. h[3]) == 0 then
+			-- Held on a node that died: nobody waits there.
+			redis.call('HDEL', i, 'wn', 'wt', 'wd')
+			setexp(name, num(h[4]) + L.it)
+			h[1], h[2] = str(num(h[4]) + L.it), nil
+		end
 		if num(h[1]) > NOW then
 			-- Only messages were due.
 		elseif redis.call('HLEN', ikey(name, 'f')) > 0 then
