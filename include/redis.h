@@ -23,7 +23,30 @@
  * - store_check always returns 0: the invariants live in the scripts.
  * - store_stats: the gauges and counters are the cluster's (the same on
  *   every node), except waiters: this node's held GETs plus the other
- *   live nodes' as their last heartbeat said (at most a second old).
+ *   live nodes' as their last heartbeat said (sent a tick after their
+ *   count changes, and every second).
+ *
+ * Expiry and presence: every inbox, PIN and room is indexed by its next
+ * deadline in a sorted set (inboxd:exp, :pins, :rooms); each node runs
+ * reap.lua at every tick, which takes what is due, drops stale messages,
+ * and deletes an inbox idle for inbox-timeout (with no held GET and
+ * nothing in flight on a live node), so that it leaves its rooms with
+ * left/expired events and the gauges stay exact.  Keys also carry TTLs a
+ * minute past their deadline, for when no node runs.  A GET held for a
+ * client that hung up keeps nobody present: the node looks at its client
+ * when it has been held for inbox-timeout and when it ends, and then the
+ * inbox ages from its owner's last request; a GET held on a node whose
+ * heartbeat lapsed is forgotten by the reap.
+ *
+ * Redis Cluster: the keys of an inbox share the hash tag {NAME}, but
+ * several scripts reach further, which one Redis allows and Redis Cluster
+ * would not: send and pin_send touch the sender's and the recipient's
+ * inboxes (they would split into a refresh of the sender and a queueing
+ * script); pop and reap read other nodes' heartbeat keys; the indexes
+ * inboxd:exp, :pins, :rooms, :stats and :live are global (they would be
+ * kept per slot, and reaped per slot); room scripts touch every
+ * member's inbox.  The scripts also build their key names rather than
+ * declaring them in KEYS.
  */
 #ifndef INBOXD_REDIS_H
 #define INBOXD_REDIS_H
