@@ -698,9 +698,10 @@ r_authenticate(struct store *s, const char *name, const char *password,
     size_t len, const uint8_t mac[CRED_MAC_BYTES], uint64_t now_ms)
 {
 	char key[STORE_NAME_MAX + 16], gen[GEN_CHARS + 1];
+	char other_gen[GEN_CHARS + 1];
 	const char *argv[5] = { "HMGET", key, "g", "salt", "tag" };
 	size_t lens[5] = { 5, 0, 1, 4, 3 };
-	struct cred_hash h;
+	struct cred_hash h, other;
 	enum store_result res;
 	redisReply *r;
 	int n;
@@ -737,10 +738,14 @@ r_authenticate(struct store *s, const char *name, const char *password,
 	/* First contact: hash, then create unless another node did. */
 	if (auth_hash(password, len, &h) == -1 || new_gen(gen) == -1)
 		return STORE_NOMEM;
-	res = create_inbox(s, name, gen, &h, gen, &h);
-	if (res == STORE_CONFLICT)
-		res = auth_verify(password, len, &h) == 0 ? STORE_OK :
+	res = create_inbox(s, name, gen, &h, other_gen, &other);
+	if (res == STORE_CONFLICT) {
+		/* Another node made it meanwhile: a login after all. */
+		memcpy(gen, other_gen, sizeof(gen));
+		res = auth_verify(password, len, &other) == 0 ? STORE_OK :
 		    STORE_WRONG;
+		wipe(&other, sizeof(other));
+	}
 	if (res == STORE_OK)
 		cred_put(s, name, gen, mac, now_ms);
 	wipe(&h, sizeof(h));
@@ -1016,7 +1021,7 @@ on_wake(struct store *s, const char *name)
 	struct held *h;
 	struct message *m;
 	redisReply *r;
-	bool unhold = false, aged = false;
+	bool unhold = false, aged = false, back = false;
 
 	pthread_mutex_lock(&s->lock);
 	if ((h = *held_slot(s, name)) == NULL) {
@@ -1047,7 +1052,7 @@ on_wake(struct store *s, const char *name)
 				h->w->msg = m;
 				end = WAITER_MESSAGE;
 			} else {
-				put_back(s, name, r);
+				back = true; /* once the lock is dropped */
 				end = WAITER_SHUTDOWN;
 			}
 		} else if (is_word(first_word(r), "EMPTY")) {
@@ -1060,11 +1065,8 @@ on_wake(struct store *s, const char *name)
 			end = h->pending;
 			unhold = end == WAITER_TIMEOUT;
 			aged = unhold && !s->ops->alive(h->w);
-		} else if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+		} else if (r == NULL || r->type == REDIS_REPLY_ERROR)
 			end = WAITER_SHUTDOWN; /* Redis is away */
-			if (r == NULL)
-				pop_lost(s, name, token);
-		}
 		else
 			end = WAITER_DISPLACED; /* STALE or GONE */
 		break;
@@ -1073,7 +1075,11 @@ on_wake(struct store *s, const char *name)
 	if (end != WAITER_IDLE)
 		do_unhold(s, h, end, &release);
 	pthread_mutex_unlock(&s->lock);
-	if (r != NULL)
+	if (back)
+		put_back(s, name, r);
+	if (r == NULL)
+		pop_lost(s, name, token);
+	else
 		freeReplyObject(r);
 	release_all(s, release);
 	if (unhold)
