@@ -29,7 +29,7 @@ void sleep_ms(long ms);
  * does: then req(), get(), send_to() and contact() go to the nodes in
  * turn, request by request; d->port is the node the last of them went
  * to, so a raw request on d->port (client_send) followed by req() spans
- * both nodes; metric() sums a series over the nodes.
+ * both nodes; metric() reads a series of the cluster (see metric_from).
  */
 void start(struct inboxd *d, const char *conf);
 
@@ -37,9 +37,9 @@ void start(struct inboxd *d, const char *conf);
 int cluster_mode(void);
 
 /*
- * In cluster mode, say on standard output that test is skipped and why,
- * and return true; else return false.  For the few tests of one process
- * as such.
+ * In cluster mode, say on standard output that test (or a check of it)
+ * is skipped and why, and return true; else return false.  For the few
+ * checks of one process as such.
  */
 int cluster_skip(const char *test, const char *why);
 
@@ -83,7 +83,10 @@ void assert_error(const struct response *r, int status, const char *code);
  * sample's name with its labels as the daemon writes them, such as
  * inboxd_waiters or inboxd_http_requests_total{code="404"}.  Returns -1
  * when the body has no such sample; fails the test unless /metrics answers
- * 200.  In cluster mode, the sum over the nodes that have the sample.
+ * 200.  In cluster mode, a node's own count (requests, authentication
+ * failures, 429s, Argon2 hashes, tracked addresses) is summed over the
+ * nodes; any other series is the cluster's, and its value is read once
+ * every node gives the same (they may lag by a heartbeat).
  */
 long long metric_from(struct inboxd *d, const char *src, const char *series);
 

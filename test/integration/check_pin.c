@@ -30,6 +30,13 @@
 /* Scheduling slack on top of it, for a loaded machine. */
 #define SLACK_MS 150
 
+/* Why a cluster (INBOXD_CLUSTER=1) skips some checks of one process. */
+#define PER_NODE_HASHES "each node verifies a password with Argon2 once " \
+	"before it caches it (SPEC section 8), so the hashes depend on how " \
+	"the requests spread over the nodes"
+#define PER_NODE_CODES "each node counts the requests it answered, and " \
+	"these went to two nodes"
+
 /* r has status, or the test fails showing what came instead. */
 static void
 expect_status(const struct response *r, int status)
@@ -199,7 +206,8 @@ START_TEST(test_post_pin_by_an_unknown_user_is_its_first_contact)
 	response_free(&r);
 	/* A later POST /pin is no first contact: no hash. */
 	new_pin(&d, "alice", "pw", 6, 60, pin);
-	ck_assert_int_eq(metric(&d, "inboxd_argon2_hashes_total"), 1);
+	if (!cluster_skip(__func__, PER_NODE_HASHES))
+		ck_assert_int_eq(metric(&d, "inboxd_argon2_hashes_total"), 1);
 	expect_sent_to(&d, "bob", pin, "hi", "alice");
 	expect_pop(&d, "alice", "pw", "hi", "bob", NULL);
 	stop(&d);
@@ -1083,8 +1091,9 @@ START_TEST(test_metrics_body_is_valid_prometheus_text)
 			    c[7] <= '5', "series %s", x->series[i]);
 			codes++;
 		}
-	ck_assert_msg(codes >= 7, "%d status codes counted, expected 200, "
-	    "201, 204, 400, 401, 404 and 405:\n%s", codes, body);
+	if (!cluster_skip(__func__, PER_NODE_CODES))
+		ck_assert_msg(codes >= 7, "%d status codes counted, expected "
+		    "200, 201, 204, 400, 401, 404 and 405:\n%s", codes, body);
 	free(body);
 	free(x);
 	stop(&d);
@@ -1113,7 +1122,8 @@ START_TEST(test_metrics_count_inboxes_messages_bytes_and_hashes)
 	ck_assert_int_eq(send_to(&d, "bob", "pw", "alice", NULL, "abc", 3,
 	    NULL), 204);
 	ck_assert_int_eq(metric(&d, "inboxd_inboxes"), 2);
-	ck_assert_int_eq(metric(&d, "inboxd_argon2_hashes_total"), 2);
+	if (!cluster_skip(__func__, PER_NODE_HASHES))
+		ck_assert_int_eq(metric(&d, "inboxd_argon2_hashes_total"), 2);
 	ck_assert_int_eq(metric(&d, "inboxd_messages_sent_total"), 2);
 	ck_assert_int_eq(metric(&d, "inboxd_messages_queued"), 2);
 	ck_assert_int_eq(metric(&d, "inboxd_queued_bytes"), 8);
@@ -1135,7 +1145,8 @@ START_TEST(test_metrics_count_inboxes_messages_bytes_and_hashes)
 	ck_assert_int_eq(metric(&d, "inboxd_messages_queued"), 0);
 	ck_assert_int_eq(metric(&d, "inboxd_queued_bytes"), 0);
 	/* Polls and later sends hash nothing: the verification is cached. */
-	ck_assert_int_eq(metric(&d, "inboxd_argon2_hashes_total"), 2);
+	if (!cluster_skip(__func__, PER_NODE_HASHES))
+		ck_assert_int_eq(metric(&d, "inboxd_argon2_hashes_total"), 2);
 	ck_assert_int_eq(metric(&d, "inboxd_inboxes"), 2);
 	/* 204: contact, 2 sends, 1 send by PIN, 5 empty polls. */
 	wait_metric(&d, "inboxd_http_requests_total{code=\"204\"}", 9, 3000);
