@@ -47,6 +47,8 @@
 #include "util.h"
 
 #define NODE_MAX 64        /* bytes of a node id (config.h: node_id) */
+/* The node's name in Redis: its id, '.', and the number of this start. */
+#define NODE_NAME_MAX (NODE_MAX + 1 + 20)
 #define GEN_CHARS 16       /* a generation: 64 random bits in hex */
 #define HELD_BUCKETS 16384 /* held GETs by name: ~19,000 at most a node */
 #define CRED_BUCKETS 1024  /* grows by doubling past one entry a bucket */
@@ -130,7 +132,7 @@ struct store {
 	struct store_limits lim;
 	const struct store_waiter_ops *ops;
 	struct redis_link *link;
-	char node[NODE_MAX + 1];
+	char node[NODE_NAME_MAX + 1];
 	uint64_t node_number;
 	atomic_uint_fast64_t next_id; /* below ID_REAP_SPACE */
 	uint64_t reap_id;             /* the main thread's */
@@ -154,7 +156,7 @@ struct store {
 	uint64_t beat_held; /* nheld as the last heartbeat said */
 	struct link_batch *batch;
 	/* ARGV[1..12] of every script but the last (the first id). */
-	char common[COMMON_ARGS - 1][NODE_MAX + 1];
+	char common[COMMON_ARGS - 1][NODE_NAME_MAX + 1];
 	atomic_bool render;
 	unsigned fail_limit;      /* auth-failures-per-minute, or 0 */
 	redis_learn_fn *learn;    /* told of an address over it */
@@ -1861,7 +1863,7 @@ subscriber(void *arg)
 {
 	struct store *s = arg;
 	uint64_t backoff = 0;
-	char channel[NODE_MAX + 16], why[256];
+	char channel[NODE_NAME_MAX + 16], why[256];
 	const char *argv[3] = { "SUBSCRIBE", channel, "inboxd:all" };
 	size_t lens[3] = { 9, 0, 10 };
 	redisContext *c;
@@ -1930,7 +1932,7 @@ r_free(struct store *s)
 	struct retry *rt, *next;
 	const char *argv[3];
 	size_t lens[3];
-	char key[NODE_MAX + 16];
+	char key[NODE_NAME_MAX + 16];
 	redisReply *r;
 	size_t i;
 
@@ -2121,12 +2123,21 @@ redis_store_new(const struct store_limits *limits,
 	snprintf(s->common[8], sizeof(s->common[0]), "%u",
 	    limits->max_rooms_per_inbox);
 	s->common[9][0] = '\0'; /* render: set per call */
-	snprintf(s->common[10], sizeof(s->common[0]), "%s", s->node);
 	if ((s->link = link_new(p->url, p->password, on_link_down, s, why,
 	    len)) == NULL)
 		goto fail;
 	if (join_cluster(s, why, len) == -1)
 		goto fail;
+	/*
+	 * Leases, in-flight marks and the channel name this start of the
+	 * node, not its id: a node restarted under the same node-id before
+	 * lease-timeout must not renew the lease of the messages its
+	 * previous run had in flight, or they would never be put back.
+	 */
+	i = strlen(s->node);
+	snprintf(s->node + i, sizeof(s->node) - i, ".%llu",
+	    (unsigned long long)s->node_number);
+	snprintf(s->common[10], sizeof(s->common[0]), "%s", s->node);
 	if (heartbeat(s) == -1) {
 		snprintf(why, len, "the first heartbeat failed (see above)");
 		goto fail;
@@ -2146,8 +2157,7 @@ redis_store_new(const struct store_limits *limits,
 		    s->node);
 		goto fail;
 	}
-	log_info("redis: node %s (number %llu) joined", s->node,
-	    (unsigned long long)s->node_number);
+	log_info("redis: node %s joined", s->node);
 	return s;
 fail:
 	r_free(s);
