@@ -57,6 +57,7 @@ struct request {
 	uint8_t mac[CRED_MAC_BYTES];
 	struct auth_job job;
 	enum store_result auth_result; /* of a first contact's job */
+	bool reverified;    /* the password was verified again (api.c) */
 	struct store_waiter w;   /* GET: the receive, held or not */
 	struct message *body;    /* POST: the message being received */
 	bool too_large;          /* POST: body passed max-message-size */

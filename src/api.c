@@ -42,10 +42,37 @@ unauthorized(struct request *r, const char *message)
 	http_error(r, 401, "unauthorized", message);
 }
 
+static void auth_done(struct auth_job *job);
+static int first_contact(struct auth_job *job);
+
+/*
+ * The caller's inbox was made again since this node verified its
+ * password (by another node, or after the shared store lost its data):
+ * verify the password once more, against the hash the store holds now,
+ * and act again; only a password that does not match is refused.  For
+ * /inbox and /pin, whose handlers act again from scratch.  Returns
+ * true when the request is now suspended for it.
+ */
+static bool
+reverify(struct request *r)
+{
+	if (r->reverified || r->job.password == NULL ||
+	    (r->route != ROUTE_INBOX && r->route != ROUTE_PIN))
+		return false;
+	r->reverified = true;
+	r->authed = false;
+	r->phase = PHASE_AUTH;
+	r->job.done = auth_done;
+	r->job.work = first_contact;
+	http_suspend(r);
+	auth_submit(&r->job);
+	return true;
+}
+
 /*
  * What any operation of a shared store may answer (redis.h): Redis out
  * of reach, or the caller's inbox made again under another password.
- * Replies and returns true for those.
+ * Replies (or verifies again) and returns true for those.
  */
 static bool
 store_trouble(struct request *r, enum store_result res)
@@ -56,7 +83,8 @@ store_trouble(struct request *r, enum store_result res)
 		    "the shared store cannot be reached");
 		return true;
 	case STORE_WRONG:
-		unauthorized(r, "wrong password");
+		if (!reverify(r))
+			unauthorized(r, "wrong password");
 		return true;
 	default:
 		return false;
@@ -179,7 +207,8 @@ begin_auth(struct request *r)
 	switch (store_login(http_store(), user, r->mac, now_ms())) {
 	case STORE_OK:
 		r->authed = true;
-		break;
+		/* The password is kept for a second verification (reverify). */
+		/* FALLTHROUGH */
 	case STORE_NOT_FOUND:
 		if ((r->job.password = malloc(len + 1)) == NULL) {
 			http_error(r, 503, "server_full", "out of memory");
