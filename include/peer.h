@@ -77,6 +77,19 @@ typedef long long peers_share_fn(void *arg, const struct addr *key,
 void peers_share(struct peers *p, peers_share_fn *share, void *arg);
 
 /*
+ * Ask beyond this table too: peek is called by peers_blocked, without
+ * the table's lock, for an address this table has seen fail in a window
+ * still running but below the limit, so that a block reached through
+ * other nodes holds here at once, before its announcement arrives.  It
+ * returns the shared count with *left_ms, or -1 when it cannot tell.
+ * Takes the arg given to peers_share.
+ */
+typedef long long peers_peek_fn(void *arg, const struct addr *key,
+    uint64_t *left_ms);
+
+void peers_peek(struct peers *p, peers_peek_fn *peek);
+
+/*
  * Learn a shared count (see peers_share): address key has failures in a
  * window that ends left_ms after now_ms.  The larger count stands.
  */

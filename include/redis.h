@@ -95,6 +95,14 @@ struct store *redis_store_new(const struct store_limits *limits,
 long long redis_share_failure(void *store, const struct addr *key,
     uint64_t window_ms, uint64_t *left_ms);
 
+/*
+ * The failures of client address key (as peers keys it) in the cluster's
+ * running window, counting none: fits peers_peek_fn (peer.h).  Returns
+ * the count with *left_ms, or -1 when Redis cannot be reached.
+ */
+long long redis_peek_failures(void *store, const struct addr *key,
+    uint64_t *left_ms);
+
 /* Hears that an address reached the failure limit on some node. */
 typedef void redis_learn_fn(void *arg, const struct addr *key,
     unsigned failures, uint64_t left_ms);

@@ -238,6 +238,7 @@ main(int argc, char *argv[])
 	if (cfg.store == STORE_KIND_REDIS) {
 		/* Guesses spread over the nodes count as on one. */
 		peers_share(peers, redis_share_failure, store);
+		peers_peek(peers, redis_peek_failures);
 		redis_store_on_block(store, pl.failures, learn_block, peers);
 	}
 

@@ -32,6 +32,7 @@ struct peers {
 	struct timer_wheel wheel;
 	peers_share_fn *share; /* a cluster's count, or NULL */
 	void *share_arg;
+	peers_peek_fn *peek;   /* a cluster's count, asked; or NULL */
 };
 
 /* IPv6 clients share an entry per /64. */
@@ -201,20 +202,46 @@ peers_blocked(struct peers *p, const struct addr *a, uint64_t now_ms,
 {
 	struct addr k = key_of(a);
 	struct peer *e;
-	bool blocked = false;
+	bool blocked = false, ask = false;
+	peers_peek_fn *peek;
+	uint64_t left = 0;
+	long long n;
+	void *arg;
 
 	if (p->lim.failures == 0)
 		return false;
 	pthread_mutex_lock(&p->lock);
 	e = do_find(p, &k, (uint32_t)siphash24(p->hash_key, &k, sizeof(k)));
 	if (e != NULL && timer_pending(&e->timer) &&
-	    e->failures >= p->lim.failures && timer_expires(&e->timer) > now_ms) {
-		blocked = true;
-		if (retry_ms != NULL)
-			*retry_ms = timer_expires(&e->timer) - now_ms;
+	    timer_expires(&e->timer) > now_ms) {
+		if (e->failures >= p->lim.failures) {
+			blocked = true;
+			if (retry_ms != NULL)
+				*retry_ms = timer_expires(&e->timer) - now_ms;
+		} else
+			ask = e->failures > 0;
 	}
+	peek = p->peek;
+	arg = p->share_arg;
 	pthread_mutex_unlock(&p->lock);
-	return blocked;
+	if (blocked || !ask || peek == NULL ||
+	    (n = peek(arg, &k, &left)) < (long long)p->lim.failures ||
+	    left == 0)
+		return blocked;
+	/* Reached through other nodes: hold it here from now on. */
+	peers_learn(p, &k, n > UINT32_MAX ? UINT32_MAX : (unsigned)n, left,
+	    now_ms);
+	if (retry_ms != NULL)
+		*retry_ms = left;
+	return true;
+}
+
+void
+peers_peek(struct peers *p, peers_peek_fn *peek)
+{
+	pthread_mutex_lock(&p->lock);
+	p->peek = peek;
+	pthread_mutex_unlock(&p->lock);
 }
 
 void

@@ -1782,6 +1782,32 @@ redis_share_failure(void *arg, const struct addr *key, uint64_t window_ms,
 	return n;
 }
 
+long long
+redis_peek_failures(void *arg, const struct addr *key, uint64_t *left_ms)
+{
+	struct store *s = arg;
+	char hex[33];
+	long long n = -1;
+	struct call c;
+	redisReply *r;
+
+	addr_hex(key, hex);
+	call_init(s, &c, 0);
+	call_str(&c, hex);
+	r = call_run(s, LUA_FAIL_PEEK, &c);
+	if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+	    r->element[0]->type == REDIS_REPLY_INTEGER &&
+	    r->element[1]->type == REDIS_REPLY_INTEGER) {
+		n = r->element[0]->integer;
+		*left_ms = r->element[1]->integer > 0 ?
+		    (uint64_t)r->element[1]->integer : 0;
+	} else if (r != NULL)
+		word_result(r); /* logs a script error */
+	if (r != NULL)
+		freeReplyObject(r);
+	return n;
+}
+
 void
 redis_store_on_block(struct store *s, unsigned limit, redis_learn_fn *learn,
     void *arg)

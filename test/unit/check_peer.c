@@ -142,6 +142,58 @@ START_TEST(test_failure_table_is_capped)
 }
 END_TEST
 
+/* A cluster's count, as a fake: what peek answers, and how often asked. */
+static long long shared_count;
+static int peeks;
+
+static long long
+fake_share(void *arg, const struct addr *key, uint64_t window_ms,
+    uint64_t *left_ms)
+{
+	(void)arg;
+	(void)key;
+	*left_ms = window_ms;
+	return ++shared_count;
+}
+
+static long long
+fake_peek(void *arg, const struct addr *key, uint64_t *left_ms)
+{
+	(void)arg;
+	(void)key;
+	peeks++;
+	*left_ms = 30000;
+	return shared_count;
+}
+
+START_TEST(test_a_block_reached_elsewhere_holds_at_once)
+{
+	struct addr a = A("192.0.2.7"), b = A("192.0.2.8");
+	uint64_t retry = 0;
+
+	shared_count = 0;
+	peeks = 0;
+	peers_share(p, fake_share, NULL);
+	peers_peek(p, fake_peek);
+	/* Never failed here: nothing to ask. */
+	ck_assert(!peers_blocked(p, &a, 0, NULL));
+	ck_assert_int_eq(peeks, 0);
+	peers_fail(p, &a, 0); /* the cluster's first */
+	ck_assert(!peers_blocked(p, &a, 0, NULL));
+	ck_assert_int_eq(peeks, 1);
+	/* Four more on other nodes: the limit, before any announcement. */
+	shared_count += 4;
+	ck_assert(peers_blocked(p, &a, 10, &retry));
+	ck_assert_uint_eq(retry, 30000);
+	/* Learnt: no more asking while the window runs. */
+	ck_assert(peers_blocked(p, &a, 20, NULL));
+	ck_assert_int_eq(peeks, 2);
+	ck_assert(peers_blocked(p, &a, 30000 + 9, NULL));
+	ck_assert(!peers_blocked(p, &a, 30000 + 10 + TICK, NULL));
+	ck_assert(!peers_blocked(p, &b, 0, NULL));
+}
+END_TEST
+
 START_TEST(test_zero_means_unlimited)
 {
 	struct addr a = A("192.0.2.1");
@@ -171,6 +223,7 @@ main(void)
 	tcase_add_test(tc, test_idle_entries_are_freed);
 	tcase_add_test(tc, test_failure_table_is_capped);
 	tcase_add_test(tc, test_zero_means_unlimited);
+	tcase_add_test(tc, test_a_block_reached_elsewhere_holds_at_once);
 	suite_add_tcase(s, tc);
 	return check_run(s);
 }
