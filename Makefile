@@ -170,6 +170,11 @@ cluster: $(DAEMON)
 
 .PHONY: cluster
 
+# The suites of SPEC sections 2-7 run a second time in cluster mode
+# (SPEC section 8): two nodes on a redis-server of their own, which the
+# harness starts (test/harness.c), requests alternating between them.
+CLUSTER_SUITES = $(TBIN)/check_inbox $(TBIN)/check_pin $(TBIN)/check_rooms
+
 # The browser test (test/browser) needs Debian's chromium and its npm
 # packages (cd test/browser && npm ci); without them it is skipped, except
 # under CI, where a skip is a failure.
@@ -177,6 +182,11 @@ check: $(DAEMON) $(UNIT_TESTS) $(INTEGRATION_TESTS)
 	@failed=0; for t in $(UNIT_TESTS) $(INTEGRATION_TESTS); do \
 		echo "== $$t"; \
 		INBOXD=$(DAEMON) TESTDATA=test/data ETCDIR=etc $$t || failed=1; \
+	done; \
+	for t in $(CLUSTER_SUITES); do \
+		echo "== $$t, two nodes on one Redis"; \
+		INBOXD_CLUSTER=1 INBOXD=$(DAEMON) TESTDATA=test/data ETCDIR=etc \
+		    $$t || failed=1; \
 	done; \
 	echo "== test/browser/run.sh"; \
 	INBOXD=$(CURDIR)/$(DAEMON) bash test/browser/run.sh; rc=$$?; \

@@ -1125,6 +1125,28 @@ cluster_start(struct inboxd *d, const char *conf, int flags,
 	return 0;
 }
 
+int
+cluster_restart_node(struct inboxd *d, int node)
+{
+	struct inboxd *n = &d->cluster->node[node];
+	char *text;
+	int ret;
+
+	if (n->pid > 0 || (text = read_file(n->conf, NULL)) == NULL)
+		return -1;
+	inboxd_cleanup(n);
+	ret = inboxd_start(n, text);
+	free(text);
+	if (ret == 0 && node == 0) {
+		/* d describes node 0. */
+		d->pid = n->pid;
+		memcpy(d->dir, n->dir, sizeof(d->dir));
+		memcpy(d->conf, n->conf, sizeof(d->conf));
+		memcpy(d->log, n->log, sizeof(d->log));
+	}
+	return ret;
+}
+
 unsigned
 cluster_next_port(struct inboxd *d)
 {

@@ -245,6 +245,12 @@ struct cluster {
 int cluster_start(struct inboxd *d, const char *conf, int flags,
     const char **why);
 
+/*
+ * Start node again (after inboxd_kill) with the configuration it had, in
+ * a fresh directory, on a new port.  Returns 0, or -1 (its log says why).
+ */
+int cluster_restart_node(struct inboxd *d, int node);
+
 /* The port of the node the next request goes to, which it moves on
  * to the other node; d->port becomes that port.  For one daemon, its
  * port. */
