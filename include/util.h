@@ -52,6 +52,12 @@ int random_bytes(void *buf, size_t len);
  */
 int random_token(char *out, size_t n);
 
+/*
+ * A uniform random number below 10^digits (digits 1 to 9) from
+ * getrandom(2): a PIN.  Returns it, or -1 if randomness failed.
+ */
+int64_t random_code(unsigned digits);
+
 /* Overwrite len bytes at p with zeros in a way the compiler keeps. */
 void wipe(void *p, size_t len);
 

@@ -1178,22 +1178,6 @@ r_done(struct store *s, struct store_waiter *w, bool delivered,
 	free(h);
 }
 
-/* A uniform random code below 10^digits, or -1 if randomness failed. */
-static int64_t
-draw_code(unsigned digits)
-{
-	uint32_t limit = 1, v;
-	unsigned i;
-
-	for (i = 0; i < digits; i++)
-		limit *= 10;
-	do {
-		if (random_bytes(&v, sizeof(v)) == -1)
-			return -1;
-	} while (v >= UINT32_MAX - UINT32_MAX % limit);
-	return v % limit;
-}
-
 static enum store_result
 r_pin_create(struct store *s, const char *name, unsigned digits,
     uint64_t timeout_ms, uint64_t now_ms, uint32_t *code)
@@ -1209,7 +1193,7 @@ r_pin_create(struct store *s, const char *name, unsigned digits,
 	if (cred_gen(s, name, gen, now_ms, 0) == -1)
 		return STORE_UNAVAILABLE;
 	for (i = 0; i < PIN_DRAWS; i++) {
-		if ((v = draw_code(digits)) == -1)
+		if ((v = random_code(digits)) == -1)
 			return STORE_NOMEM;
 		off += (size_t)snprintf(codes + off, sizeof(codes) - off,
 		    "%s%lld", i ? " " : "", (long long)v);

@@ -679,22 +679,6 @@ mem_done(struct store *s, struct store_waiter *w, bool delivered,
 	release_all(s, release);
 }
 
-/* A uniform random code below 10^digits, or -1 if randomness failed. */
-static int64_t
-draw_code(unsigned digits)
-{
-	uint32_t limit = 1, v;
-	unsigned i;
-
-	for (i = 0; i < digits; i++)
-		limit *= 10;
-	do {
-		if (random_bytes(&v, sizeof(v)) == -1)
-			return -1;
-	} while (v >= UINT32_MAX - UINT32_MAX % limit);
-	return v % limit;
-}
-
 static enum store_result
 mem_pin_create(struct store *s, const char *name, unsigned digits,
     uint64_t timeout_ms, uint64_t now_ms, uint32_t *code)
@@ -711,7 +695,7 @@ mem_pin_create(struct store *s, const char *name, unsigned digits,
 		goto done;
 	}
 	for (i = 0; i < PIN_DRAWS; i++)
-		if ((c = draw_code(digits)) == -1 ||
+		if ((c = random_code(digits)) == -1 ||
 		    *pin_slot(s, (uint32_t)c) == NULL)
 			break;
 	if (c == -1 || i == PIN_DRAWS)

@@ -187,3 +187,18 @@ random_token(char *out, size_t n)
 	wipe(bits, sizeof(bits));
 	return 0;
 }
+
+int64_t
+random_code(unsigned digits)
+{
+	uint32_t limit = 1, v;
+	unsigned i;
+
+	for (i = 0; i < digits; i++)
+		limit *= 10;
+	do {
+		if (random_bytes(&v, sizeof(v)) == -1)
+			return -1;
+	} while (v >= UINT32_MAX - UINT32_MAX % limit);
+	return v % limit;
+}
