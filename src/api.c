@@ -744,6 +744,10 @@ act_create(struct request *r)
 		create_room(r, NULL);
 		return;
 	}
+	if (r->job.password != NULL) { /* the caller's, kept for reverify */
+		wipe(r->job.password, r->job.len);
+		free(r->job.password);
+	}
 	if ((r->job.password = malloc(r->create->password_len + 1)) == NULL) {
 		http_error(r, 503, "server_full", "out of memory");
 		return;
