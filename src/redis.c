@@ -49,7 +49,7 @@
 #define NODE_MAX 64        /* bytes of a node id (config.h: node_id) */
 /* The node's name in Redis: its id, '.', and the number of this start. */
 #define NODE_NAME_MAX (NODE_MAX + 1 + 20)
-#define GEN_CHARS 16       /* a generation: 64 random bits in hex */
+#define GEN_CHARS 16       /* a generation: its salt's first 64 bits, hex */
 #define HELD_BUCKETS 16384 /* held GETs by name: ~19,000 at most a node */
 #define CRED_BUCKETS 1024  /* grows by doubling past one entry a bucket */
 #define NOTES 256          /* recent wake-ups for names not yet held */
@@ -607,28 +607,25 @@ r_login(struct store *s, const char *name, const uint8_t mac[CRED_MAC_BYTES],
 	return r;
 }
 
-/* A fresh generation: 64 random bits in hex. */
-static int
-new_gen(char gen[GEN_CHARS + 1])
+/*
+ * The generation of an inbox hashed as h: the first GEN_CHARS / 2 bytes of
+ * its salt, drawn at random for each inbox made, in hex.
+ */
+static void
+gen_of(const struct cred_hash *h, char gen[GEN_CHARS + 1])
 {
-	uint8_t b[GEN_CHARS / 2];
 	size_t i;
 
-	if (random_bytes(b, sizeof(b)) == -1)
-		return -1;
-	for (i = 0; i < sizeof(b); i++)
-		snprintf(gen + 2 * i, 3, "%02x", b[i]);
-	return 0;
+	for (i = 0; i < GEN_CHARS / 2; i++)
+		snprintf(gen + 2 * i, 3, "%02x", h->salt[i]);
 }
 
 /*
- * create.lua: make name's inbox with gen and h.  STORE_OK; STORE_CONFLICT
- * with the existing inbox's generation and hash in *other_gen and *other;
- * STORE_SERVER_FULL; STORE_UNAVAILABLE.
+ * create.lua: make name's inbox with h.  STORE_OK; STORE_CONFLICT with the
+ * existing inbox's hash in *other; STORE_SERVER_FULL; STORE_UNAVAILABLE.
  */
 static enum store_result
-create_inbox(struct store *s, const char *name, const char *gen,
-    const struct cred_hash *h, char other_gen[GEN_CHARS + 1],
+create_inbox(struct store *s, const char *name, const struct cred_hash *h,
     struct cred_hash *other)
 {
 	enum store_result res;
@@ -637,21 +634,19 @@ create_inbox(struct store *s, const char *name, const char *gen,
 
 	call_init(s, &c, 0);
 	call_str(&c, name);
-	call_str(&c, gen);
 	call_bytes(&c, h->salt, sizeof(h->salt));
 	call_bytes(&c, h->tag, sizeof(h->tag));
 	r = call_run(s, LUA_CREATE, &c);
 	if (is_word(first_word(r), "EXISTS")) {
 		res = STORE_UNAVAILABLE;
-		if (r->elements == 4 &&
+		if (r->elements == 3 &&
 		    r->element[1]->type == REDIS_REPLY_STRING &&
-		    r->element[1]->len == GEN_CHARS &&
-		    r->element[2]->len == sizeof(other->salt) &&
-		    r->element[3]->len == sizeof(other->tag)) {
-			memcpy(other_gen, r->element[1]->str, GEN_CHARS + 1);
-			memcpy(other->salt, r->element[2]->str,
+		    r->element[1]->len == sizeof(other->salt) &&
+		    r->element[2]->type == REDIS_REPLY_STRING &&
+		    r->element[2]->len == sizeof(other->tag)) {
+			memcpy(other->salt, r->element[1]->str,
 			    sizeof(other->salt));
-			memcpy(other->tag, r->element[3]->str,
+			memcpy(other->tag, r->element[2]->str,
 			    sizeof(other->tag));
 			res = STORE_CONFLICT;
 		}
@@ -671,14 +666,14 @@ r_create(struct store *s, const char *name, const struct cred_hash *hash,
 	enum store_result r;
 	struct cred *c;
 
-	if (new_gen(gen) == -1)
-		return STORE_NOMEM;
-	r = create_inbox(s, name, gen, hash, other_gen, &other);
+	r = create_inbox(s, name, hash, &other);
+	gen_of(hash, gen);
 	if (r == STORE_OK)
 		cred_put(s, name, gen, mac, now_ms);
 	else if (r == STORE_CONFLICT) {
 		/* Without the password, only a MAC verified here will do. */
 		r = STORE_WRONG;
+		gen_of(&other, other_gen);
 		pthread_mutex_lock(&s->lock);
 		if ((c = *cred_slot(s, name)) != NULL &&
 		    strcmp(c->gen, other_gen) == 0 &&
@@ -700,33 +695,32 @@ r_authenticate(struct store *s, const char *name, const char *password,
     size_t len, const uint8_t mac[CRED_MAC_BYTES], uint64_t now_ms)
 {
 	char key[STORE_NAME_MAX + 16], gen[GEN_CHARS + 1];
-	char other_gen[GEN_CHARS + 1];
-	const char *argv[5] = { "HMGET", key, "g", "salt", "tag" };
-	size_t lens[5] = { 5, 0, 1, 4, 3 };
+	const char *argv[3] = { "HGET", key, "k" };
+	size_t lens[3] = { 4, 0, 1 };
 	struct cred_hash h, other;
 	enum store_result res;
 	redisReply *r;
+	const uint8_t *k;
 	int n;
 
 	if ((n = inbox_key(key, sizeof(key), name)) == -1)
 		return STORE_NOMEM;
 	lens[1] = (size_t)n;
-	if ((r = link_command(s->link, 5, argv, lens)) == NULL)
+	if ((r = link_command(s->link, 3, argv, lens)) == NULL)
 		return STORE_UNAVAILABLE;
-	if (r->type != REDIS_REPLY_ARRAY || r->elements != 3) {
+	if (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_NIL) {
 		res = word_result(r);
 		freeReplyObject(r);
 		return res == STORE_OK ? STORE_UNAVAILABLE : res;
 	}
-	if (r->element[0]->type == REDIS_REPLY_STRING) {
-		/* It exists: verify. */
+	if (r->type == REDIS_REPLY_STRING) {
+		/* It exists: verify its credential (common.lua: field k). */
 		res = STORE_UNAVAILABLE;
-		if (r->element[0]->len == GEN_CHARS &&
-		    r->element[1]->len == sizeof(h.salt) &&
-		    r->element[2]->len == sizeof(h.tag)) {
-			memcpy(gen, r->element[0]->str, GEN_CHARS + 1);
-			memcpy(h.salt, r->element[1]->str, sizeof(h.salt));
-			memcpy(h.tag, r->element[2]->str, sizeof(h.tag));
+		if (r->len == sizeof(h.salt) + sizeof(h.tag)) {
+			k = (const uint8_t *)r->str;
+			memcpy(h.salt, k, sizeof(h.salt));
+			memcpy(h.tag, k + sizeof(h.salt), sizeof(h.tag));
+			gen_of(&h, gen);
 			res = auth_verify(password, len, &h) == 0 ? STORE_OK :
 			    STORE_WRONG;
 		}
@@ -738,12 +732,13 @@ r_authenticate(struct store *s, const char *name, const char *password,
 	}
 	freeReplyObject(r);
 	/* First contact: hash, then create unless another node did. */
-	if (auth_hash(password, len, &h) == -1 || new_gen(gen) == -1)
+	if (auth_hash(password, len, &h) == -1)
 		return STORE_NOMEM;
-	res = create_inbox(s, name, gen, &h, other_gen, &other);
+	res = create_inbox(s, name, &h, &other);
+	gen_of(&h, gen);
 	if (res == STORE_CONFLICT) {
 		/* Another node made it meanwhile: a login after all. */
-		memcpy(gen, other_gen, sizeof(gen));
+		gen_of(&other, gen);
 		res = auth_verify(password, len, &other) == 0 ? STORE_OK :
 		    STORE_WRONG;
 		wipe(&other, sizeof(other));

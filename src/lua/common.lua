@@ -1,23 +1,35 @@
 -- common.lua - what every script of the Redis store begins with: the C
 -- side sends this text in front of each other script, as one script.
 --
--- Keys (SPEC section 8).  Inbox NAME: inboxd:{NAME}:i, a hash (g
--- generation, salt, tag: the Argon2id hash; x expiry ms; s last sequence
--- number; a last request of its owner; b body bytes and m cost queued;
--- p its PIN; wn wt wd the node, token and deadline of its held GET; nr
--- rooms it is in); :q, the list of queued messages, oldest first; :f, a
--- hash of messages in flight (id -> node NL token of the GET NL
--- message); :r, a hash of its rooms (room -> m member, v invited).
--- Room R: inboxd:r:{R} (hash: c creator, cc 1
--- while the creator is a member, k MAC of the secret, mm max_members, x
--- expiry, n last join number), :m (members, scored by join order), :v
--- (set of invited names).  inboxd:pin:CODE names an inbox.
--- inboxd:hb:NODE is a node's heartbeat (its held GETs), inboxd:live the
--- set of nodes.  Global: inboxd:exp (inboxes scored by their next
--- deadline: idle expiry or oldest message's), inboxd:pins and
--- inboxd:rooms (scored by expiry), inboxd:stats (gauges and counters),
--- inboxd:nodes (the last node number), inboxd:key (the MAC key).
+-- Keys (SPEC section 8).  Inbox NAME: inboxd:{NAME}:i, a hash (k its
+-- Argon2id salt and tag, the salt's first 8 bytes being the inbox's
+-- generation; x expiry ms, kept here unless the inbox is plain (below);
+-- s last sequence number, b body bytes and m cost queued, nr rooms it is
+-- in, each absent while 0; p its PIN; wn wt wd the node, token and
+-- deadline of its held GET, with a, the last request of its owner); :q,
+-- the list of queued messages, oldest first; :f, a hash of messages in
+-- flight (id -> node NL token of the GET NL message); :r, a hash of its
+-- rooms (room -> m member, v invited).  Room R: inboxd:r:{R} (hash: c
+-- creator, cc 1 while the creator is a member, k MAC of the secret, mm
+-- max_members, x expiry, n last join number), :m (members, scored by
+-- join order), :v (set of invited names).  inboxd:pin:CODE names an
+-- inbox.  inboxd:hb:NODE is a node's heartbeat (its held GETs),
+-- inboxd:live the set of nodes.  Global: inboxd:exp, inboxd:alive
+-- (below), inboxd:pins and inboxd:rooms (scored by expiry), inboxd:stats
+-- (gauges and counters), inboxd:nodes (the last node number),
+-- inboxd:key (the MAC key).
 --
+-- Expiry.  An inbox with nothing but its hash (no message queued or in
+-- flight, no PIN, room or invitation) is plain: its hash's TTL is its
+-- expiry, Redis deletes it then, and it is only counted, in inboxd:alive
+-- (tenth of a second of its expiry, rounded up -> inboxes expiring in
+-- it), which reap.lua drains as time passes; without a held GET its hash
+-- is k alone.  Any other inbox is in inboxd:exp, scored by its next
+-- deadline (idle expiry or oldest message's); its keys outlive that by
+-- GRACE, for a node's reap to delete it with its queue, PIN and
+-- memberships and to tell its rooms.  finish() moves an inbox between
+-- the two as it changes.
+
 -- A message is one string: "SEQ ID ENQ EVENT LEN\nFROM\nTYPE\nROOM\nBODY";
 -- names, types and rooms never hold a newline.  SEQ orders an inbox's
 -- messages, ID is the X-Message-Id, ENQ the enqueue time (ms of Redis'
@@ -31,6 +43,7 @@
 local P = 'inboxd:'
 local STATS = P .. 'stats'
 local EXP = P .. 'exp'
+local ALIVE = P .. 'alive'
 local PINS = P .. 'pins'
 local ROOMS = P .. 'rooms'
 local GRACE = 60000     -- ms keys outlive their deadline, if no node reaps
@@ -106,60 +119,153 @@ local function parse(e)
 	return tonumber(seq), id, tonumber(enq), tonumber(ev), tonumber(len)
 end
 
--- The inboxes whose deadline may have moved: rescored by finish().
+-- Inbox name's idle expiry (ms), or nil when it does not exist: its x,
+-- or, plain, its hash's TTL (PEXPIRETIME: -2 without the key).
+local function getx(name)
+	local i = ikey(name, 'i')
+	local x = tonumber(redis.call('HGET', i, 'x'))
+	if x then
+		return x
+	end
+	x = redis.call('PEXPIRETIME', i)
+	return x >= 0 and x or nil
+end
+
+-- When the keys of inbox name, not plain, expire: GRACE after it does.
+local function keys_at(name)
+	return str((getx(name) or NOW) + GRACE)
+end
+
+-- The inboxes changed by this script, each with its idle expiry and
+-- whether it was in EXP before the change (x nil: it did not exist).
 local touched = {}
 
--- Set inbox name's idle expiry to `at' (ms), with its keys' TTLs.
+-- Inbox name is about to change: remember how it was, for finish().
+local function touch(name)
+	if touched[name] == nil then
+		touched[name] = {
+			x = getx(name),
+			ix = redis.call('ZSCORE', EXP, name) ~= false,
+		}
+	end
+end
+
+-- Set inbox name's idle expiry to `at' (ms); finish() sets the TTLs.
 local function setexp(name, at)
-	local px = str(at + GRACE)
+	touch(name)
 	redis.call('HSET', ikey(name, 'i'), 'x', str(at))
-	redis.call('PEXPIREAT', ikey(name, 'i'), px)
-	redis.call('PEXPIREAT', ikey(name, 'q'), px)
-	redis.call('PEXPIREAT', ikey(name, 'f'), px)
-	redis.call('PEXPIREAT', ikey(name, 'r'), px)
-	touched[name] = true
 end
 
 -- Move inbox name's idle expiry to `at' unless it is later already.
 local function extend(name, at)
-	if at > num(redis.call('HGET', ikey(name, 'i'), 'x')) then
+	if at > (getx(name) or 0) then
 		setexp(name, at)
 	end
 end
 
 -- A request of inbox name's owner: it lives inbox-timeout from now (a
--- held GET may keep it longer), and `a' says when it was last active.
+-- held GET may keep it longer); while a GET is held, `a' says when its
+-- owner was last active.  The script may change it further: it is
+-- touched either way.
 local function active(name)
-	redis.call('HSET', ikey(name, 'i'), 'a', str(NOW))
+	local i = ikey(name, 'i')
+	touch(name)
+	if redis.call('HEXISTS', i, 'wn') == 1 then
+		redis.call('HSET', i, 'a', str(NOW))
+	end
 	extend(name, NOW + L.it)
 end
 
--- Score every touched inbox that still exists at its next deadline: its
--- idle expiry, or its oldest message's, whichever comes first.
+-- The slot in inboxd:alive of a plain inbox expiring at x (ms): x's
+-- tenth of a second (a tick), rounded up, and at least the next one,
+-- which reap.lua has not drained.
+local function slot(x)
+	return math.max(math.ceil(x / 100), math.floor(NOW / 100) + 1)
+end
+
+-- Count a plain inbox expiring at x in inboxd:alive (n = 1), or stop
+-- counting it (n = -1).
+local function count(x, n)
+	local s = str(slot(x))
+	if redis.call('HINCRBY', ALIVE, s, n) <= 0 then
+		redis.call('HDEL', ALIVE, s)
+	end
+	redis.call('HINCRBY', STATS, 'plain', n)
+end
+
+-- Bring every touched inbox's expiry up to date: a plain one (see Expiry
+-- above) gets its TTL and count, any other its x, TTLs and its score in
+-- EXP, at its idle expiry or its oldest message's deadline, whichever is
+-- first.
 local function finish()
-	for name in pairs(touched) do
-		local x = redis.call('HGET', ikey(name, 'i'), 'x')
-		if x then
-			local at = tonumber(x)
-			local e = redis.call('LINDEX', ikey(name, 'q'), 0)
+	for name, was in pairs(touched) do
+		touched[name] = nil
+		local i = ikey(name, 'i')
+		local h = redis.call('HMGET', i, 'x', 'p', 's', 'nr')
+		local x = tonumber(h[1]) or getx(name)
+		local e = x and redis.call('LINDEX', ikey(name, 'q'), 0)
+		local plain = was.x and not was.ix
+		if not x then
+			if plain then
+				count(was.x, -1)
+			end
+		elseif e or h[2] or redis.call('HLEN', ikey(name, 'f')) > 0 or
+		    redis.call('EXISTS', ikey(name, 'r')) == 1 then
+			local at = x
 			if e then
 				local _, _, enq = parse(e)
-				if enq + L.mt < at then
-					at = enq + L.mt
-				end
+				at = math.min(at, enq + L.mt)
+			end
+			if plain then
+				count(was.x, -1)
+			end
+			if not h[1] then
+				redis.call('HSET', i, 'x', str(x))
+			end
+			if not was.ix or was.x ~= x then
+				local px = str(x + GRACE)
+				redis.call('PEXPIREAT', i, px)
+				redis.call('PEXPIREAT', ikey(name, 'q'), px)
+				redis.call('PEXPIREAT', ikey(name, 'f'), px)
+				redis.call('PEXPIREAT', ikey(name, 'r'), px)
 			end
 			redis.call('ZADD', EXP, str(at), name)
+		else
+			if was.ix then
+				redis.call('ZREM', EXP, name)
+			end
+			if not plain or slot(was.x) ~= slot(x) then
+				if plain then
+					count(was.x, -1)
+				end
+				count(x, 1)
+			end
+			if h[1] then
+				redis.call('HDEL', i, 'x')
+			end
+			if h[3] or h[4] then
+				-- Nothing queued, in flight or joined to count.
+				redis.call('HDEL', i, 's', 'b', 'm', 'nr')
+			end
+			if not plain or was.x ~= x then
+				redis.call('PEXPIREAT', i, str(x))
+			end
 		end
 	end
 end
 
+-- Bytes i to j of s in lower-case hex.
+local function hex(s, i, j)
+	return string.format(string.rep('%02x', j - i + 1), string.byte(s, i, j))
+end
+
 -- nil when inbox name exists with generation gen, else why not.
 local function checkgen(name, gen)
-	local g = redis.call('HGET', ikey(name, 'i'), 'g')
-	if not g then
+	local k = redis.call('HGET', ikey(name, 'i'), 'k')
+	if not k then
 		return 'GONE'
 	end
-	if g ~= gen then
+	if hex(k, 1, 8) ~= gen then
 		return 'WRONG'
 	end
 	return nil
@@ -178,7 +284,7 @@ local function account(name, e, sign)
 	stat('messages', sign)
 	stat('bytes', sign * len)
 	stat('memory', sign * (#e + MSG_COST))
-	touched[name] = true
+	touch(name)
 end
 
 -- Tell the node holding a GET of inbox name that a message is there.
@@ -233,8 +339,7 @@ local function requeue(name, e)
 	else
 		redis.call('RPUSH', q, e)
 	end
-	redis.call('PEXPIREAT', q,
-	    str(num(redis.call('HGET', ikey(name, 'i'), 'x')) + GRACE))
+	redis.call('PEXPIREAT', q, keys_at(name))
 	account(name, e, 1)
 	stat('requeued', 1)
 	wake(name)
@@ -285,7 +390,7 @@ local function enqueue(to, ev, from, ctype, room, body)
 	end
 	local e = head .. body
 	redis.call('RPUSH', q, e)
-	redis.call('PEXPIREAT', q, str(num(redis.call('HGET', i, 'x')) + GRACE))
+	redis.call('PEXPIREAT', q, keys_at(to))
 	account(to, e, 1)
 	stat('sent', 1)
 	wake(to)

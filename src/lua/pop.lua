@@ -34,13 +34,12 @@ if e then
 	account(name, e, -1)
 	redis.call('HSET', f, id, NODE .. '\n' .. token .. '\n' .. e)
 	if mode == 'wake' then
-		redis.call('HDEL', i, 'wn', 'wt', 'wd')
-		redis.call('HSET', i, 'a', str(NOW))
+		redis.call('HDEL', i, 'wn', 'wt', 'wd', 'a')
 		setexp(name, NOW + L.it)
 	else
 		active(name)
 	end
-	redis.call('PEXPIREAT', f, str(num(redis.call('HGET', i, 'x')) + GRACE))
+	redis.call('PEXPIREAT', f, keys_at(name))
 	finish()
 	return {'OK', e}
 end
@@ -53,7 +52,8 @@ if wait == 0 then
 	finish()
 	return {'EMPTY'}
 end
-redis.call('HSET', i, 'wn', NODE, 'wt', token, 'wd', str(NOW + wait))
+redis.call('HSET', i, 'wn', NODE, 'wt', token, 'wd', str(NOW + wait),
+    'a', str(NOW))
 extend(name, NOW + wait + L.it)
 if w[1] and w[1] ~= NODE and num(w[3]) > NOW then
 	redis.call('PUBLISH', P .. 'node:' .. w[1],

@@ -1,5 +1,8 @@
 -- reap.lua - run by every node at each tick: the inboxes, PINs and rooms
--- whose deadline has passed.  An inbox due is rid of its stale messages;
+-- whose deadline has passed.  Plain inboxes (common.lua: Expiry) went
+-- with their TTLs: the slots of inboxd:alive that have passed are
+-- taken off the counts.  An inbox of inboxd:exp that is due is rid of
+-- its stale messages;
 -- then, if it stayed idle for inbox-timeout, holds no GET and has nothing
 -- in flight on a live node, it is deleted with its queue and PIN and
 -- leaves its rooms (the others are told: left, expired).  Scripts run
@@ -38,12 +41,12 @@ for _, name in ipairs(redis.call('ZRANGEBYSCORE', EXP, '-inf', str(NOW),
 	else
 		requeue_dead(name)
 		drop_stale(name)
-		touched[name] = true
+		touch(name)
 		local h = redis.call('HMGET', i, 'x', 'wd', 'wn', 'a')
 		if num(h[2]) > NOW and
 		    redis.call('EXISTS', P .. 'hb:' .. h[3]) == 0 then
 			-- Held on a node that died: nobody waits there.
-			redis.call('HDEL', i, 'wn', 'wt', 'wd')
+			redis.call('HDEL', i, 'wn', 'wt', 'wd', 'a')
 			setexp(name, num(h[4]) + L.it)
 			h[1], h[2] = str(num(h[4]) + L.it), nil
 		end
@@ -57,6 +60,36 @@ for _, name in ipairs(redis.call('ZRANGEBYSCORE', EXP, '-inf', str(NOW),
 			delete_inbox(name)
 		end
 	end
+end
+-- The plain inboxes that expired since the last reap, any node's: the
+-- slots (tenths of a second) after the one it drained up to, or, the
+-- first time or after the clock went back or jumped, every slot of
+-- inboxd:alive passed.
+local now_s = math.floor(NOW / 100)
+local last = tonumber(redis.call('HGET', STATS, 'drained'))
+local due = {}
+if last and last <= now_s and now_s - last <= 600 then
+	for s = last + 1, now_s do
+		due[#due + 1] = str(s)
+	end
+else
+	for _, s in ipairs(redis.call('HKEYS', ALIVE)) do
+		if tonumber(s) <= now_s then
+			due[#due + 1] = s
+		end
+	end
+end
+for _, s in ipairs(due) do
+	local c = num(redis.call('HGET', ALIVE, s))
+	if c > 0 then
+		redis.call('HDEL', ALIVE, s)
+		stat('plain', -c)
+		stat('memory', -c * INBOX_COST)
+		stat('inboxes_expired', c)
+	end
+end
+if last ~= now_s then
+	redis.call('HSET', STATS, 'drained', str(now_s))
 end
 redis.call('ZREMRANGEBYSCORE', PINS, '-inf', str(NOW))
 for _, room in ipairs(redis.call('ZRANGEBYSCORE', ROOMS, '-inf', str(NOW),

@@ -33,7 +33,7 @@ end
 redis.call('ZADD', rkey(room, ':m'), '1', creator)
 redis.call('HSET', ikey(creator, 'r'), room, 'm')
 redis.call('PEXPIREAT', ikey(creator, 'r'),
-    str(num(redis.call('HGET', ikey(creator, 'i'), 'x')) + GRACE))
+    keys_at(creator))
 redis.call('HINCRBY', ikey(creator, 'i'), 'nr', 1)
 redis.call('ZADD', ROOMS, str(NOW + ttl), room)
 room_ttl(room)

@@ -29,11 +29,12 @@ if redis.call('SISMEMBER', rkey(room, ':v'), peer) == 0 then
 	if redis.call('SCARD', rkey(room, ':v')) >= num(r[2]) then
 		return {'TOO_MANY_INVITATIONS'}
 	end
+	touch(peer)
 	redis.call('SADD', rkey(room, ':v'), peer)
 	room_ttl(room)
 	redis.call('HSET', ikey(peer, 'r'), room, 'v')
 	redis.call('PEXPIREAT', ikey(peer, 'r'),
-	    str(num(redis.call('HGET', ikey(peer, 'i'), 'x')) + GRACE))
+	    keys_at(peer))
 	stat('invitations', 1)
 end
 if L.render then

@@ -39,7 +39,7 @@ redis.call('ZADD', rkey(room, ':m'),
     str(redis.call('HINCRBY', rkey(room), 'n', 1)), user)
 redis.call('HSET', ikey(user, 'r'), room, 'm')
 redis.call('PEXPIREAT', ikey(user, 'r'),
-    str(num(redis.call('HGET', ikey(user, 'i'), 'x')) + GRACE))
+    keys_at(user))
 redis.call('HINCRBY', ikey(user, 'i'), 'nr', 1)
 room_ttl(room)
 stat('members', 1)

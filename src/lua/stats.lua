@@ -1,5 +1,5 @@
 -- stats.lua - the cluster's gauges and counters: inboxd:stats, with the
--- inboxes, live PINs and rooms counted from their indexes, and the held
+-- inboxes (plain and indexed: common.lua, Expiry), live PINs and rooms counted from their indexes, and the held
 -- GETs of the other live nodes as their heartbeats last said.
 -- Returns a flat array of names and values.
 local s = redis.call('HGETALL', STATS)
@@ -7,7 +7,8 @@ local function put(k, v)
 	s[#s + 1] = k
 	s[#s + 1] = str(v)
 end
-put('inboxes', redis.call('ZCARD', EXP))
+put('inboxes',
+    redis.call('ZCARD', EXP) + num(redis.call('HGET', STATS, 'plain')))
 put('pins', redis.call('ZCOUNT', PINS, '(' .. str(NOW), '+inf'))
 put('rooms', redis.call('ZCARD', ROOMS))
 local held = 0

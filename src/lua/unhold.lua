@@ -10,11 +10,10 @@ local w = redis.call('HMGET', i, 'wn', 'wt', 'a')
 if w[1] ~= NODE or w[2] ~= token then
 	return 0
 end
-redis.call('HDEL', i, 'wn', 'wt', 'wd')
+redis.call('HDEL', i, 'wn', 'wt', 'wd', 'a')
 if gone then
 	setexp(name, num(w[3]) + L.it)
 else
-	redis.call('HSET', i, 'a', str(NOW))
 	setexp(name, NOW + L.it)
 end
 finish()

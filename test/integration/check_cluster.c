@@ -1585,6 +1585,120 @@ START_TEST(test_send_racing_a_get_on_the_other_node_is_never_missed)
 END_TEST
 
 /* PINs, rooms and message ids are the cluster's, not a node's. */
+/* The fields of inbox name's hash in Redis, one a line (HKEYS), sorted by
+ * the test's expectation: the reply as redis_cmd gives it, malloc'd. */
+static char *
+inbox_fields(struct inboxd *d, const char *name)
+{
+	char key[300];
+	char *v;
+
+	snprintf(key, sizeof(key), "inboxd:{%s}:i", name);
+	v = redis_cmd(&d->cluster->redis, "HKEYS", key, (char *)NULL);
+	ck_assert_ptr_nonnull(v);
+	return v;
+}
+
+/* Whether inbox name is in the expiry index inboxd:exp. */
+static int
+indexed(struct inboxd *d, const char *name)
+{
+	char *v = redis_cmd(&d->cluster->redis, "ZSCORE", "inboxd:exp", name,
+	    (char *)NULL);
+	int yes;
+
+	ck_assert_ptr_nonnull(v);
+	yes = strcmp(v, "(nil)") != 0;
+	free(v);
+	return yes;
+}
+
+/* Assert that inbox name is plain (common.lua, Expiry): its hash alone,
+ * holding only its credential, with a TTL of at most inbox-timeout
+ * (it_ms), and not in the expiry index. */
+static void
+assert_plain(struct inboxd *d, const char *name, long it_ms)
+{
+	char key[300], *v;
+	long ttl;
+
+	v = inbox_fields(d, name);
+	ck_assert_msg(strcmp(v, "k") == 0, "the hash of plain inbox %s has "
+	    "fields \"%s\", expected only k", name, v);
+	free(v);
+	ck_assert_msg(!indexed(d, name), "plain inbox %s is in inboxd:exp",
+	    name);
+	snprintf(key, sizeof(key), "inboxd:{%s}:i", name);
+	v = redis_cmd(&d->cluster->redis, "PTTL", key, (char *)NULL);
+	ck_assert_ptr_nonnull(v);
+	ttl = atol(v + 1);
+	ck_assert_msg(v[0] == ':' && ttl > 0 && ttl <= it_ms, "PTTL of "
+	    "plain inbox %s: %s, expected 1..%ld", name, v, it_ms);
+	free(v);
+}
+
+/* The data model behind the memory figures of SPEC section 8: an idle
+ * inbox is one small hash that Redis expires by its TTL, counted but not
+ * indexed; a message makes it indexed, and it is plain again once the
+ * message is delivered; a held GET leaves it plain.  Its expiry still
+ * counts as the in-memory store's does. */
+START_TEST(test_idle_inbox_is_one_hash_expired_by_its_ttl)
+{
+	struct inboxd d;
+	struct response r;
+	char *v;
+	int fd;
+
+	start_cluster(&d, "inbox-timeout 2\n", 0);
+	at_contact(&d, A, "alice", "pw");
+	at_contact(&d, B, "bob", "pw");
+	assert_plain(&d, "alice", 2000);
+	assert_plain(&d, "bob", 2000);
+	ck_assert_int_eq(metric(&d, "inboxd_inboxes"), 2);
+
+	ck_assert_int_eq(at_send(&d, B, "bob", "alice", "hi", 2, NULL), 204);
+	ck_assert(indexed(&d, "alice"));
+	v = inbox_fields(&d, "alice");
+	ck_assert_msg(strstr(v, "x") != NULL, "indexed inbox alice keeps no "
+	    "expiry field: \"%s\"", v);
+	free(v);
+	assert_plain(&d, "bob", 2000);
+	ck_assert_int_eq(metric(&d, "inboxd_inboxes"), 2);
+	ck_assert_int_eq(at_get(&d, A, "alice", "pw", "/inbox?wait=0", &r),
+	    200);
+	response_free(&r);
+	wait_node_metric(&d, A, "inboxd_messages_delivered_total", 1, 5000);
+	assert_plain(&d, "alice", 2000);
+
+	/* Held and timed out: plain throughout, its hash as it was. */
+	fd = at_hold(&d, B, "alice", 1, 1);
+	ck_assert(!indexed(&d, "alice"));
+	ck_assert_int_eq(answer(fd, 3000, &r), 204);
+	response_free(&r);
+	wait_metric(&d, "inboxd_waiters", 0, 5000);
+	assert_plain(&d, "alice", 2000);
+
+	/* A PIN makes an inbox indexed: it must go with its inbox. */
+	ck_assert_int_eq(at(&d, A, "POST", "/pin", "bob", "pw", NULL, NULL, 0,
+	    &r), 201);
+	response_free(&r);
+	ck_assert(indexed(&d, "bob"));
+
+	/* Gone, alice with her TTL, bob reaped with his PIN, and counted
+	 * out within a tick or so. */
+	wait_metric(&d, "inboxd_inboxes", 0, 4000);
+	ck_assert_int_eq(metric(&d, "inboxd_inboxes_expired_total"), 2);
+	ck_assert_int_eq(metric(&d, "inboxd_memory_bytes"), 0);
+	ck_assert_int_eq(metric(&d, "inboxd_pins"), 0);
+	v = redis_cmd(&d.cluster->redis, "EXISTS", "inboxd:{alice}:i",
+	    "inboxd:{bob}:i", (char *)NULL);
+	ck_assert_ptr_nonnull(v);
+	ck_assert_str_eq(v, ":0");
+	free(v);
+	stop(&d);
+}
+END_TEST
+
 START_TEST(test_pin_and_room_made_on_one_node_work_on_the_other)
 {
 	static const char room[] = "{\"name\":\"lobby\",\"password\":\"s\"}";
@@ -2147,6 +2261,7 @@ cluster_suite(void)
 	tcase_add_test(tc,
 	    test_send_racing_a_get_on_the_other_node_is_never_missed);
 	tcase_add_test(tc, test_pin_and_room_made_on_one_node_work_on_the_other);
+	tcase_add_test(tc, test_idle_inbox_is_one_hash_expired_by_its_ttl);
 
 	tc = tcase(s, "nginx", 30);
 	tcase_add_test(tc, test_shipped_cluster_conf_fits_inboxd_defaults);
