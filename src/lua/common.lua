@@ -176,11 +176,13 @@ local function active(name)
 	extend(name, NOW + L.it)
 end
 
--- The slot in inboxd:alive of a plain inbox expiring at x (ms): x's
--- tenth of a second (a tick), rounded up, and at least the next one,
--- which reap.lua has not drained.
+-- The slot in inboxd:alive of a plain inbox expiring at x (ms, later
+-- than NOW): the tenth of a second after that of x + 10 ms.  Redis
+-- keeps a key through its expiry's millisecond and a script sees keys as
+-- of its start, a little before NOW: the margin keeps the slot of an
+-- inbox a script can still see from being drained already.
 local function slot(x)
-	return math.max(math.ceil(x / 100), math.floor(NOW / 100) + 1)
+	return math.floor((x + 10) / 100) + 1
 end
 
 -- Count a plain inbox expiring at x in inboxd:alive (n = 1), or stop
@@ -230,6 +232,17 @@ local function finish()
 				redis.call('PEXPIREAT', ikey(name, 'r'), px)
 			end
 			redis.call('ZADD', EXP, str(at), name)
+		elseif x <= NOW + 10 then
+			-- Plain, and its time is up already (a hold whose client
+			-- hung up): it goes now.
+			if was.ix then
+				redis.call('ZREM', EXP, name)
+			elseif plain then
+				count(was.x, -1)
+			end
+			redis.call('DEL', i)
+			stat('memory', -INBOX_COST)
+			stat('inboxes_expired', 1)
 		else
 			if was.ix then
 				redis.call('ZREM', EXP, name)
@@ -372,10 +385,15 @@ local function requeue_dead(name, token)
 	end
 end
 
--- Queue a message in the existing inbox `to': 'OK', 'INBOX_FULL' or
--- 'SERVER_FULL'.  Its id is the next of this script's.
+-- Queue a message in inbox `to': 'OK', 'INBOX_FULL', 'SERVER_FULL', or
+-- 'NOT_FOUND' when it does not exist (its hash is never made here).  Its
+-- id is the next of this script's.
 local function enqueue(to, ev, from, ctype, room, body)
 	local i, q = ikey(to, 'i'), ikey(to, 'q')
+	if not exists(to) then
+		return 'NOT_FOUND'
+	end
+	touch(to)
 	drop_stale(to)
 	if redis.call('LLEN', q) >= L.maxmsg or
 	    num(redis.call('HGET', i, 'b')) + #body > L.maxbytes then

@@ -31,6 +31,7 @@ if mac ~= '' then
 	redis.call('HSET', rkey(room), 'k', mac)
 end
 redis.call('ZADD', rkey(room, ':m'), '1', creator)
+touch(creator)
 redis.call('HSET', ikey(creator, 'r'), room, 'm')
 redis.call('PEXPIREAT', ikey(creator, 'r'),
     keys_at(creator))
@@ -39,4 +40,5 @@ redis.call('ZADD', ROOMS, str(NOW + ttl), room)
 room_ttl(room)
 stat('members', 1)
 stat('rooms_created', 1)
+finish()
 return roster(room)

@@ -37,6 +37,7 @@ if invited then
 end
 redis.call('ZADD', rkey(room, ':m'),
     str(redis.call('HINCRBY', rkey(room), 'n', 1)), user)
+touch(user)
 redis.call('HSET', ikey(user, 'r'), room, 'm')
 redis.call('PEXPIREAT', ikey(user, 'r'),
     keys_at(user))

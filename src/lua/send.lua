@@ -10,9 +10,6 @@ if bad then
 	return bad
 end
 active(from)
-local r = 'NOT_FOUND'
-if exists(to) then
-	r = enqueue(to, '0', from, ctype, '', body)
-end
+local r = enqueue(to, '0', from, ctype, '', body)
 finish()
 return r

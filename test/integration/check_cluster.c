@@ -1641,9 +1641,11 @@ assert_plain(struct inboxd *d, const char *name, long it_ms)
  * inbox is one small hash that Redis expires by its TTL, counted but not
  * indexed; a message makes it indexed, and it is plain again once the
  * message is delivered; a held GET leaves it plain.  Its expiry still
- * counts as the in-memory store's does. */
+ * counts as the in-memory store's does, and an indexed one's (a PIN, a
+ * room) goes with what it held. */
 START_TEST(test_idle_inbox_is_one_hash_expired_by_its_ttl)
 {
+	static const char room[] = "{\"name\":\"den\",\"password\":\"s\"}";
 	struct inboxd d;
 	struct response r;
 	char *v;
@@ -1684,14 +1686,30 @@ START_TEST(test_idle_inbox_is_one_hash_expired_by_its_ttl)
 	response_free(&r);
 	ck_assert(indexed(&d, "bob"));
 
-	/* Gone, alice with her TTL, bob reaped with his PIN, and counted
-	 * out within a tick or so. */
+	/* So do a room made and a room joined. */
+	at_contact(&d, B, "carol", "pw");
+	at_contact(&d, A, "dave", "pw");
+	ck_assert_int_eq(at(&d, B, "POST", "/rooms", "carol", "pw",
+	    "Content-Type: application/json\r\n", room, strlen(room), &r),
+	    201);
+	response_free(&r);
+	ck_assert(indexed(&d, "carol"));
+	ck_assert_int_eq(at(&d, A, "POST", "/rooms/den/members", "dave", "pw",
+	    "X-Room-Token: s\r\n", NULL, 0, &r), 200);
+	response_free(&r);
+	ck_assert(indexed(&d, "dave"));
+
+	/* Gone, alice with her TTL, bob reaped with his PIN, carol and dave
+	 * with their room, and counted out within a tick or so. */
 	wait_metric(&d, "inboxd_inboxes", 0, 4000);
-	ck_assert_int_eq(metric(&d, "inboxd_inboxes_expired_total"), 2);
+	ck_assert_int_eq(metric(&d, "inboxd_inboxes_expired_total"), 4);
 	ck_assert_int_eq(metric(&d, "inboxd_memory_bytes"), 0);
 	ck_assert_int_eq(metric(&d, "inboxd_pins"), 0);
+	ck_assert_int_eq(metric(&d, "inboxd_rooms"), 0);
+	ck_assert_int_eq(metric(&d, "inboxd_room_members"), 0);
 	v = redis_cmd(&d.cluster->redis, "EXISTS", "inboxd:{alice}:i",
-	    "inboxd:{bob}:i", (char *)NULL);
+	    "inboxd:{bob}:i", "inboxd:{carol}:i", "inboxd:{dave}:i",
+	    (char *)NULL);
 	ck_assert_ptr_nonnull(v);
 	ck_assert_str_eq(v, ":0");
 	free(v);
