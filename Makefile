@@ -93,7 +93,9 @@ $(OBJ)/%.o: src/%.c config.mk
 
 # The Redis store's Lua scripts, built in as arrays of C string literals,
 # one a line (one literal would pass the 4095 bytes ISO C promises), with
-# an enum of their names: lua_NAME[] and LUA_NAME for src/lua/NAME.lua.
+# an enum of their names: lua_NAME[], LUA_NAME and lua_names[LUA_NAME]
+# for src/lua/NAME.lua.  redis_link.c makes them one Redis Functions
+# library.
 LUA_SCRIPTS = $(sort $(wildcard src/lua/*.lua))
 LUA_NAMES = $(notdir $(LUA_SCRIPTS:.lua=))
 
@@ -113,6 +115,9 @@ $(OBJ)/gen/lua_scripts.h: $(LUA_SCRIPTS) Makefile
 	echo "	LUA_NSCRIPTS"; echo "};"; \
 	echo "static const char *const *const lua_sources[] = {"; \
 	for n in $(LUA_NAMES); do echo "	lua_$$n,"; done; \
+	echo "};"; \
+	echo "static const char *const lua_names[] = {"; \
+	for n in $(LUA_NAMES); do echo "	\"$$n\","; done; \
 	echo "};"; } > $@.tmp
 	@mv $@.tmp $@
 

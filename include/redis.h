@@ -3,10 +3,12 @@
  * room in one Redis shared by any number of inboxd nodes, behind the
  * same struct store_ops as the in-memory store (store.h).
  *
- * Each operation is one Lua script (src/lua), called with EVALSHA: one
- * round trip that checks and changes atomically.  What stays on the
- * node: its held GETs (woken over pub/sub, timed on its own wheel), a
- * cache of the credentials it verified, and its heartbeat.  The only
+ * Each operation is one Lua function (src/lua, one Redis Functions
+ * library) called with FCALL: one round trip that checks and changes
+ * atomically, on one shared pipelined connection (redis_link.h).  What
+ * stays on the node: its held GETs (woken over pub/sub, timed on its own
+ * wheel), a cache of the credentials it verified, its heartbeat, its
+ * counters, and the gauges of its last walk over every inbox.  The only
  * hiredis user.
  *
  * Where the in-memory store's contracts differ:
@@ -21,32 +23,34 @@
  * - X-Message-Ids are unique in the cluster: the node's number (taken
  *   once at start) times 2^40 plus a counter.
  * - store_check always returns 0: the invariants live in the scripts.
- * - store_stats: the gauges and counters are the cluster's (the same on
- *   every node), except waiters: this node's held GETs plus the other
- *   live nodes' as their last heartbeat said (sent a tick after their
- *   count changes, and every second).
+ * - store_stats: counters are this node's own (each function hands back
+ *   what it counted), but inboxes_expired, the cluster's inboxes made
+ *   less those that live; gauges are the cluster's: inboxes, messages
+ *   and bytes as of the node's last walk (gauges.lua, a few SCAN steps a
+ *   tick), rooms, members, invitations and PINs from Redis, waiters this
+ *   node's held GETs plus the other live nodes' as their last heartbeat
+ *   said.  max-inboxes and max-memory are judged by those gauges.
+ * - A send refreshes its sender's inbox at most once a REFRESH_MS
+ *   (redis.c) from a node, with that much slack on its TTL.
  *
- * Expiry and presence: every inbox, PIN and room is indexed by its next
- * deadline in a sorted set (inboxd:exp, :pins, :rooms); each node runs
- * reap.lua at every tick, which takes what is due, drops stale messages,
- * and deletes an inbox idle for inbox-timeout (with no held GET and
- * nothing in flight on a live node), so that it leaves its rooms with
- * left/expired events and the gauges stay exact.  Keys also carry TTLs a
- * minute past their deadline, for when no node runs.  A GET held for a
- * client that hung up keeps nobody present: the node looks at its client
- * when it has been held for inbox-timeout and when it ends, and then the
- * inbox ages from its owner's last request; a GET held on a node whose
- * heartbeat lapsed is forgotten by the reap.
+ * Hot paths (first contact, send, pop, the end of a delivery, a hold)
+ * pass the keys of their one inbox ({NAME}:i, :q, :f) and write no key
+ * shared by the cluster.  Expiry: a plain inbox (no PIN, room or
+ * invitation) is its keys with one TTL, deleted by Redis; an indexed one
+ * is in inboxd:exp by its next deadline, and each node runs reap.lua at
+ * every tick, which deletes an inbox idle for inbox-timeout (with no held
+ * GET and nothing in flight on a live node), so that it leaves its rooms
+ * with left/expired events.  A GET held for a client that hung up keeps
+ * nobody present: the node looks at its client when it has been held for
+ * inbox-timeout and when it ends, and then the inbox ages from its
+ * owner's last request; a GET held on a node whose heartbeat lapsed is
+ * forgotten by the reap.
  *
- * Redis Cluster: the keys of an inbox share the hash tag {NAME}, but
- * several scripts reach further, which one Redis allows and Redis Cluster
- * would not: send and pin_send touch the sender's and the recipient's
- * inboxes (they would split into a refresh of the sender and a queueing
- * script); pop and reap read other nodes' heartbeat keys; the indexes
- * inboxd:exp, :pins, :rooms, :stats and :live are global (they would be
- * kept per slot, and reaped per slot); room scripts touch every
- * member's inbox.  The scripts also build their key names rather than
- * declaring them in KEYS.
+ * Redis Cluster: the hot paths are ready (their keys share the hash tag
+ * {NAME} and are declared), but PIN and room functions and the reap
+ * still reach several inboxes and the cluster's indexes (inboxd:exp,
+ * :pins, :rooms, :stats), and a GET with messages in flight reads other
+ * nodes' heartbeat keys.
  */
 #ifndef INBOXD_REDIS_H
 #define INBOXD_REDIS_H

@@ -177,6 +177,7 @@ struct store_stats {
 	uint64_t rooms_created, rooms_expired;         /* counters */
 	uint64_t copies_delivered, copies_failed;      /* fan-out copies */
 	uint64_t events, events_dropped;               /* room events */
+	uint64_t gauge_walks; /* Redis: walks that made the gauges */
 };
 
 #define STORE_NAME_MAX 256 /* bytes of an inbox name (a username) */

@@ -117,6 +117,9 @@ metrics_render(const struct store_stats *st, const struct peer_stats *ps,
 	series(&t, "inboxd_room_events_dropped_total", "counter",
 	    "Room events refused by a full inbox or server.",
 	    st->events_dropped);
+	series(&t, "inboxd_gauge_walks_total", "counter",
+	    "Cluster mode: walks over every inbox in Redis that made the "
+	    "inbox, message and byte gauges.", st->gauge_walks);
 	series(&t, "inboxd_auth_failures_total", "counter",
 	    "Wrong passwords and room secrets, and unknown PINs.",
 	    LOAD(auth_failures));

@@ -60,7 +60,13 @@
 #define SUBSCRIBE_WAIT_MS 3000 /* for the first subscription at start */
 #define ID_COUNTER_BITS 40 /* X-Message-Id: node number << 40 | counter */
 #define ID_REAP_SPACE ((uint64_t)1 << 39) /* ids of events made by reaps */
-#define ARGS_MAX 24        /* arguments of a script call */
+#define ARGS_MAX 27        /* arguments of a script call, keys too */
+#define CALL_KEYS 3        /* KEYS of an inbox's script: :i :q :f */
+#define REFRESH_MS 1000    /* a node refreshes an inbox at most so often */
+#define MSG_COST 32        /* bytes a queued message costs beyond its body */
+#define INBOX_COST 256     /* bytes an inbox costs, against max-memory */
+#define WALK_COUNT 500     /* keys a step of the gauges' walk scans */
+#define WALK_STEPS 4       /* steps of the walk a tick */
 #define COMMON_ARGS 12     /* ARGV[1..12], see src/lua/common.lua */
 #define ELEMENT_HEAD_MAX 1024 /* a message's header: 3 names and numbers */
 
@@ -84,6 +90,7 @@ struct cred {
 	struct cred *hnext;
 	struct timer timer;  /* when it is forgotten */
 	uint64_t trusted_ms; /* store_login trusts it until then */
+	uint64_t refreshed_ms; /* the inbox's last refresh.lua from here */
 	char gen[GEN_CHARS + 1];
 	uint8_t mac[CRED_MAC_BYTES];
 	char name[];
@@ -108,6 +115,26 @@ struct retry {
 	uint64_t token;
 	char id[24];
 	char name[];
+};
+
+/* The counters functions report (src/lua/common.lua: stat). */
+enum {
+	C_SENT, C_DELIVERED, C_REQUEUED, C_EXPIRED, C_ROOMS_CREATED,
+	C_ROOMS_EXPIRED, C_COPIES_DELIVERED, C_COPIES_FAILED, C_EVENTS,
+	C_EVENTS_DROPPED, NCOUNTERS
+};
+
+static const char *const counter_names[NCOUNTERS] = {
+	[C_SENT] = "sent",
+	[C_DELIVERED] = "delivered",
+	[C_REQUEUED] = "requeued",
+	[C_EXPIRED] = "expired",
+	[C_ROOMS_CREATED] = "rooms_created",
+	[C_ROOMS_EXPIRED] = "rooms_expired",
+	[C_COPIES_DELIVERED] = "copies_delivered",
+	[C_COPIES_FAILED] = "copies_failed",
+	[C_EVENTS] = "events",
+	[C_EVENTS_DROPPED] = "events_dropped",
 };
 
 static const char *const result_words[] = {
@@ -151,7 +178,13 @@ struct store {
 	bool shutting_down;
 	struct retry *retries;
 	struct store_stats last; /* the last stats read, for when Redis is away */
+	/* The node's own counters, as the functions report them. */
+	_Atomic uint64_t counter[NCOUNTERS];
+	/* The gauges of the last walk over every inbox (gauges.lua). */
+	_Atomic uint64_t g_inboxes, g_messages, g_bytes, g_walks;
 	/* The main thread's: */
+	char walk_cursor[24]; /* of the walk under way */
+	uint64_t walk_inboxes, walk_messages, walk_bytes;
 	uint64_t next_beat_ms;
 	uint64_t beat_held; /* nheld as the last heartbeat said */
 	struct link_batch *batch;
@@ -171,13 +204,14 @@ struct store {
 	atomic_bool stopping;
 };
 
-/* The arguments of one script call. */
+/* The arguments of one script call: its KEYS first, then its ARGV. */
 struct call {
-	int argc;
+	int argc, nkeys;
 	const char *argv[ARGS_MAX];
 	size_t len[ARGS_MAX];
 	char num[8][24]; /* room for numbers written out */
 	unsigned nnum;
+	char key[CALL_KEYS][STORE_NAME_MAX + 16];
 };
 
 static const struct store_ops redis_store_ops;
@@ -200,25 +234,47 @@ name_hash(const struct store *s, const char *name)
 	return siphash24(s->hash_key, name, strlen(name));
 }
 
-/* Start a call of a script that makes messages with ids from first. */
+/*
+ * Start a call of a script that makes messages with ids from first; with
+ * name, one of the scripts of that inbox, whose KEYS are its :i, :q and
+ * :f (src/lua/common.lua), so that the call goes to its slot.
+ */
+static void
+call_init_keys(struct store *s, struct call *c, const char *name,
+    int nkeys, uint64_t first)
+{
+	static const char suffix[CALL_KEYS] = { 'i', 'q', 'f' };
+	int i, n;
+
+	c->nnum = 0;
+	c->nkeys = 0;
+	for (i = 0; name != NULL && i < nkeys && i < CALL_KEYS; i++) {
+		n = snprintf(c->key[i], sizeof(c->key[i]), "inboxd:{%s}:%c",
+		    name, suffix[i]);
+		c->argv[i] = c->key[i];
+		c->len[i] = n > 0 && (size_t)n < sizeof(c->key[i]) ?
+		    (size_t)n : 0;
+		c->nkeys++;
+	}
+	for (i = 0; i < COMMON_ARGS - 1; i++) {
+		c->argv[c->nkeys + i] = s->common[i];
+		c->len[c->nkeys + i] = strlen(s->common[i]);
+	}
+	/* ARGV[10]: whether events are rendered, which may change. */
+	c->argv[c->nkeys + 9] = atomic_load(&s->render) ? "1" : "0";
+	c->len[c->nkeys + 9] = 1;
+	snprintf(c->num[c->nnum], sizeof(c->num[0]), "%llu",
+	    (unsigned long long)first);
+	c->argv[c->nkeys + COMMON_ARGS - 1] = c->num[c->nnum++];
+	c->len[c->nkeys + COMMON_ARGS - 1] =
+	    strlen(c->argv[c->nkeys + COMMON_ARGS - 1]);
+	c->argc = c->nkeys + COMMON_ARGS;
+}
+
 static void
 call_init(struct store *s, struct call *c, uint64_t first)
 {
-	int i;
-
-	c->nnum = 0;
-	for (i = 0; i < COMMON_ARGS - 1; i++) {
-		c->argv[i] = s->common[i];
-		c->len[i] = strlen(s->common[i]);
-	}
-	/* ARGV[10]: whether events are rendered, which may change. */
-	c->argv[9] = atomic_load(&s->render) ? "1" : "0";
-	c->len[9] = 1;
-	snprintf(c->num[c->nnum], sizeof(c->num[0]), "%llu",
-	    (unsigned long long)first);
-	c->argv[COMMON_ARGS - 1] = c->num[c->nnum++];
-	c->len[COMMON_ARGS - 1] = strlen(c->argv[COMMON_ARGS - 1]);
-	c->argc = COMMON_ARGS;
+	call_init_keys(s, c, NULL, 0, first);
 }
 
 static void
@@ -243,10 +299,47 @@ call_u64(struct call *c, uint64_t v)
 	call_str(c, b);
 }
 
+/* Add the counters a function answered ({name, n, ...}) to the node's. */
+static void
+count_reply(struct store *s, const redisReply *a)
+{
+	size_t i, k;
+
+	if (a == NULL || a->type != REDIS_REPLY_ARRAY)
+		return;
+	for (i = 0; i + 1 < a->elements; i += 2) {
+		if (a->element[i]->type != REDIS_REPLY_STRING ||
+		    a->element[i + 1]->type != REDIS_REPLY_INTEGER ||
+		    a->element[i + 1]->integer < 0)
+			continue;
+		for (k = 0; k < nitems(counter_names); k++)
+			if (strcmp(a->element[i]->str, counter_names[k]) == 0)
+				atomic_fetch_add(&s->counter[k],
+				    (uint64_t)a->element[i + 1]->integer);
+	}
+}
+
+/*
+ * Call script; its answer, with the counters it sent along added to the
+ * node's, or an error reply, or NULL when Redis cannot be reached.
+ */
 static redisReply *
 call_run(struct store *s, enum lua_script script, struct call *c)
 {
-	return link_eval(s->link, script, c->argc, c->argv, c->len);
+	redisReply *r = link_eval(s->link, script, c->nkeys, c->argc,
+	    c->argv, c->len), *answer;
+
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY)
+		return r;
+	if (r->elements != 2) {
+		freeReplyObject(r);
+		return NULL;
+	}
+	count_reply(s, r->element[0]);
+	answer = r->element[1];
+	r->element[1] = NULL; /* freeReplyObject passes NULL elements by */
+	freeReplyObject(r);
+	return answer;
 }
 
 /* n X-Message-Ids for a script of an HTTP thread; the first. */
@@ -486,6 +579,7 @@ cred_put(struct store *s, const char *name, const char *gen,
 	memcpy(c->gen, gen, GEN_CHARS + 1);
 	memcpy(c->mac, mac, CRED_MAC_BYTES);
 	c->trusted_ms = 0;
+	c->refreshed_ms = 0;
 	do_cred_trust(s, c, now, 0);
 done:
 	pthread_mutex_unlock(&s->lock);
@@ -511,6 +605,47 @@ cred_gen(struct store *s, const char *name, char gen[GEN_CHARS + 1],
 	}
 	pthread_mutex_unlock(&s->lock);
 	return ret;
+}
+
+/* Is a refresh.lua of name due: none from here for REFRESH_MS? */
+static bool
+cred_refresh_due(struct store *s, const char *name, uint64_t now)
+{
+	struct cred *c;
+	bool due = true;
+
+	pthread_mutex_lock(&s->lock);
+	if ((c = *cred_slot(s, name)) != NULL && c->refreshed_ms != 0 &&
+	    now < c->refreshed_ms + REFRESH_MS)
+		due = false;
+	pthread_mutex_unlock(&s->lock);
+	return due;
+}
+
+static void
+cred_refreshed(struct store *s, const char *name, uint64_t now)
+{
+	struct cred *c;
+
+	pthread_mutex_lock(&s->lock);
+	if ((c = *cred_slot(s, name)) != NULL)
+		c->refreshed_ms = now;
+	pthread_mutex_unlock(&s->lock);
+}
+
+/*
+ * Would cost more bytes take the cluster past max-memory?  Judged by the
+ * gauges of the last walk over every inbox (gauges.lua), with the
+ * overheads the in-memory store counts: approximate (SPEC section 8).
+ */
+static bool
+over_memory(struct store *s, uint64_t cost)
+{
+	uint64_t used = atomic_load(&s->g_bytes) +
+	    atomic_load(&s->g_messages) * MSG_COST +
+	    atomic_load(&s->g_inboxes) * INBOX_COST;
+
+	return used + cost > s->lim.max_memory;
 }
 
 /* Redis says name's inbox is gone or another: forget its credential. */
@@ -632,7 +767,12 @@ create_inbox(struct store *s, const char *name, const struct cred_hash *h,
 	struct call c;
 	redisReply *r;
 
-	call_init(s, &c, 0);
+	if (s->lim.max_inboxes > 0 &&
+	    atomic_load(&s->g_inboxes) >= s->lim.max_inboxes)
+		return STORE_SERVER_FULL;
+	if (over_memory(s, INBOX_COST))
+		return STORE_SERVER_FULL;
+	call_init_keys(s, &c, name, CALL_KEYS, 0);
 	call_str(&c, name);
 	call_bytes(&c, h->salt, sizeof(h->salt));
 	call_bytes(&c, h->tag, sizeof(h->tag));
@@ -749,6 +889,39 @@ r_authenticate(struct store *s, const char *name, const char *password,
 	return res;
 }
 
+/*
+ * refresh.lua: a request of name other than a receive keeps its inbox
+ * alive.  The node skips it for REFRESH_MS after its last one (each
+ * refresh gives the inbox REFRESH_MS of slack), so a client sending in a
+ * burst costs one call a send.  STORE_OK, STORE_WRONG, STORE_NOT_FOUND
+ * (gone) or STORE_UNAVAILABLE.
+ */
+static enum store_result
+refresh(struct store *s, const char *name, const char *gen, uint64_t now)
+{
+	enum store_result res;
+	struct call c;
+	redisReply *r;
+
+	if (!cred_refresh_due(s, name, now))
+		return STORE_OK;
+	call_init_keys(s, &c, name, CALL_KEYS, 0);
+	call_str(&c, name);
+	call_str(&c, gen);
+	call_u64(&c, REFRESH_MS);
+	r = call_run(s, LUA_REFRESH, &c);
+	if (is_stale(r))
+		res = stale_cred(s, name, r, STORE_NOT_FOUND);
+	else {
+		res = word_result(r);
+		if (res == STORE_OK)
+			cred_refreshed(s, name, now);
+	}
+	if (r != NULL)
+		freeReplyObject(r);
+	return res;
+}
+
 static enum store_result
 r_send(struct store *s, const char *to, struct message *m, uint64_t now_ms)
 {
@@ -761,16 +934,18 @@ r_send(struct store *s, const char *to, struct message *m, uint64_t now_ms)
 
 	if (cred_gen(s, from, gen, now_ms, 0) == -1)
 		return STORE_UNAVAILABLE;
+	if ((res = refresh(s, from, gen, now_ms)) != STORE_OK)
+		return res == STORE_NOT_FOUND ? STORE_UNAVAILABLE : res;
+	if (over_memory(s, message_cost(m)))
+		return STORE_SERVER_FULL;
 	id = take_ids(s, 1);
-	call_init(s, &c, id);
-	call_str(&c, from);
-	call_str(&c, gen);
+	call_init_keys(s, &c, to, 2, id); /* its :i and :q */
 	call_str(&c, to);
+	call_str(&c, from);
 	call_str(&c, type != NULL ? type : "");
 	call_bytes(&c, message_body(m), m->len);
 	r = call_run(s, LUA_SEND, &c);
-	res = is_stale(r) ? stale_cred(s, from, r, STORE_UNAVAILABLE) :
-	    word_result(r);
+	res = word_result(r);
 	if (r != NULL)
 		freeReplyObject(r);
 	if (res == STORE_OK) {
@@ -791,7 +966,7 @@ pop(struct store *s, const char *name, const char *gen, uint64_t token,
 {
 	struct call c;
 
-	call_init(s, &c, 0);
+	call_init_keys(s, &c, name, CALL_KEYS, 0);
 	call_str(&c, name);
 	call_str(&c, gen);
 	call_u64(&c, token);
@@ -809,7 +984,7 @@ finish_delivery(struct store *s, const char *name, const char *id,
 	redisReply *r;
 	int ret;
 
-	call_init(s, &c, 0);
+	call_init_keys(s, &c, name, CALL_KEYS, 0);
 	call_str(&c, name);
 	call_str(&c, id);
 	call_str(&c, delivered ? "1" : "0");
@@ -1376,6 +1551,52 @@ reap(struct store *s)
 	}
 }
 
+/*
+ * A few steps of the walk over every inbox (gauges.lua) that gives the
+ * gauges of inboxes, messages and bytes; a walk back at cursor 0 makes
+ * them the node's.  Bounded: WALK_STEPS of WALK_COUNT keys a tick.
+ */
+static void
+walk(struct store *s)
+{
+	struct call c;
+	redisReply *r;
+	int step;
+
+	if (s->walk_cursor[0] == '\0')
+		strcpy(s->walk_cursor, "0");
+	for (step = 0; step < WALK_STEPS; step++) {
+		call_init(s, &c, 0);
+		call_str(&c, s->walk_cursor);
+		call_u64(&c, WALK_COUNT);
+		r = call_run(s, LUA_GAUGES, &c);
+		if (r == NULL || r->type != REDIS_REPLY_ARRAY ||
+		    r->elements != 4 ||
+		    r->element[0]->type != REDIS_REPLY_STRING ||
+		    r->element[0]->len >= sizeof(s->walk_cursor)) {
+			if (r != NULL) {
+				word_result(r); /* logs a script error */
+				freeReplyObject(r);
+			}
+			return;
+		}
+		s->walk_inboxes += (uint64_t)r->element[1]->integer;
+		s->walk_messages += (uint64_t)r->element[2]->integer;
+		s->walk_bytes += (uint64_t)r->element[3]->integer;
+		memcpy(s->walk_cursor, r->element[0]->str,
+		    r->element[0]->len + 1);
+		freeReplyObject(r);
+		if (strcmp(s->walk_cursor, "0") == 0) {
+			atomic_store(&s->g_inboxes, s->walk_inboxes);
+			atomic_store(&s->g_messages, s->walk_messages);
+			atomic_store(&s->g_bytes, s->walk_bytes);
+			atomic_fetch_add(&s->g_walks, 1);
+			s->walk_inboxes = s->walk_messages = s->walk_bytes = 0;
+			return;
+		}
+	}
+}
+
 static void
 r_expire(struct store *s, uint64_t now_ms)
 {
@@ -1428,6 +1649,7 @@ r_expire(struct store *s, uint64_t now_ms)
 	if (link_up(s->link)) {
 		reap(s);
 		retry_deliveries(s);
+		walk(s);
 	}
 }
 
@@ -1448,6 +1670,12 @@ r_check(struct store *s, char *why, size_t len)
 	return 0;
 }
 
+/*
+ * The cluster's gauges (rooms, members, invitations and PINs from Redis,
+ * inboxes, messages and bytes from the last walk, held GETs from the
+ * heartbeats) and this node's own counters.  Inboxes expired are those
+ * made in the cluster less those that live.
+ */
 static void
 r_stats(struct store *s, struct store_stats *st)
 {
@@ -1456,14 +1684,11 @@ r_stats(struct store *s, struct store_stats *st)
 		size_t off;
 	} fields[] = {
 #define F(x) { #x, offsetof(struct store_stats, x) }
-		F(inboxes), F(messages), F(bytes), F(memory), F(waiters),
-		F(pins), F(sent), F(delivered), F(requeued), F(expired),
-		F(inboxes_expired), F(rooms), F(members), F(invitations),
-		F(rooms_created), F(rooms_expired), F(copies_delivered),
-		F(copies_failed), F(events), F(events_dropped),
+		F(waiters), F(pins), F(rooms), F(members), F(invitations),
 #undef F
 	};
 	struct store_stats got = { 0 };
+	uint64_t created = 0;
 	struct call c;
 	redisReply *r;
 	size_t i, k;
@@ -1472,21 +1697,44 @@ r_stats(struct store *s, struct store_stats *st)
 	r = call_run(s, LUA_STATS, &c);
 	pthread_mutex_lock(&s->lock);
 	if (r != NULL && r->type == REDIS_REPLY_ARRAY) {
-		for (i = 0; i + 1 < r->elements; i += 2)
-			for (k = 0; k < nitems(fields); k++)
-				if (r->element[i]->type == REDIS_REPLY_STRING &&
-				    strcmp(r->element[i]->str, fields[k].name)
-				    == 0) {
-					long long v = strtoll(
-					    r->element[i + 1]->str, NULL, 10);
+		for (i = 0; i + 1 < r->elements; i += 2) {
+			long long v;
 
+			if (r->element[i]->type != REDIS_REPLY_STRING ||
+			    r->element[i + 1]->type != REDIS_REPLY_STRING)
+				continue;
+			v = strtoll(r->element[i + 1]->str, NULL, 10);
+			if (v < 0)
+				v = 0;
+			if (strcmp(r->element[i]->str, "created") == 0)
+				created = (uint64_t)v;
+			for (k = 0; k < nitems(fields); k++)
+				if (strcmp(r->element[i]->str, fields[k].name)
+				    == 0)
 					*(uint64_t *)(void *)((char *)&got +
-					    fields[k].off) = v > 0 ?
-					    (uint64_t)v : 0;
-				}
+					    fields[k].off) = (uint64_t)v;
+		}
+		got.inboxes = atomic_load(&s->g_inboxes);
+		got.inboxes_expired = created > got.inboxes ?
+		    created - got.inboxes : 0;
 		s->last = got;
 	}
 	*st = s->last;
+	st->messages = atomic_load(&s->g_messages);
+	st->bytes = atomic_load(&s->g_bytes);
+	st->memory = st->bytes + st->messages * MSG_COST +
+	    st->inboxes * INBOX_COST;
+	st->gauge_walks = atomic_load(&s->g_walks);
+	st->sent = atomic_load(&s->counter[C_SENT]);
+	st->delivered = atomic_load(&s->counter[C_DELIVERED]);
+	st->requeued = atomic_load(&s->counter[C_REQUEUED]);
+	st->expired = atomic_load(&s->counter[C_EXPIRED]);
+	st->rooms_created = atomic_load(&s->counter[C_ROOMS_CREATED]);
+	st->rooms_expired = atomic_load(&s->counter[C_ROOMS_EXPIRED]);
+	st->copies_delivered = atomic_load(&s->counter[C_COPIES_DELIVERED]);
+	st->copies_failed = atomic_load(&s->counter[C_COPIES_FAILED]);
+	st->events = atomic_load(&s->counter[C_EVENTS]);
+	st->events_dropped = atomic_load(&s->counter[C_EVENTS_DROPPED]);
 	st->waiters += s->nheld;
 	pthread_mutex_unlock(&s->lock);
 	if (r != NULL)

@@ -1,13 +1,15 @@
 /*
- * redis_link.h - the Redis store's way to Redis: a connection per thread,
- * timeouts, backoff while Redis cannot be reached, and the store's Lua
- * scripts called by EVALSHA.  Private to the Redis store (redis.c).
+ * redis_link.h - the Redis store's way to Redis: one pipelined
+ * connection shared by every thread, timeouts, backoff while Redis
+ * cannot be reached, and the store's Lua scripts, one Redis Functions
+ * library called by FCALL.  Private to the Redis store (redis.c).
  *
- * hiredis contexts are not thread-safe, and libmicrohttpd calls the store
- * from many threads at once: each thread gets its own connection, made
- * on its first command and kept in a thread-specific slot, so no command
- * waits for another thread's.  Replies are hiredis' (redisReply), freed
- * by the caller with freeReplyObject.
+ * libmicrohttpd calls the store from many threads at once: each call is
+ * written on the shared connection as it comes and its reply read back
+ * in order by whichever waiting thread reads (redis_link.c), so
+ * concurrent calls travel together and no call waits for another's
+ * round trip.  Replies are hiredis' (redisReply), freed by the caller
+ * with freeReplyObject.
  */
 #ifndef INBOXD_REDIS_LINK_H
 #define INBOXD_REDIS_LINK_H
@@ -66,8 +68,8 @@ bool link_up(struct redis_link *l);
 void link_failed(struct redis_link *l, const char *what);
 
 /*
- * Run one command (argc arguments of argvlen bytes) on the calling
- * thread's connection, connecting first if need be.  Returns the reply,
+ * Run one command (argc arguments of argvlen bytes) on the shared
+ * connection, connecting first if need be.  Returns the reply,
  * which may be an error reply; NULL when Redis cannot be reached (the
  * link then backs off: LINK_BACKOFF_MIN_MS doubling to
  * LINK_BACKOFF_MAX_MS, during which every command fails at once).
@@ -76,12 +78,14 @@ redisReply *link_command(struct redis_link *l, int argc, const char **argv,
     const size_t *argvlen);
 
 /*
- * EVALSHA script with no keys and argc arguments, as link_command does;
- * a script Redis does not know (a restart, SCRIPT FLUSH) is loaded and
- * called again.
+ * FCALL the function of script with argc arguments, the first nkeys of
+ * them its KEYS, as link_command does; a library Redis does not know (a
+ * restart, FUNCTION FLUSH) is loaded and the call made again.  The
+ * reply is the function's: {counters, answer} (src/lua/common.lua), or
+ * an error reply.
  */
 redisReply *link_eval(struct redis_link *l, enum lua_script script,
-    int argc, const char **argv, const size_t *argvlen);
+    int nkeys, int argc, const char **argv, const size_t *argvlen);
 
 /*
  * Pipelined calls of one script: link_batch_add queues a call, and

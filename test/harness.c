@@ -172,29 +172,70 @@ node_metric_from(unsigned port, const char *src, const char *series)
 }
 
 /*
- * The series a node counts for itself, in cluster mode too: requests,
- * failures, hashes and client addresses are the node's own (metrics.c).
- * Every other series comes from the store, and the Redis store gives the
- * cluster's figures, the same on every node (include/redis.h), but for
- * the other nodes' held GETs, which a node learns from their heartbeats
- * (a second late at most).
+ * The series a node counts for itself, in cluster mode too: every
+ * counter (requests, failures, hashes, and the store's: each node
+ * exports its own, include/redis.h) and the client addresses.  Every
+ * other series comes from the store, and the Redis store gives the
+ * cluster's figures, the same on every node, but for the other nodes'
+ * held GETs, which a node learns from their heartbeats (a second late at
+ * most).  Inboxes expired are the cluster's too: those made less those
+ * that live.
  */
 static int
 node_local(const char *series)
 {
-	static const char *const local[] = { "inboxd_http_requests_total",
-		"inboxd_auth_failures_total",
-		"inboxd_rate_limited_requests_total",
-		"inboxd_argon2_hashes_total", "inboxd_tracked_addresses" };
-	size_t i, n;
+	const char *brace = strchr(series, '{');
+	size_t n = brace != NULL ? (size_t)(brace - series) : strlen(series);
 
-	for (i = 0; i < sizeof(local) / sizeof(local[0]); i++) {
-		n = strlen(local[i]);
-		if (strncmp(series, local[i], n) == 0 &&
-		    (series[n] == '\0' || series[n] == '{'))
+	if (strncmp(series, "inboxd_inboxes_expired_total", n) == 0 &&
+	    n == strlen("inboxd_inboxes_expired_total"))
+		return 0;
+	return (n > 6 && strncmp(series + n - 6, "_total", 6) == 0) ||
+	    strcmp(series, "inboxd_tracked_addresses") == 0;
+}
+
+/*
+ * Does the series come from a node's walk over every inbox in Redis
+ * (include/redis.h), so that it may lag what was just done?
+ */
+static int
+walk_gauge(const char *series)
+{
+	static const char *const walked[] = { "inboxd_inboxes",
+		"inboxd_messages_queued", "inboxd_queued_bytes",
+		"inboxd_memory_bytes", "inboxd_inboxes_expired_total" };
+	size_t i;
+
+	for (i = 0; i < sizeof(walked) / sizeof(walked[0]); i++)
+		if (strcmp(series, walked[i]) == 0)
 			return 1;
-	}
 	return 0;
+}
+
+/* How long a node may take for two walks over every inbox. */
+#define WALK_MS 5000
+
+/* Wait until every live node has made two walks since now. */
+static void
+wait_walks(struct inboxd *d, const char *src)
+{
+	long long seen[CLUSTER_NODES];
+	long deadline = client_now_ms() + WALK_MS;
+	int i;
+
+	for (i = 0; i < CLUSTER_NODES; i++)
+		seen[i] = d->cluster->node[i].pid > 0 ?
+		    node_metric_from(d->cluster->node[i].port, src,
+		    "inboxd_gauge_walks_total") : -1;
+	for (i = 0; i < CLUSTER_NODES; i++) {
+		while (seen[i] != -1 && node_metric_from(
+		    d->cluster->node[i].port, src, "inboxd_gauge_walks_total") <
+		    seen[i] + 2) {
+			ck_assert_msg(client_now_ms() < deadline, "node %d made "
+			    "no walk over the inboxes in %d ms", i, WALK_MS);
+			sleep_ms(20);
+		}
+	}
 }
 
 /* How long the nodes may disagree on a series of the cluster's. */
@@ -222,6 +263,8 @@ metric_from(struct inboxd *d, const char *src, const char *series)
 		return sum;
 	}
 	/* The cluster's: once every live node says the same. */
+	if (walk_gauge(series))
+		wait_walks(d, src);
 	for (;;) {
 		int first = -1;
 

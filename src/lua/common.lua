@@ -43,33 +43,14 @@
 local P = 'inboxd:'
 local STATS = P .. 'stats'
 local EXP = P .. 'exp'
-local ALIVE = P .. 'alive'
 local PINS = P .. 'pins'
 local ROOMS = P .. 'rooms'
 local GRACE = 60000     -- ms keys outlive their deadline, if no node reaps
-local MSG_COST = 32     -- bytes a queued message costs beyond its string
-local INBOX_COST = 256  -- bytes an inbox costs, counted against max-memory
 
-local L = {
-	it = tonumber(ARGV[1]),         -- inbox-timeout, ms
-	mt = tonumber(ARGV[2]),         -- message-timeout, ms
-	maxmsg = tonumber(ARGV[3]),
-	maxbytes = tonumber(ARGV[4]),
-	maxmem = tonumber(ARGV[5]),
-	maxinboxes = tonumber(ARGV[6]),
-	maxrooms = tonumber(ARGV[7]),
-	maxmembers = tonumber(ARGV[8]),
-	maxperinbox = tonumber(ARGV[9]),
-	render = ARGV[10] == '1',
-}
-local NODE = ARGV[11]
-local IDBASE = ARGV[12]
-
-local NOW
-do
-	local t = redis.call('TIME')
-	NOW = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
+-- What one call knows, set by begin() as each function starts: the
+-- library's top level runs once, when it is loaded, not per call.
+local L, NODE, IDBASE, NOW
+local touched, nids
 
 local function num(v)
 	return tonumber(v) or 0
@@ -87,15 +68,36 @@ local function rkey(room, s)
 	return P .. 'r:{' .. room .. '}' .. (s or '')
 end
 
+-- Count n more of field.  Counters go back to the calling node with the
+-- answer (begin() and counts()): each node exports its own, so no call
+-- writes a counter shared by the cluster.  The room gauges (members,
+-- invitations) change only on room operations, off the hot paths, and
+-- are kept in STATS.
+local ROOM_GAUGES = { members = true, invitations = true }
+local CNT
 local function stat(field, n)
-	if n ~= 0 then
-		redis.call('HINCRBY', STATS, field, str(n))
+	if n == 0 then
+		return
 	end
+	if ROOM_GAUGES[field] then
+		redis.call('HINCRBY', STATS, field, str(n))
+	else
+		CNT[field] = (CNT[field] or 0) + n
+	end
+end
+
+-- The counters of this call, as the node reads them: {name, n, ...}.
+local function counts()
+	local out = {}
+	for k, v in pairs(CNT) do
+		out[#out + 1] = k
+		out[#out + 1] = v
+	end
+	return out
 end
 
 -- The ids of messages made here: IDBASE, IDBASE + 1, ... (decimal
 -- strings: an id may pass 2^53, where Lua's numbers stop being exact).
-local nids = 0
 local function nextid()
 	local k = nids
 	nids = nids + 1
@@ -138,7 +140,6 @@ end
 
 -- The inboxes changed by this script, each with its idle expiry and
 -- whether it was in EXP before the change (x nil: it did not exist).
-local touched = {}
 
 -- Inbox name is about to change: remember how it was, for finish().
 local function touch(name)
@@ -176,60 +177,40 @@ local function active(name)
 	extend(name, NOW + L.it)
 end
 
--- The slot in inboxd:alive of a plain inbox expiring at x (ms, later
--- than NOW): the tenth of a second after that of x + 10 ms.  Redis
--- keeps a key through its expiry's millisecond and a script sees keys as
--- of its start, a little before NOW: the margin keeps the slot of an
--- inbox a script can still see from being drained already.
-local function slot(x)
-	return math.floor((x + 10) / 100) + 1
-end
-
--- Count a plain inbox expiring at x in inboxd:alive (n = 1), or stop
--- counting it (n = -1).
-local function count(x, n)
-	local s = str(slot(x))
-	if redis.call('HINCRBY', ALIVE, s, n) <= 0 then
-		redis.call('HDEL', ALIVE, s)
-	end
-	redis.call('HINCRBY', STATS, 'plain', n)
+-- Set the keys of inbox name to expire at `at' (ms).
+local function ttl_at(name, at)
+	local px = str(at)
+	redis.call('PEXPIREAT', ikey(name, 'i'), px)
+	redis.call('PEXPIREAT', ikey(name, 'q'), px)
+	redis.call('PEXPIREAT', ikey(name, 'f'), px)
 end
 
 -- Bring every touched inbox's expiry up to date: a plain one (see Expiry
--- above) gets its TTL and count, any other its x, TTLs and its score in
+-- above) gets its keys' TTLs, any other its x, TTLs and its score in
 -- EXP, at its idle expiry or its oldest message's deadline, whichever is
 -- first.
 local function finish()
 	for name, was in pairs(touched) do
 		touched[name] = nil
 		local i = ikey(name, 'i')
-		local h = redis.call('HMGET', i, 'x', 'p', 's', 'nr')
+		local h = redis.call('HMGET', i, 'x', 'p', 'n')
 		local x = tonumber(h[1]) or getx(name)
-		local e = x and redis.call('LINDEX', ikey(name, 'q'), 0)
-		local plain = was.x and not was.ix
 		if not x then
-			if plain then
-				count(was.x, -1)
-			end
-		elseif e or h[2] or redis.call('HLEN', ikey(name, 'f')) > 0 or
-		    redis.call('EXISTS', ikey(name, 'r')) == 1 then
+			-- Gone.
+		elseif h[2] or redis.call('EXISTS', ikey(name, 'r')) == 1 then
 			local at = x
+			local e = num(h[3]) > 0 and
+			    redis.call('LINDEX', ikey(name, 'q'), 0)
 			if e then
 				local _, _, enq = parse(e)
 				at = math.min(at, enq + L.mt)
-			end
-			if plain then
-				count(was.x, -1)
 			end
 			if not h[1] then
 				redis.call('HSET', i, 'x', str(x))
 			end
 			if not was.ix or was.x ~= x then
-				local px = str(x + GRACE)
-				redis.call('PEXPIREAT', i, px)
-				redis.call('PEXPIREAT', ikey(name, 'q'), px)
-				redis.call('PEXPIREAT', ikey(name, 'f'), px)
-				redis.call('PEXPIREAT', ikey(name, 'r'), px)
+				ttl_at(name, x + GRACE)
+				redis.call('PEXPIREAT', ikey(name, 'r'), str(x + GRACE))
 			end
 			redis.call('ZADD', EXP, str(at), name)
 		elseif x <= NOW + 10 then
@@ -237,31 +218,20 @@ local function finish()
 			-- hung up): it goes now.
 			if was.ix then
 				redis.call('ZREM', EXP, name)
-			elseif plain then
-				count(was.x, -1)
 			end
-			redis.call('DEL', i)
-			stat('memory', -INBOX_COST)
-			stat('inboxes_expired', 1)
+			redis.call('DEL', i, ikey(name, 'q'), ikey(name, 'f'))
 		else
 			if was.ix then
 				redis.call('ZREM', EXP, name)
 			end
-			if not plain or slot(was.x) ~= slot(x) then
-				if plain then
-					count(was.x, -1)
-				end
-				count(x, 1)
-			end
 			if h[1] then
 				redis.call('HDEL', i, 'x')
 			end
-			if h[3] or h[4] then
-				-- Nothing queued, in flight or joined to count.
-				redis.call('HDEL', i, 's', 'b', 'm', 'nr')
-			end
-			if not plain or was.x ~= x then
-				redis.call('PEXPIREAT', i, str(x))
+			ttl_at(name, x)
+			if h[3] and num(h[3]) == 0 and
+			    redis.call('HLEN', ikey(name, 'f')) == 0 then
+				-- Nothing queued or in flight to count.
+				redis.call('HDEL', i, 's', 'n', 'b', 'nr')
 			end
 		end
 	end
@@ -288,15 +258,13 @@ local function exists(name)
 	return redis.call('EXISTS', ikey(name, 'i')) == 1
 end
 
--- Account for message e leaving (-1) or joining (1) inbox name's queue.
+-- Account for message e leaving (-1) or joining (1) inbox name's queue:
+-- its count n and body bytes b, which the quotas check.
 local function account(name, e, sign)
 	local _, _, _, _, len = parse(e)
 	local i = ikey(name, 'i')
 	redis.call('HINCRBY', i, 'b', str(sign * len))
-	redis.call('HINCRBY', i, 'm', str(sign * (#e + MSG_COST)))
-	stat('messages', sign)
-	stat('bytes', sign * len)
-	stat('memory', sign * (#e + MSG_COST))
+	redis.call('HINCRBY', i, 'n', str(sign))
 	touch(name)
 end
 
@@ -395,18 +363,13 @@ local function enqueue(to, ev, from, ctype, room, body)
 	end
 	touch(to)
 	drop_stale(to)
-	if redis.call('LLEN', q) >= L.maxmsg or
-	    num(redis.call('HGET', i, 'b')) + #body > L.maxbytes then
+	local h = redis.call('HMGET', i, 'n', 'b')
+	if num(h[1]) >= L.maxmsg or num(h[2]) + #body > L.maxbytes then
 		return 'INBOX_FULL'
 	end
-	local head = str(redis.call('HINCRBY', i, 's', 1)) .. ' ' .. nextid() ..
+	local e = str(redis.call('HINCRBY', i, 's', 1)) .. ' ' .. nextid() ..
 	    ' ' .. str(NOW) .. ' ' .. ev .. ' ' .. str(#body) .. '\n' .. from ..
-	    '\n' .. ctype .. '\n' .. room .. '\n'
-	if num(redis.call('HGET', STATS, 'memory')) + #head + #body +
-	    MSG_COST > L.maxmem then
-		return 'SERVER_FULL'
-	end
-	local e = head .. body
+	    '\n' .. ctype .. '\n' .. room .. '\n' .. body
 	redis.call('RPUSH', q, e)
 	redis.call('PEXPIREAT', q, keys_at(to))
 	account(to, e, 1)
@@ -555,4 +518,25 @@ local function expire_room(room)
 	else
 		redis.call('ZREM', ROOMS, room)
 	end
+end
+
+-- Every function's first step: ARGV[1..12] (see above) and Redis' clock.
+local function begin(ARGV)
+	L = {
+		it = tonumber(ARGV[1]),         -- inbox-timeout, ms
+		mt = tonumber(ARGV[2]),         -- message-timeout, ms
+		maxmsg = tonumber(ARGV[3]),
+		maxbytes = tonumber(ARGV[4]),
+		maxmem = tonumber(ARGV[5]),
+		maxinboxes = tonumber(ARGV[6]),
+		maxrooms = tonumber(ARGV[7]),
+		maxmembers = tonumber(ARGV[8]),
+		maxperinbox = tonumber(ARGV[9]),
+		render = ARGV[10] == '1',
+	}
+	NODE = ARGV[11]
+	IDBASE = ARGV[12]
+	touched, nids, CNT = {}, 0, {}
+	local t = redis.call('TIME')
+	NOW = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end

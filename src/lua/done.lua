@@ -1,9 +1,23 @@
 -- done.lua - the delivery of message ID of inbox NAME is over: delivered
 -- (DELIVERED 1), it is deleted; else it goes back before every later
--- message, unless it outlived message-timeout.
--- ARGV: NAME ID DELIVERED.  Returns 1, or 0 when it was not in flight.
+-- message, unless it outlived message-timeout.  A delivered message of
+-- a plain inbox costs the in-flight entry's deletion and, the inbox
+-- being idle then, that of its counts.
+-- KEYS: NAME's :i :q :f.  ARGV: NAME ID DELIVERED.  Returns 1, or 0 when
+-- it was not in flight.
 local name, id, delivered = ARGV[13], ARGV[14], ARGV[15]
-local f = ikey(name, 'f')
+local i, f = KEYS[1], KEYS[3]
+if delivered == '1' then
+	if redis.call('HDEL', f, id) == 0 then
+		return 0
+	end
+	stat('delivered', 1)
+	local h = redis.call('HMGET', i, 'x', 'n')
+	if not h[1] and num(h[2]) == 0 and redis.call('HLEN', f) == 0 then
+		redis.call('HDEL', i, 's', 'n', 'b')
+	end
+	return 1
+end
 local v = redis.call('HGET', f, id)
 if not v then
 	return 0
@@ -13,11 +27,7 @@ if not exists(name) then
 	return 0
 end
 active(name)
-if delivered == '1' then
-	stat('delivered', 1)
-else
-	local _, _, e = inflight(v)
-	requeue(name, e)
-end
+local _, _, e = inflight(v)
+requeue(name, e)
 finish()
 return 1

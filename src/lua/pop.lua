@@ -6,20 +6,77 @@
 -- An earlier GET held on another node is told it is displaced.
 -- MODE 'wake' pops on behalf of this node's held GET after a wake-up: it
 -- checks no generation and, with nothing queued, keeps the hold.
--- ARGV: NAME GEN TOKEN WAIT MODE.  Returns {'OK', message}, {'EMPTY'},
--- {'HELD'}, {'STALE'} (wake: the hold is no longer this node's), or
--- {'GONE'} / {'WRONG'}.
+-- A plain inbox with nothing in flight (the common case) takes the short
+-- way: one HMGET, the pop, the in-flight entry, its counts and TTLs.
+-- KEYS: NAME's :i :q :f.  ARGV: NAME GEN TOKEN WAIT MODE.  Returns
+-- {'OK', message}, {'EMPTY'}, {'HELD'}, {'STALE'} (wake: the hold is no
+-- longer this node's), or {'GONE'} / {'WRONG'}.
 local name, gen, token, wait, mode =
     ARGV[13], ARGV[14], ARGV[15], tonumber(ARGV[16]), ARGV[17]
-local i = ikey(name, 'i')
-if mode == 'get' then
-	local bad = checkgen(name, gen)
-	if bad then
-		return {bad}
-	end
-elseif not exists(name) then
+local i, q, f = KEYS[1], KEYS[2], KEYS[3]
+local h = redis.call('HMGET', i, 'k', 'x', 'n', 'b', 'wn', 'wt', 'wd')
+if not h[1] then
 	return {'GONE'}
 end
+if mode == 'get' and hex(h[1], 1, 8) ~= gen then
+	return {'WRONG'}
+end
+if mode == 'wake' and h[5] ~= NODE then
+	return {'STALE'}
+end
+
+-- The short way: take the oldest live message.
+if not h[2] and redis.call('HLEN', f) == 0 then
+	local n, b = num(h[3]), num(h[4])
+	local e = n > 0 and redis.call('LPOP', q)
+	while e do
+		local _, id, enq, _, len = parse(e)
+		n, b = n - 1, b - len
+		if enq + L.mt > NOW then
+			local at = str(NOW + L.it)
+			redis.call('HSET', f, id, NODE .. '\n' .. token .. '\n' .. e)
+			redis.call('HSET', i, 'n', str(n), 'b', str(b))
+			if mode == 'wake' then
+				redis.call('HDEL', i, 'wn', 'wt', 'wd', 'a')
+				ttl_at(name, NOW + L.it)
+			else
+				if h[5] then
+					redis.call('HSET', i, 'a', str(NOW))
+				end
+				redis.call('PEXPIREAT', i, at, 'GT')
+				redis.call('PEXPIREAT', q, at, 'GT')
+				redis.call('PEXPIREAT', f, at, 'GT')
+			end
+			return {'OK', e}
+		end
+		stat('expired', 1)
+		e = n > 0 and redis.call('LPOP', q)
+	end
+	if num(h[3]) > 0 then
+		redis.call('HSET', i, 'n', str(n), 'b', str(b))
+	end
+	if mode == 'wake' then
+		return {'EMPTY'}
+	end
+	if wait == 0 then
+		if h[5] then
+			redis.call('HSET', i, 'a', str(NOW))
+		end
+		local at = str(NOW + L.it)
+		redis.call('PEXPIREAT', i, at, 'GT')
+		return {'EMPTY'}
+	end
+	redis.call('HSET', i, 'wn', NODE, 'wt', token, 'wd', str(NOW + wait),
+	    'a', str(NOW))
+	redis.call('PEXPIREAT', i, str(NOW + wait + L.it), 'GT')
+	if h[5] and h[5] ~= NODE and num(h[7]) > NOW then
+		redis.call('PUBLISH', P .. 'node:' .. h[5],
+		    'displace ' .. h[6] .. ' ' .. name)
+	end
+	return {'HELD'}
+end
+
+-- The long way: an indexed inbox, or messages in flight.
 requeue_dead(name)
 drop_stale(name)
 local w = redis.call('HMGET', i, 'wn', 'wt', 'wd')
@@ -27,10 +84,9 @@ if mode == 'wake' and w[1] ~= NODE then
 	finish()
 	return {'STALE'}
 end
-local e = redis.call('LPOP', ikey(name, 'q'))
+local e = redis.call('LPOP', q)
 if e then
 	local _, id = parse(e)
-	local f = ikey(name, 'f')
 	account(name, e, -1)
 	redis.call('HSET', f, id, NODE .. '\n' .. token .. '\n' .. e)
 	if mode == 'wake' then

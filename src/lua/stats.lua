@@ -1,14 +1,14 @@
--- stats.lua - the cluster's gauges and counters: inboxd:stats, with the
--- inboxes (plain and indexed: common.lua, Expiry), live PINs and rooms counted from their indexes, and the held
--- GETs of the other live nodes as their heartbeats last said.
+-- stats.lua - the cluster's room gauges and count of inboxes made
+-- (inboxd:stats), live PINs and rooms counted from their indexes, and
+-- the held GETs of the other live nodes as their heartbeats last said.
+-- The inboxes, messages and bytes come from gauges.lua, the counters
+-- from each node.
 -- Returns a flat array of names and values.
 local s = redis.call('HGETALL', STATS)
 local function put(k, v)
 	s[#s + 1] = k
 	s[#s + 1] = str(v)
 end
-put('inboxes',
-    redis.call('ZCARD', EXP) + num(redis.call('HGET', STATS, 'plain')))
 put('pins', redis.call('ZCOUNT', PINS, '(' .. str(NOW), '+inf'))
 put('rooms', redis.call('ZCARD', ROOMS))
 local held = 0

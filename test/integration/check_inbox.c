@@ -679,6 +679,10 @@ START_TEST(test_send_beyond_max_memory_is_503_server_full)
 		contact(&d, to[i], "pw");
 	memset(body, 'm', sizeof(body));
 	for (i = 0; i < 8 && status == 204; i++) {
+		/* Cluster mode judges by the gauges of its last walk over
+		 * the inboxes (inboxd(8)): let it see each send. */
+		if (cluster_mode())
+			(void)metric(&d, "inboxd_memory_bytes");
 		status = send_to(&d, "a", "pw", to[i % 4], NULL, body,
 		    sizeof(body), &r);
 		if (status == 204)
@@ -691,6 +695,8 @@ START_TEST(test_send_beyond_max_memory_is_503_server_full)
 	response_free(&r);
 	/* Popping frees memory for the next send. */
 	expect_pop(&d, "a", "pw", body, sizeof(body), "a", NULL);
+	if (cluster_mode())
+		(void)metric(&d, "inboxd_memory_bytes");
 	ck_assert_int_eq(send_to(&d, "a", "pw", "a", NULL, "x", 1, NULL), 204);
 	stop(&d);
 }
@@ -704,6 +710,9 @@ START_TEST(test_first_contact_beyond_max_inboxes_is_503_server_full)
 	start(&d, "max-inboxes 2\n");
 	contact(&d, "one", "pw");
 	contact(&d, "two", "pw");
+	/* Cluster mode counts inboxes by walking over them (inboxd(8)). */
+	if (cluster_mode())
+		ck_assert_int_eq(metric(&d, "inboxd_inboxes"), 2);
 	ck_assert_int_eq(get(&d, "three", "pw", "/inbox?wait=0", &r), 503);
 	assert_error_full(&r, 503, "server_full");
 	ck_assert_ptr_nonnull(response_header(&r, "Retry-After"));

@@ -1,0 +1,30 @@
+-- refresh.lua - a request of inbox NAME (generation GEN) other than a
+-- receive: it lives inbox-timeout more, and SLACK ms: a node refreshes
+-- an inbox at most once in SLACK ms (redis.c), so an inbox it skipped
+-- never expires early, and late by SLACK at most.  A plain inbox only
+-- moves its keys' TTLs forward (PEXPIREAT GT: a held GET may keep it
+-- longer already).
+-- KEYS: NAME's :i :q :f.  ARGV: NAME GEN SLACK.  Returns 'OK', or 'GONE'
+-- / 'WRONG'.
+local name, gen, slack = ARGV[13], ARGV[14], tonumber(ARGV[15])
+local i = KEYS[1]
+local h = redis.call('HMGET', i, 'k', 'x', 'wn')
+if not h[1] then
+	return 'GONE'
+end
+if hex(h[1], 1, 8) ~= gen then
+	return 'WRONG'
+end
+if h[2] then
+	active(name)
+	finish()
+	return 'OK'
+end
+if h[3] then
+	redis.call('HSET', i, 'a', str(NOW))
+end
+local at = str(NOW + L.it + slack)
+redis.call('PEXPIREAT', i, at, 'GT')
+redis.call('PEXPIREAT', KEYS[2], at, 'GT')
+redis.call('PEXPIREAT', KEYS[3], at, 'GT')
+return 'OK'
