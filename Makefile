@@ -2,16 +2,20 @@
 #
 #   make            build inboxd
 #   make run        build and run it in the foreground on 127.0.0.1:8080
-#   make check      build and run every test
+#   make check      build and run every test (BROWSER=0: all but the
+#                   browser test)
 #   make bench      build and run the benchmarks
 #   make sanitize   run every test built with AddressSanitizer and UBSan
 #   make memcheck   run the unit tests under valgrind
 #   make fuzz       run each libFuzzer target for FUZZ_SECONDS
 #   make install    install under $(DESTDIR)$(PREFIX)
 #
-# Build dependencies are found with pkg-config.  On Debian, a missing one
-# is installed with apt-get when make runs as root; otherwise make prints
-# the apt-get line to run and stops.
+# Each target sets up what it needs on Debian (the NEEDS_ lists below):
+# when make runs as root, apt-get installs the packages that are missing
+# (after apt-get update), and make check runs npm ci for the browser
+# test's npm packages; otherwise make prints the commands to run and
+# stops.  A machine that has everything runs neither apt-get nor npm.
+# Build dependencies are then found with pkg-config.
 
 VERSION = 0.1.0
 PREFIX ?= /usr/local
@@ -25,11 +29,84 @@ CC ?= cc
 CFLAGS ?= -O2 -g
 WARNINGS = -Wall -Wextra -Wpedantic -Werror
 PKGS = libmicrohttpd libargon2 libcjson gnutls check hiredis
-DEBS = pkg-config libmicrohttpd-dev libargon2-dev libcjson-dev \
-	libgnutls28-dev check libhiredis-dev
 
-# config.mk holds what pkg-config found; making it installs what is missing.
-# It is made again when this file changes (a dependency may have come).
+# The Debian packages each target needs, as probes for need below: a
+# PACKAGE alone is there when dpkg says it is installed (on a machine
+# without dpkg it is taken to be), COMMAND:PACKAGE when COMMAND is on
+# PATH, /FILE:PACKAGE when FILE exists.
+NEEDS_build = cc:gcc libc6-dev pkg-config:pkg-config libmicrohttpd-dev \
+	libargon2-dev libcjson-dev libgnutls28-dev check libhiredis-dev
+# The tests run redis-server (cluster mode) and nginx, make a certificate
+# with openssl (TLS), and the browser test runs Chromium under node (with
+# npm's playwright-core) in a network namespace of its own (ip, unshare).
+# redis-cli is for tests of a Redis Cluster.
+BROWSER ?= 1
+CHROMIUM ?= /usr/bin/chromium
+NEEDS_check = redis-server:redis-server redis-cli:redis-tools nginx:nginx \
+	openssl:openssl $(if $(filter 0,$(BROWSER)),,$(CHROMIUM):chromium \
+	node:nodejs ip:iproute2 unshare:util-linux)
+NEEDS_sanitize = clang:clang libclang-rt-14-dev $(NEEDS_check)
+NEEDS_memcheck = valgrind:valgrind
+NEEDS_fuzz = clang:clang libclang-rt-14-dev
+NEEDS_bench = wrk:wrk nginx:nginx \
+	/usr/lib/nginx/modules/ngx_nchan_module.so:libnginx-mod-nchan \
+	$(if $(filter 0,$(BENCH_CLUSTER)),,redis-server:redis-server \
+	redis-cli:redis-tools)
+NEEDS_cluster = redis-server:redis-server
+NEEDS_lint-man = mandoc:mandoc
+# Folders whose node_modules npm ci makes from their package-lock.json.
+NPM_check = $(if $(filter 0,$(BROWSER)),,test/browser)
+NPM_sanitize = $(NPM_check)
+
+# $(call need,PROBES,NPM_FOLDERS): install what PROBES find missing with
+# apt-get, and run npm ci in each folder whose node_modules is older than
+# its package-lock.json (npm itself is a Debian package too, if missing).
+# Not as root, or without apt-get: print the commands and fail.
+define need
+@missing=; npm=; \
+for p in $(1); do \
+	case $$p in \
+	/*:*) [ -e "$${p%:*}" ] ;; \
+	*:*) command -v "$${p%:*}" >/dev/null ;; \
+	*) ! command -v dpkg-query >/dev/null || [ "$$(dpkg-query -W \
+	    -f '$${db:Status-Status}' $$p 2>/dev/null)" = installed ] ;; \
+	esac || missing="$$missing $${p##*:}"; \
+done; \
+for d in $(2); do \
+	[ $$d/node_modules/.package-lock.json -nt $$d/package-lock.json ] || \
+	    npm="$$npm $$d"; \
+done; \
+if [ -n "$$npm" ] && ! command -v npm >/dev/null; then \
+	missing="$$missing npm"; \
+fi; \
+if [ -z "$$missing$$npm" ]; then \
+	exit 0; \
+elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive \
+		    apt-get install -y -q$$missing || exit 1; \
+	fi; \
+	for d in $$npm; do \
+		echo "installing the npm packages of $$d"; \
+		(cd $$d && npm ci --no-audit --no-fund) || exit 1; \
+	done; \
+else \
+	echo "missing dependencies; install them with:"; \
+	[ -z "$$missing" ] || echo "  apt-get install$$missing"; \
+	for d in $$npm; do echo "  (cd $$d && npm ci)"; done; \
+	exit 1; \
+fi
+endef
+
+# need-GOAL: what GOAL needs.
+need-%:
+	$(call need,$(NEEDS_$*),$(NPM_$*))
+
+# config.mk holds what pkg-config found.  Making it installs what the
+# build needs, and what the goals on the command line need, so that a new
+# machine runs apt-get once.  It is made again when this file changes (a
+# dependency may have come).
 ifeq ($(filter clean distclean,$(MAKECMDGOALS)),)
 include config.mk
 endif
@@ -67,19 +144,9 @@ VALGRIND = valgrind -q --leak-check=full --show-leak-kinds=definite,indirect \
 all: $(DAEMON)
 
 config.mk: Makefile
-	@if ! command -v pkg-config >/dev/null 2>&1 || \
-	    ! pkg-config --exists $(PKGS); then \
-		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-			echo "installing build dependencies: $(DEBS)"; \
-			apt-get update -q && \
-			DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(DEBS) \
-			    || exit 1; \
-		else \
-			echo "missing build dependencies; install them with:"; \
-			echo "  apt-get install $(DEBS)"; \
-			exit 1; \
-		fi; \
-	fi
+	$(call need,$(NEEDS_build) $(foreach g,$(MAKECMDGOALS),$(NEEDS_$(g))),\
+	    $(foreach g,$(MAKECMDGOALS),$(NPM_$(g))))
+	@pkg-config --exists --print-errors $(PKGS)
 	@{ echo "DEP_CFLAGS = $$(pkg-config --cflags libmicrohttpd libargon2 libcjson gnutls)"; \
 	   echo "DEP_LIBS = $$(pkg-config --libs libmicrohttpd libargon2 libcjson gnutls)"; \
 	   echo "CHECK_CFLAGS = $$(pkg-config --cflags check)"; \
@@ -147,7 +214,7 @@ $(TBIN)/bench_%: test/bench/bench_%.c $(CORE_OBJS) config.mk
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(CORE_OBJS) $(LIBS)
 
 # libFuzzer targets build the socket-free modules from source with clang.
-$(TBIN)/fuzz_%: test/fuzz/fuzz_%.c $(CORE:%=src/%.c) config.mk
+$(TBIN)/fuzz_%: test/fuzz/fuzz_%.c $(CORE:%=src/%.c) config.mk | need-fuzz
 	@mkdir -p $(dir $@)
 	clang $(CPPFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined \
 	    -fno-sanitize-recover=all $(DEP_CFLAGS) -pthread -o $@ $< \
@@ -159,7 +226,7 @@ $(TBIN)/loadgen: test/bench/loadgen.c
 
 # Side by side with Nchan, then cluster mode on a redis-server of its
 # own: see test/bench/run.sh.  Not part of check.
-bench: $(DAEMON) $(TBIN)/bench_auth $(TBIN)/bench_rooms $(TBIN)/loadgen
+bench: need-bench $(DAEMON) $(TBIN)/bench_auth $(TBIN)/bench_rooms $(TBIN)/loadgen
 	$(TBIN)/bench_auth
 	$(TBIN)/bench_rooms
 	INBOXD=$(DAEMON) LOADGEN=$(TBIN)/loadgen bash test/bench/run.sh
@@ -170,7 +237,7 @@ run: $(DAEMON)
 # A local two-node cluster to try cluster mode with: a redis-server of
 # its own and two nodes on it, in the foreground until Ctrl-C (see
 # examples/cluster.sh).
-cluster: $(DAEMON)
+cluster: need-cluster $(DAEMON)
 	bash examples/cluster.sh $(DAEMON)
 
 .PHONY: cluster
@@ -180,10 +247,9 @@ cluster: $(DAEMON)
 # harness starts (test/harness.c), requests alternating between them.
 CLUSTER_SUITES = $(TBIN)/check_inbox $(TBIN)/check_pin $(TBIN)/check_rooms
 
-# The browser test (test/browser) needs Debian's chromium and its npm
-# packages (cd test/browser && npm ci); without them it is skipped, except
-# under CI, where a skip is a failure.
-check: $(DAEMON) $(UNIT_TESTS) $(INTEGRATION_TESTS)
+# The browser test (test/browser) is skipped only when asked for with
+# BROWSER=0; when it cannot run (it exits 77), that is a failure.
+check: need-check $(DAEMON) $(UNIT_TESTS) $(INTEGRATION_TESTS)
 	@failed=0; for t in $(UNIT_TESTS) $(INTEGRATION_TESTS); do \
 		echo "== $$t"; \
 		INBOXD=$(DAEMON) TESTDATA=test/data ETCDIR=etc $$t || failed=1; \
@@ -194,30 +260,34 @@ check: $(DAEMON) $(UNIT_TESTS) $(INTEGRATION_TESTS)
 		    $$t || failed=1; \
 	done; \
 	echo "== test/browser/run.sh"; \
-	INBOXD=$(CURDIR)/$(DAEMON) bash test/browser/run.sh; rc=$$?; \
-	if [ $$rc = 77 ] && [ "$${CI:-}" != true ]; then \
-		echo "browser test skipped"; \
-	elif [ $$rc != 0 ]; then \
-		failed=1; \
+	if [ "$(BROWSER)" = 0 ]; then \
+		echo "test/browser: SKIPPED, as asked for with BROWSER=0"; \
+	else \
+		INBOXD=$(CURDIR)/$(DAEMON) bash test/browser/run.sh; rc=$$?; \
+		if [ $$rc = 77 ]; then \
+			echo "test/browser: FAIL: it could not run here" \
+			    "(make check BROWSER=0 skips it)"; \
+		fi; \
+		[ $$rc = 0 ] || failed=1; \
 	fi; exit $$failed
 
 # Every test again, built with AddressSanitizer and UBSan in build/sanitize;
 # any report fails the run (a report ends the process, and the tests check
 # every exit status, the daemon's included).
-sanitize:
+sanitize: need-sanitize
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    $(MAKE) B=build/sanitize CC=clang \
 	    CFLAGS="-O1 -g $(SANITIZE)" LDFLAGS="$(SANITIZE)" check
 
 # The unit tests under valgrind, unforked so that leaks are seen.
-memcheck: $(UNIT_TESTS)
+memcheck: need-memcheck $(UNIT_TESTS)
 	@failed=0; for t in $(UNIT_TESTS); do \
 		echo "== valgrind $$t"; \
 		CK_FORK=no ETCDIR=etc $(VALGRIND) $$t || failed=1; \
 	done; exit $$failed
 
-fuzz: $(FUZZ_TARGETS:%=$(TBIN)/fuzz_%)
+fuzz: need-fuzz $(FUZZ_TARGETS:%=$(TBIN)/fuzz_%)
 	@for t in $(FUZZ_TARGETS); do \
 		echo "== fuzz_$$t for $(FUZZ_SECONDS) s"; \
 		mkdir -p $(B)/test/corpus/$$t || exit 1; \
@@ -263,7 +333,7 @@ uninstall:
 
 # mandoc's style check of both pages.  The pages refer to each other,
 # which mandoc cannot find before they are installed: those notes pass.
-lint-man:
+lint-man: need-lint-man
 	@out=$$(mandoc -Tlint -Wall man/inboxd.8 man/inboxd.conf.5 2>&1 | \
 	    grep -v 'STYLE: referenced manual not found: Xr inboxd'); \
 	if [ -n "$$out" ]; then echo "$$out"; exit 1; fi
