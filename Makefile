@@ -170,9 +170,11 @@ run: $(DAEMON)
 
 # A local two-node cluster to try cluster mode with: a redis-server of
 # its own and two nodes on it, in the foreground until Ctrl-C (see
-# examples/cluster.sh).
+# examples/cluster.sh).  SHARDS=3 or more: a Redis Cluster of that many
+# masters, each with a replica, instead of the one redis-server.
+SHARDS ?= 1
 cluster: $(DAEMON)
-	bash examples/cluster.sh $(DAEMON)
+	SHARDS=$(SHARDS) bash examples/cluster.sh $(DAEMON)
 
 .PHONY: cluster
 
