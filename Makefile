@@ -122,8 +122,10 @@ OBJ = $(B)/obj
 TBIN = $(B)/test/bin
 DAEMON = $(B)/inboxd
 
-# Modules without a socket: unit-tested on their own.
-CORE = util timer config json log store room auth metrics addr peer field
+# Modules without a socket: unit-tested on their own.  redis_slot reads
+# hiredis' replies without calling hiredis, but needs its header.
+CORE = util timer config json log store room auth metrics addr peer field \
+	redis_slot
 # The daemon's own: HTTP, and the Redis store (the only hiredis user).
 SERVER = http api waiter redis redis_link
 CORE_OBJS = $(CORE:%=$(OBJ)/%.o)
@@ -189,36 +191,40 @@ $(OBJ)/gen/lua_scripts.h: $(LUA_SCRIPTS) Makefile
 	@mv $@.tmp $@
 
 $(OBJ)/redis.o $(OBJ)/redis_link.o: EXTRA_CFLAGS = $(REDIS_CFLAGS) -I$(OBJ)/gen
+$(OBJ)/redis_slot.o: EXTRA_CFLAGS = $(REDIS_CFLAGS)
 $(OBJ)/redis.o $(OBJ)/redis_link.o: $(OBJ)/gen/lua_scripts.h
 
 $(OBJ)/test/%.o: test/%.c config.mk
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -Itest $(ALL_CFLAGS) $(CHECK_CFLAGS) -c -o $@ $<
+	$(CC) $(CPPFLAGS) -Itest $(ALL_CFLAGS) $(CHECK_CFLAGS) $(REDIS_CFLAGS) \
+	    -c -o $@ $<
 
 $(DAEMON): $(CORE_OBJS) $(SERVER_OBJS)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) $(REDIS_LIBS)
 
 $(TBIN)/check_%: test/unit/check_%.c $(CORE_OBJS) config.mk
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -Itest $(ALL_CFLAGS) $(CHECK_CFLAGS) $(LDFLAGS) \
-	    -o $@ $< $(CORE_OBJS) $(LIBS) $(CHECK_LIBS)
+	$(CC) $(CPPFLAGS) -Itest $(ALL_CFLAGS) $(CHECK_CFLAGS) $(REDIS_CFLAGS) \
+	    $(LDFLAGS) -o $@ $< $(CORE_OBJS) $(LIBS) $(CHECK_LIBS) $(REDIS_LIBS)
 
 $(TBIN)/check_%: test/integration/check_%.c $(TEST_SUPPORT) $(CORE_OBJS) \
     config.mk
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -Itest $(ALL_CFLAGS) $(CHECK_CFLAGS) $(LDFLAGS) \
-	    -o $@ $< $(TEST_SUPPORT) $(CORE_OBJS) $(LIBS) $(CHECK_LIBS)
+	$(CC) $(CPPFLAGS) -Itest $(ALL_CFLAGS) $(CHECK_CFLAGS) $(REDIS_CFLAGS) \
+	    $(LDFLAGS) -o $@ $< $(TEST_SUPPORT) $(CORE_OBJS) $(LIBS) \
+	    $(CHECK_LIBS) $(REDIS_LIBS)
 
 $(TBIN)/bench_%: test/bench/bench_%.c $(CORE_OBJS) config.mk
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(CORE_OBJS) $(LIBS)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(REDIS_CFLAGS) $(LDFLAGS) -o $@ $< \
+	    $(CORE_OBJS) $(LIBS) $(REDIS_LIBS)
 
 # libFuzzer targets build the socket-free modules from source with clang.
 $(TBIN)/fuzz_%: test/fuzz/fuzz_%.c $(CORE:%=src/%.c) config.mk | need-fuzz
 	@mkdir -p $(dir $@)
 	clang $(CPPFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined \
-	    -fno-sanitize-recover=all $(DEP_CFLAGS) -pthread -o $@ $< \
-	    $(CORE:%=src/%.c) $(LIBS)
+	    -fno-sanitize-recover=all $(DEP_CFLAGS) $(REDIS_CFLAGS) -pthread \
+	    -o $@ $< $(CORE:%=src/%.c) $(LIBS) $(REDIS_LIBS)
 
 $(TBIN)/loadgen: test/bench/loadgen.c
 	@mkdir -p $(dir $@)
@@ -236,9 +242,11 @@ run: $(DAEMON)
 
 # A local two-node cluster to try cluster mode with: a redis-server of
 # its own and two nodes on it, in the foreground until Ctrl-C (see
-# examples/cluster.sh).
+# examples/cluster.sh).  SHARDS=3 or more: a Redis Cluster of that many
+# masters, each with a replica, instead of the one redis-server.
+SHARDS ?= 1
 cluster: need-cluster $(DAEMON)
-	bash examples/cluster.sh $(DAEMON)
+	SHARDS=$(SHARDS) bash examples/cluster.sh $(DAEMON)
 
 .PHONY: cluster
 

@@ -711,8 +711,7 @@ inboxd_rss_kib(const struct inboxd *d)
 
 /* ------------------------------------------------------------ Redis */
 
-/* A loopback port nothing listens on now (the kernel's pick), or 0. */
-static unsigned
+unsigned
 free_loopback_port(void)
 {
 	struct sockaddr_in sin;

@@ -212,6 +212,10 @@ void redis_cleanup(struct redis *r);
 /* A connected socket to r, or -1. */
 int redis_connect(const struct redis *r);
 
+/* A loopback TCP port nothing listens on now (the kernel's pick, so it
+ * may be taken by the time it is bound), or 0. */
+unsigned free_loopback_port(void);
+
 /*
  * One command, its arguments as strings ending with NULL, on a fresh
  * connection, answered within 5 s.  Returns the reply as malloc'd text:

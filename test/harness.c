@@ -4,13 +4,21 @@
  */
 #include <check.h>
 #include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "harness.h"
+#include "redis_slot.h"
 
 void
 sleep_ms(long ms)
@@ -396,4 +404,566 @@ retry_after(const struct response *r)
 		return -1;
 	n = strtol(v, &end, 10);
 	return *end == '\0' ? n : -1;
+}
+
+/* ---------------------------------------------------- Redis Cluster */
+
+/* How long redis_cluster_start may take in all. */
+#define RCLUSTER_START_MS 30000
+
+/* A port for node i, nothing listens on now and no other node has: 0
+ * when the kernel gives none. */
+static unsigned
+rcluster_port(const struct redis_cluster *c, int i)
+{
+	int tries, j, taken;
+
+	for (tries = 0; tries < 100; tries++) {
+		unsigned p = free_loopback_port();
+
+		if (p == 0)
+			return 0;
+		for (j = 0, taken = 0; j < RCLUSTER_NODES; j++)
+			taken |= (j != i && c->node[j].port == p) ||
+			    c->bus[j] == p || c->node[i].port == p;
+		if (!taken)
+			return p;
+	}
+	return 0;
+}
+
+/* Fork and exec redis-server for node i in cluster mode: 0, or -1. */
+static int
+rcluster_spawn(struct redis_cluster *c, int i)
+{
+	struct redis *r = &c->node[i];
+	const char *bin = getenv("REDIS_SERVER");
+	char port[16], bus[16], timeout[16], out[300];
+	const char *argv[48];
+	pid_t parent = getpid();
+	int n = 0;
+
+	if (bin == NULL || *bin == '\0')
+		bin = "redis-server";
+	snprintf(port, sizeof(port), "%u", r->port);
+	snprintf(bus, sizeof(bus), "%u", c->bus[i]);
+	snprintf(timeout, sizeof(timeout), "%d", RCLUSTER_NODE_TIMEOUT);
+	argv[n++] = "redis-server";
+	argv[n++] = "--bind";
+	argv[n++] = "127.0.0.1";
+	argv[n++] = "--port";
+	argv[n++] = port;
+	argv[n++] = "--cluster-enabled";
+	argv[n++] = "yes";
+	argv[n++] = "--cluster-config-file";
+	argv[n++] = "nodes.conf";
+	argv[n++] = "--cluster-port";
+	argv[n++] = bus;
+	argv[n++] = "--cluster-node-timeout";
+	argv[n++] = timeout;
+	/* However stale its copy, a replica takes over: tests kill masters
+	 * soon after writing. */
+	argv[n++] = "--cluster-replica-validity-factor";
+	argv[n++] = "0";
+	/* A replica's first copy at once, not after the 5 s Redis waits by
+	 * default for more replicas to share it. */
+	argv[n++] = "--repl-diskless-sync";
+	argv[n++] = "yes";
+	argv[n++] = "--repl-diskless-sync-delay";
+	argv[n++] = "0";
+	argv[n++] = "--dir";
+	argv[n++] = r->dir;
+	argv[n++] = "--logfile";
+	argv[n++] = r->log;
+	argv[n++] = "--daemonize";
+	argv[n++] = "no";
+	argv[n++] = "--save";
+	argv[n++] = "";
+	argv[n++] = "--appendonly";
+	argv[n++] = "no";
+	argv[n] = NULL;
+	snprintf(out, sizeof(out), "%s/redis.out", r->dir);
+	if ((r->pid = fork()) == -1) {
+		r->pid = 0;
+		return -1;
+	}
+	if (r->pid == 0) {
+		int fd = open(out, O_WRONLY | O_CREAT | O_APPEND, 0644);
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(127);
+		dup2(fd, STDOUT_FILENO);
+		dup2(fd, STDERR_FILENO);
+		execvp(bin, (char *const *)argv);
+		dprintf(fd, "cannot run %s: %s\n", bin, strerror(errno));
+		_exit(127);
+	}
+	return 0;
+}
+
+/* Wait until node i answers PING, by deadline: 0, or -1 when it exited
+ * (a port taken meanwhile) or hung (then it is killed). */
+static int
+rcluster_ready(struct redis_cluster *c, int i, long deadline)
+{
+	struct redis *r = &c->node[i];
+
+	while (client_now_ms() < deadline) {
+		char *pong;
+		int status, ok;
+
+		if (waitpid(r->pid, &status, WNOHANG) == r->pid) {
+			r->pid = 0;
+			return -1;
+		}
+		if ((pong = redis_cmd(r, "PING", (char *)NULL)) != NULL) {
+			ok = strcmp(pong, "+PONG") == 0;
+			free(pong);
+			if (ok)
+				return 0;
+		}
+		sleep_ms(10);
+	}
+	redis_kill(r, SIGKILL);
+	return -1;
+}
+
+/* Start node i on fresh ports, again on others if they were taken
+ * meanwhile: 0, or -1 with why filled. */
+static int
+rcluster_node_start(struct redis_cluster *c, int i, long deadline,
+    char *why, size_t len)
+{
+	struct redis *r = &c->node[i];
+	int attempt;
+
+	for (attempt = 0; attempt < 5; attempt++) {
+		r->port = c->bus[i] = 0;
+		if ((r->port = rcluster_port(c, i)) == 0 ||
+		    (c->bus[i] = rcluster_port(c, i)) == 0) {
+			snprintf(why, len, "no free loopback port");
+			return -1;
+		}
+		snprintf(r->dir, sizeof(r->dir), "%s/%u", c->dir, r->port);
+		snprintf(r->log, sizeof(r->log), "%s/redis.log", r->dir);
+		snprintf(r->url, sizeof(r->url), "redis://127.0.0.1:%u",
+		    r->port);
+		if (mkdir(r->dir, 0700) == -1 || rcluster_spawn(c, i) == -1) {
+			snprintf(why, len, "cannot start redis-server in %s: "
+			    "%s", r->dir, strerror(errno));
+			return -1;
+		}
+		if (rcluster_ready(c, i, deadline) == 0)
+			return 0;
+		if (client_now_ms() >= deadline)
+			break;
+		redis_cleanup(r); /* a port was taken: its log goes too */
+	}
+	snprintf(why, len, "redis-server in cluster mode did not start "
+	    "(install the Debian package redis-server, or set REDIS_SERVER); "
+	    "see %s and %s/redis.out", r->log, r->dir);
+	return -1;
+}
+
+/* Run $REDIS_CLI --cluster create over every node, its output to
+ * c->cli_log, by deadline: 0, or -1 with why filled. */
+static int
+rcluster_create(struct redis_cluster *c, long deadline, char *why,
+    size_t len)
+{
+	const char *bin = getenv("REDIS_CLI");
+	char addr[RCLUSTER_NODES][32];
+	const char *argv[RCLUSTER_NODES + 8];
+	pid_t pid, parent = getpid();
+	int n = 0, i, status;
+
+	if (bin == NULL || *bin == '\0')
+		bin = "redis-cli";
+	argv[n++] = "redis-cli";
+	argv[n++] = "--cluster";
+	argv[n++] = "create";
+	for (i = 0; i < RCLUSTER_NODES; i++) {
+		snprintf(addr[i], sizeof(addr[i]), "127.0.0.1:%u",
+		    c->node[i].port);
+		argv[n++] = addr[i];
+	}
+	argv[n++] = "--cluster-replicas";
+	argv[n++] = "1";
+	argv[n++] = "--cluster-yes";
+	argv[n] = NULL;
+	if ((pid = fork()) == -1) {
+		snprintf(why, len, "fork: %s", strerror(errno));
+		return -1;
+	}
+	if (pid == 0) {
+		int fd = open(c->cli_log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		int null = open("/dev/null", O_RDONLY);
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(127);
+		dup2(null, STDIN_FILENO);
+		dup2(fd, STDOUT_FILENO);
+		dup2(fd, STDERR_FILENO);
+		execvp(bin, (char *const *)argv);
+		dprintf(fd, "cannot run %s: %s\n", bin, strerror(errno));
+		_exit(127);
+	}
+	while (waitpid(pid, &status, WNOHANG) == 0) {
+		if (client_now_ms() >= deadline) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			snprintf(why, len, "redis-cli --cluster create did not "
+			    "finish in time; see %s", c->cli_log);
+			return -1;
+		}
+		sleep_ms(20);
+	}
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		snprintf(why, len, "redis-cli --cluster create failed "
+		    "(install the Debian package redis-tools, or set "
+		    "REDIS_CLI); see %s", c->cli_log);
+		return -1;
+	}
+	return 0;
+}
+
+/* One line of CLUSTER NODES. */
+struct rcluster_entry {
+	char id[41];
+	char master_id[41]; /* "-" for a master */
+	unsigned port;
+	int myself, master, failing;
+	int nranges;
+	unsigned lo[16], hi[16]; /* the slots it serves */
+};
+
+/* Parse the text of CLUSTER NODES into e[] (at most max entries): their
+ * number, or -1 when a line does not parse. */
+static int
+rcluster_parse_nodes(char *text, struct rcluster_entry *e, int max)
+{
+	char *line, *save_line = NULL;
+	int n = 0;
+
+	for (line = strtok_r(text, "\r\n", &save_line); line != NULL;
+	    line = strtok_r(NULL, "\r\n", &save_line)) {
+		char *tok[8 + 32], *save = NULL, *p, *flag, *save_flag = NULL;
+		int k = 0, j;
+
+		if (n == max)
+			return -1;
+		memset(&e[n], 0, sizeof(e[n]));
+		for (p = strtok_r(line, " ", &save); p != NULL && k < 40;
+		    p = strtok_r(NULL, " ", &save))
+			tok[k++] = p;
+		if (k < 8 || strlen(tok[0]) != 40 || strlen(tok[3]) > 40)
+			return -1;
+		strcpy(e[n].id, tok[0]);
+		strcpy(e[n].master_id, tok[3]);
+		/* ip:port@cport[,hostname] */
+		if ((p = strchr(tok[1], '@')) != NULL)
+			*p = '\0';
+		if ((p = strrchr(tok[1], ':')) == NULL)
+			return -1;
+		e[n].port = (unsigned)strtoul(p + 1, NULL, 10);
+		for (flag = strtok_r(tok[2], ",", &save_flag); flag != NULL;
+		    flag = strtok_r(NULL, ",", &save_flag)) {
+			if (strcmp(flag, "myself") == 0)
+				e[n].myself = 1;
+			else if (strcmp(flag, "master") == 0)
+				e[n].master = 1;
+			else if (strcmp(flag, "fail") == 0 ||
+			    strcmp(flag, "fail?") == 0 ||
+			    strcmp(flag, "handshake") == 0 ||
+			    strcmp(flag, "noaddr") == 0)
+				e[n].failing = 1;
+		}
+		for (j = 8; j < k && e[n].nranges < 16; j++) {
+			char *dash;
+
+			if (tok[j][0] == '[')
+				continue; /* a slot migrating or importing */
+			e[n].lo[e[n].nranges] = (unsigned)strtoul(tok[j], &dash,
+			    10);
+			e[n].hi[e[n].nranges] = *dash == '-' ?
+			    (unsigned)strtoul(dash + 1, NULL, 10) :
+			    e[n].lo[e[n].nranges];
+			e[n].nranges++;
+		}
+		n++;
+	}
+	return n;
+}
+
+/* CLUSTER NODES as node i sees it, into e[RCLUSTER_NODES + 2]: the number
+ * of entries, or -1 with why filled. */
+static int
+rcluster_nodes(struct redis_cluster *c, int i, struct rcluster_entry *e,
+    char *why, size_t len)
+{
+	char *text = redis_cmd(&c->node[i], "CLUSTER", "NODES", (char *)NULL);
+	int n;
+
+	if (text == NULL || text[0] == '-') {
+		snprintf(why, len, "CLUSTER NODES on port %u: %s",
+		    c->node[i].port, text ? text : "no answer");
+		free(text);
+		return -1;
+	}
+	n = rcluster_parse_nodes(text, e, RCLUSTER_NODES + 2);
+	free(text);
+	if (n == -1)
+		snprintf(why, len, "CLUSTER NODES on port %u does not parse",
+		    c->node[i].port);
+	return n;
+}
+
+/* The index in node[] of the node on port, or -1. */
+static int
+rcluster_index(const struct redis_cluster *c, unsigned port)
+{
+	int i;
+
+	for (i = 0; i < RCLUSTER_NODES; i++)
+		if (c->node[i].port == port)
+			return i;
+	return -1;
+}
+
+/* The field of node i's CLUSTER INFO (or INFO section when section is not
+ * NULL) into out: 0, or -1 with why filled. */
+static int
+rcluster_info(struct redis_cluster *c, int i, const char *section,
+    const char *field, char *out, size_t size, char *why, size_t len)
+{
+	char *text = section != NULL ?
+	    redis_cmd(&c->node[i], "INFO", section, (char *)NULL) :
+	    redis_cmd(&c->node[i], "CLUSTER", "INFO", (char *)NULL);
+	int ret = 0;
+
+	if (text == NULL || redis_slot_info_field(text, strlen(text), field,
+	    out, size) == -1) {
+		snprintf(why, len, "%s on port %u has no %s",
+		    section ? "INFO" : "CLUSTER INFO", c->node[i].port, field);
+		ret = -1;
+	}
+	free(text);
+	return ret;
+}
+
+/*
+ * Whether the cluster is whole as every running node sees it: 0, or -1
+ * with why filled.  The state is ok; every slot is served by a running
+ * master flagged neither failing nor in handshake.  When fresh is true
+ * (just created), also: every node knows all the others, none failing,
+ * each master has one replica, and every replica's link is up.
+ */
+static int
+rcluster_check(struct redis_cluster *c, int fresh, char *why, size_t len)
+{
+	struct rcluster_entry e[RCLUSTER_NODES + 2];
+	char v[64];
+	int i, j, k, n;
+
+	for (i = 0; i < RCLUSTER_NODES; i++) {
+		unsigned port = c->node[i].port;
+		long covered = 0;
+		int masters = 0;
+
+		if (c->node[i].pid <= 0)
+			continue;
+		if (rcluster_info(c, i, NULL, "cluster_state", v, sizeof(v),
+		    why, len) == -1)
+			return -1;
+		if (strcmp(v, "ok") != 0) {
+			snprintf(why, len, "port %u says cluster_state:%s",
+			    port, v);
+			return -1;
+		}
+		if ((n = rcluster_nodes(c, i, e, why, len)) == -1)
+			return -1;
+		for (j = 0; j < n; j++) {
+			int idx = rcluster_index(c, e[j].port);
+
+			if (fresh && e[j].failing) {
+				snprintf(why, len, "port %u sees port %u "
+				    "failing or in handshake", port,
+				    e[j].port);
+				return -1;
+			}
+			if (!e[j].master || e[j].nranges == 0)
+				continue;
+			if (e[j].failing || idx == -1 ||
+			    c->node[idx].pid <= 0) {
+				snprintf(why, len, "port %u sees slots served "
+				    "by port %u, %s", port, e[j].port,
+				    idx == -1 ? "not a node of ours" :
+				    c->node[idx].pid <= 0 ? "killed" :
+				    "failing");
+				return -1;
+			}
+			masters++;
+			for (k = 0; k < e[j].nranges; k++)
+				covered += (long)e[j].hi[k] - e[j].lo[k] + 1;
+		}
+		if (covered != REDIS_SLOTS) {
+			snprintf(why, len, "port %u sees %ld slots served",
+			    port, covered);
+			return -1;
+		}
+		if (!fresh)
+			continue;
+		if (n != RCLUSTER_NODES || masters != RCLUSTER_MASTERS) {
+			snprintf(why, len, "port %u knows %d nodes, %d of "
+			    "them masters", port, n, masters);
+			return -1;
+		}
+		for (j = 0; j < n; j++) {
+			int replicas = 0;
+
+			if (!e[j].master)
+				continue;
+			for (k = 0; k < n; k++)
+				replicas += !e[k].master &&
+				    strcmp(e[k].master_id, e[j].id) == 0;
+			if (replicas != 1) {
+				snprintf(why, len, "port %u sees %d replicas "
+				    "of port %u", port, replicas, e[j].port);
+				return -1;
+			}
+		}
+		for (j = 0; j < n; j++) {
+			if (!e[j].myself || e[j].master)
+				continue;
+			if (rcluster_info(c, i, "replication",
+			    "master_link_status", v, sizeof(v), why,
+			    len) == -1)
+				return -1;
+			if (strcmp(v, "up") != 0) {
+				snprintf(why, len, "replica on port %u: "
+				    "master_link_status:%s", port, v);
+				return -1;
+			}
+		}
+	}
+	return 0;
+}
+
+/* rcluster_check until it passes or the deadline: 0, or -1 with why
+ * filled by the last check. */
+static int
+rcluster_wait(struct redis_cluster *c, int fresh, long deadline, char *why,
+    size_t len)
+{
+	for (;;) {
+		if (rcluster_check(c, fresh, why, len) == 0)
+			return 0;
+		if (client_now_ms() >= deadline)
+			return -1;
+		sleep_ms(20);
+	}
+}
+
+int
+redis_cluster_start(struct redis_cluster *c, char *why, size_t len)
+{
+	long deadline = client_now_ms() + RCLUSTER_START_MS;
+	char reason[512];
+	size_t used = 0;
+	int i;
+
+	memset(c, 0, sizeof(*c));
+	strcpy(c->dir, "/tmp/inboxd-rcluster-XXXXXX");
+	if (mkdtemp(c->dir) == NULL) {
+		snprintf(why, len, "mkdtemp: %s", strerror(errno));
+		c->dir[0] = '\0';
+		return -1;
+	}
+	snprintf(c->cli_log, sizeof(c->cli_log), "%s/redis-cli.log", c->dir);
+	for (i = 0; i < RCLUSTER_NODES; i++)
+		if (rcluster_node_start(c, i, deadline, why, len) == -1)
+			goto fail;
+	if (rcluster_create(c, deadline, why, len) == -1)
+		goto fail;
+	if (rcluster_wait(c, 1, deadline, reason, sizeof(reason)) == -1) {
+		snprintf(why, len, "the cluster was not ready in %d s: %s",
+		    RCLUSTER_START_MS / 1000, reason);
+		goto fail;
+	}
+	for (i = 0; i < RCLUSTER_NODES; i++)
+		used += (size_t)snprintf(c->seeds + used,
+		    sizeof(c->seeds) - used, "%s%s", i > 0 ? " " : "",
+		    c->node[i].url);
+	return 0;
+fail:
+	/* Keep the logs why names. */
+	for (i = 0; i < RCLUSTER_NODES; i++)
+		if (c->node[i].pid > 0)
+			redis_kill(&c->node[i], SIGKILL);
+	return -1;
+}
+
+void
+redis_cluster_stop(struct redis_cluster *c)
+{
+	int i;
+
+	for (i = 0; i < RCLUSTER_NODES; i++)
+		if (c->node[i].dir[0] != '\0' || c->node[i].pid > 0)
+			redis_cleanup(&c->node[i]);
+	if (c->dir[0] == '\0')
+		return;
+	unlink(c->cli_log);
+	rmdir(c->dir);
+	c->dir[0] = '\0';
+}
+
+int
+redis_cluster_wait_ok(struct redis_cluster *c, int timeout_ms, char *why,
+    size_t len)
+{
+	return rcluster_wait(c, 0, client_now_ms() + timeout_ms, why, len);
+}
+
+int
+redis_cluster_master_of(struct redis_cluster *c, unsigned slot)
+{
+	struct rcluster_entry e[RCLUSTER_NODES + 2];
+	char why[256];
+	int i, j, k, n;
+
+	for (i = 0; i < RCLUSTER_NODES; i++) {
+		if (c->node[i].pid <= 0)
+			continue;
+		if ((n = rcluster_nodes(c, i, e, why, sizeof(why))) == -1)
+			return -1;
+		for (j = 0; j < n; j++)
+			for (k = 0; e[j].master && k < e[j].nranges; k++)
+				if (slot >= e[j].lo[k] && slot <= e[j].hi[k])
+					return rcluster_index(c, e[j].port);
+		return -1;
+	}
+	return -1;
+}
+
+int
+redis_cluster_fail_master(struct redis_cluster *c, unsigned slot,
+    int timeout_ms, char *why, size_t len)
+{
+	int old = redis_cluster_master_of(c, slot), now;
+
+	if (old == -1) {
+		snprintf(why, len, "no running node serves slot %u", slot);
+		return -1;
+	}
+	redis_kill(&c->node[old], SIGKILL);
+	if (redis_cluster_wait_ok(c, timeout_ms, why, len) == -1)
+		return -1;
+	if ((now = redis_cluster_master_of(c, slot)) == -1 || now == old) {
+		snprintf(why, len, "slot %u has no new master", slot);
+		return -1;
+	}
+	return now;
 }

@@ -1,8 +1,8 @@
 /*
  * harness.h - Check-aware helpers shared by the integration suites: start
- * and stop the real inboxd, one request on a fresh connection, and the
- * assertions every suite makes.  A helper that asserts fails the running
- * test with ck_assert.
+ * and stop the real inboxd, one request on a fresh connection, the
+ * assertions every suite makes, and a private Redis Cluster.  A helper
+ * that asserts fails the running test with ck_assert.
  */
 #ifndef INBOXD_TEST_HARNESS_H
 #define INBOXD_TEST_HARNESS_H
@@ -123,5 +123,66 @@ void assert_error_full(const struct response *r, int status,
 
 /* The Retry-After of r in seconds, or -1 when missing or not a number. */
 long retry_after(const struct response *r);
+
+/* ---------------------------------------------------- Redis Cluster */
+
+#define RCLUSTER_MASTERS 3
+#define RCLUSTER_NODES 6        /* each master with one replica */
+#define RCLUSTER_NODE_TIMEOUT 1000 /* cluster-node-timeout, ms */
+
+/*
+ * A private Redis Cluster on loopback (SPEC section 8): RCLUSTER_NODES
+ * redis-servers in cluster mode, each in dir/PORT with nothing saved to
+ * disk, made into RCLUSTER_MASTERS shards by redis-cli --cluster create.
+ * node[i] is a struct redis (client.h) for redis_cmd and redis_kill: its
+ * port, pid (0 once killed) and directory; its cluster bus listens on
+ * bus[i].
+ */
+struct redis_cluster {
+	char dir[256];                    /* temporary directory of all */
+	char cli_log[300];                /* redis-cli's output */
+	struct redis node[RCLUSTER_NODES];
+	unsigned bus[RCLUSTER_NODES];
+	/* "redis://127.0.0.1:P1 redis://127.0.0.1:P2 ...", every node: a
+	 * redis-url of several seeds. */
+	char seeds[RCLUSTER_NODES * 32];
+};
+
+/*
+ * Start the cluster: the nodes on free loopback ports (cluster-node-timeout
+ * RCLUSTER_NODE_TIMEOUT, replicas that always may take over), then
+ * $REDIS_CLI (default redis-cli) --cluster create with one replica per
+ * master, then wait until every node says cluster_state:ok, knows all
+ * the others with none failing, and every replica's link to its master
+ * is up.  Everything is bounded (about 30 s in all).  Returns 0, or -1
+ * with why filled and whatever started stopped (the directory is kept
+ * for the logs why points at).
+ */
+int redis_cluster_start(struct redis_cluster *c, char *why, size_t len);
+
+/* Kill every node still running (SIGKILL) and remove the directory. */
+void redis_cluster_stop(struct redis_cluster *c);
+
+/*
+ * Wait up to timeout_ms until every running node says cluster_state:ok
+ * and sees a running master, no failing flag on it, for every slot (a
+ * killed node may still be listed as failed).  Returns 0, or -1 with why
+ * filled.
+ */
+int redis_cluster_wait_ok(struct redis_cluster *c, int timeout_ms,
+    char *why, size_t len);
+
+/* The index in node[] of the master of slot, as the first running node
+ * sees it, or -1. */
+int redis_cluster_master_of(struct redis_cluster *c, unsigned slot);
+
+/*
+ * Kill the master of slot with SIGKILL and wait up to timeout_ms until
+ * a replica has taken over its slots on every running node's view and
+ * the cluster is ok again (redis_cluster_wait_ok).  Returns the index in
+ * node[] of the new master, or -1 with why filled.
+ */
+int redis_cluster_fail_master(struct redis_cluster *c, unsigned slot,
+    int timeout_ms, char *why, size_t len);
 
 #endif
