@@ -127,7 +127,9 @@ DAEMON = $(B)/inboxd
 CORE = util timer config json log store room auth metrics addr peer field \
 	redis_slot
 # The daemon's own: HTTP, and the Redis store (the only hiredis user).
-SERVER = http api waiter redis redis_link
+REDIS = redis_call redis_held redis_cred redis_inbox redis_room redis_sub \
+	redis_node redis_peer redis_link
+SERVER = http api waiter $(REDIS)
 CORE_OBJS = $(CORE:%=$(OBJ)/%.o)
 SERVER_OBJS = $(SERVER:%=$(OBJ)/%.o) $(OBJ)/main.o
 
@@ -190,9 +192,9 @@ $(OBJ)/gen/lua_scripts.h: $(LUA_SCRIPTS) Makefile
 	echo "};"; } > $@.tmp
 	@mv $@.tmp $@
 
-$(OBJ)/redis.o $(OBJ)/redis_link.o: EXTRA_CFLAGS = $(REDIS_CFLAGS) -I$(OBJ)/gen
+$(REDIS:%=$(OBJ)/%.o): EXTRA_CFLAGS = $(REDIS_CFLAGS) -I$(OBJ)/gen
 $(OBJ)/redis_slot.o: EXTRA_CFLAGS = $(REDIS_CFLAGS)
-$(OBJ)/redis.o $(OBJ)/redis_link.o: $(OBJ)/gen/lua_scripts.h
+$(REDIS:%=$(OBJ)/%.o): $(OBJ)/gen/lua_scripts.h
 
 $(OBJ)/test/%.o: test/%.c config.mk
 	@mkdir -p $(dir $@)

@@ -31,7 +31,7 @@
  *   node's held GETs plus the other live nodes' as their last heartbeat
  *   said.  max-inboxes and max-memory are judged by those gauges.
  * - A send refreshes its sender's inbox at most once a REFRESH_MS
- *   (redis.c) from a node, with that much slack on its TTL.
+ *   (redis_inbox.c) from a node, with that much slack on its TTL.
  *
  * Hot paths (first contact, send, pop, the end of a delivery, a hold)
  * pass the keys of their one inbox ({NAME}:i, :q, :f) and write no key

@@ -2,7 +2,7 @@
  * redis_link.h - the Redis store's way to Redis: one pipelined
  * connection shared by every thread, timeouts, backoff while Redis
  * cannot be reached, and the store's Lua scripts, one Redis Functions
- * library called by FCALL.  Private to the Redis store (redis.c).
+ * library called by FCALL.  Private to the Redis store (redis_*.c).
  *
  * libmicrohttpd calls the store from many threads at once: each call is
  * written on the shared connection as it comes and its reply read back

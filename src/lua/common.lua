@@ -35,7 +35,7 @@
 -- messages, ID is the X-Message-Id, ENQ the enqueue time (ms of Redis'
 -- clock, which every node shares through TIME), EVENT an enum room_event.
 --
--- ARGV[1..12] are the same for every script (redis.c: call_init):
+-- ARGV[1..12] are the same for every script (redis_call.c: redis_call_init):
 -- timeouts and limits, whether events are rendered, this node's id and
 -- the first X-Message-Id the script may give; its own arguments follow
 -- from ARGV[13].

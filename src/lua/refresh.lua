@@ -1,6 +1,6 @@
 -- refresh.lua - a request of inbox NAME (generation GEN) other than a
 -- receive: it lives inbox-timeout more, and SLACK ms: a node refreshes
--- an inbox at most once in SLACK ms (redis.c), so an inbox it skipped
+-- an inbox at most once in SLACK ms (redis_inbox.c), so an inbox it skipped
 -- never expires early, and late by SLACK at most.  A plain inbox only
 -- moves its keys' TTLs forward (PEXPIREAT GT: a held GET may keep it
 -- longer already).

@@ -1,0 +1,582 @@
+/*
+ * redis_inbox.c - inbox operations over the scripts: first contact,
+ * send, receive and delivery, PINs.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth.h"
+#include "log.h"
+#include "redis_impl.h"
+#include "util.h"
+
+/*
+ * Would cost more bytes take the cluster past max-memory?  Judged by the
+ * gauges of the last walk over every inbox (gauges.lua), with the
+ * overheads the in-memory store counts: approximate (SPEC section 8).
+ */
+static bool
+redis_inbox_over_memory(struct store *s, uint64_t cost)
+{
+	uint64_t used = atomic_load(&s->g_bytes) +
+	    atomic_load(&s->g_messages) * MSG_COST +
+	    atomic_load(&s->g_inboxes) * INBOX_COST;
+
+	return used + cost > s->lim.max_memory;
+}
+
+enum store_result
+redis_inbox_login(struct store *s, const char *name,
+    const uint8_t mac[CRED_MAC_BYTES],
+    uint64_t now_ms)
+{
+	enum store_result r = STORE_NOT_FOUND;
+	struct cred *c;
+
+	pthread_mutex_lock(&s->lock);
+	if ((c = *redis_cred_slot(s, name)) != NULL && now_ms < c->trusted_ms &&
+	    ct_memcmp(c->mac, mac, CRED_MAC_BYTES) == 0)
+		r = STORE_OK;
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+/*
+ * create.lua: make name's inbox with h.  STORE_OK; STORE_CONFLICT with the
+ * existing inbox's hash in *other; STORE_SERVER_FULL; STORE_UNAVAILABLE.
+ */
+static enum store_result
+create_inbox(struct store *s, const char *name, const struct cred_hash *h,
+    struct cred_hash *other)
+{
+	enum store_result res;
+	struct call c;
+	redisReply *r;
+
+	if (s->lim.max_inboxes > 0 &&
+	    atomic_load(&s->g_inboxes) >= s->lim.max_inboxes)
+		return STORE_SERVER_FULL;
+	if (redis_inbox_over_memory(s, INBOX_COST))
+		return STORE_SERVER_FULL;
+	redis_call_init_keys(s, &c, name, CALL_KEYS, 0);
+	redis_call_str(&c, name);
+	redis_call_bytes(&c, h->salt, sizeof(h->salt));
+	redis_call_bytes(&c, h->tag, sizeof(h->tag));
+	r = redis_call_run(s, LUA_CREATE, &c);
+	if (redis_is_word(redis_first_word(r), "EXISTS")) {
+		res = STORE_UNAVAILABLE;
+		if (r->elements == 3 &&
+		    r->element[1]->type == REDIS_REPLY_STRING &&
+		    r->element[1]->len == sizeof(other->salt) &&
+		    r->element[2]->type == REDIS_REPLY_STRING &&
+		    r->element[2]->len == sizeof(other->tag)) {
+			memcpy(other->salt, r->element[1]->str,
+			    sizeof(other->salt));
+			memcpy(other->tag, r->element[2]->str,
+			    sizeof(other->tag));
+			res = STORE_CONFLICT;
+		}
+	} else
+		res = redis_result(r);
+	if (r != NULL)
+		freeReplyObject(r);
+	return res;
+}
+
+enum store_result
+redis_inbox_create(struct store *s, const char *name,
+    const struct cred_hash *hash,
+    const uint8_t mac[CRED_MAC_BYTES], uint64_t now_ms)
+{
+	char gen[GEN_CHARS + 1], other_gen[GEN_CHARS + 1];
+	struct cred_hash other;
+	enum store_result r;
+	struct cred *c;
+
+	r = create_inbox(s, name, hash, &other);
+	redis_cred_gen_of(hash, gen);
+	if (r == STORE_OK)
+		redis_cred_put(s, name, gen, mac, now_ms);
+	else if (r == STORE_CONFLICT) {
+		/* Without the password, only a MAC verified here will do. */
+		r = STORE_WRONG;
+		redis_cred_gen_of(&other, other_gen);
+		pthread_mutex_lock(&s->lock);
+		if ((c = *redis_cred_slot(s, name)) != NULL &&
+		    strcmp(c->gen, other_gen) == 0 &&
+		    ct_memcmp(c->mac, mac, CRED_MAC_BYTES) == 0)
+			r = STORE_OK;
+		pthread_mutex_unlock(&s->lock);
+	}
+	wipe(&other, sizeof(other));
+	return r;
+}
+
+/*
+ * From a hashing worker: verify password against the hash of name's
+ * inbox in Redis, or make the inbox.  Two round trips at most, and one
+ * Argon2id either way.
+ */
+enum store_result
+redis_inbox_authenticate(struct store *s, const char *name,
+    const char *password,
+    size_t len, const uint8_t mac[CRED_MAC_BYTES], uint64_t now_ms)
+{
+	char key[STORE_NAME_MAX + 16], gen[GEN_CHARS + 1];
+	const char *argv[3] = { "HGET", key, "k" };
+	size_t lens[3] = { 4, 0, 1 };
+	struct cred_hash h, other;
+	enum store_result res;
+	redisReply *r;
+	const uint8_t *k;
+	int n;
+
+	if ((n = redis_inbox_key(key, sizeof(key), name)) == -1)
+		return STORE_NOMEM;
+	lens[1] = (size_t)n;
+	if ((r = link_command(s->link, 3, argv, lens)) == NULL)
+		return STORE_UNAVAILABLE;
+	if (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_NIL) {
+		res = redis_result(r);
+		freeReplyObject(r);
+		return res == STORE_OK ? STORE_UNAVAILABLE : res;
+	}
+	if (r->type == REDIS_REPLY_STRING) {
+		/* It exists: verify its credential (common.lua: field k). */
+		res = STORE_UNAVAILABLE;
+		if (r->len == sizeof(h.salt) + sizeof(h.tag)) {
+			k = (const uint8_t *)r->str;
+			memcpy(h.salt, k, sizeof(h.salt));
+			memcpy(h.tag, k + sizeof(h.salt), sizeof(h.tag));
+			redis_cred_gen_of(&h, gen);
+			res = auth_verify(password, len, &h) == 0 ? STORE_OK :
+			    STORE_WRONG;
+		}
+		freeReplyObject(r);
+		if (res == STORE_OK)
+			redis_cred_put(s, name, gen, mac, now_ms);
+		wipe(&h, sizeof(h));
+		return res;
+	}
+	freeReplyObject(r);
+	/* First contact: hash, then create unless another node did. */
+	if (auth_hash(password, len, &h) == -1)
+		return STORE_NOMEM;
+	res = create_inbox(s, name, &h, &other);
+	redis_cred_gen_of(&h, gen);
+	if (res == STORE_CONFLICT) {
+		/* Another node made it meanwhile: a login after all. */
+		redis_cred_gen_of(&other, gen);
+		res = auth_verify(password, len, &other) == 0 ? STORE_OK :
+		    STORE_WRONG;
+		wipe(&other, sizeof(other));
+	}
+	if (res == STORE_OK)
+		redis_cred_put(s, name, gen, mac, now_ms);
+	wipe(&h, sizeof(h));
+	return res;
+}
+
+/*
+ * refresh.lua: a request of name other than a receive keeps its inbox
+ * alive.  The node skips it for REFRESH_MS after its last one (each
+ * refresh gives the inbox REFRESH_MS of slack), so a client sending in a
+ * burst costs one call a send.  STORE_OK, STORE_WRONG, STORE_NOT_FOUND
+ * (gone) or STORE_UNAVAILABLE.
+ */
+static enum store_result
+redis_inbox_refresh(struct store *s, const char *name, const char *gen,
+    uint64_t now)
+{
+	enum store_result res;
+	struct call c;
+	redisReply *r;
+
+	if (!redis_cred_refresh_due(s, name, now))
+		return STORE_OK;
+	redis_call_init_keys(s, &c, name, CALL_KEYS, 0);
+	redis_call_str(&c, name);
+	redis_call_str(&c, gen);
+	redis_call_u64(&c, REFRESH_MS);
+	r = redis_call_run(s, LUA_REFRESH, &c);
+	if (redis_cred_is_stale(r))
+		res = redis_cred_stale(s, name, r, STORE_NOT_FOUND);
+	else {
+		res = redis_result(r);
+		if (res == STORE_OK)
+			redis_cred_refreshed(s, name, now);
+	}
+	if (r != NULL)
+		freeReplyObject(r);
+	return res;
+}
+
+enum store_result
+redis_inbox_send(struct store *s, const char *to, struct message *m,
+    uint64_t now_ms)
+{
+	const char *from = message_from(m), *type = message_type(m);
+	char gen[GEN_CHARS + 1];
+	enum store_result res;
+	uint64_t id;
+	struct call c;
+	redisReply *r;
+
+	if (redis_cred_gen(s, from, gen, now_ms, 0) == -1)
+		return STORE_UNAVAILABLE;
+	if ((res = redis_inbox_refresh(s, from, gen, now_ms)) != STORE_OK)
+		return res == STORE_NOT_FOUND ? STORE_UNAVAILABLE : res;
+	if (redis_inbox_over_memory(s, message_cost(m)))
+		return STORE_SERVER_FULL;
+	id = redis_call_ids(s, 1);
+	redis_call_init_keys(s, &c, to, 2, id); /* its :i and :q */
+	redis_call_str(&c, to);
+	redis_call_str(&c, from);
+	redis_call_str(&c, type != NULL ? type : "");
+	redis_call_bytes(&c, message_body(m), m->len);
+	r = redis_call_run(s, LUA_SEND, &c);
+	res = redis_result(r);
+	if (r != NULL)
+		freeReplyObject(r);
+	if (res == STORE_OK) {
+		m->id = id;
+		m->enqueued_ms = now_ms;
+		message_free(m);
+	}
+	return res;
+}
+
+/*
+ * pop.lua for name: mode "get" (with the caller's generation gen, a hold
+ * of wait_ms) or "wake" (on behalf of this node's held GET).
+ */
+redisReply *
+redis_inbox_pop(struct store *s, const char *name, const char *gen,
+    uint64_t token,
+    uint64_t wait_ms, const char *mode)
+{
+	struct call c;
+
+	redis_call_init_keys(s, &c, name, CALL_KEYS, 0);
+	redis_call_str(&c, name);
+	redis_call_str(&c, gen);
+	redis_call_u64(&c, token);
+	redis_call_u64(&c, wait_ms);
+	redis_call_str(&c, mode);
+	return redis_call_run(s, LUA_POP, &c);
+}
+
+/* done.lua: message id of inbox name was delivered, or goes back. */
+int
+redis_inbox_finish(struct store *s, const char *name, const char *id,
+    bool delivered)
+{
+	struct call c;
+	redisReply *r;
+	int ret;
+
+	redis_call_init_keys(s, &c, name, CALL_KEYS, 0);
+	redis_call_str(&c, name);
+	redis_call_str(&c, id);
+	redis_call_str(&c, delivered ? "1" : "0");
+	r = redis_call_run(s, LUA_DONE, &c);
+	ret = r != NULL && r->type == REDIS_REPLY_INTEGER ? 0 : -1;
+	if (r != NULL)
+		freeReplyObject(r);
+	return ret;
+}
+
+static void
+redis_inbox_add_retry(struct store *s, struct retry *rt)
+{
+	pthread_mutex_lock(&s->lock);
+	rt->next = s->retries;
+	s->retries = rt;
+	pthread_mutex_unlock(&s->lock);
+}
+
+/*
+ * A pop of GET token on name got no answer: it may have taken a message,
+ * which must go back (recover.lua) once Redis answers again.
+ */
+void
+redis_inbox_pop_lost(struct store *s, const char *name, uint64_t token)
+{
+	struct retry *rt = calloc(1, sizeof(*rt) + strlen(name) + 1);
+
+	if (rt == NULL)
+		return; /* then the message waits for this node's end */
+	rt->recover = true;
+	rt->token = token;
+	strcpy(rt->name, name);
+	redis_inbox_add_retry(s, rt);
+}
+
+/*
+ * unhold.lua: this node's GET token no longer waits on name; gone: its
+ * client had hung up, so it kept nobody present.
+ */
+void
+redis_inbox_unhold(struct store *s, const char *name, uint64_t token,
+    bool gone)
+{
+	struct call c;
+	redisReply *r;
+
+	redis_call_init(s, &c, 0);
+	redis_call_str(&c, name);
+	redis_call_u64(&c, token);
+	redis_call_str(&c, gone ? "1" : "0");
+	if ((r = redis_call_run(s, LUA_UNHOLD, &c)) != NULL)
+		freeReplyObject(r);
+}
+
+/* Queue unhold.lua for h on the main thread's batch (under the lock). */
+int
+redis_inbox_batch_unhold(struct store *s, const struct held *h, bool gone)
+{
+	struct call c;
+
+	redis_call_init(s, &c, 0);
+	redis_call_str(&c, h->name);
+	redis_call_u64(&c, h->token);
+	redis_call_str(&c, gone ? "1" : "0");
+	s->batch->script = LUA_UNHOLD;
+	return link_batch_add(s->batch, c.argc, c.argv, c.len);
+}
+
+/* A popped message, as pop.lua answered it; NULL if malformed. */
+struct message *
+redis_inbox_popped(const redisReply *r)
+{
+	if (r->elements != 2 || r->element[1]->type != REDIS_REPLY_STRING)
+		return NULL;
+	return redis_message(r->element[1]->str, r->element[1]->len);
+}
+
+/* A pop whose message could not be built: it goes back at once. */
+void
+redis_inbox_put_back(struct store *s, const char *name, const redisReply *r)
+{
+	unsigned long long seq, id;
+	char ids[24];
+
+	if (r->elements == 2 && r->element[1]->type == REDIS_REPLY_STRING &&
+	    sscanf(r->element[1]->str, "%llu %llu", &seq, &id) == 2) {
+		snprintf(ids, sizeof(ids), "%llu", id);
+		redis_inbox_finish(s, name, ids, false);
+	}
+}
+
+enum store_result
+redis_inbox_receive(struct store *s, const char *name, struct store_waiter *w,
+    uint64_t wait_ms, uint64_t now_ms)
+{
+	struct store_waiter *release = NULL;
+	char gen[GEN_CHARS + 1];
+	enum store_result res;
+	struct held *h, *old;
+	struct message *m;
+	uint64_t since;
+	redisReply *r;
+
+	if (redis_cred_gen(s, name, gen, now_ms, wait_ms) == -1)
+		return STORE_UNAVAILABLE;
+	if (wait_ms > 0 && !atomic_load(&s->subscribed))
+		return STORE_UNAVAILABLE; /* a wake-up could not reach it */
+	if ((h = redis_held_new(name)) == NULL)
+		return STORE_NOMEM;
+	pthread_mutex_lock(&s->lock);
+	if (s->shutting_down)
+		wait_ms = 0;
+	h->token = ++s->next_token;
+	since = s->note_seq;
+	pthread_mutex_unlock(&s->lock);
+	for (;;) {
+		r = redis_inbox_pop(s, name, gen, h->token, wait_ms, "get");
+		if (redis_is_word(redis_first_word(r), "OK")) {
+			if ((m = redis_inbox_popped(r)) == NULL) {
+				redis_inbox_put_back(s, name, r);
+				res = STORE_NOMEM;
+				break;
+			}
+			w->inbox = redis_held_as_inbox(h);
+			w->msg = m;
+			w->state = WAITER_IDLE;
+			h = NULL;
+			res = STORE_OK;
+			break;
+		}
+		if (redis_cred_is_stale(r)) {
+			res = redis_cred_stale(s, name, r, STORE_NOT_FOUND);
+			break;
+		}
+		if (r == NULL)
+			redis_inbox_pop_lost(s, name, h->token);
+		if (!redis_is_word(redis_first_word(r), "HELD")) {
+			res = redis_result(r); /* EMPTY, or Redis is away */
+			if (res == STORE_OK || res == STORE_HELD)
+				res = STORE_UNAVAILABLE;
+			break;
+		}
+		freeReplyObject(r);
+		r = NULL;
+		pthread_mutex_lock(&s->lock);
+		if (redis_held_noted(s, name, since, false, 0)) {
+			/* A message came before the hold was in the table. */
+			since = s->note_seq;
+			pthread_mutex_unlock(&s->lock);
+			continue;
+		}
+		if (redis_held_noted(s, name, since, true, h->token) ||
+		    s->shutting_down || !atomic_load(&s->subscribed)) {
+			pthread_mutex_unlock(&s->lock);
+			redis_inbox_unhold(s, name, h->token, false);
+			res = STORE_EMPTY;
+			break;
+		}
+		if ((old = *redis_held_slot(s, name)) != NULL) {
+			/* Redis now names this GET: the older one gives way. */
+			redis_held_remove(s, old);
+			if (old->popping)
+				old->pending = WAITER_DISPLACED;
+			else
+				redis_held_unhold(s, old, WAITER_DISPLACED,
+				    &release);
+		}
+		h->w = w;
+		h->in_table = true;
+		h->hnext = NULL;
+		*redis_held_slot(s, name) = h;
+		w->inbox = redis_held_as_inbox(h);
+		w->msg = NULL;
+		w->state = WAITER_HELD;
+		timer_init(&w->timer, TIMER_WAITER);
+		timer_add(&s->wheel, &w->timer, now_ms + wait_ms);
+		timer_init(&h->check, TIMER_PRESENCE);
+		if (wait_ms > s->lim.inbox_timeout_ms)
+			timer_add(&s->wheel, &h->check,
+			    now_ms + s->lim.inbox_timeout_ms);
+		s->nheld++;
+		s->ops->hold(w);
+		pthread_mutex_unlock(&s->lock);
+		h = NULL;
+		res = STORE_HELD;
+		break;
+	}
+	if (r != NULL)
+		freeReplyObject(r);
+	free(h);
+	redis_held_release(s, release);
+	return res;
+}
+
+void
+redis_inbox_done(struct store *s, struct store_waiter *w, bool delivered,
+    uint64_t now_ms)
+{
+	struct held *h = redis_held_of(w);
+	struct message *m = w->msg;
+	struct retry *rt;
+	char id[24];
+
+	(void)now_ms;
+	if (m == NULL)
+		return;
+	w->msg = NULL;
+	w->inbox = NULL;
+	w->state = WAITER_IDLE;
+	snprintf(id, sizeof(id), "%llu", (unsigned long long)m->id);
+	message_free(m);
+	if (redis_inbox_finish(s, h->name, id, delivered) == -1 &&
+	    (rt = calloc(1, sizeof(*rt) + strlen(h->name) + 1)) != NULL) {
+		/* Told when Redis is back; till then it stays in flight. */
+		rt->delivered = delivered;
+		memcpy(rt->id, id, sizeof(id));
+		strcpy(rt->name, h->name);
+		redis_inbox_add_retry(s, rt);
+	}
+	free(h);
+}
+
+enum store_result
+redis_inbox_pin_create(struct store *s, const char *name, unsigned digits,
+    uint64_t timeout_ms, uint64_t now_ms, uint32_t *code)
+{
+	char gen[GEN_CHARS + 1], codes[PIN_DRAWS * 11 + 1];
+	enum store_result res;
+	size_t off = 0;
+	int64_t v;
+	struct call c;
+	redisReply *r;
+	int i;
+
+	if (redis_cred_gen(s, name, gen, now_ms, 0) == -1)
+		return STORE_UNAVAILABLE;
+	for (i = 0; i < PIN_DRAWS; i++) {
+		if ((v = random_code(digits)) == -1)
+			return STORE_NOMEM;
+		off += (size_t)snprintf(codes + off, sizeof(codes) - off,
+		    "%s%lld", i ? " " : "", (long long)v);
+	}
+	redis_call_init(s, &c, 0);
+	redis_call_str(&c, name);
+	redis_call_str(&c, gen);
+	redis_call_u64(&c, timeout_ms);
+	redis_call_str(&c, codes);
+	r = redis_call_run(s, LUA_PIN_CREATE, &c);
+	res = redis_cred_is_stale(r) ? redis_cred_stale(s, name, r,
+	    STORE_NOT_FOUND) :
+	    redis_result(r);
+	if (res == STORE_OK) {
+		if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+		    r->element[1]->type == REDIS_REPLY_STRING)
+			*code = (uint32_t)strtoul(r->element[1]->str, NULL, 10);
+		else
+			res = STORE_UNAVAILABLE;
+	}
+	if (r != NULL)
+		freeReplyObject(r);
+	return res;
+}
+
+enum store_result
+redis_inbox_pin_send(struct store *s, uint32_t code, struct message *m,
+    uint64_t now_ms, char to[STORE_NAME_MAX + 1])
+{
+	const char *from = message_from(m), *type = message_type(m);
+	char gen[GEN_CHARS + 1];
+	enum store_result res;
+	uint64_t id;
+	struct call c;
+	redisReply *r;
+
+	if (redis_cred_gen(s, from, gen, now_ms, 0) == -1)
+		return STORE_UNAVAILABLE;
+	id = redis_call_ids(s, 1);
+	redis_call_init(s, &c, id);
+	redis_call_u64(&c, code);
+	redis_call_str(&c, from);
+	redis_call_str(&c, gen);
+	redis_call_str(&c, type != NULL ? type : "");
+	redis_call_bytes(&c, message_body(m), m->len);
+	r = redis_call_run(s, LUA_PIN_SEND, &c);
+	res = redis_cred_is_stale(r) ? redis_cred_stale(s, from, r,
+	    STORE_UNAVAILABLE) :
+	    redis_result(r);
+	if (res == STORE_OK) {
+		if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+		    r->element[1]->type == REDIS_REPLY_STRING &&
+		    r->element[1]->len <= STORE_NAME_MAX) {
+			memcpy(to, r->element[1]->str, r->element[1]->len + 1);
+			m->id = id;
+			m->enqueued_ms = now_ms;
+			message_free(m);
+		} else
+			res = STORE_UNAVAILABLE; /* unreadable, but queued */
+	}
+	if (r != NULL)
+		freeReplyObject(r);
+	return res;
+}
