@@ -63,10 +63,11 @@ struct config {
 	enum log_format log_format;
 	char log_file[1024]; /* empty: standard error */
 	enum store_kind store;
-	char redis_url[1024];     /* redis://HOST[:PORT][/DB] or unix:/PATH */
+	char redis_url[1024];     /* seeds: see config_redis_seeds */
 	char redis_password[1024]; /* empty: no AUTH; never logged */
 	char node_id[65];          /* empty: random at start */
 	uint64_t lease_timeout_ms; /* a dead node's in-flight messages */
+	unsigned redis_wait_replicas; /* WAIT for them after a send; 0: no */
 };
 
 /*
@@ -76,6 +77,26 @@ struct config {
  */
 int config_redis_url(const char *url, char host[256], unsigned *port,
     unsigned *db, char path[108]);
+
+#define REDIS_SEEDS_MAX 16 /* addresses one redis-url may name */
+
+/* One address of a redis-url: host and port, or a Unix socket's path. */
+struct redis_addr {
+	char host[256]; /* empty for a Unix socket */
+	unsigned port;
+	char path[108]; /* empty for TCP */
+};
+
+/*
+ * Split the value of redis-url into its seed addresses: items separated
+ * by spaces, tabs or commas, each redis://HOST[:PORT][/DB] or unix:/PATH,
+ * or, after a redis:// item, HOST[:PORT][/DB] alone (so that
+ * redis://h1:p1,h2:p2 reads as two seeds).  Every item must name the
+ * same DB, stored in *db.  Returns the number of seeds, 1 to max, or -1
+ * with why filled (the item at fault quoted).
+ */
+int config_redis_seeds(const char *value, struct redis_addr *seeds,
+    size_t max, unsigned *db, char *why, size_t len);
 
 /* Receives one error message, already prefixed with FILE:LINE. */
 typedef void config_error_fn(void *arg, const char *msg);

@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,6 +90,7 @@ static const struct keyword keywords[] = {
 	{ "node-id", K_NODE_ID, offsetof(struct config, node_id), 0, 0,
 	    sizeof(((struct config *)0)->node_id) },
 	S("lease-timeout", lease_timeout_ms, 1, 3600),
+	U("redis-wait-replicas", redis_wait_replicas, 0, 64),
 };
 
 void
@@ -182,6 +184,60 @@ config_redis_url(const char *url, char host[256], unsigned *port,
 		*db = (unsigned)v;
 	}
 	return 0;
+}
+
+int
+config_redis_seeds(const char *value, struct redis_addr *seeds, size_t max,
+    unsigned *db, char *why, size_t len)
+{
+	static const char sep[] = " \t,";
+	char item[1024], url[1040];
+	const char *p = value;
+	size_t n, count = 0;
+	unsigned d;
+	bool tcp = false;
+
+	for (;;) {
+		p += strspn(p, sep);
+		if (*p == '\0')
+			break;
+		n = strcspn(p, sep);
+		if (n >= sizeof(item)) {
+			snprintf(why, len, "an address longer than %zu bytes",
+			    sizeof(item) - 1);
+			return -1;
+		}
+		memcpy(item, p, n);
+		item[n] = '\0';
+		p += n;
+		/* HOST:PORT after redis://...: the same scheme. */
+		snprintf(url, sizeof(url), "%s%s", tcp && strstr(item, "://") ==
+		    NULL && strncmp(item, "unix:", 5) != 0 ? "redis://" : "",
+		    item);
+		if (count == max) {
+			snprintf(why, len, "more than %zu addresses", max);
+			return -1;
+		}
+		if (config_redis_url(url, seeds[count].host,
+		    &seeds[count].port, &d, seeds[count].path) == -1) {
+			snprintf(why, len, "`%s' is not redis://HOST[:PORT][/DB] "
+			    "(DB 0 to 15) or unix:/PATH", item);
+			return -1;
+		}
+		if (count > 0 && d != *db) {
+			snprintf(why, len, "`%s' names DB %u, an earlier "
+			    "address DB %u", item, d, *db);
+			return -1;
+		}
+		*db = d;
+		tcp = strncmp(url, "redis://", 8) == 0;
+		count++;
+	}
+	if (count == 0) {
+		snprintf(why, len, "no address");
+		return -1;
+	}
+	return (int)count;
 }
 
 static void
@@ -464,14 +520,18 @@ config_set(struct config *c, const char *where, const char *keyword,
 		}
 		return 0;
 	case K_REDIS_URL: {
-		char host[256], path[108];
-		unsigned port, db;
+		struct redis_addr seeds[REDIS_SEEDS_MAX];
+		char why[1200];
+		unsigned db;
 
-		if (strlen(value) >= k->size ||
-		    config_redis_url(value, host, &port, &db, path) == -1) {
-			report(err, arg, where, "redis-url: `%s' is not "
-			    "redis://HOST[:PORT][/DB] (DB 0 to 15) or "
-			    "unix:/PATH", value);
+		if (strlen(value) >= k->size) {
+			report(err, arg, where, "redis-url: value longer than "
+			    "%zu bytes", k->size - 1);
+			return -1;
+		}
+		if (config_redis_seeds(value, seeds, REDIS_SEEDS_MAX, &db, why,
+		    sizeof(why)) == -1) {
+			report(err, arg, where, "redis-url: %s", why);
 			return -1;
 		}
 		strcpy(field, value);

@@ -328,6 +328,62 @@ START_TEST(test_redis_url_forms)
 }
 END_TEST
 
+START_TEST(test_redis_url_takes_several_seeds)
+{
+	struct redis_addr a[REDIS_SEEDS_MAX];
+	char why[256];
+	unsigned db = 9;
+
+	/* Spaces, as SPEC section 8 writes them. */
+	ck_assert_int_eq(config_redis_seeds("redis://10.0.0.1:7000 "
+	    "redis://10.0.0.2:7001\tunix:/run/r.sock", a, REDIS_SEEDS_MAX,
+	    &db, why, sizeof(why)), 3);
+	ck_assert_str_eq(a[0].host, "10.0.0.1");
+	ck_assert_uint_eq(a[0].port, 7000);
+	ck_assert_str_eq(a[1].host, "10.0.0.2");
+	ck_assert_uint_eq(a[1].port, 7001);
+	ck_assert_str_eq(a[2].path, "/run/r.sock");
+	ck_assert_uint_eq(db, 0);
+	/* Commas, and hosts after the first scheme take it too. */
+	ck_assert_int_eq(config_redis_seeds("redis://h1:7000,h2:7001, h3",
+	    a, REDIS_SEEDS_MAX, &db, why, sizeof(why)), 3);
+	ck_assert_str_eq(a[1].host, "h2");
+	ck_assert_uint_eq(a[1].port, 7001);
+	ck_assert_str_eq(a[2].host, "h3");
+	ck_assert_uint_eq(a[2].port, 6379);
+	ck_assert_int_eq(config_redis_seeds("redis://h/2 redis://g/2", a,
+	    REDIS_SEEDS_MAX, &db, why, sizeof(why)), 2);
+	ck_assert_uint_eq(db, 2);
+	/* Every seed of one store names the same DB. */
+	ck_assert_int_eq(config_redis_seeds("redis://h/1 redis://g/2", a,
+	    REDIS_SEEDS_MAX, &db, why, sizeof(why)), -1);
+	ck_assert_ptr_nonnull(strstr(why, "`redis://g/2' names DB 2"));
+	ck_assert_int_eq(config_redis_seeds("redis://h h:0", a,
+	    REDIS_SEEDS_MAX, &db, why, sizeof(why)), -1);
+	ck_assert_ptr_nonnull(strstr(why, "`h:0' is not"));
+	ck_assert_int_eq(config_redis_seeds(" , ", a, REDIS_SEEDS_MAX, &db,
+	    why, sizeof(why)), -1);
+	ck_assert_int_eq(config_redis_seeds("unix:/a h:1", a,
+	    REDIS_SEEDS_MAX, &db, why, sizeof(why)), -1);
+	ck_assert_int_eq(config_redis_seeds("redis://a redis://b redis://c",
+	    a, 2, &db, why, sizeof(why)), -1);
+	ck_assert_ptr_nonnull(strstr(why, "more than 2 addresses"));
+	/* In a file: each error at its line, and the good ones kept. */
+	ck_assert_int_eq(parse("redis-url redis://a:1 redis://b:2\n"
+	    "redis-url redis://a:1 redis://b:0\n"
+	    "redis-url redis://a/1,b/3\n"
+	    "redis-wait-replicas 2\nredis-wait-replicas 65\n"), 3);
+	ck_assert_str_eq(c.redis_url, "redis://a:1 redis://b:2");
+	ck_assert_uint_eq(c.redis_wait_replicas, 2);
+	ck_assert_ptr_nonnull(strstr(errors, "test.conf:2: redis-url: "
+	    "`redis://b:0' is not"));
+	ck_assert_ptr_nonnull(strstr(errors, "test.conf:3: redis-url: "
+	    "`b/3' names DB 3"));
+	ck_assert_ptr_nonnull(strstr(errors, "test.conf:5: "
+	    "redis-wait-replicas"));
+}
+END_TEST
+
 START_TEST(test_missing_file_is_one_error)
 {
 	ck_assert_int_eq(config_load(&c, "/nonexistent/inboxd.conf", collect,
@@ -360,6 +416,7 @@ main(void)
 	tcase_add_test(tc, test_missing_file_is_one_error);
 	tcase_add_test(tc, test_room_limits_and_their_bounds);
 	tcase_add_test(tc, test_redis_url_forms);
+	tcase_add_test(tc, test_redis_url_takes_several_seeds);
 	suite_add_tcase(s, tc);
 	return check_run(s);
 }
