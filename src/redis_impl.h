@@ -56,6 +56,7 @@
 
 #include "redis.h"
 #include "redis_link.h"
+#include "redis_pipe.h"
 #include "store.h"
 #include "timer.h"
 
@@ -82,6 +83,7 @@
 #define WALK_STEPS 4       /* steps of the walk a tick */
 #define COMMON_ARGS 12     /* ARGV[1..12], see src/lua/common.lua */
 #define ELEMENT_HEAD_MAX 1024 /* a message's header: 3 names and numbers */
+#define BATCH_MAX 256      /* unholds the main thread sends in one batch */
 
 enum { TIMER_WAITER = 1, TIMER_CRED = 2, TIMER_PRESENCE = 3 };
 

@@ -324,7 +324,7 @@ redis_inbox_unhold(struct store *s, const char *name, uint64_t token,
 	struct call c;
 	redisReply *r;
 
-	redis_call_init(s, &c, 0);
+	redis_call_init_keys(s, &c, name, 1, 0);
 	redis_call_str(&c, name);
 	redis_call_u64(&c, token);
 	redis_call_str(&c, gone ? "1" : "0");
@@ -338,12 +338,12 @@ redis_inbox_batch_unhold(struct store *s, const struct held *h, bool gone)
 {
 	struct call c;
 
-	redis_call_init(s, &c, 0);
+	redis_call_init_keys(s, &c, h->name, 1, 0);
 	redis_call_str(&c, h->name);
 	redis_call_u64(&c, h->token);
 	redis_call_str(&c, gone ? "1" : "0");
-	s->batch->script = LUA_UNHOLD;
-	return link_batch_add(s->batch, c.argc, c.argv, c.len);
+	return link_batch_add(s->batch, LUA_UNHOLD, c.nkeys, c.argc, c.argv,
+	    c.len);
 }
 
 /* A popped message, as pop.lua answered it; NULL if malformed. */

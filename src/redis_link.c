@@ -1,85 +1,88 @@
 /*
- * redis_link.c - one pipelined connection to Redis shared by every
- * thread, with backoff.
+ * redis_link.c - the way to a single Redis or a Redis Cluster: seeds,
+ * finding out which, the slot map, a pipelined connection per master,
+ * redirections and retries (see redis_link.h), and the library.
  *
- * Calls of concurrent requests go out on the one connection as they come
- * (a thread writes its command under the link's mutex and takes a
- * ticket), and replies come back in the same order.  Whichever waiting
- * thread finds nobody reading becomes the reader: it reads what Redis
- * sent, hands each reply to its ticket and wakes the waiters, until its
- * own reply is there; then another waiter takes over.  So Redis reads
- * several calls with one read and answers them with one write, and no
- * call waits for another's round trip.
- *
- * A failed call (connection refused, reset, or no answer within
- * LINK_TIMEOUT_MS) closes the connection, fails every call in flight on
- * it, and starts a backoff window during which every command fails at
- * once, so a dead Redis costs each request a fast 503 rather than a
- * timeout.  The window starts at LINK_BACKOFF_MIN_MS and doubles with
- * each failed attempt up to LINK_BACKOFF_MAX_MS; the first command that
- * works ends it.  Each connection made is an epoch: a ticket of an
- * earlier one has no reply coming.
+ * Locks: setup_mu guards finding out the mode and the table of pipes
+ * (one per address ever used, freed with the link); map_lock (a rwlock)
+ * the slot -> pipe table, read by every call, written when the map is
+ * read again, which refresh_mu makes one at a time.  No lock is held
+ * across a call but refresh_mu, over the CLUSTER SLOTS that reads a map.
  */
-#include <poll.h>
-#include <sys/socket.h>
-#include <errno.h>
 #include <gnutls/crypto.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 
 #include "config.h"
 #include "log.h"
 #include "redis_link.h"
+#include "redis_pipe.h"
+#include "redis_slot.h"
 #include "util.h"
 
 /* Hex digits of the library's version: its body's SHA-1, shortened. */
 #define VERSION_HEX 16
 #define FNAME_MAX 48
-/* A command's timeout grows by LINK_TIMEOUT_MS for each so many bytes it
- * sends: a 16 MiB message must not look like a dead Redis. */
-#define LINK_TIMEOUT_BYTES (4 * 1024 * 1024)
+#define PIPES_MAX 64         /* addresses a link ever talks to */
+#define EVAL_ARGS_MAX 40
+#define REDIRECTS_MAX 8      /* MOVED and ASK a call follows */
+#define RETRY_MIN_MS 25      /* first pause before a retry, doubling */
+#define RETRY_MAX_MS 400
+#define REFRESH_MIN_MS 50    /* maps read at most this often on errors */
+#define NO_PIPE 0xffff
 
-/* Tickets in flight at most: a thread has one, a batch LINK_BATCH_MAX. */
-#define RING 1024
-#define READ_CHUNK 65536
-
-/* A call in flight: its reply once read, and the bytes it sent. */
-struct slot {
-	redisReply *r;
-	size_t bytes;
-	bool done;
-};
+enum link_mode { MODE_UNKNOWN, MODE_SINGLE, MODE_CLUSTER };
 
 struct redis_link {
-	char host[256];
-	unsigned port, db;
-	char path[108];
-	char password[1024];
+	struct redis_addr seeds[REDIS_SEEDS_MAX];
+	size_t nseeds;
+	struct pipe_conf conf;
 	link_down_fn *down;
 	void *down_arg;
-	pthread_mutex_t lock; /* the backoff's transitions */
-	_Atomic uint64_t down_until; /* ms; commands fail before it */
-	uint64_t backoff_ms;         /* 0 while Redis answers */
-	char *lib;                   /* the Functions library */
-	size_t lib_len;
-	char version[VERSION_HEX + 1]; /* its body's SHA-1, shortened */
-	/* FCALL names: the script's and the library's version. */
-	char fname[LUA_NSCRIPTS][FNAME_MAX];
-	/* The shared connection, under mu. */
-	pthread_mutex_t mu;
-	pthread_cond_t cond;
-	redisContext *c;    /* NULL: not connected */
-	redisReader *reader;
-	uint64_t epoch;     /* connections made */
-	uint64_t sent, got; /* tickets written, replies read */
-	size_t pending;     /* bytes of the calls without a reply */
-	bool reading;       /* a thread reads replies */
-	struct slot ring[RING];
+	char version[VERSION_HEX + 1]; /* the library body's SHA-1, short */
+	char fname[LUA_NSCRIPTS][FNAME_MAX]; /* FCALL names */
+	/* Under setup_mu: */
+	pthread_mutex_t setup_mu;
+	_Atomic int mode;
+	uint64_t setup_until; /* no new attempt before (ms): backoff */
+	uint64_t setup_backoff;
+	struct redis_pipe *pipes[PIPES_MAX];
+	size_t npipes;
+	unsigned next_connect; /* link_connect's rotation */
+	/* The slot map, under map_lock. */
+	pthread_rwlock_t map_lock;
+	uint16_t slot_pipe[REDIS_SLOTS]; /* index in pipes[], or NO_PIPE */
+	uint16_t master[PIPES_MAX];      /* the masters, indexes in pipes[] */
+	unsigned nmasters;
+	uint64_t gen;                    /* changes with the masters */
+	/* Reading the map again, under refresh_mu. */
+	pthread_mutex_t refresh_mu;
+	_Atomic uint64_t refreshed_ms;
+	atomic_bool stale; /* read it again at the next chance */
 };
+
+static _Thread_local uint64_t patience = LINK_RETRY_MS;
+static _Thread_local bool patience_set;
+
+uint64_t
+link_patience(uint64_t ms)
+{
+	uint64_t old = patience_set ? patience : LINK_RETRY_MS;
+
+	patience = ms;
+	patience_set = true;
+	return old;
+}
+
+static uint64_t
+my_patience(void)
+{
+	return patience_set ? patience : LINK_RETRY_MS;
+}
 
 /* Concatenate the lines of a generated script onto buf at *len. */
 static char *
@@ -102,6 +105,16 @@ append_lines(char *buf, size_t *len, const char *const *lines)
 }
 
 /*
+ * Does a script walk the keys of one server, reaching keys of many slots
+ * (its first line says `-- flags: allow-cross-slot-keys')?
+ */
+static bool
+cross_slot(int i)
+{
+	return strstr(lua_sources[i][0], "allow-cross-slot-keys") != NULL;
+}
+
+/*
  * One Redis Functions library of every script: common.lua once, at its
  * top level (run when the library is loaded, not at each call), then
  * each script as a function NAME_VERSION whose first step is begin().
@@ -113,7 +126,7 @@ prepare_scripts(struct redis_link *l)
 {
 	static const char shebang[] = "#!lua name=inboxd_";
 	uint8_t digest[20];
-	char line[320], *body = NULL, *lib;
+	char line[400], *body = NULL, *lib;
 	size_t len = 0, n;
 	int i, j;
 
@@ -130,11 +143,13 @@ prepare_scripts(struct redis_link *l)
 		if ((body = append_lines(body, &len, open)) == NULL ||
 		    (body = append_lines(body, &len, lua_sources[i])) == NULL)
 			return -1;
-		snprintf(line, sizeof(line), "redis.register_function("
-		    "'%s_' .. VERSION, function(KEYS, ARGV)\n"
+		snprintf(line, sizeof(line), "redis.register_function{"
+		    "function_name = '%s_' .. VERSION, flags = {%s}, "
+		    "callback = function(KEYS, ARGV)\n"
 		    "\tbegin(ARGV)\n\tlocal r = f_%s(KEYS, ARGV)\n"
-		    "\treturn {counts(), r == nil and false or r}\nend)\n",
-		    lua_names[i], lua_names[i]);
+		    "\treturn {counts(), r == nil and false or r}\nend}\n",
+		    lua_names[i], cross_slot(i) ? "'allow-cross-slot-keys'" :
+		    "", lua_names[i]);
 		if ((body = append_lines(body, &len, close)) == NULL)
 			return -1;
 	}
@@ -154,42 +169,63 @@ prepare_scripts(struct redis_link *l)
 	    l->version, l->version);
 	memcpy(lib + n, body, len + 1);
 	free(body);
-	l->lib = lib;
-	l->lib_len = n + len;
+	l->conf.lib = lib;
+	l->conf.lib_len = n + len;
 	for (i = 0; i < LUA_NSCRIPTS; i++)
 		snprintf(l->fname[i], sizeof(l->fname[i]), "%s_%s",
 		    lua_names[i], l->version);
 	return 0;
 }
 
+static void
+on_pipe_down(void *arg, struct redis_pipe *p, const char *what)
+{
+	struct redis_link *l = arg;
+	const struct redis_addr *a = pipe_addr(p);
+
+	if (a->path[0] != '\0')
+		log_warn("redis: unix:%s: %s; retrying with backoff up to %d ms",
+		    a->path, what, PIPE_BACKOFF_MAX_MS);
+	else
+		log_warn("redis: %s port %u: %s; retrying with backoff up to "
+		    "%d ms", a->host, a->port, what, PIPE_BACKOFF_MAX_MS);
+	atomic_store(&l->stale, true);
+	if (l->down != NULL)
+		l->down(l->down_arg);
+}
+
 struct redis_link *
-link_new(const char *url, const char *password, link_down_fn *down,
+link_new(const char *urls, const char *password, link_down_fn *down,
     void *arg, char *why, size_t len)
 {
 	struct redis_link *l = calloc(1, sizeof(*l));
+	char err[1200];
+	int n;
 
 	if (l == NULL) {
 		snprintf(why, len, "out of memory");
 		return NULL;
 	}
-	if (config_redis_url(url, l->host, &l->port, &l->db, l->path) == -1) {
-		snprintf(why, len, "redis-url %s: not redis://HOST[:PORT][/DB] "
-		    "or unix:/PATH", url);
+	if ((n = config_redis_seeds(urls, l->seeds, REDIS_SEEDS_MAX,
+	    &l->conf.db, err, sizeof(err))) == -1) {
+		snprintf(why, len, "redis-url: %s", err);
 		free(l);
 		return NULL;
 	}
-	if (password != NULL && strlen(password) >= sizeof(l->password)) {
+	l->nseeds = (size_t)n;
+	if (password != NULL && strlen(password) >= sizeof(l->conf.password)) {
 		snprintf(why, len, "redis-password: too long");
 		free(l);
 		return NULL;
 	}
 	if (password != NULL)
-		strcpy(l->password, password);
+		strcpy(l->conf.password, password);
 	l->down = down;
 	l->down_arg = arg;
-	if (pthread_mutex_init(&l->lock, NULL) != 0 ||
-	    pthread_mutex_init(&l->mu, NULL) != 0 ||
-	    pthread_cond_init(&l->cond, NULL) != 0 ||
+	memset(l->slot_pipe, 0xff, sizeof(l->slot_pipe));
+	if (pthread_mutex_init(&l->setup_mu, NULL) != 0 ||
+	    pthread_mutex_init(&l->refresh_mu, NULL) != 0 ||
+	    pthread_rwlock_init(&l->map_lock, NULL) != 0 ||
 	    prepare_scripts(l) == -1) {
 		snprintf(why, len, "out of memory");
 		link_free(l);
@@ -198,186 +234,387 @@ link_new(const char *url, const char *password, link_down_fn *down,
 	return l;
 }
 
-static void pipe_close(struct redis_link *l);
-
 void
 link_free(struct redis_link *l)
 {
+	size_t i;
+
 	if (l == NULL)
 		return;
-	pthread_mutex_lock(&l->mu);
-	pipe_close(l);
-	pthread_mutex_unlock(&l->mu);
-	pthread_mutex_destroy(&l->mu);
-	pthread_cond_destroy(&l->cond);
-	pthread_mutex_destroy(&l->lock);
-	free(l->lib);
-	wipe(l->password, sizeof(l->password));
+	for (i = 0; i < l->npipes; i++)
+		pipe_free(l->pipes[i]);
+	pthread_mutex_destroy(&l->setup_mu);
+	pthread_mutex_destroy(&l->refresh_mu);
+	pthread_rwlock_destroy(&l->map_lock);
+	free((char *)l->conf.lib);
+	wipe(l->conf.password, sizeof(l->conf.password));
 	free(l);
 }
 
-/* Send one command on c and check its status reply. */
-static int
-setup_command(redisContext *c, int argc, const char **argv,
-    const size_t *lens, char *why, size_t len, const char *what)
+static bool
+same_addr(const struct redis_addr *a, const struct redis_addr *b)
 {
-	redisReply *r = redisCommandArgv(c, argc, argv, lens);
+	return a->port == b->port && strcmp(a->host, b->host) == 0 &&
+	    strcmp(a->path, b->path) == 0;
+}
 
-	if (r == NULL) {
-		snprintf(why, len, "%s: %s", what, c->errstr);
+/* Under setup_mu: the index of a's pipe, made if new; -1 when full. */
+static int
+do_pipe_for(struct redis_link *l, const struct redis_addr *a)
+{
+	size_t i;
+
+	for (i = 0; i < l->npipes; i++)
+		if (same_addr(pipe_addr(l->pipes[i]), a))
+			return (int)i;
+	if (l->npipes == PIPES_MAX ||
+	    (l->pipes[l->npipes] = pipe_new(a, &l->conf, on_pipe_down, l)) ==
+	    NULL)
+		return -1;
+	return (int)l->npipes++;
+}
+
+static struct redis_pipe *
+pipe_for(struct redis_link *l, const char *host, unsigned port)
+{
+	struct redis_addr a;
+	int i;
+
+	memset(&a, 0, sizeof(a));
+	snprintf(a.host, sizeof(a.host), "%s", host);
+	a.port = port;
+	pthread_mutex_lock(&l->setup_mu);
+	i = do_pipe_for(l, &a);
+	pthread_mutex_unlock(&l->setup_mu);
+	return i == -1 ? NULL : l->pipes[i];
+}
+
+/* A single command on the blocking connection c: its reply or NULL. */
+static redisReply *
+blocking(redisContext *c, const char *a, const char *b)
+{
+	return b != NULL ? redisCommand(c, "%s %s", a, b) :
+	    redisCommand(c, "%s", a);
+}
+
+/*
+ * Make the map in reply (CLUSTER SLOTS, from the server at `from') the
+ * link's: a pipe for each master, the slot table, a new generation when
+ * the masters changed.  Returns 0, or -1 with why filled.  Calls the
+ * down callback when slots changed masters after the first map.
+ */
+static int
+install_map(struct redis_link *l, const redisReply *reply,
+    const char *from, char *why, size_t len)
+{
+	struct redis_slot_map m;
+	uint16_t *table = NULL, master[PIPES_MAX];
+	unsigned nmasters = 0, s;
+	bool changed = false, first;
+	size_t i;
+	int k;
+
+	if (redis_slot_map_parse(&m, reply, from, why, len) == -1)
+		return -1;
+	if ((table = malloc(sizeof(l->slot_pipe))) == NULL) {
+		redis_slot_map_free(&m);
+		snprintf(why, len, "out of memory");
 		return -1;
 	}
-	if (r->type == REDIS_REPLY_ERROR) {
-		/* Never the password: Redis' words only. */
-		snprintf(why, len, "%s: %s", what, r->str);
-		freeReplyObject(r);
-		return -1;
+	pthread_mutex_lock(&l->setup_mu);
+	for (i = 0; i < m.nnodes; i++) {
+		struct redis_addr a;
+
+		memset(&a, 0, sizeof(a));
+		snprintf(a.host, sizeof(a.host), "%s", m.node[i].host);
+		a.port = m.node[i].port;
+		if ((k = do_pipe_for(l, &a)) == -1 || nmasters == PIPES_MAX) {
+			pthread_mutex_unlock(&l->setup_mu);
+			redis_slot_map_free(&m);
+			free(table);
+			snprintf(why, len, "more than %d masters", PIPES_MAX);
+			return -1;
+		}
+		master[nmasters++] = (uint16_t)k;
 	}
-	freeReplyObject(r);
+	pthread_mutex_unlock(&l->setup_mu);
+	for (s = 0; s < REDIS_SLOTS; s++)
+		table[s] = m.master[s] == REDIS_SLOT_NONE ? NO_PIPE :
+		    master[m.master[s]];
+	pthread_rwlock_wrlock(&l->map_lock);
+	first = l->nmasters == 0;
+	for (s = 0; s < REDIS_SLOTS && !changed; s++)
+		changed = table[s] != l->slot_pipe[s];
+	if (changed || l->nmasters != nmasters ||
+	    memcmp(master, l->master, nmasters * sizeof(master[0])) != 0) {
+		memcpy(l->slot_pipe, table, sizeof(l->slot_pipe));
+		memcpy(l->master, master, nmasters * sizeof(master[0]));
+		l->nmasters = nmasters;
+		l->gen++;
+	}
+	pthread_rwlock_unlock(&l->map_lock);
+	if (m.covered < REDIS_SLOTS)
+		log_warn("redis: the cluster serves %zu slots of %d",
+		    m.covered, REDIS_SLOTS);
+	if (changed && !first) {
+		log_info("redis: the cluster's slots changed masters; %u "
+		    "masters now", nmasters);
+		if (l->down != NULL)
+			l->down(l->down_arg);
+	}
+	redis_slot_map_free(&m);
+	free(table);
 	return 0;
+}
+
+/* CLUSTER SLOTS on a blocking connection to a: 0, or -1 with why. */
+static int
+map_from(struct redis_link *l, const struct redis_addr *a, char *why,
+    size_t len)
+{
+	redisContext *c;
+	redisReply *r;
+	int ret = -1;
+
+	if ((c = pipe_connect(a, &l->conf, true, why, len)) == NULL)
+		return -1;
+	if ((r = blocking(c, "CLUSTER", "SLOTS")) == NULL)
+		snprintf(why, len, "CLUSTER SLOTS: %s", c->errstr);
+	else if (r->type == REDIS_REPLY_ERROR)
+		snprintf(why, len, "CLUSTER SLOTS: %s", r->str);
+	else
+		ret = install_map(l, r, a->host, why, len);
+	if (r != NULL)
+		freeReplyObject(r);
+	redisFree(c);
+	return ret;
+}
+
+/* CLUSTER SLOTS through pipe p: 0, or -1. */
+static int
+map_through(struct redis_link *l, struct redis_pipe *p)
+{
+	static const char cmd[] = "*2\r\n$7\r\nCLUSTER\r\n$5\r\nSLOTS\r\n";
+	char *cmds[1] = { (char *)cmd }, why[256];
+	size_t lens[1] = { sizeof(cmd) - 1 };
+	redisReply *r;
+	int ret = -1;
+
+	if (!pipe_up(p))
+		return -1;
+	if (pipe_call(p, 1, cmds, lens, &r) == PIPE_OK &&
+	    r->type == REDIS_REPLY_ARRAY)
+		ret = install_map(l, r, pipe_addr(p)->host, why, sizeof(why));
+	if (r != NULL)
+		freeReplyObject(r);
+	return ret;
+}
+
+/*
+ * Read the cluster's map again: through the masters' pipes, else from a
+ * seed.  Not again within REFRESH_MIN_MS unless force.
+ */
+static void
+refresh(struct redis_link *l, bool force)
+{
+	struct redis_pipe *masters[PIPES_MAX];
+	unsigned n, i;
+	uint64_t now = now_ms();
+	char why[256];
+	size_t k;
+
+	if (atomic_load(&l->mode) != MODE_CLUSTER)
+		return;
+	pthread_mutex_lock(&l->refresh_mu);
+	if (!force && now < atomic_load(&l->refreshed_ms) + REFRESH_MIN_MS) {
+		pthread_mutex_unlock(&l->refresh_mu);
+		return;
+	}
+	atomic_store(&l->stale, false);
+	pthread_rwlock_rdlock(&l->map_lock);
+	n = l->nmasters;
+	for (i = 0; i < n; i++)
+		masters[i] = l->pipes[l->master[i]];
+	pthread_rwlock_unlock(&l->map_lock);
+	for (i = 0; i < n; i++)
+		if (map_through(l, masters[(i + (unsigned)now) % n]) == 0)
+			goto done;
+	for (k = 0; k < l->nseeds; k++)
+		if (map_from(l, &l->seeds[k], why, sizeof(why)) == 0)
+			goto done;
+	/* Nobody answered: try again at the next chance. */
+	atomic_store(&l->stale, true);
+done:
+	atomic_store(&l->refreshed_ms, now_ms());
+	pthread_mutex_unlock(&l->refresh_mu);
+}
+
+int
+link_setup(struct redis_link *l, char *why, size_t len)
+{
+	redisContext *c;
+	redisReply *r;
+	int ret = -1, enabled, k;
+	size_t i;
+
+	if (atomic_load(&l->mode) != MODE_UNKNOWN)
+		return 0;
+	pthread_mutex_lock(&l->setup_mu);
+	if (atomic_load(&l->mode) != MODE_UNKNOWN) {
+		pthread_mutex_unlock(&l->setup_mu);
+		return 0;
+	}
+	if (now_ms() < l->setup_until) {
+		snprintf(why, len, "no seed answered; backing off");
+		pthread_mutex_unlock(&l->setup_mu);
+		return -1;
+	}
+	snprintf(why, len, "no seed address");
+	for (i = 0; i < l->nseeds && ret == -1; i++) {
+		if ((c = pipe_connect(&l->seeds[i], &l->conf, true, why, len)) ==
+		    NULL)
+			continue;
+		enabled = -2; /* no answer */
+		if ((r = blocking(c, "INFO", "cluster")) == NULL)
+			snprintf(why, len, "INFO: %s", c->errstr);
+		else if (r->type == REDIS_REPLY_ERROR)
+			snprintf(why, len, "INFO: %s", r->str);
+		else if (r->type == REDIS_REPLY_STRING)
+			enabled = redis_slot_cluster_enabled(r->str, r->len);
+		else
+			enabled = -1;
+		if (r != NULL)
+			freeReplyObject(r);
+		redisFree(c);
+		if (enabled == 1 && l->conf.db != 0) {
+			snprintf(why, len, "a Redis Cluster has DB 0 only, and "
+			    "redis-url names DB %u", l->conf.db);
+			break;
+		}
+		if (enabled == 0 || enabled == -1) {
+			/* A single Redis (an INFO without the line, too). */
+			if ((k = do_pipe_for(l, &l->seeds[i])) == -1) {
+				snprintf(why, len, "out of memory");
+				break;
+			}
+			pthread_rwlock_wrlock(&l->map_lock);
+			memset(l->slot_pipe, 0, sizeof(l->slot_pipe));
+			l->master[0] = (uint16_t)k;
+			l->nmasters = 1;
+			l->gen++;
+			pthread_rwlock_unlock(&l->map_lock);
+			atomic_store(&l->mode, MODE_SINGLE);
+			ret = 0;
+		} else if (enabled == 1) {
+			atomic_store(&l->mode, MODE_CLUSTER);
+			pthread_mutex_unlock(&l->setup_mu);
+			ret = map_from(l, &l->seeds[i], why, len);
+			pthread_mutex_lock(&l->setup_mu);
+			if (ret == -1)
+				atomic_store(&l->mode, MODE_UNKNOWN);
+			else
+				atomic_store(&l->refreshed_ms, now_ms());
+		}
+	}
+	if (ret == -1) {
+		l->setup_backoff = l->setup_backoff == 0 ? PIPE_BACKOFF_MIN_MS :
+		    l->setup_backoff * 2 > PIPE_BACKOFF_MAX_MS ?
+		    PIPE_BACKOFF_MAX_MS : l->setup_backoff * 2;
+		l->setup_until = now_ms() + l->setup_backoff;
+	} else
+		l->setup_backoff = 0;
+	pthread_mutex_unlock(&l->setup_mu);
+	if (ret == 0 && atomic_load(&l->mode) == MODE_CLUSTER)
+		log_info("redis: a Redis Cluster of %u masters", l->nmasters);
+	return ret;
+}
+
+bool
+link_cluster(struct redis_link *l)
+{
+	return atomic_load(&l->mode) == MODE_CLUSTER;
 }
 
 redisContext *
 link_connect(struct redis_link *l, bool timeouts, char *why, size_t len)
 {
-	struct timeval tv = { LINK_CONNECT_MS / 1000,
-	    (LINK_CONNECT_MS % 1000) * 1000 };
+	struct redis_addr a[PIPES_MAX];
 	redisContext *c;
-	char db[16];
-	const char *argv[2];
-	size_t lens[2];
+	unsigned n = 0, i, start;
 
-	if (l->path[0] != '\0')
-		c = redisConnectUnixWithTimeout(l->path, tv);
-	else
-		c = redisConnectWithTimeout(l->host, (int)l->port, tv);
-	if (c == NULL) {
-		snprintf(why, len, "out of memory");
+	if (link_setup(l, why, len) == -1)
 		return NULL;
-	}
-	if (c->err) {
-		if (l->path[0] != '\0')
-			snprintf(why, len, "connecting to unix:%s: %s", l->path,
-			    c->errstr);
-		else
-			snprintf(why, len, "connecting to %s port %u: %s",
-			    l->host, l->port, c->errstr);
-		redisFree(c);
-		return NULL;
-	}
-	tv.tv_sec = LINK_TIMEOUT_MS / 1000;
-	tv.tv_usec = (LINK_TIMEOUT_MS % 1000) * 1000;
-	if ((timeouts && redisSetTimeout(c, tv) != REDIS_OK) ||
-	    (l->path[0] == '\0' && redisEnableKeepAlive(c) != REDIS_OK)) {
-		snprintf(why, len, "setting up the connection: %s", c->errstr);
-		redisFree(c);
-		return NULL;
-	}
-	if (l->password[0] != '\0') {
-		argv[0] = "AUTH";
-		argv[1] = l->password;
-		lens[0] = 4;
-		lens[1] = strlen(l->password);
-		if (setup_command(c, 2, argv, lens, why, len, "AUTH") == -1) {
-			redisFree(c);
-			return NULL;
-		}
-	}
-	if (l->db != 0) {
-		snprintf(db, sizeof(db), "%u", l->db);
-		argv[0] = "SELECT";
-		argv[1] = db;
-		lens[0] = 6;
-		lens[1] = strlen(db);
-		if (setup_command(c, 2, argv, lens, why, len, "SELECT") == -1) {
-			redisFree(c);
-			return NULL;
-		}
-	}
-	return c;
+	pthread_rwlock_rdlock(&l->map_lock);
+	for (i = 0; i < l->nmasters; i++)
+		a[n++] = *pipe_addr(l->pipes[l->master[i]]);
+	pthread_rwlock_unlock(&l->map_lock);
+	pthread_mutex_lock(&l->setup_mu);
+	start = l->next_connect++;
+	pthread_mutex_unlock(&l->setup_mu);
+	for (i = 0; i < n; i++)
+		if ((c = pipe_connect(&a[(start + i) % n], &l->conf, timeouts,
+		    why, len)) != NULL)
+			return c;
+	if (n == 0)
+		snprintf(why, len, "no master known");
+	return NULL;
 }
 
 bool
 link_up(struct redis_link *l)
 {
-	return now_ms() >= atomic_load(&l->down_until);
+	bool up;
+	unsigned i, s;
+
+	if (atomic_load(&l->mode) == MODE_UNKNOWN)
+		return false;
+	pthread_rwlock_rdlock(&l->map_lock);
+	up = l->nmasters > 0;
+	for (i = 0; up && i < l->nmasters; i++)
+		up = pipe_up(l->pipes[l->master[i]]);
+	for (s = 0; up && s < REDIS_SLOTS; s++)
+		up = l->slot_pipe[s] != NO_PIPE;
+	pthread_rwlock_unlock(&l->map_lock);
+	return up;
 }
 
 void
 link_failed(struct redis_link *l, const char *what)
 {
-	uint64_t now = now_ms();
-	bool first;
+	if (atomic_load(&l->mode) == MODE_SINGLE)
+		pipe_failed(l->pipes[l->master[0]], what);
+	else
+		atomic_store(&l->stale, true);
+}
 
-	pthread_mutex_lock(&l->lock);
-	if (now < atomic_load(&l->down_until)) {
-		/* Another thread saw it in this window already. */
-		pthread_mutex_unlock(&l->lock);
+void
+link_tick(struct redis_link *l, uint64_t now)
+{
+	if (atomic_load(&l->mode) != MODE_CLUSTER)
 		return;
-	}
-	first = l->backoff_ms == 0;
-	l->backoff_ms = first ? LINK_BACKOFF_MIN_MS :
-	    l->backoff_ms * 2 > LINK_BACKOFF_MAX_MS ? LINK_BACKOFF_MAX_MS :
-	    l->backoff_ms * 2;
-	atomic_store(&l->down_until, now + l->backoff_ms);
-	if (first)
-		log_warn("redis: %s; retrying with backoff up to %d ms", what,
-		    LINK_BACKOFF_MAX_MS);
-	pthread_mutex_unlock(&l->lock);
-	if (first && l->down != NULL)
-		l->down(l->down_arg);
+	if (atomic_load(&l->stale) ||
+	    now >= atomic_load(&l->refreshed_ms) + LINK_MAP_MS)
+		refresh(l, false);
 }
 
-/* A command worked: the backoff, if any, is over. */
-static void
-link_worked(struct redis_link *l)
+/* The pipe of slot's master, or NULL (none known). */
+static struct redis_pipe *
+slot_pipe(struct redis_link *l, unsigned slot)
 {
-	if (l->backoff_ms == 0) /* the common case, read without the lock */
-		return;
-	pthread_mutex_lock(&l->lock);
-	if (l->backoff_ms != 0)
-		log_info("redis: reachable again");
-	l->backoff_ms = 0;
-	pthread_mutex_unlock(&l->lock);
+	struct redis_pipe *p = NULL;
+	uint16_t k;
+
+	pthread_rwlock_rdlock(&l->map_lock);
+	if ((k = l->slot_pipe[slot % REDIS_SLOTS]) != NO_PIPE)
+		p = l->pipes[k];
+	pthread_rwlock_unlock(&l->map_lock);
+	return p;
 }
 
-/* Under mu: close the connection, failing every call in flight on it. */
 static void
-pipe_close(struct redis_link *l)
+pause_ms(uint64_t ms)
 {
-	uint64_t t;
-
-	for (t = l->got; t < l->sent; t++)
-		l->ring[t % RING].done = false;
-	for (t = 0; t < RING; t++) {
-		if (l->ring[t].r != NULL)
-			freeReplyObject(l->ring[t].r);
-		l->ring[t].r = NULL;
-		l->ring[t].done = false;
-	}
-	if (l->reader != NULL)
-		redisReaderFree(l->reader);
-	l->reader = NULL;
-	if (l->c != NULL)
-		redisFree(l->c);
-	l->c = NULL;
-	l->sent = l->got = 0;
-	l->pending = 0;
-	l->epoch++;
-	pthread_cond_broadcast(&l->cond);
-}
-
-/* Under mu: the connection broke (what says how); back off. */
-static void
-pipe_broke(struct redis_link *l, const char *what)
-{
-	char why[160];
-
-	snprintf(why, sizeof(why), "%s", what);
-	pipe_close(l);
-	pthread_mutex_unlock(&l->mu);
-	link_failed(l, why);
-	pthread_mutex_lock(&l->mu);
+	poll(NULL, 0, (int)ms);
 }
 
 /* Does Redis not know the function (a restart, FUNCTION FLUSH)? */
@@ -388,198 +625,112 @@ is_noscript(const redisReply *r)
 	    strncmp(r->str, "ERR Function not found", 22) == 0;
 }
 
-/* FUNCTION LOAD the library on c (blocking); loaded already is fine. */
-static int
-load_library(struct redis_link *l, redisContext *c)
-{
-	const char *argv[3] = { "FUNCTION", "LOAD", l->lib };
-	size_t lens[3] = { 8, 4, l->lib_len };
-	redisReply *r = redisCommandArgv(c, 3, argv, lens);
-
-	if (r == NULL)
-		return -1;
-	if (r->type == REDIS_REPLY_ERROR && strstr(r->str, "already exists")
-	    == NULL) {
-		log_warn("redis: FUNCTION LOAD: %s", r->str);
-		freeReplyObject(r);
-		return -1;
-	}
-	freeReplyObject(r);
-	return 0;
-}
-
-/* Under mu: connect, with the library loaded, unless connected. */
-static int
-pipe_open(struct redis_link *l)
-{
-	char why[256];
-	redisContext *c;
-
-	if (l->c != NULL)
-		return 0;
-	if (!link_up(l))
-		return -1;
-	if ((c = link_connect(l, true, why, sizeof(why))) == NULL) {
-		pthread_mutex_unlock(&l->mu);
-		link_failed(l, why);
-		pthread_mutex_lock(&l->mu);
-		return -1;
-	}
-	if (load_library(l, c) == -1 || (l->reader = redisReaderCreate())
-	    == NULL) {
-		snprintf(why, sizeof(why), "loading the functions: %s",
-		    c->err ? c->errstr : "refused");
-		redisFree(c);
-		pthread_mutex_unlock(&l->mu);
-		link_failed(l, why);
-		pthread_mutex_lock(&l->mu);
-		return -1;
-	}
-	l->c = c;
-	l->epoch++;
-	return 0;
-}
-
-/* Write all of buf on fd, blocking (the socket's send timeout holds). */
-static int
-write_all(int fd, const char *buf, size_t len)
-{
-	ssize_t n;
-
-	while (len > 0) {
-		n = send(fd, buf, len, MSG_NOSIGNAL);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /*
- * Under mu: write n commands (formatted RESP, lens bytes each) and take
- * their tickets from *first.  Returns the epoch, or 0 when Redis cannot
- * be reached.
- */
-static uint64_t
-pipe_submit(struct redis_link *l, unsigned n, char *const *cmd,
-    const size_t *lens, uint64_t *first)
-{
-	unsigned i;
-
-	if (pipe_open(l) == -1)
-		return 0;
-	while (l->sent - l->got + n > RING)
-		pthread_cond_wait(&l->cond, &l->mu);
-	if (l->c == NULL)
-		return 0; /* it broke meanwhile */
-	*first = l->sent;
-	for (i = 0; i < n; i++) {
-		if (write_all(l->c->fd, cmd[i], lens[i]) == -1) {
-			pipe_broke(l, errno == EAGAIN || errno == EWOULDBLOCK ?
-			    "writing: timed out" : strerror(errno));
-			return 0;
-		}
-		l->ring[l->sent % RING].bytes = lens[i];
-		l->ring[l->sent % RING].done = false;
-		l->pending += lens[i];
-		l->sent++;
-	}
-	return l->epoch;
-}
-
-/* Under mu, as the reader: read what Redis sent; -1 when it broke. */
-static int
-pipe_read(struct redis_link *l)
-{
-	static _Thread_local char buf[READ_CHUNK];
-	int timeout = LINK_TIMEOUT_MS *
-	    (int)(1 + l->pending / LINK_TIMEOUT_BYTES);
-	int fd = l->c->fd, k;
-	uint64_t epoch = l->epoch;
-	struct pollfd p = { fd, POLLIN, 0 };
-	void *r;
-	ssize_t n;
-
-	l->reading = true;
-	pthread_mutex_unlock(&l->mu);
-	do
-		k = poll(&p, 1, timeout);
-	while (k < 0 && errno == EINTR);
-	n = k == 1 ? recv(fd, buf, sizeof(buf), 0) : -1;
-	pthread_mutex_lock(&l->mu);
-	l->reading = false;
-	pthread_cond_broadcast(&l->cond);
-	if (l->epoch != epoch)
-		return -1; /* closed meanwhile */
-	if (n <= 0) {
-		pipe_broke(l, k == 0 ? "no answer in time" : n == 0 ?
-		    "connection closed" : strerror(errno));
-		return -1;
-	}
-	if (redisReaderFeed(l->reader, buf, (size_t)n) != REDIS_OK) {
-		pipe_broke(l, "a reply that does not parse");
-		return -1;
-	}
-	while (l->got < l->sent) {
-		if (redisReaderGetReply(l->reader, &r) != REDIS_OK) {
-			pipe_broke(l, "a reply that does not parse");
-			return -1;
-		}
-		if (r == NULL)
-			break;
-		l->ring[l->got % RING].r = r;
-		l->ring[l->got % RING].done = true;
-		l->pending -= l->ring[l->got % RING].bytes;
-		l->got++;
-	}
-	return 0;
-}
-
-/*
- * Under mu: the reply of ticket t of epoch, read by this thread or
- * another; NULL when the connection broke before it came.
+ * The heart of every call: cmd (formatted) to slot's master, or to pipe
+ * `at' when slot is -1, followed on the same connection by `post' (when
+ * not NULL; its reply into *post_reply).  MOVED reads the map again and
+ * goes where it says; ASK sends ASKING and the command there; TRYAGAIN,
+ * CLUSTERDOWN and the like, and a master that cannot be reached (nothing
+ * sent), are tried again with growing pauses for the thread's patience.
+ * A connection that broke after the command went out is not: the
+ * command may have run, and the caller knows whether it may repeat it.
  */
 static redisReply *
-pipe_wait(struct redis_link *l, uint64_t epoch, uint64_t t)
+do_call(struct redis_link *l, int slot, struct redis_pipe *at, char *cmd,
+    size_t len, char *post, size_t post_len, redisReply **post_reply)
 {
-	struct slot *sl = &l->ring[t % RING];
-	redisReply *r;
+	static const char asking[] = "*1\r\n$6\r\nASKING\r\n";
+	struct redis_pipe *p, *ask = NULL, *moved = NULL;
+	struct redis_slot_redirect to;
+	uint64_t deadline, pause = RETRY_MIN_MS;
+	char *cmds[3], why[256];
+	size_t lens[3];
+	redisReply *rep[3];
+	enum pipe_status st;
+	unsigned n, k, redirects = 0;
+	bool loaded = false;
 
+	if (post_reply != NULL)
+		*post_reply = NULL;
+	if (link_setup(l, why, sizeof(why)) == -1)
+		return NULL;
+	deadline = now_ms() + my_patience();
 	for (;;) {
-		if (l->epoch != epoch)
-			return NULL;
-		if (sl->done) {
-			r = sl->r;
-			sl->r = NULL;
-			sl->done = false;
-			pthread_cond_broadcast(&l->cond); /* a free slot */
-			return r;
+		p = ask != NULL ? ask : moved != NULL ? moved : at != NULL ? at :
+		    slot_pipe(l, slot < 0 ? 0 : (unsigned)slot);
+		n = 0;
+		if (ask != NULL) {
+			cmds[n] = (char *)asking;
+			lens[n++] = sizeof(asking) - 1;
 		}
-		if (!l->reading) {
-			if (pipe_read(l) == -1 && l->epoch != epoch)
+		k = n;
+		cmds[n] = cmd;
+		lens[n++] = len;
+		if (post != NULL) {
+			cmds[n] = post;
+			lens[n++] = post_len;
+		}
+		st = p == NULL ? PIPE_NOT_SENT : pipe_call(p, n, cmds, lens, rep);
+		ask = moved = NULL;
+		if (st != PIPE_OK) {
+			for (n = p == NULL ? 0 : n; n-- > 0;)
+				if (rep[n] != NULL)
+					freeReplyObject(rep[n]);
+			if (!link_cluster(l) || st == PIPE_LOST ||
+			    now_ms() + pause > deadline) {
+				if (link_cluster(l))
+					atomic_store(&l->stale, true);
 				return NULL;
-		} else
-			pthread_cond_wait(&l->cond, &l->mu);
+			}
+			pause_ms(pause);
+			pause = pause * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : pause * 2;
+			refresh(l, false);
+			continue;
+		}
+		if (k > 0)
+			freeReplyObject(rep[0]); /* ASKING's OK */
+		if (rep[k]->type == REDIS_REPLY_ERROR) {
+			enum redis_slot_error e = redis_slot_parse_error(
+			    rep[k]->str, rep[k]->len, pipe_addr(p)->host, &to);
+
+			if (e == REDIS_SLOT_MOVED || e == REDIS_SLOT_ASK) {
+				if (++redirects > REDIRECTS_MAX)
+					goto answer;
+				if (e == REDIS_SLOT_MOVED)
+					refresh(l, true);
+				if ((p = pipe_for(l, to.host, to.port)) == NULL)
+					goto answer;
+				if (e == REDIS_SLOT_ASK)
+					ask = p;
+				else if (slot_pipe(l, to.slot) != p || at != NULL)
+					moved = p;
+				goto again;
+			}
+			if (e == REDIS_SLOT_RETRY && link_cluster(l) &&
+			    now_ms() + pause <= deadline) {
+				pause_ms(pause);
+				pause = pause * 2 > RETRY_MAX_MS ? RETRY_MAX_MS :
+				    pause * 2;
+				refresh(l, false);
+				goto again;
+			}
+			if (is_noscript(rep[k]) && !loaded) {
+				loaded = true;
+				if (pipe_load(p) == 0)
+					goto again;
+			}
+		}
+answer:
+		if (post != NULL && post_reply != NULL)
+			*post_reply = rep[k + 1];
+		else if (post != NULL && rep[k + 1] != NULL)
+			freeReplyObject(rep[k + 1]);
+		return rep[k];
+again:
+		freeReplyObject(rep[k]);
+		if (post != NULL && rep[k + 1] != NULL)
+			freeReplyObject(rep[k + 1]);
 	}
-}
-
-/* One command, formatted, out and back. */
-static redisReply *
-pipe_call(struct redis_link *l, char *cmd, size_t len)
-{
-	redisReply *r = NULL;
-	uint64_t epoch, t;
-
-	pthread_mutex_lock(&l->mu);
-	if ((epoch = pipe_submit(l, 1, &cmd, &len, &t)) != 0)
-		r = pipe_wait(l, epoch, t);
-	pthread_mutex_unlock(&l->mu);
-	if (r != NULL)
-		link_worked(l);
-	return r;
 }
 
 redisReply *
@@ -589,48 +740,27 @@ link_command(struct redis_link *l, int argc, const char **argv,
 	redisReply *r;
 	char *cmd;
 	long long len;
+	int slot = argc > 1 ? (int)redis_slot_of(argv[1], argvlen[1]) : 0;
 
 	if ((len = redisFormatCommandArgv(&cmd, argc, argv, argvlen)) < 0)
 		return NULL;
-	r = pipe_call(l, cmd, (size_t)len);
+	r = do_call(l, slot, NULL, cmd, (size_t)len, NULL, 0, NULL);
 	redisFreeCommand(cmd);
 	return r;
 }
 
-/* Load the library on the shared connection, after "not found". */
-static int
-reload_library(struct redis_link *l)
-{
-	const char *argv[3] = { "FUNCTION", "LOAD", l->lib };
-	size_t lens[3] = { 8, 4, l->lib_len };
-	redisReply *r = link_command(l, 3, argv, lens);
-	int ret = -1;
-
-	if (r == NULL)
-		return -1;
-	if (r->type != REDIS_REPLY_ERROR || strstr(r->str, "already exists")
-	    != NULL)
-		ret = 0;
-	else
-		log_warn("redis: FUNCTION LOAD: %s", r->str);
-	freeReplyObject(r);
-	return ret;
-}
-
-#define EVAL_ARGS_MAX 32
-
-redisReply *
-link_eval(struct redis_link *l, enum lua_script script, int nkeys,
-    int argc, const char **argv, const size_t *argvlen)
+/* Format FCALL of script: 0, or -1 (too many arguments, no memory). */
+static long long
+format_fcall(struct redis_link *l, char **cmd, enum lua_script script,
+    int nkeys, int argc, const char **argv, const size_t *argvlen)
 {
 	const char *av[EVAL_ARGS_MAX + 3];
 	size_t lens[EVAL_ARGS_MAX + 3];
 	char nk[12];
-	redisReply *r;
-	int i, tries;
+	int i;
 
 	if (argc > EVAL_ARGS_MAX || nkeys < 0 || nkeys > argc)
-		return NULL;
+		return -1;
 	snprintf(nk, sizeof(nk), "%d", nkeys);
 	av[0] = "FCALL";
 	lens[0] = 5;
@@ -642,26 +772,112 @@ link_eval(struct redis_link *l, enum lua_script script, int nkeys,
 		av[i + 3] = argv[i];
 		lens[i + 3] = argvlen[i];
 	}
-	for (tries = 0; tries < 2; tries++) {
-		if ((r = link_command(l, argc + 3, av, lens)) == NULL)
+	return redisFormatCommandArgv(cmd, argc + 3, av, lens);
+}
+
+redisReply *
+link_eval(struct redis_link *l, enum lua_script script, int nkeys,
+    int argc, const char **argv, const size_t *argvlen)
+{
+	return link_eval_wait(l, script, nkeys, argc, argv, argvlen, 0, 0,
+	    NULL);
+}
+
+redisReply *
+link_eval_wait(struct redis_link *l, enum lua_script script, int nkeys,
+    int argc, const char **argv, const size_t *argvlen, unsigned replicas,
+    uint64_t timeout_ms, long long *acked)
+{
+	redisReply *r, *w = NULL;
+	char *cmd, *wait = NULL, n[16], t[24];
+	long long len, wlen = 0;
+	int slot = nkeys > 0 ? (int)redis_slot_of(argv[0], argvlen[0]) : 0;
+
+	if (acked != NULL)
+		*acked = -1;
+	if ((len = format_fcall(l, &cmd, script, nkeys, argc, argv, argvlen)) <
+	    0)
+		return NULL;
+	if (replicas > 0) {
+		snprintf(n, sizeof(n), "%u", replicas);
+		snprintf(t, sizeof(t), "%llu", (unsigned long long)timeout_ms);
+		if ((wlen = redisFormatCommand(&wait, "WAIT %s %s", n, t)) < 0) {
+			redisFreeCommand(cmd);
 			return NULL;
-		if (!is_noscript(r))
-			return r;
-		freeReplyObject(r);
-		if (reload_library(l) == -1)
-			return NULL;
+		}
 	}
-	return NULL;
+	r = do_call(l, slot, NULL, cmd, (size_t)len, wait, (size_t)wlen,
+	    wait != NULL ? &w : NULL);
+	if (w != NULL) {
+		if (w->type == REDIS_REPLY_INTEGER && acked != NULL)
+			*acked = w->integer;
+		freeReplyObject(w);
+	}
+	redisFreeCommand(cmd);
+	if (wait != NULL)
+		redisFreeCommand(wait);
+	return r;
+}
+
+unsigned
+link_masters(struct redis_link *l, uint64_t *gen)
+{
+	unsigned n;
+	char why[256];
+
+	if (link_setup(l, why, sizeof(why)) == -1) {
+		*gen = 0;
+		return 0;
+	}
+	pthread_rwlock_rdlock(&l->map_lock);
+	n = l->nmasters;
+	*gen = l->gen;
+	pthread_rwlock_unlock(&l->map_lock);
+	return n;
+}
+
+redisReply *
+link_eval_at(struct redis_link *l, unsigned master, uint64_t gen,
+    enum lua_script script, int argc, const char **argv,
+    const size_t *argvlen)
+{
+	struct redis_pipe *p = NULL;
+	redisReply *r;
+	char *cmd;
+	long long len;
+
+	pthread_rwlock_rdlock(&l->map_lock);
+	if (gen == l->gen && master < l->nmasters)
+		p = l->pipes[l->master[master]];
+	pthread_rwlock_unlock(&l->map_lock);
+	if (p == NULL)
+		return NULL;
+	if ((len = format_fcall(l, &cmd, script, 0, argc, argv, argvlen)) < 0)
+		return NULL;
+	r = do_call(l, -1, p, cmd, (size_t)len, NULL, 0, NULL);
+	redisFreeCommand(cmd);
+	return r;
+}
+
+struct link_batch *
+link_batch_new(unsigned max)
+{
+	struct link_batch *b = calloc(1, sizeof(*b) +
+	    (size_t)max * sizeof(b->call[0]));
+
+	if (b != NULL)
+		b->max = max;
+	return b;
 }
 
 int
-link_batch_add(struct link_batch *b, int argc, const char **argv,
-    const size_t *argvlen)
+link_batch_add(struct link_batch *b, enum lua_script script, int nkeys,
+    int argc, const char **argv, const size_t *argvlen)
 {
 	struct link_call *c;
 	int i;
 
-	if (b->n == LINK_BATCH_MAX || argc > LINK_BATCH_ARGS)
+	if (b->n == b->max || argc > LINK_BATCH_ARGS || nkeys > argc)
 		return -1;
 	c = &b->call[b->n];
 	for (i = 0; i < argc; i++) {
@@ -674,89 +890,169 @@ link_batch_add(struct link_batch *b, int argc, const char **argv,
 		c->argv[i][argvlen[i]] = '\0';
 		c->len[i] = argvlen[i];
 	}
+	c->script = script;
+	c->nkeys = nkeys;
 	c->argc = argc;
+	c->reply = NULL;
 	b->n++;
 	return 0;
 }
 
-static void
-batch_clear(struct link_batch *b)
+void
+link_batch_clear(struct link_batch *b)
 {
 	unsigned i;
 	int j;
 
-	for (i = 0; i < b->n; i++)
+	for (i = 0; i < b->n; i++) {
 		for (j = 0; j < b->call[i].argc; j++)
 			free(b->call[i].argv[j]);
+		if (b->call[i].reply != NULL)
+			freeReplyObject(b->call[i].reply);
+		b->call[i].reply = NULL;
+	}
 	b->n = 0;
 }
+
+/* Should a call of a batch be made again on its own (do_call)? */
+static bool
+redo(const redisReply *r)
+{
+	struct redis_slot_redirect to;
+
+	return r->type == REDIS_REPLY_ERROR && (is_noscript(r) ||
+	    redis_slot_parse_error(r->str, r->len, "", &to) !=
+	    REDIS_SLOT_ERROR);
+}
+
+enum { CALL_PENDING, CALL_DONE, CALL_SOLO };
+
+/* The pipes of a round of a batch, each with the calls it took. */
+struct round {
+	struct redis_pipe *p;
+	uint64_t epoch, first;
+	enum pipe_status st;
+	unsigned n;
+	char *cmd[PIPE_RING / 4];
+	size_t len[PIPE_RING / 4];
+	unsigned call[PIPE_RING / 4];
+};
+
+/*
+ * One round: up to PIPE_RING / 4 pending calls for each of up to
+ * `max' pipes, written pipe by pipe, then every reply read, so that
+ * every master works on its share at once.  Returns the calls sent.
+ */
+static unsigned
+batch_round(struct redis_link *l, struct link_batch *b, char **cmd,
+    size_t *len, unsigned char *state, struct round *g, unsigned max)
+{
+	unsigned ng = 0, i, j, k, sent = 0;
+
+	for (i = 0; i < b->n; i++) {
+		struct link_call *c = &b->call[i];
+		struct redis_pipe *p;
+
+		if (state[i] != CALL_PENDING)
+			continue;
+		p = slot_pipe(l, c->nkeys > 0 ?
+		    redis_slot_of(c->argv[0], c->len[0]) : 0);
+		if (p == NULL) {
+			state[i] = CALL_SOLO;
+			continue;
+		}
+		for (j = 0; j < ng && g[j].p != p; j++)
+			;
+		if (j == ng) {
+			if (ng == max)
+				continue;
+			g[ng].p = p;
+			g[ng++].n = 0;
+		}
+		if (g[j].n == PIPE_RING / 4)
+			continue;
+		g[j].cmd[g[j].n] = cmd[i];
+		g[j].len[g[j].n] = len[i];
+		g[j].call[g[j].n++] = i;
+	}
+	for (j = 0; j < ng; j++)
+		g[j].st = pipe_send(g[j].p, g[j].n, g[j].cmd, g[j].len,
+		    &g[j].epoch, &g[j].first);
+	for (j = 0; j < ng; j++)
+		for (k = 0; k < g[j].n; k++) {
+			i = g[j].call[k];
+			sent++;
+			if (g[j].st == PIPE_NOT_SENT) {
+				state[i] = CALL_SOLO;
+				continue;
+			}
+			if (g[j].st == PIPE_OK)
+				b->call[i].reply = pipe_recv(g[j].p,
+				    g[j].epoch, g[j].first + k);
+			state[i] = b->call[i].reply != NULL &&
+			    redo(b->call[i].reply) ? CALL_SOLO : CALL_DONE;
+		}
+	return sent;
+}
+
+#define ROUND_PIPES 8
 
 unsigned
 link_batch_run(struct redis_link *l, struct link_batch *b)
 {
-	const char *av[LINK_BATCH_ARGS + 3];
-	size_t lens[LINK_BATCH_ARGS + 3], len[LINK_BATCH_MAX];
-	char *cmd[LINK_BATCH_MAX];
-	redisReply *r;
-	uint64_t epoch, t;
-	unsigned i, n = 0, ok = 0;
-	bool noscript = false, logged = false;
+	const char *av[LINK_BATCH_ARGS];
+	char **cmd = NULL, why[256];
+	size_t *len = NULL;
+	unsigned char *state = NULL;
+	struct round *g = NULL;
+	unsigned i, ok = 0;
 	long long k;
 	int j;
 
-	if (b->n == 0)
+	if (b->n == 0 || link_setup(l, why, sizeof(why)) == -1)
 		return 0;
-	av[0] = "FCALL";
-	lens[0] = 5;
-	av[1] = l->fname[b->script];
-	lens[1] = strlen(av[1]);
-	av[2] = "0";
-	lens[2] = 1;
+	if ((cmd = calloc(b->n, sizeof(*cmd))) == NULL ||
+	    (len = calloc(b->n, sizeof(*len))) == NULL ||
+	    (state = calloc(b->n, 1)) == NULL ||
+	    (g = malloc(ROUND_PIPES * sizeof(*g))) == NULL) {
+		free(cmd);
+		free(len);
+		free(state);
+		cmd = NULL; /* each on its own, below */
+		len = NULL;
+		state = NULL;
+	}
+	for (i = 0; cmd != NULL && i < b->n; i++) {
+		for (j = 0; j < b->call[i].argc; j++)
+			av[j] = b->call[i].argv[j];
+		if ((k = format_fcall(l, &cmd[i], b->call[i].script,
+		    b->call[i].nkeys, b->call[i].argc, av, b->call[i].len)) < 0) {
+			cmd[i] = NULL;
+			state[i] = CALL_DONE; /* cannot be made */
+		} else
+			len[i] = (size_t)k;
+	}
+	if (cmd != NULL)
+		while (batch_round(l, b, cmd, len, state, g, ROUND_PIPES) > 0)
+			;
 	for (i = 0; i < b->n; i++) {
-		for (j = 0; j < b->call[i].argc; j++) {
-			av[j + 3] = b->call[i].argv[j];
-			lens[j + 3] = b->call[i].len[j];
+		struct link_call *c = &b->call[i];
+
+		if (cmd == NULL || state[i] == CALL_SOLO) {
+			if (c->reply != NULL)
+				freeReplyObject(c->reply);
+			for (j = 0; j < c->argc; j++)
+				av[j] = c->argv[j];
+			c->reply = link_eval(l, c->script, c->nkeys, c->argc,
+			    av, c->len);
 		}
-		if ((k = redisFormatCommandArgv(&cmd[n], b->call[i].argc + 3,
-		    av, lens)) < 0)
-			break;
-		len[n++] = (size_t)k;
+		ok += c->reply != NULL && c->reply->type != REDIS_REPLY_ERROR;
+		if (cmd != NULL && cmd[i] != NULL)
+			redisFreeCommand(cmd[i]);
 	}
-	pthread_mutex_lock(&l->mu);
-	if ((epoch = pipe_submit(l, n, cmd, len, &t)) != 0) {
-		for (i = 0; i < n; i++) {
-			if ((r = pipe_wait(l, epoch, t + i)) == NULL)
-				break;
-			if (is_noscript(r))
-				noscript = true;
-			else if (r->type != REDIS_REPLY_ERROR)
-				ok++;
-			else if (!logged) {
-				log_warn("redis: %s", r->str); /* the first */
-				logged = true;
-			}
-			freeReplyObject(r);
-		}
-	}
-	pthread_mutex_unlock(&l->mu);
-	for (i = 0; i < n; i++)
-		redisFreeCommand(cmd[i]);
-	if (ok > 0)
-		link_worked(l);
-	if (noscript && reload_library(l) == 0) {
-		/* Once more, now that Redis knows it. */
-		for (i = 0, ok = 0; i < b->n; i++) {
-			for (j = 0; j < b->call[i].argc; j++) {
-				av[j + 3] = b->call[i].argv[j];
-				lens[j + 3] = b->call[i].len[j];
-			}
-			r = link_eval(l, b->script, 0, b->call[i].argc,
-			    av + 3, lens + 3);
-			ok += r != NULL && r->type != REDIS_REPLY_ERROR;
-			if (r != NULL)
-				freeReplyObject(r);
-		}
-	}
-	batch_clear(b);
+	free(cmd);
+	free(len);
+	free(state);
+	free(g);
 	return ok;
 }

@@ -273,6 +273,7 @@ redis_node_expire(struct store *s, uint64_t now_ms)
 	pthread_mutex_unlock(&s->lock);
 	redis_held_release(s, release);
 	link_batch_run(s->link, s->batch);
+	link_batch_clear(s->batch);
 	/* Every second, and soon after the held GETs changed in number. */
 	if (link_up(s->link) && (now_ms >= s->next_beat_ms ||
 	    s->nheld != s->beat_held) && heartbeat(s) == 0)
@@ -290,6 +291,7 @@ redis_node_shutdown(struct store *s, uint64_t now_ms)
 	(void)now_ms;
 	redis_node_end_holds(s, WAITER_SHUTDOWN, true);
 	link_batch_run(s->link, s->batch);
+	link_batch_clear(s->batch);
 }
 
 static int
@@ -442,6 +444,8 @@ redis_node_free(struct store *s)
 		while (s->creds[i] != NULL)
 			redis_cred_free(s, s->creds[i]);
 	free(s->creds);
+	if (s->batch != NULL)
+		link_batch_clear(s->batch);
 	free(s->batch);
 	link_free(s->link);
 	wipe(s->key, sizeof(s->key));
@@ -549,7 +553,7 @@ redis_store_new(const struct store_limits *limits,
 	timer_wheel_init(&s->wheel, tick_ms, now_ms);
 	s->ncred_buckets = CRED_BUCKETS;
 	if ((s->creds = calloc(CRED_BUCKETS, sizeof(*s->creds))) == NULL ||
-	    (s->batch = calloc(1, sizeof(*s->batch))) == NULL ||
+	    (s->batch = link_batch_new(BATCH_MAX)) == NULL ||
 	    random_bytes(s->hash_key, sizeof(s->hash_key)) == -1) {
 		snprintf(why, len, "out of memory");
 		goto fail;

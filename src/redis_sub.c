@@ -236,8 +236,8 @@ redis_sub_run(void *arg)
 		redis_node_end_holds(s, WAITER_SHUTDOWN, false);
 again:
 		link_failed(s->link, why);
-		backoff = backoff == 0 ? LINK_BACKOFF_MIN_MS :
-		    backoff * 2 > LINK_BACKOFF_MAX_MS ? LINK_BACKOFF_MAX_MS :
+		backoff = backoff == 0 ? PIPE_BACKOFF_MIN_MS :
+		    backoff * 2 > PIPE_BACKOFF_MAX_MS ? PIPE_BACKOFF_MAX_MS :
 		    backoff * 2;
 		redis_sub_sleep(s, backoff);
 	}
