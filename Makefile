@@ -128,7 +128,7 @@ CORE = util timer config json log store room auth metrics addr peer field \
 	redis_slot
 # The daemon's own: HTTP, and the Redis store (the only hiredis user).
 REDIS = redis_call redis_held redis_cred redis_inbox redis_room redis_sub \
-	redis_node redis_peer redis_link redis_pipe
+	redis_node redis_reap redis_peer redis_link redis_pipe
 SERVER = http api waiter $(REDIS)
 CORE_OBJS = $(CORE:%=$(OBJ)/%.o)
 SERVER_OBJS = $(SERVER:%=$(OBJ)/%.o) $(OBJ)/main.o

@@ -62,12 +62,15 @@
 #include "store.h"
 
 struct redis_params {
-	const char *url;      /* redis://HOST[:PORT][/DB] or unix:/PATH */
+	const char *url;      /* seeds: redis://HOST[:PORT][/DB] or
+	                         unix:/PATH, several for a Redis Cluster */
 	const char *password; /* AUTH; NULL or "": none.  Never logged */
 	const char *node_id;  /* its pub/sub channel; NULL or "": random */
 	uint64_t lease_timeout_ms; /* heartbeat lifetime: after it, a node
 	                              is dead and its in-flight messages go
 	                              back to their inboxes */
+	unsigned wait_replicas;    /* redis-wait-replicas: a send answers
+	                              once that many replicas have it */
 };
 
 /*

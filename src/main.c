@@ -180,6 +180,7 @@ main(int argc, char *argv[])
 		fatal("cannot listen on %s", cfg.listen);
 	rp.url = cfg.redis_url;
 	rp.password = cfg.redis_password;
+	rp.wait_replicas = cfg.redis_wait_replicas;
 	rp.node_id = cfg.node_id;
 	rp.lease_timeout_ms = cfg.lease_timeout_ms;
 	/* A node does not start without its Redis (systemd restarts it). */

@@ -7,6 +7,7 @@
 
 #include "log.h"
 #include "redis_impl.h"
+#include "redis_slot.h"
 #include "util.h"
 
 static const char *const counter_names[NCOUNTERS] = {
@@ -44,28 +45,31 @@ redis_call_hash(const struct store *s, const char *name)
 	return siphash24(s->hash_key, name, strlen(name));
 }
 
-/*
- * Start a call of a script that makes messages with ids from first; with
- * name, one of the scripts of that inbox, whose KEYS are its :i, :q and
- * :f (src/lua/common.lua), so that the call goes to its slot.
- */
-void
-redis_call_init_keys(struct store *s, struct call *c, const char *name,
-    int nkeys, uint64_t first)
+size_t
+redis_call_tag(const char *name, char *buf, size_t size)
 {
-	static const char suffix[CALL_KEYS] = { 'i', 'q', 'f' };
-	int i, n;
+	size_t n = strlen(name), i;
 
-	c->nnum = 0;
-	c->nkeys = 0;
-	for (i = 0; name != NULL && i < nkeys && i < CALL_KEYS; i++) {
-		n = snprintf(c->key[i], sizeof(c->key[i]), "inboxd:{%s}:%c",
-		    name, suffix[i]);
-		c->argv[i] = c->key[i];
-		c->len[i] = n > 0 && (size_t)n < sizeof(c->key[i]) ?
-		    (size_t)n : 0;
-		c->nkeys++;
+	if (strchr(name, '}') == NULL && name[0] != '~') {
+		if (n + 1 > size)
+			return 0;
+		memcpy(buf, name, n + 1);
+		return n;
 	}
+	if (2 * n + 2 > size)
+		return 0;
+	buf[0] = '~';
+	for (i = 0; i < n; i++)
+		snprintf(buf + 1 + 2 * i, 3, "%02x", (unsigned char)name[i]);
+	return 2 * n + 1;
+}
+
+/* Start c with no KEYS: its ARGV[1..12], the first id `first'. */
+static void
+call_common(struct store *s, struct call *c, uint64_t first)
+{
+	int i;
+
 	for (i = 0; i < COMMON_ARGS - 1; i++) {
 		c->argv[c->nkeys + i] = s->common[i];
 		c->len[c->nkeys + i] = strlen(s->common[i]);
@@ -81,10 +85,101 @@ redis_call_init_keys(struct store *s, struct call *c, const char *name,
 	c->argc = c->nkeys + COMMON_ARGS;
 }
 
+/* Add the key fmt makes of a and b to c's KEYS, before any ARGV. */
+static void
+call_key(struct call *c, const char *fmt, const char *a, const char *b)
+{
+	int n = snprintf(c->key[c->nkeys], sizeof(c->key[0]), fmt, a, b);
+
+	c->argv[c->nkeys] = c->key[c->nkeys];
+	c->len[c->nkeys] = n > 0 && (size_t)n < sizeof(c->key[0]) ?
+	    (size_t)n : 0;
+	c->nkeys++;
+}
+
+size_t
+redis_call_slot_key(const char *key, size_t len, char suffix, char *buf,
+    size_t size)
+{
+	int n = snprintf(buf, size, "inboxd:{%s}:%c",
+	    redis_slot_tag(redis_slot_of(key, len)), suffix);
+
+	return n > 0 && (size_t)n < size ? (size_t)n : 0;
+}
+
+void
+redis_call_inbox(struct store *s, struct call *c, const char *name,
+    const char *keys, uint64_t first)
+{
+	char tag[KEY_MAX], slot[2] = { 0, 0 };
+	const char *k;
+
+	c->nnum = 0;
+	c->nkeys = 0;
+	if (redis_call_tag(name, tag, sizeof(tag)) == 0)
+		tag[0] = '\0';
+	for (k = keys; *k != '\0' && c->nkeys < CALL_KEYS; k++) {
+		if (*k == 'x' || *k == 'c') {
+			/* The slot's own keys, beside the inbox's :i. */
+			c->len[c->nkeys] = redis_call_slot_key(c->key[0],
+			    c->len[0], *k, c->key[c->nkeys], sizeof(c->key[0]));
+			c->argv[c->nkeys] = c->key[c->nkeys];
+			c->nkeys++;
+			continue;
+		}
+		slot[0] = *k;
+		call_key(c, "inboxd:{%s}:%s", tag, slot);
+	}
+	call_common(s, c, first);
+}
+
+void
+redis_call_room(struct store *s, struct call *c, const char *room,
+    uint64_t first)
+{
+	static const char *const suffix[] = { "", ":m", ":v", ":o" };
+	char tag[KEY_MAX];
+	size_t i;
+
+	c->nnum = 0;
+	c->nkeys = 0;
+	if (redis_call_tag(room, tag, sizeof(tag)) == 0)
+		tag[0] = '\0';
+	for (i = 0; i < nitems(suffix); i++)
+		call_key(c, "inboxd:r:{%s}%s", tag, suffix[i]);
+	c->len[c->nkeys] = redis_call_slot_key(c->key[0], c->len[0], 'x',
+	    c->key[c->nkeys], sizeof(c->key[0]));
+	c->argv[c->nkeys] = c->key[c->nkeys];
+	c->nkeys++;
+	call_common(s, c, first);
+}
+
+void
+redis_call_key(struct store *s, struct call *c, const char *key,
+    uint64_t first)
+{
+	redis_call_keys(s, c, &key, 1, first);
+}
+
+void
+redis_call_keys(struct store *s, struct call *c, const char *const *keys,
+    int n, uint64_t first)
+{
+	int i;
+
+	c->nnum = 0;
+	c->nkeys = 0;
+	for (i = 0; i < n && i < CALL_KEYS; i++)
+		call_key(c, "%s%s", keys[i], "");
+	call_common(s, c, first);
+}
+
 void
 redis_call_init(struct store *s, struct call *c, uint64_t first)
 {
-	redis_call_init_keys(s, c, NULL, 0, first);
+	c->nnum = 0;
+	c->nkeys = 0;
+	call_common(s, c, first);
 }
 
 void
@@ -109,9 +204,14 @@ redis_call_u64(struct call *c, uint64_t v)
 	redis_call_str(c, b);
 }
 
-/* Add the counters a function answered ({name, n, ...}) to the node's. */
+/*
+ * Add the counters a function answered ({name, n, ...}) to the node's;
+ * due_in (a deadline the call set in the slot of key) arms the node's
+ * reap of that slot.
+ */
 static void
-count_reply(struct store *s, const redisReply *a)
+count_reply(struct store *s, const char *key, size_t len,
+    const redisReply *a)
 {
 	size_t i, k;
 
@@ -122,6 +222,11 @@ count_reply(struct store *s, const redisReply *a)
 		    a->element[i + 1]->type != REDIS_REPLY_INTEGER ||
 		    a->element[i + 1]->integer < 0)
 			continue;
+		if (key != NULL && strcmp(a->element[i]->str, "due_in") == 0) {
+			redis_reap_arm(s, redis_slot_of(key, len),
+			    (uint64_t)a->element[i + 1]->integer);
+			continue;
+		}
 		for (k = 0; k < nitems(counter_names); k++)
 			if (strcmp(a->element[i]->str, counter_names[k]) == 0)
 				atomic_fetch_add(&s->counter[k],
@@ -129,15 +234,11 @@ count_reply(struct store *s, const redisReply *a)
 	}
 }
 
-/*
- * Call script; its answer, with the counters it sent along added to the
- * node's, or an error reply, or NULL when Redis cannot be reached.
- */
 redisReply *
-redis_call_run(struct store *s, enum lua_script script, struct call *c)
+redis_call_answer(struct store *s, const char *key, size_t len,
+    redisReply *r)
 {
-	redisReply *r = link_eval(s->link, script, c->nkeys, c->argc,
-	    c->argv, c->len), *answer;
+	redisReply *answer;
 
 	if (r == NULL || r->type != REDIS_REPLY_ARRAY)
 		return r;
@@ -145,11 +246,41 @@ redis_call_run(struct store *s, enum lua_script script, struct call *c)
 		freeReplyObject(r);
 		return NULL;
 	}
-	count_reply(s, r->element[0]);
+	count_reply(s, key, len, r->element[0]);
 	answer = r->element[1];
 	r->element[1] = NULL; /* freeReplyObject passes NULL elements by */
 	freeReplyObject(r);
 	return answer;
+}
+
+redisReply *
+redis_call_run(struct store *s, enum lua_script script, struct call *c)
+{
+	return redis_call_answer(s, c->nkeys > 0 ? c->argv[0] : NULL,
+	    c->nkeys > 0 ? c->len[0] : 0, link_eval(s->link, script, c->nkeys,
+	    c->argc, c->argv, c->len));
+}
+
+redisReply *
+redis_call_run_wait(struct store *s, enum lua_script script, struct call *c,
+    bool *durable)
+{
+	long long acked = -1;
+	redisReply *r;
+
+	*durable = true;
+	if (s->wait_replicas == 0)
+		return redis_call_run(s, script, c);
+	r = link_eval_wait(s->link, script, c->nkeys, c->argc, c->argv,
+	    c->len, s->wait_replicas, WAIT_TIMEOUT_MS, &acked);
+	if (r != NULL && r->type != REDIS_REPLY_ERROR &&
+	    acked < (long long)s->wait_replicas) {
+		*durable = false;
+		log_warn("redis: WAIT %u: %lld replicas in %d ms",
+		    s->wait_replicas, acked, WAIT_TIMEOUT_MS);
+	}
+	return redis_call_answer(s, c->nkeys > 0 ? c->argv[0] : NULL,
+	    c->nkeys > 0 ? c->len[0] : 0, r);
 }
 
 /* n X-Message-Ids for a script of an HTTP thread; the first. */
@@ -244,11 +375,14 @@ redis_message(const char *e, size_t len)
 	return m;
 }
 
-/* The key of inbox name's hash: inboxd:{NAME}:i. */
 int
 redis_inbox_key(char *buf, size_t size, const char *name)
 {
-	int n = snprintf(buf, size, "inboxd:{%s}:i", name);
+	char tag[KEY_MAX];
+	int n;
 
+	if (redis_call_tag(name, tag, sizeof(tag)) == 0)
+		return -1;
+	n = snprintf(buf, size, "inboxd:{%s}:i", tag);
 	return n < 0 || (size_t)n >= size ? -1 : n;
 }

@@ -6,10 +6,13 @@
  *   redis_cred.c   the node's cache of verified credentials
  *   redis_inbox.c  inbox operations: first contact, send, receive, PIN
  *   redis_room.c   room operations
- *   redis_sub.c    the subscriber: wake-ups and displacements
- *   redis_node.c   the node's life: start, heartbeat, reap, walk, stop
+ *   redis_sub.c    the subscriber: wake-ups, displacements, beats
+ *   redis_node.c   the node's life: start, heartbeat, walk, stats, stop,
+ *                  and which other nodes are dead
+ *   redis_reap.c   the reap of each slot's expiry index, when due
  *   redis_peer.c   the per-address failure counters shared over Redis
- *   redis_link.c   the pipelined connection (redis_link.h)
+ *   redis_link.c   the way to a Redis or a Redis Cluster (redis_link.h)
+ *   redis_pipe.c   one pipelined connection (redis_pipe.h)
  *
  * The Redis store: store_ops over Lua scripts, held GETs woken
  * over pub/sub, and a node-local credential cache.
@@ -69,23 +72,38 @@
 #define NOTES 256          /* recent wake-ups for names not yet held */
 #define PIN_DRAWS 32       /* candidate codes a pin_create tries */
 #define REAP_LIMIT 64      /* inboxes and rooms a reap script handles */
-#define REAP_ROUNDS 8      /* reap scripts a tick at most */
+#define REAP_SLOTS 64      /* due slots reaped in a tick at most */
+#define SWEEP_SLOTS 64     /* slots a tick's slow sweep looks at */
+#define BEATS_MAX 256      /* other nodes whose beats a node keeps */
+#define DEAD_MAX 64        /* nodes known dead a node keeps */
+#define WAIT_TIMEOUT_MS 1000 /* redis-wait-replicas: WAIT at most */
+#define OUTBOX_EVENTS 5    /* events of a room a member_deliver takes */
 #define BEAT_MS 1000       /* heartbeat period */
 #define SUBSCRIBE_WAIT_MS 3000 /* for the first subscription at start */
 #define ID_COUNTER_BITS 40 /* X-Message-Id: node number << 40 | counter */
 #define ID_REAP_SPACE ((uint64_t)1 << 39) /* ids of events made by reaps */
-#define ARGS_MAX 27        /* arguments of a script call, keys too */
-#define CALL_KEYS 3        /* KEYS of an inbox's script: :i :q :f */
+#define ARGS_MAX 32        /* arguments of a script call, keys too */
+#define CALL_KEYS 5        /* KEYS of a script at most */
+/* A key: inboxd:{TAG}:x with a tag of 2 * STORE_NAME_MAX + 1 (hex). */
+#define KEY_MAX (2 * STORE_NAME_MAX + 40)
 #define REFRESH_MS 1000    /* a node refreshes an inbox at most so often */
 #define MSG_COST 32        /* bytes a queued message costs beyond its body */
 #define INBOX_COST 256     /* bytes an inbox costs, against max-memory */
 #define WALK_COUNT 500     /* keys a step of the gauges' walk scans */
 #define WALK_STEPS 4       /* steps of the walk a tick */
+#define WALK_GAUGES 8      /* what a step of gauges.lua counts */
 #define COMMON_ARGS 12     /* ARGV[1..12], see src/lua/common.lua */
 #define ELEMENT_HEAD_MAX 1024 /* a message's header: 3 names and numbers */
 #define BATCH_MAX 256      /* unholds the main thread sends in one batch */
 
-enum { TIMER_WAITER = 1, TIMER_CRED = 2, TIMER_PRESENCE = 3 };
+enum { TIMER_WAITER = 1, TIMER_CRED = 2, TIMER_PRESENCE = 3, TIMER_SLOT = 4 };
+
+/* Another node as its beats on inboxd:all said. */
+struct beat {
+	char node[NODE_NAME_MAX + 1];
+	uint64_t held;     /* its held GETs */
+	uint64_t heard_ms; /* when */
+};
 
 /* A GET of this node: held, or delivering what it popped. */
 struct held {
@@ -150,6 +168,7 @@ struct store {
 	atomic_uint_fast64_t next_id; /* below ID_REAP_SPACE */
 	uint64_t reap_id;             /* the main thread's */
 	uint64_t lease_ms;
+	unsigned wait_replicas;      /* redis-wait-replicas */
 	uint8_t key[CRED_MAC_BYTES]; /* the cluster's MAC key */
 	uint8_t hash_key[16];
 	/* Under lock: */
@@ -163,15 +182,25 @@ struct store {
 	uint64_t note_seq;
 	bool shutting_down;
 	struct retry *retries;
-	struct store_stats last; /* the last stats read,
-	    for when Redis is away */
+	struct timer *slot_timer;  /* REDIS_SLOTS: each slot's next reap */
+	unsigned *due_slots;       /* slots whose reap came, REAP_SLOTS */
+	unsigned ndue;
+	struct beat beats[BEATS_MAX]; /* the other nodes heard of */
+	unsigned nbeats;
+	char dead[DEAD_MAX][NODE_NAME_MAX + 1]; /* a ring of dead nodes */
+	unsigned ndead;
 	/* The node's own counters, as the functions report them. */
 	_Atomic uint64_t counter[NCOUNTERS];
-	/* The gauges of the last walk over every inbox (gauges.lua). */
-	_Atomic uint64_t g_inboxes, g_messages, g_bytes, g_walks;
+	/* The gauges of the last walk over every key (gauges.lua). */
+	_Atomic uint64_t g_inboxes, g_messages, g_bytes, g_walks, g_rooms,
+	    g_members, g_invitations, g_pins, g_made;
 	/* The main thread's: */
-	char walk_cursor[24]; /* of the walk under way */
-	uint64_t walk_inboxes, walk_messages, walk_bytes;
+	char walk_cursor[24]; /* of the walk under way, on walk_master */
+	unsigned walk_master;
+	uint64_t walk_gen;    /* of the masters walked */
+	uint64_t walk_sum[WALK_GAUGES];
+	unsigned sweep_next;  /* the slow sweep's next slot */
+	unsigned sweep_first; /* slots of the node's first pass to go */
 	uint64_t next_beat_ms;
 	uint64_t beat_held; /* nheld as the last heartbeat said */
 	struct link_batch *batch;
@@ -198,7 +227,7 @@ struct call {
 	size_t len[ARGS_MAX];
 	char num[8][24]; /* room for numbers written out */
 	unsigned nnum;
-	char key[CALL_KEYS][STORE_NAME_MAX + 16];
+	char key[CALL_KEYS][KEY_MAX];
 };
 
 /* redis_held.c */
@@ -255,14 +284,43 @@ bool redis_held_noted(struct store *s, const char *name, uint64_t since,
 uint64_t redis_call_hash(const struct store *s, const char *name);
 
 /*
- * Start a call of a script that makes messages with ids from first; with
- * name, one of the scripts of that inbox, whose KEYS are its :i, :q and
- * :f (src/lua/common.lua), so that the call goes to its slot.
+ * The hash tag of the keys of an inbox or room called name into buf of
+ * size bytes: name, or `~' and its hex when it holds a `}' (which would
+ * end the tag) or begins with `~' (src/lua/common.lua: tag).  Returns
+ * its length, or 0 when it does not fit.
  */
-void redis_call_init_keys(struct store *s, struct call *c, const char *name,
-    int nkeys, uint64_t first);
+size_t redis_call_tag(const char *name, char *buf, size_t size);
 
-/* Start a call of a script that names no inbox (KEYS empty); ids from first. */
+/*
+ * The key inboxd:{G}:suffix of the slot of key (len bytes), G being
+ * redis_slot_tag of it, into buf: its length, or 0 when it does not fit.
+ */
+size_t redis_call_slot_key(const char *key, size_t len, char suffix,
+    char *buf, size_t size);
+
+/*
+ * Start a call of a script of inbox name, which makes messages with ids
+ * from first: KEYS as keys says, one letter each, i q f r for the
+ * inbox's :i :q :f :r and x c for its slot's index and count (i first:
+ * the call goes to its slot; src/lua/common.lua).
+ */
+void redis_call_inbox(struct store *s, struct call *c, const char *name,
+    const char *keys, uint64_t first);
+
+/* Start a call of a script of room: KEYS its hash, :m, :v, :o and its
+ * slot's index. */
+void redis_call_room(struct store *s, struct call *c, const char *room,
+    uint64_t first);
+
+/* Start a call of a script whose one KEY is key. */
+void redis_call_key(struct store *s, struct call *c, const char *key,
+    uint64_t first);
+
+/* Start a call of a script whose KEYS are the n keys (one slot). */
+void redis_call_keys(struct store *s, struct call *c, const char *const *keys,
+    int n, uint64_t first);
+
+/* Start a call of a script without KEYS (a walk of one server). */
 void redis_call_init(struct store *s, struct call *c, uint64_t first);
 
 /* Append len bytes at p to c's ARGV; p must live until the call ran. */
@@ -280,6 +338,22 @@ void redis_call_u64(struct call *c, uint64_t v);
  */
 redisReply *redis_call_run(struct store *s, enum lua_script script,
     struct call *c);
+
+/*
+ * redis_call_run, then, with redis-wait-replicas N, WAIT N on the same
+ * connection: *durable is false when fewer replicas than N have the
+ * call's writes after WAIT_TIMEOUT_MS.
+ */
+redisReply *redis_call_run_wait(struct store *s, enum lua_script script,
+    struct call *c, bool *durable);
+
+/*
+ * A function's reply r, {counters, answer}, as redis_call_run makes it:
+ * the counters added (a due_in arming the reap of key's slot), the
+ * answer returned and the rest freed.  r may be NULL or an error.
+ */
+redisReply *redis_call_answer(struct store *s, const char *key, size_t len,
+    redisReply *r);
 
 /* n X-Message-Ids for a script of an HTTP thread; the first. */
 uint64_t redis_call_ids(struct store *s, unsigned n);
@@ -300,7 +374,7 @@ enum store_result redis_result(const redisReply *r);
  */
 struct message *redis_message(const char *e, size_t len);
 
-/* The key of inbox name's hash: inboxd:{NAME}:i. */
+/* The key of inbox name's hash, inboxd:{TAG}:i: its length, or -1. */
 int redis_inbox_key(char *buf, size_t size, const char *name);
 
 /* redis_cred.c */
@@ -364,6 +438,16 @@ enum store_result redis_inbox_authenticate(struct store *s, const char *name,
     const char *password,
     size_t len, const uint8_t mac[CRED_MAC_BYTES], uint64_t now_ms);
 
+/*
+ * refresh.lua: a request of name (generation gen) other than a receive
+ * keeps its inbox alive.  Unless force, the node skips it for REFRESH_MS
+ * after its last one (each refresh gives the inbox REFRESH_MS of slack),
+ * so a client sending in a burst costs one call a send.  STORE_OK,
+ * STORE_WRONG, STORE_NOT_FOUND (gone) or STORE_UNAVAILABLE.
+ */
+enum store_result redis_inbox_refresh(struct store *s, const char *name,
+    const char *gen, uint64_t now, bool force);
+
 /* store_send (store.h): send.lua, after a refresh of the sender when due. */
 enum store_result redis_inbox_send(struct store *s, const char *to,
     struct message *m, uint64_t now_ms);
@@ -418,12 +502,13 @@ enum store_result redis_inbox_receive(struct store *s, const char *name,
 void redis_inbox_done(struct store *s, struct store_waiter *w, bool delivered,
     uint64_t now_ms);
 
-/* store_pin_create (store.h): pin_create.lua. */
+/* store_pin_create (store.h): a claim of a code, then pin_set.lua. */
 enum store_result redis_inbox_pin_create(struct store *s, const char *name,
     unsigned digits,
     uint64_t timeout_ms, uint64_t now_ms, uint32_t *code);
 
-/* store_pin_send (store.h): pin_send.lua. */
+/* store_pin_send (store.h): the code's claim read, then
+ * pin_deliver.lua. */
 enum store_result redis_inbox_pin_send(struct store *s, uint32_t code,
     struct message *m,
     uint64_t now_ms, char to[STORE_NAME_MAX + 1]);
@@ -446,6 +531,41 @@ void *redis_sub_run(void *arg);
 /* End every hold for why (Redis is away, or the daemon stops). */
 void redis_node_end_holds(struct store *s, enum waiter_state why,
     bool stopping);
+
+/*
+ * The states of the nodes r names (a script's {'NODES', node...} or a
+ * list, elements from first on) as a script's NODES argument into buf
+ * (see src/lua/pop.lua): dead when this node knows it or their heartbeat
+ * key is gone, alive when a beat came lately or the key is there (or
+ * Redis cannot tell).  Returns buf.
+ */
+const char *redis_node_states(struct store *s, const redisReply *r,
+    size_t first, char *buf, size_t size);
+
+/* The subscriber heard "beat NODE HELD". */
+void redis_node_beat(struct store *s, const char *node, uint64_t held);
+
+/* redis_reap.c */
+
+/*
+ * Reap slot in due_ms from now, unless armed sooner (any thread; takes
+ * the lock).
+ */
+void redis_reap_arm(struct store *s, unsigned slot, uint64_t due_ms);
+
+/* Under the lock, from the wheel: slot's reap is due (or, the list
+ * full, at the next tick). */
+void redis_reap_due(struct store *s, struct timer *t, uint64_t now_ms);
+
+/*
+ * The main thread, each tick without the lock: reap the slots that came
+ * due and SWEEP_SLOTS more of the slow sweep over every slot.
+ */
+void redis_reap_run(struct store *s);
+
+/* The slot timers and due list: 0, or -1 when memory ran out. */
+int redis_reap_init(struct store *s);
+void redis_reap_free(struct store *s);
 
 /* redis_room.c */
 
@@ -482,6 +602,19 @@ enum store_result redis_room_leave(struct store *s, const char *room,
 enum store_result redis_room_close(struct store *s, const char *room,
     const char *user,
     uint64_t now_ms);
+
+/*
+ * Queue the events of room's outbox, the elements of r from first on
+ * (entries as src/lua/common.lua: announce makes them), in every
+ * recipient's inbox, and then trim the outbox: 0, or -1 when some
+ * recipient could not be reached (the outbox stays for the reap).
+ */
+int redis_room_deliver(struct store *s, const char *room,
+    const redisReply *r, size_t first);
+
+/* room_forget.lua, and the delivery of what it announced: inbox name
+ * leaves room as it expires.  0, or -1. */
+int redis_room_forget(struct store *s, const char *room, const char *name);
 
 /* redis_peer.c */
 

@@ -59,7 +59,7 @@ create_inbox(struct store *s, const char *name, const struct cred_hash *h,
 		return STORE_SERVER_FULL;
 	if (redis_inbox_over_memory(s, INBOX_COST))
 		return STORE_SERVER_FULL;
-	redis_call_init_keys(s, &c, name, CALL_KEYS, 0);
+	redis_call_inbox(s, &c, name, "iqfrc", 0);
 	redis_call_str(&c, name);
 	redis_call_bytes(&c, h->salt, sizeof(h->salt));
 	redis_call_bytes(&c, h->tag, sizeof(h->tag));
@@ -123,7 +123,7 @@ redis_inbox_authenticate(struct store *s, const char *name,
     const char *password,
     size_t len, const uint8_t mac[CRED_MAC_BYTES], uint64_t now_ms)
 {
-	char key[STORE_NAME_MAX + 16], gen[GEN_CHARS + 1];
+	char key[KEY_MAX], gen[GEN_CHARS + 1];
 	const char *argv[3] = { "HGET", key, "k" };
 	size_t lens[3] = { 4, 0, 1 };
 	struct cred_hash h, other;
@@ -178,24 +178,17 @@ redis_inbox_authenticate(struct store *s, const char *name,
 	return res;
 }
 
-/*
- * refresh.lua: a request of name other than a receive keeps its inbox
- * alive.  The node skips it for REFRESH_MS after its last one (each
- * refresh gives the inbox REFRESH_MS of slack), so a client sending in a
- * burst costs one call a send.  STORE_OK, STORE_WRONG, STORE_NOT_FOUND
- * (gone) or STORE_UNAVAILABLE.
- */
-static enum store_result
+enum store_result
 redis_inbox_refresh(struct store *s, const char *name, const char *gen,
-    uint64_t now)
+    uint64_t now, bool force)
 {
 	enum store_result res;
 	struct call c;
 	redisReply *r;
 
-	if (!redis_cred_refresh_due(s, name, now))
+	if (!force && !redis_cred_refresh_due(s, name, now))
 		return STORE_OK;
-	redis_call_init_keys(s, &c, name, CALL_KEYS, 0);
+	redis_call_inbox(s, &c, name, "iqfx", 0);
 	redis_call_str(&c, name);
 	redis_call_str(&c, gen);
 	redis_call_u64(&c, REFRESH_MS);
@@ -222,23 +215,29 @@ redis_inbox_send(struct store *s, const char *to, struct message *m,
 	uint64_t id;
 	struct call c;
 	redisReply *r;
+	bool durable;
 
+	/* The sender first, the recipient's queue last: a node that dies
+	 * between them has queued nothing, and the client, unanswered,
+	 * sends again (inboxd(8)). */
 	if (redis_cred_gen(s, from, gen, now_ms, 0) == -1)
 		return STORE_UNAVAILABLE;
-	if ((res = redis_inbox_refresh(s, from, gen, now_ms)) != STORE_OK)
+	if ((res = redis_inbox_refresh(s, from, gen, now_ms, false)) != STORE_OK)
 		return res == STORE_NOT_FOUND ? STORE_UNAVAILABLE : res;
 	if (redis_inbox_over_memory(s, message_cost(m)))
 		return STORE_SERVER_FULL;
 	id = redis_call_ids(s, 1);
-	redis_call_init_keys(s, &c, to, 2, id); /* its :i and :q */
+	redis_call_inbox(s, &c, to, "iqx", id);
 	redis_call_str(&c, to);
 	redis_call_str(&c, from);
 	redis_call_str(&c, type != NULL ? type : "");
 	redis_call_bytes(&c, message_body(m), m->len);
-	r = redis_call_run(s, LUA_SEND, &c);
+	r = redis_call_run_wait(s, LUA_SEND, &c, &durable);
 	res = redis_result(r);
 	if (r != NULL)
 		freeReplyObject(r);
+	if (res == STORE_OK && !durable)
+		res = STORE_UNAVAILABLE; /* queued, but maybe not for long */
 	if (res == STORE_OK) {
 		m->id = id;
 		m->enqueued_ms = now_ms;
@@ -249,22 +248,34 @@ redis_inbox_send(struct store *s, const char *to, struct message *m,
 
 /*
  * pop.lua for name: mode "get" (with the caller's generation gen, a hold
- * of wait_ms) or "wake" (on behalf of this node's held GET).
+ * of wait_ms) or "wake" (on behalf of this node's held GET).  Messages
+ * in flight on other nodes make it ask which of those are dead, and
+ * call again with the answer.
  */
 redisReply *
 redis_inbox_pop(struct store *s, const char *name, const char *gen,
     uint64_t token,
     uint64_t wait_ms, const char *mode)
 {
+	char states[2048] = "";
 	struct call c;
+	redisReply *r;
+	int tries;
 
-	redis_call_init_keys(s, &c, name, CALL_KEYS, 0);
-	redis_call_str(&c, name);
-	redis_call_str(&c, gen);
-	redis_call_u64(&c, token);
-	redis_call_u64(&c, wait_ms);
-	redis_call_str(&c, mode);
-	return redis_call_run(s, LUA_POP, &c);
+	for (tries = 0;; tries++) {
+		redis_call_inbox(s, &c, name, "iqfx", 0);
+		redis_call_str(&c, name);
+		redis_call_str(&c, gen);
+		redis_call_u64(&c, token);
+		redis_call_u64(&c, wait_ms);
+		redis_call_str(&c, mode);
+		redis_call_str(&c, states);
+		r = redis_call_run(s, LUA_POP, &c);
+		if (tries == 2 || !redis_is_word(redis_first_word(r), "NODES"))
+			return r;
+		redis_node_states(s, r, 1, states, sizeof(states));
+		freeReplyObject(r);
+	}
 }
 
 /* done.lua: message id of inbox name was delivered, or goes back. */
@@ -276,7 +287,7 @@ redis_inbox_finish(struct store *s, const char *name, const char *id,
 	redisReply *r;
 	int ret;
 
-	redis_call_init_keys(s, &c, name, CALL_KEYS, 0);
+	redis_call_inbox(s, &c, name, "iqfx", 0);
 	redis_call_str(&c, name);
 	redis_call_str(&c, id);
 	redis_call_str(&c, delivered ? "1" : "0");
@@ -324,7 +335,7 @@ redis_inbox_unhold(struct store *s, const char *name, uint64_t token,
 	struct call c;
 	redisReply *r;
 
-	redis_call_init_keys(s, &c, name, 1, 0);
+	redis_call_inbox(s, &c, name, "iqfx", 0);
 	redis_call_str(&c, name);
 	redis_call_u64(&c, token);
 	redis_call_str(&c, gone ? "1" : "0");
@@ -338,7 +349,7 @@ redis_inbox_batch_unhold(struct store *s, const struct held *h, bool gone)
 {
 	struct call c;
 
-	redis_call_init_keys(s, &c, h->name, 1, 0);
+	redis_call_inbox(s, &c, h->name, "iqfx", 0);
 	redis_call_str(&c, h->name);
 	redis_call_u64(&c, h->token);
 	redis_call_str(&c, gone ? "1" : "0");
@@ -500,13 +511,37 @@ redis_inbox_done(struct store *s, struct store_waiter *w, bool delivered,
 	free(h);
 }
 
+/* pin_drop.lua: forget PIN code if it still names inbox name. */
+static void
+pin_drop(struct store *s, const char *code, const char *name)
+{
+	char key[64];
+	struct call c;
+	redisReply *r;
+
+	snprintf(key, sizeof(key), "inboxd:pin:{%s}", code);
+	redis_call_key(s, &c, key, 0);
+	redis_call_str(&c, name);
+	if ((r = redis_call_run(s, LUA_PIN_DROP, &c)) != NULL)
+		freeReplyObject(r);
+}
+
+/*
+ * A PIN is two keys in two slots: the code's claim, inboxd:pin:{CODE}
+ * naming the inbox (SET NX PX, so codes stay unique among live ones),
+ * then the inbox's p, which alone makes the code live (pin_set.lua).  A
+ * node that dies between them leaves a claim that leads nowhere and
+ * lapses by its TTL; the inbox's earlier code is dead from the moment p
+ * changes, and its claim is dropped after.
+ */
 enum store_result
 redis_inbox_pin_create(struct store *s, const char *name, unsigned digits,
     uint64_t timeout_ms, uint64_t now_ms, uint32_t *code)
 {
-	char gen[GEN_CHARS + 1], codes[PIN_DRAWS * 11 + 1];
+	char gen[GEN_CHARS + 1], codes[16], key[64], px[24];
+	const char *argv[6] = { "SET", key, name, "NX", "PX", px };
+	size_t lens[6];
 	enum store_result res;
-	size_t off = 0;
 	int64_t v;
 	struct call c;
 	redisReply *r;
@@ -514,69 +549,113 @@ redis_inbox_pin_create(struct store *s, const char *name, unsigned digits,
 
 	if (redis_cred_gen(s, name, gen, now_ms, 0) == -1)
 		return STORE_UNAVAILABLE;
-	for (i = 0; i < PIN_DRAWS; i++) {
+	snprintf(px, sizeof(px), "%llu", (unsigned long long)timeout_ms);
+	for (i = 0;; i++) {
+		if (i == PIN_DRAWS)
+			return STORE_SERVER_FULL; /* no free code turned up */
 		if ((v = random_code(digits)) == -1)
 			return STORE_NOMEM;
-		off += (size_t)snprintf(codes + off, sizeof(codes) - off,
-		    "%s%lld", i ? " " : "", (long long)v);
+		snprintf(codes, sizeof(codes), "%lld", (long long)v);
+		snprintf(key, sizeof(key), "inboxd:pin:{%s}", codes);
+		lens[0] = 3;
+		lens[1] = strlen(key);
+		lens[2] = strlen(name);
+		lens[3] = 2;
+		lens[4] = 2;
+		lens[5] = strlen(px);
+		if ((r = link_command(s->link, 6, argv, lens)) == NULL)
+			return STORE_UNAVAILABLE;
+		res = r->type == REDIS_REPLY_STATUS ? STORE_OK :
+		    r->type == REDIS_REPLY_NIL ? STORE_CONFLICT :
+		    redis_result(r);
+		freeReplyObject(r);
+		if (res == STORE_OK)
+			break;
+		if (res != STORE_CONFLICT)
+			return res;
 	}
-	redis_call_init(s, &c, 0);
+	redis_call_inbox(s, &c, name, "iqfx", 0);
 	redis_call_str(&c, name);
 	redis_call_str(&c, gen);
-	redis_call_u64(&c, timeout_ms);
 	redis_call_str(&c, codes);
-	r = redis_call_run(s, LUA_PIN_CREATE, &c);
+	redis_call_u64(&c, timeout_ms);
+	r = redis_call_run(s, LUA_PIN_SET, &c);
 	res = redis_cred_is_stale(r) ? redis_cred_stale(s, name, r,
-	    STORE_NOT_FOUND) :
-	    redis_result(r);
+	    STORE_NOT_FOUND) : redis_result(r);
+	if (res == STORE_OK && (r->type != REDIS_REPLY_ARRAY ||
+	    r->elements != 2 || r->element[1]->type != REDIS_REPLY_STRING))
+		res = STORE_UNAVAILABLE;
 	if (res == STORE_OK) {
-		if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
-		    r->element[1]->type == REDIS_REPLY_STRING)
-			*code = (uint32_t)strtoul(r->element[1]->str, NULL, 10);
-		else
-			res = STORE_UNAVAILABLE;
-	}
+		*code = (uint32_t)v;
+		if (r->element[1]->len > 0)
+			pin_drop(s, r->element[1]->str, name);
+	} else if (r != NULL)
+		pin_drop(s, codes, name); /* the claim leads nowhere */
 	if (r != NULL)
 		freeReplyObject(r);
 	return res;
 }
 
+/*
+ * The sender's inbox first (refresh.lua), then the code's claim, then
+ * the recipient's inbox, where the message is queued only while the code
+ * is its live PIN, which that consumes (pin_deliver.lua); the claim is
+ * dropped last.  A node that dies before the queueing has queued
+ * nothing; after it, leaves a claim that leads nowhere (inboxd(8)).
+ */
 enum store_result
 redis_inbox_pin_send(struct store *s, uint32_t code, struct message *m,
     uint64_t now_ms, char to[STORE_NAME_MAX + 1])
 {
 	const char *from = message_from(m), *type = message_type(m);
-	char gen[GEN_CHARS + 1];
+	char gen[GEN_CHARS + 1], codes[16], key[64];
+	const char *argv[2] = { "GET", key };
+	size_t lens[2];
 	enum store_result res;
 	uint64_t id;
 	struct call c;
 	redisReply *r;
+	bool durable;
 
 	if (redis_cred_gen(s, from, gen, now_ms, 0) == -1)
 		return STORE_UNAVAILABLE;
+	if ((res = redis_inbox_refresh(s, from, gen, now_ms, false)) != STORE_OK)
+		return res == STORE_NOT_FOUND ? STORE_UNAVAILABLE : res;
+	snprintf(codes, sizeof(codes), "%lu", (unsigned long)code);
+	snprintf(key, sizeof(key), "inboxd:pin:{%s}", codes);
+	lens[0] = 3;
+	lens[1] = strlen(key);
+	if ((r = link_command(s->link, 2, argv, lens)) == NULL)
+		return STORE_UNAVAILABLE;
+	if (r->type != REDIS_REPLY_STRING || r->len > STORE_NAME_MAX) {
+		res = r->type == REDIS_REPLY_NIL ? STORE_NOT_FOUND :
+		    redis_result(r);
+		freeReplyObject(r);
+		return res == STORE_OK ? STORE_UNAVAILABLE : res;
+	}
+	memcpy(to, r->str, r->len);
+	to[r->len] = '\0';
+	freeReplyObject(r);
+	if (redis_inbox_over_memory(s, message_cost(m)))
+		return STORE_SERVER_FULL;
 	id = redis_call_ids(s, 1);
-	redis_call_init(s, &c, id);
-	redis_call_u64(&c, code);
+	redis_call_inbox(s, &c, to, "iqx", id);
+	redis_call_str(&c, to);
+	redis_call_str(&c, codes);
 	redis_call_str(&c, from);
-	redis_call_str(&c, gen);
 	redis_call_str(&c, type != NULL ? type : "");
 	redis_call_bytes(&c, message_body(m), m->len);
-	r = redis_call_run(s, LUA_PIN_SEND, &c);
-	res = redis_cred_is_stale(r) ? redis_cred_stale(s, from, r,
-	    STORE_UNAVAILABLE) :
-	    redis_result(r);
-	if (res == STORE_OK) {
-		if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
-		    r->element[1]->type == REDIS_REPLY_STRING &&
-		    r->element[1]->len <= STORE_NAME_MAX) {
-			memcpy(to, r->element[1]->str, r->element[1]->len + 1);
-			m->id = id;
-			m->enqueued_ms = now_ms;
-			message_free(m);
-		} else
-			res = STORE_UNAVAILABLE; /* unreadable, but queued */
-	}
+	r = redis_call_run_wait(s, LUA_PIN_DELIVER, &c, &durable);
+	res = redis_result(r);
 	if (r != NULL)
 		freeReplyObject(r);
+	if (res == STORE_OK) {
+		pin_drop(s, codes, to);
+		if (!durable)
+			return STORE_UNAVAILABLE;
+		m->id = id;
+		m->enqueued_ms = now_ms;
+		message_free(m);
+	}
 	return res;
 }

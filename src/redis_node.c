@@ -1,6 +1,14 @@
 /*
- * redis_node.c - the node's life: start, heartbeat, recovery, reaping,
- * the gauges' walk, stats and stop.
+ * redis_node.c - the node's life: start, heartbeat, recovery, the
+ * gauges' walk, stats and stop; and what it knows of the other nodes.
+ *
+ * The other nodes: each node's heartbeat is a key of its own,
+ * inboxd:hb:{NODE}, which lapses lease-timeout after its last beat, and
+ * a beat on inboxd:all with its held GETs (the waiters gauge).  No node
+ * reads a list of nodes: a script that finds messages in flight on a
+ * node it was not told of asks (pop.lua: NODES), and the node answers
+ * from what it knows (a node dead once stays dead: a name is one start
+ * of a node), from a beat heard lately, or else from the heartbeat key.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,13 +51,22 @@ redis_node_end_holds(struct store *s, enum waiter_state why, bool stopping)
 	redis_held_release(s, release);
 }
 
-/* Link callback: Redis went away.  Held GETs could not be woken. */
+#define KEY_KEY "inboxd:{g}:key"     /* the cluster's MAC key */
+#define NODES_KEY "inboxd:{g}:nodes" /* the last node number */
+
+/*
+ * Link callback: a Redis server went away, or a cluster's slots changed
+ * masters.  Held GETs may not be woken (their waiter records may be
+ * gone with an unreplicated write): they are answered, and come again.
+ */
 static void
 redis_node_link_down(void *arg)
 {
 	struct store *s = arg;
 
 	redis_node_end_holds(s, WAITER_SHUTDOWN, false);
+	if (link_cluster(s->link))
+		return; /* the subscription is to another server, maybe */
 	/* The subscription may be as dead: make it again. */
 	pthread_mutex_lock(&s->sub_lock);
 	if (s->sub != NULL)
@@ -61,45 +78,183 @@ redis_node_link_down(void *arg)
 static void
 seed_key(struct store *s)
 {
-	const char *argv[4] = { "SET", "inboxd:key", (const char *)s->key,
-	    "NX" };
-	size_t lens[4] = { 3, 10, sizeof(s->key), 2 };
+	const char *argv[4] = { "SET", KEY_KEY, (const char *)s->key, "NX" };
+	size_t lens[4] = { 3, sizeof(KEY_KEY) - 1, sizeof(s->key), 2 };
 	redisReply *r;
 
 	if ((r = link_command(s->link, 4, argv, lens)) != NULL)
 		freeReplyObject(r);
 }
 
+/* The key of node's heartbeat into buf. */
+static void
+beat_key(char *buf, size_t size, const char *node)
+{
+	snprintf(buf, size, "inboxd:hb:{%s}", node);
+}
+
 /*
- * The heartbeat: this node lives for a lease more, holding nheld GETs.
- * A Redis that lost the MAC key gets it back.
+ * The heartbeat: this node lives for a lease more, holding nheld GETs
+ * (heartbeat.lua, which also tells the other nodes); and, in the same
+ * round trip, a Redis that lost the MAC key gets it back and the node
+ * counter is kept at least at this node's number (keycheck.lua).
  */
 static int
 heartbeat(struct store *s)
 {
+	static const char *const keys[2] = { KEY_KEY, NODES_KEY };
+	char key[NODE_NAME_MAX + 16];
 	uint64_t held;
 	struct call c;
 	redisReply *r;
-	int ret;
+	int ret = 0;
+	unsigned k;
 
 	pthread_mutex_lock(&s->lock);
 	held = s->nheld;
 	pthread_mutex_unlock(&s->lock);
 	s->beat_held = held;
-	redis_call_init(s, &c, 0);
+	beat_key(key, sizeof(key), s->node);
+	redis_call_key(s, &c, key, 0);
 	redis_call_u64(&c, held);
 	redis_call_u64(&c, s->lease_ms);
+	link_batch_add(s->batch, LUA_HEARTBEAT, c.nkeys, c.argc, c.argv,
+	    c.len);
+	redis_call_keys(s, &c, keys, 2, 0);
 	redis_call_u64(&c, s->node_number);
-	r = redis_call_run(s, LUA_HEARTBEAT, &c);
-	ret = r != NULL && r->type == REDIS_REPLY_INTEGER ? 0 : -1;
-	if (ret == 0 && r->integer == 0) {
-		log_warn("redis: the cluster's key was lost (a Redis without "
-		    "its data?); writing it again");
-		seed_key(s);
+	link_batch_add(s->batch, LUA_KEYCHECK, 2, c.argc, c.argv, c.len);
+	link_batch_run(s->link, s->batch);
+	for (k = 0; k < s->batch->n; k++) {
+		r = redis_call_answer(s, NULL, 0, s->batch->call[k].reply);
+		s->batch->call[k].reply = NULL;
+		if (r == NULL || r->type != REDIS_REPLY_INTEGER)
+			ret = -1;
+		else if (s->batch->call[k].script == LUA_KEYCHECK &&
+		    r->integer == 0) {
+			log_warn("redis: the cluster's key was lost (a Redis "
+			    "without its data?); writing it again");
+			seed_key(s);
+		}
+		if (r != NULL)
+			freeReplyObject(r);
+	}
+	link_batch_clear(s->batch);
+	return ret;
+}
+
+void
+redis_node_beat(struct store *s, const char *node, uint64_t held)
+{
+	struct beat *b = NULL;
+	unsigned i, oldest = 0;
+	uint64_t now = now_ms();
+
+	if (strcmp(node, s->node) == 0 || strlen(node) > NODE_NAME_MAX)
+		return;
+	pthread_mutex_lock(&s->lock);
+	for (i = 0; i < s->nbeats && b == NULL; i++) {
+		if (strcmp(s->beats[i].node, node) == 0)
+			b = &s->beats[i];
+		else if (s->beats[i].heard_ms < s->beats[oldest].heard_ms)
+			oldest = i;
+	}
+	if (b == NULL)
+		b = s->nbeats < BEATS_MAX ? &s->beats[s->nbeats++] :
+		    &s->beats[oldest];
+	snprintf(b->node, sizeof(b->node), "%s", node);
+	b->held = held;
+	b->heard_ms = now;
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* Under the lock: is node known dead? */
+static bool
+do_dead(struct store *s, const char *node)
+{
+	unsigned i, n = s->ndead < DEAD_MAX ? s->ndead : DEAD_MAX;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(s->dead[i], node) == 0)
+			return true;
+	return false;
+}
+
+/* Under the lock: was a beat of node heard within the last window? */
+static bool
+do_heard(struct store *s, const char *node, uint64_t now)
+{
+	uint64_t window = s->lease_ms < 2 * BEAT_MS ? s->lease_ms :
+	    2 * BEAT_MS;
+	unsigned i;
+
+	for (i = 0; i < s->nbeats; i++)
+		if (strcmp(s->beats[i].node, node) == 0)
+			return s->beats[i].heard_ms + window > now;
+	return false;
+}
+
+/* 1 when node is alive, 0 when dead (as far as this node can tell). */
+static int
+node_state(struct store *s, const char *node)
+{
+	char key[NODE_NAME_MAX + 16];
+	const char *argv[2] = { "EXISTS", key };
+	size_t lens[2];
+	redisReply *r;
+	int alive = 1;
+
+	pthread_mutex_lock(&s->lock);
+	if (do_dead(s, node))
+		alive = 0;
+	else if (do_heard(s, node, now_ms()))
+		alive = 2;
+	pthread_mutex_unlock(&s->lock);
+	if (alive != 1)
+		return alive == 2;
+	beat_key(key, sizeof(key), node);
+	lens[0] = 6;
+	lens[1] = strlen(key);
+	/* A Redis that cannot tell: alive, so that nothing goes twice. */
+	if ((r = link_command(s->link, 2, argv, lens)) != NULL &&
+	    r->type == REDIS_REPLY_INTEGER && r->integer == 0) {
+		alive = 0;
+		pthread_mutex_lock(&s->lock);
+		if (!do_dead(s, node)) {
+			snprintf(s->dead[s->ndead % DEAD_MAX], NODE_NAME_MAX + 1,
+			    "%s", node);
+			s->ndead++;
+		}
+		pthread_mutex_unlock(&s->lock);
+		log_info("redis: node %s is dead (no heartbeat): its messages "
+		    "in flight go back", node);
 	}
 	if (r != NULL)
 		freeReplyObject(r);
-	return ret;
+	return alive;
+}
+
+const char *
+redis_node_states(struct store *s, const redisReply *r, size_t first,
+    char *buf, size_t size)
+{
+	size_t i, off = 0;
+	int n;
+
+	buf[0] = '\0';
+	for (i = first; r != NULL && r->type == REDIS_REPLY_ARRAY &&
+	    i < r->elements; i++) {
+		if (r->element[i]->type != REDIS_REPLY_STRING ||
+		    r->element[i]->len > NODE_NAME_MAX)
+			continue;
+		n = snprintf(buf + off, size - off, "%s\n%d\n",
+		    r->element[i]->str, node_state(s, r->element[i]->str));
+		if (n < 0 || (size_t)n >= size - off) {
+			buf[off] = '\0';
+			break;
+		}
+		off += (size_t)n;
+	}
+	return buf;
 }
 
 /* recover.lua: put back what GET token's lost pop took from name. */
@@ -110,7 +265,7 @@ recover(struct store *s, const char *name, uint64_t token)
 	redisReply *r;
 	int ret;
 
-	redis_call_init(s, &c, 0);
+	redis_call_inbox(s, &c, name, "iqfx", 0);
 	redis_call_str(&c, name);
 	redis_call_u64(&c, token);
 	r = redis_call_run(s, LUA_RECOVER, &c);
@@ -151,58 +306,42 @@ retry_deliveries(struct store *s)
 	pthread_mutex_unlock(&s->lock);
 }
 
-/* reap.lua until it finds less than its limit to do. */
-static void
-reap(struct store *s)
-{
-	struct call c;
-	redisReply *r;
-	long long n;
-	int round;
-
-	for (round = 0; round < REAP_ROUNDS; round++) {
-		redis_call_init(s, &c, s->node_number << ID_COUNTER_BITS |
-		    ID_REAP_SPACE | s->reap_id);
-		redis_call_u64(&c, REAP_LIMIT);
-		r = redis_call_run(s, LUA_REAP, &c);
-		if (r == NULL || r->type != REDIS_REPLY_ARRAY ||
-		    r->elements != 2) {
-			if (r != NULL) {
-				redis_result(r); /* logs a script error */
-				freeReplyObject(r);
-			}
-			return;
-		}
-		n = r->element[0]->integer;
-		s->reap_id = (s->reap_id + (uint64_t)r->element[1]->integer) %
-		    ID_REAP_SPACE;
-		freeReplyObject(r);
-		if (n < REAP_LIMIT)
-			return;
-	}
-}
+/* The gauges a walk counts, in the order gauges.lua answers them. */
+enum { W_INBOXES, W_MESSAGES, W_BYTES, W_ROOMS, W_MEMBERS, W_INVITATIONS,
+	W_PINS, W_MADE };
 
 /*
- * A few steps of the walk over every inbox (gauges.lua) that gives the
- * gauges of inboxes, messages and bytes; a walk back at cursor 0 makes
- * them the node's.  Bounded: WALK_STEPS of WALK_COUNT keys a tick.
+ * A few steps of the walk over every key (gauges.lua) that gives the
+ * gauges: master after master of a cluster, each from cursor 0 back to
+ * 0; the last one back makes the sums the node's.  A map that changes
+ * masters meanwhile starts the walk again.  Bounded: WALK_STEPS of
+ * WALK_COUNT keys a tick.
  */
 static void
 walk(struct store *s)
 {
+	uint64_t gen;
+	unsigned masters = link_masters(s->link, &gen), i;
 	struct call c;
 	redisReply *r;
 	int step;
 
-	if (s->walk_cursor[0] == '\0')
+	if (masters == 0)
+		return;
+	if (gen != s->walk_gen || s->walk_cursor[0] == '\0') {
+		s->walk_gen = gen;
+		s->walk_master = 0;
 		strcpy(s->walk_cursor, "0");
+		memset(s->walk_sum, 0, sizeof(s->walk_sum));
+	}
 	for (step = 0; step < WALK_STEPS; step++) {
 		redis_call_init(s, &c, 0);
 		redis_call_str(&c, s->walk_cursor);
 		redis_call_u64(&c, WALK_COUNT);
-		r = redis_call_run(s, LUA_GAUGES, &c);
+		r = redis_call_answer(s, NULL, 0, link_eval_at(s->link,
+		    s->walk_master, gen, LUA_GAUGES, c.argc, c.argv, c.len));
 		if (r == NULL || r->type != REDIS_REPLY_ARRAY ||
-		    r->elements != 4 ||
+		    r->elements != 1 + WALK_GAUGES ||
 		    r->element[0]->type != REDIS_REPLY_STRING ||
 		    r->element[0]->len >= sizeof(s->walk_cursor)) {
 			if (r != NULL) {
@@ -211,20 +350,27 @@ walk(struct store *s)
 			}
 			return;
 		}
-		s->walk_inboxes += (uint64_t)r->element[1]->integer;
-		s->walk_messages += (uint64_t)r->element[2]->integer;
-		s->walk_bytes += (uint64_t)r->element[3]->integer;
+		for (i = 0; i < WALK_GAUGES; i++)
+			s->walk_sum[i] += (uint64_t)r->element[1 + i]->integer;
 		memcpy(s->walk_cursor, r->element[0]->str,
 		    r->element[0]->len + 1);
 		freeReplyObject(r);
-		if (strcmp(s->walk_cursor, "0") == 0) {
-			atomic_store(&s->g_inboxes, s->walk_inboxes);
-			atomic_store(&s->g_messages, s->walk_messages);
-			atomic_store(&s->g_bytes, s->walk_bytes);
-			atomic_fetch_add(&s->g_walks, 1);
-			s->walk_inboxes = s->walk_messages = s->walk_bytes = 0;
-			return;
-		}
+		if (strcmp(s->walk_cursor, "0") != 0)
+			continue;
+		if (++s->walk_master < masters)
+			continue;
+		atomic_store(&s->g_inboxes, s->walk_sum[W_INBOXES]);
+		atomic_store(&s->g_messages, s->walk_sum[W_MESSAGES]);
+		atomic_store(&s->g_bytes, s->walk_sum[W_BYTES]);
+		atomic_store(&s->g_rooms, s->walk_sum[W_ROOMS]);
+		atomic_store(&s->g_members, s->walk_sum[W_MEMBERS]);
+		atomic_store(&s->g_invitations, s->walk_sum[W_INVITATIONS]);
+		atomic_store(&s->g_pins, s->walk_sum[W_PINS]);
+		atomic_store(&s->g_made, s->walk_sum[W_MADE]);
+		atomic_fetch_add(&s->g_walks, 1);
+		s->walk_master = 0;
+		memset(s->walk_sum, 0, sizeof(s->walk_sum));
+		return;
 	}
 }
 
@@ -234,10 +380,18 @@ redis_node_expire(struct store *s, uint64_t now_ms)
 	struct store_waiter *release = NULL;
 	struct timer *t;
 	struct held *h;
+	uint64_t patience;
 	bool gone;
 
+	/* The main thread keeps every timer: it waits for no failover. */
+	patience = link_patience(0);
+	link_tick(s->link, now_ms);
 	pthread_mutex_lock(&s->lock);
 	while ((t = timer_next(&s->wheel, now_ms)) != NULL) {
+		if (timer_kind(t) == TIMER_SLOT) {
+			redis_reap_due(s, t, now_ms);
+			continue;
+		}
 		if (timer_kind(t) == TIMER_CRED) {
 			redis_cred_free(s, container_of(t, struct cred, timer));
 			continue;
@@ -274,15 +428,18 @@ redis_node_expire(struct store *s, uint64_t now_ms)
 	redis_held_release(s, release);
 	link_batch_run(s->link, s->batch);
 	link_batch_clear(s->batch);
-	/* Every second, and soon after the held GETs changed in number. */
-	if (link_up(s->link) && (now_ms >= s->next_beat_ms ||
-	    s->nheld != s->beat_held) && heartbeat(s) == 0)
+	/*
+	 * Every second, and soon after the held GETs changed in number;
+	 * then whatever of the rest the shards that answer allow (a call
+	 * to a shard failing over fails at once).
+	 */
+	if ((now_ms >= s->next_beat_ms || s->nheld != s->beat_held) &&
+	    heartbeat(s) == 0)
 		s->next_beat_ms = now_ms + BEAT_MS;
-	if (link_up(s->link)) {
-		reap(s);
-		retry_deliveries(s);
-		walk(s);
-	}
+	redis_reap_run(s);
+	retry_deliveries(s);
+	walk(s);
+	link_patience(patience);
 }
 
 static void
@@ -304,59 +461,28 @@ redis_node_check(struct store *s, char *why, size_t len)
 }
 
 /*
- * The cluster's gauges (rooms, members, invitations and PINs from Redis,
- * inboxes, messages and bytes from the last walk, held GETs from the
- * heartbeats) and this node's own counters.  Inboxes expired are those
- * made in the cluster less those that live.
+ * The cluster's gauges, from the last walk over every key and, for held
+ * GETs, this node's and the other nodes' as their last beats said; and
+ * this node's own counters.  Inboxes expired are those made in the
+ * cluster (the slots' counts) less those that live.  No round trip.
  */
 static void
 redis_node_stats(struct store *s, struct store_stats *st)
 {
-	static const struct {
-		const char *name;
-		size_t off;
-	} fields[] = {
-#define F(x) { #x, offsetof(struct store_stats, x) }
-		F(waiters), F(pins), F(rooms), F(members), F(invitations),
-#undef F
-	};
-	struct store_stats got = { 0 };
-	uint64_t created = 0;
-	struct call c;
-	redisReply *r;
-	size_t i, k;
+	uint64_t made = atomic_load(&s->g_made), now = now_ms();
+	unsigned i;
 
-	redis_call_init(s, &c, 0);
-	r = redis_call_run(s, LUA_STATS, &c);
-	pthread_mutex_lock(&s->lock);
-	if (r != NULL && r->type == REDIS_REPLY_ARRAY) {
-		for (i = 0; i + 1 < r->elements; i += 2) {
-			long long v;
-
-			if (r->element[i]->type != REDIS_REPLY_STRING ||
-			    r->element[i + 1]->type != REDIS_REPLY_STRING)
-				continue;
-			v = strtoll(r->element[i + 1]->str, NULL, 10);
-			if (v < 0)
-				v = 0;
-			if (strcmp(r->element[i]->str, "created") == 0)
-				created = (uint64_t)v;
-			for (k = 0; k < nitems(fields); k++)
-				if (strcmp(r->element[i]->str, fields[k].name)
-				    == 0)
-					*(uint64_t *)(void *)((char *)&got +
-					    fields[k].off) = (uint64_t)v;
-		}
-		got.inboxes = atomic_load(&s->g_inboxes);
-		got.inboxes_expired = created > got.inboxes ?
-		    created - got.inboxes : 0;
-		s->last = got;
-	}
-	*st = s->last;
+	memset(st, 0, sizeof(*st));
+	st->inboxes = atomic_load(&s->g_inboxes);
+	st->inboxes_expired = made > st->inboxes ? made - st->inboxes : 0;
 	st->messages = atomic_load(&s->g_messages);
 	st->bytes = atomic_load(&s->g_bytes);
 	st->memory = st->bytes + st->messages * MSG_COST +
 	    st->inboxes * INBOX_COST;
+	st->rooms = atomic_load(&s->g_rooms);
+	st->members = atomic_load(&s->g_members);
+	st->invitations = atomic_load(&s->g_invitations);
+	st->pins = atomic_load(&s->g_pins);
 	st->gauge_walks = atomic_load(&s->g_walks);
 	st->sent = atomic_load(&s->counter[C_SENT]);
 	st->delivered = atomic_load(&s->counter[C_DELIVERED]);
@@ -368,10 +494,13 @@ redis_node_stats(struct store *s, struct store_stats *st)
 	st->copies_failed = atomic_load(&s->counter[C_COPIES_FAILED]);
 	st->events = atomic_load(&s->counter[C_EVENTS]);
 	st->events_dropped = atomic_load(&s->counter[C_EVENTS_DROPPED]);
-	st->waiters += s->nheld;
+	pthread_mutex_lock(&s->lock);
+	st->waiters = s->nheld;
+	for (i = 0; i < s->nbeats; i++)
+		if (s->beats[i].heard_ms + s->lease_ms > now &&
+		    s->beats[i].held > 0)
+			st->waiters += s->beats[i].held;
 	pthread_mutex_unlock(&s->lock);
-	if (r != NULL)
-		freeReplyObject(r);
 }
 
 static void
@@ -412,20 +541,12 @@ redis_node_free(struct store *s)
 		if (s->retries != NULL)
 			retry_deliveries(s);
 		/* Leave at once: nothing of this node is in flight now. */
-		snprintf(key, sizeof(key), "inboxd:hb:%s", s->node);
+		beat_key(key, sizeof(key), s->node);
 		argv[0] = "DEL";
 		argv[1] = key;
 		lens[0] = 3;
 		lens[1] = strlen(key);
 		if ((r = link_command(s->link, 2, argv, lens)) != NULL)
-			freeReplyObject(r);
-		argv[0] = "SREM";
-		argv[1] = "inboxd:live";
-		argv[2] = s->node;
-		lens[0] = 4;
-		lens[1] = strlen(argv[1]);
-		lens[2] = strlen(s->node);
-		if ((r = link_command(s->link, 3, argv, lens)) != NULL)
 			freeReplyObject(r);
 	}
 	for (rt = s->retries; rt != NULL; rt = next) {
@@ -444,6 +565,7 @@ redis_node_free(struct store *s)
 		while (s->creds[i] != NULL)
 			redis_cred_free(s, s->creds[i]);
 	free(s->creds);
+	redis_reap_free(s);
 	if (s->batch != NULL)
 		link_batch_clear(s->batch);
 	free(s->batch);
@@ -489,7 +611,7 @@ join_cluster(struct store *s, char *why, size_t len)
 	redisReply *r;
 
 	argv[0] = "INCR";
-	argv[1] = "inboxd:nodes";
+	argv[1] = NODES_KEY;
 	lens[0] = 4;
 	lens[1] = strlen(argv[1]);
 	if ((r = link_command(s->link, 2, argv, lens)) == NULL ||
@@ -511,7 +633,7 @@ join_cluster(struct store *s, char *why, size_t len)
 	}
 	seed_key(s);
 	argv[0] = "GET";
-	argv[1] = "inboxd:key";
+	argv[1] = KEY_KEY;
 	lens[0] = 3;
 	lens[1] = strlen(argv[1]);
 	if ((r = link_command(s->link, 2, argv, lens)) == NULL ||
@@ -546,6 +668,7 @@ redis_store_new(const struct store_limits *limits,
 	s->lim = *limits;
 	s->ops = ops;
 	s->lease_ms = p->lease_timeout_ms;
+	s->wait_replicas = p->wait_replicas;
 	atomic_store(&s->render, false);
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_mutex_init(&s->sub_lock, NULL);
@@ -554,6 +677,7 @@ redis_store_new(const struct store_limits *limits,
 	s->ncred_buckets = CRED_BUCKETS;
 	if ((s->creds = calloc(CRED_BUCKETS, sizeof(*s->creds))) == NULL ||
 	    (s->batch = link_batch_new(BATCH_MAX)) == NULL ||
+	    redis_reap_init(s) == -1 ||
 	    random_bytes(s->hash_key, sizeof(s->hash_key)) == -1) {
 		snprintf(why, len, "out of memory");
 		goto fail;
@@ -587,8 +711,7 @@ redis_store_new(const struct store_limits *limits,
 	    limits->max_rooms_per_inbox);
 	s->common[9][0] = '\0'; /* render: set per call */
 	if ((s->link = link_new(p->url, p->password, redis_node_link_down, s,
-	    why,
-	    len)) == NULL)
+	    why, len)) == NULL || link_setup(s->link, why, len) == -1)
 		goto fail;
 	if (join_cluster(s, why, len) == -1)
 		goto fail;

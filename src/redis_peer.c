@@ -33,18 +33,26 @@ hex_addr(const char *hex, struct addr *a)
 	return 0;
 }
 
+/* The key of an address's failures: inboxd:fail:{HEX}, a slot each. */
+static void
+fail_key(char *buf, size_t size, const char *hex)
+{
+	snprintf(buf, size, "inboxd:fail:{%s}", hex);
+}
+
 long long
 redis_share_failure(void *arg, const struct addr *key, uint64_t window_ms,
     uint64_t *left_ms)
 {
 	struct store *s = arg;
-	char hex[33];
+	char hex[33], k[64];
 	long long n = -1;
 	struct call c;
 	redisReply *r;
 
 	addr_hex(key, hex);
-	redis_call_init(s, &c, 0);
+	fail_key(k, sizeof(k), hex);
+	redis_call_key(s, &c, k, 0);
 	redis_call_str(&c, hex);
 	redis_call_u64(&c, window_ms);
 	redis_call_u64(&c, s->fail_limit);
@@ -66,13 +74,14 @@ long long
 redis_peek_failures(void *arg, const struct addr *key, uint64_t *left_ms)
 {
 	struct store *s = arg;
-	char hex[33];
+	char hex[33], k[64];
 	long long n = -1;
 	struct call c;
 	redisReply *r;
 
 	addr_hex(key, hex);
-	redis_call_init(s, &c, 0);
+	fail_key(k, sizeof(k), hex);
+	redis_call_key(s, &c, k, 0);
 	redis_call_str(&c, hex);
 	r = redis_call_run(s, LUA_FAIL_PEEK, &c);
 	if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&

@@ -133,12 +133,15 @@ redis_sub_fail(struct store *s, const char *text)
 
 /*
  * One message of the node's channel, "wake NAME" or "displace TOKEN
- * NAME", or of the cluster's, "fail ADDR FAILURES LEFT".
+ * NAME", or of the cluster's, "fail ADDR FAILURES LEFT" and "beat NODE
+ * HELD".
  */
 static void
 redis_sub_message(struct store *s, const char *text, size_t len)
 {
+	char node[NODE_NAME_MAX + 1];
 	unsigned long long token;
+	const char *sp;
 	char *end;
 
 	if (len > 5 && strncmp(text, "wake ", 5) == 0)
@@ -149,6 +152,13 @@ redis_sub_message(struct store *s, const char *text, size_t len)
 			redis_sub_displace(s, token, end + 1);
 	} else if (len > 5 && strncmp(text, "fail ", 5) == 0)
 		redis_sub_fail(s, text + 5);
+	else if (len > 5 && strncmp(text, "beat ", 5) == 0 &&
+	    (sp = strchr(text + 5, ' ')) != NULL &&
+	    (size_t)(sp - text - 5) <= NODE_NAME_MAX) {
+		memcpy(node, text + 5, (size_t)(sp - text - 5));
+		node[sp - text - 5] = '\0';
+		redis_node_beat(s, node, strtoull(sp + 1, NULL, 10));
+	}
 }
 
 /* Wait ms, or less when the store stops. */

@@ -203,7 +203,7 @@ node_local(const char *series)
 }
 
 /*
- * Does the series come from a node's walk over every inbox in Redis
+ * Does the series come from a node's walk over every key in Redis
  * (include/redis.h), so that it may lag what was just done?
  */
 static int
@@ -211,7 +211,9 @@ walk_gauge(const char *series)
 {
 	static const char *const walked[] = { "inboxd_inboxes",
 		"inboxd_messages_queued", "inboxd_queued_bytes",
-		"inboxd_memory_bytes", "inboxd_inboxes_expired_total" };
+		"inboxd_memory_bytes", "inboxd_inboxes_expired_total",
+		"inboxd_pins", "inboxd_rooms", "inboxd_room_members",
+		"inboxd_room_invitations" };
 	size_t i;
 
 	for (i = 0; i < sizeof(walked) / sizeof(walked[0]); i++)

@@ -1,56 +1,79 @@
--- common.lua - what every script of the Redis store begins with: the C
--- side sends this text in front of each other script, as one script.
+-- common.lua - what every script of the Redis store begins with: the top
+-- of the Functions library (redis_link.c), run once when it is loaded.
 --
--- Keys (SPEC section 8).  Inbox NAME: inboxd:{NAME}:i, a hash (k its
--- Argon2id salt and tag, the salt's first 8 bytes being the inbox's
--- generation; x expiry ms, kept here unless the inbox is plain (below);
--- s last sequence number, b body bytes and m cost queued, nr rooms it is
--- in, each absent while 0; p its PIN; wn wt wd the node, token and
--- deadline of its held GET, with a, the last request of its owner); :q,
--- the list of queued messages, oldest first; :f, a hash of messages in
--- flight (id -> node NL token of the GET NL message); :r, a hash of its
--- rooms (room -> m member, v invited).  Room R: inboxd:r:{R} (hash: c
--- creator, cc 1 while the creator is a member, k MAC of the secret, mm
--- max_members, x expiry, n last join number), :m (members, scored by
--- join order), :v (set of invited names).  inboxd:pin:CODE names an
--- inbox.  inboxd:hb:NODE is a node's heartbeat (its held GETs),
--- inboxd:live the set of nodes.  Global: inboxd:exp, inboxd:alive
--- (below), inboxd:pins and inboxd:rooms (scored by expiry), inboxd:stats
--- (gauges and counters), inboxd:nodes (the last node number),
--- inboxd:key (the MAC key).
+-- Keys (SPEC section 8).  Every key of one inbox, one room or one slot
+-- shares a hash tag, so that a call's keys are in one slot of a Redis
+-- Cluster; a call reaches one inbox, one room or one slot, and the C side
+-- chains calls for what spans several (inboxd(8): the order of effects).
 --
--- Expiry.  An inbox with nothing but its hash (no message queued or in
--- flight, no PIN, room or invitation) is plain: its hash's TTL is its
--- expiry, Redis deletes it then, and it is only counted, in inboxd:alive
--- (tenth of a second of its expiry, rounded up -> inboxes expiring in
--- it), which reap.lua drains as time passes; without a held GET its hash
--- is k alone.  Any other inbox is in inboxd:exp, scored by its next
--- deadline (idle expiry or oldest message's); its keys outlive that by
--- GRACE, for a node's reap to delete it with its queue, PIN and
--- memberships and to tell its rooms.  finish() moves an inbox between
--- the two as it changes.
+-- Inbox NAME, tag T (NAME, or ~ and its hex when it holds a `}' or begins
+-- with `~', see tag()): inboxd:{T}:i, a hash (k its Argon2id salt and
+-- tag, the salt's first 8 bytes being the inbox's generation; x expiry
+-- ms, kept here unless the inbox is plain (below); s last sequence
+-- number, b body bytes and m cost queued, each absent while 0; p and pt
+-- its PIN and when that lapses; wn wt wd the node, token and deadline of
+-- its held GET, with a, the last request of its owner; d while the reap
+-- takes it out of its rooms); :q, the list of queued messages, oldest
+-- first; :f, a hash of messages in flight (id -> node NL token of the
+-- GET NL message); :r, a hash of the rooms it is in or invited to (room
+-- -> STATE SEQ: m member, j joining, v invited; SEQ the last event of
+-- the room it got, see Rooms below).
+--
+-- Room R, tag of R: inboxd:r:{T} (hash: c creator, cc 1 while the
+-- creator is a member, k MAC of the secret, mm max_members, x expiry, n
+-- last join number, e last event number, z 1 once closed, until its
+-- events are out), :m (members, scored by join order), :v (set of
+-- invited names), :o (its outbox: events not yet in every recipient's
+-- inbox).
+--
+-- Slot S, tag G = redis_slot_tag(S), the same slot: inboxd:{G}:x, the
+-- expiry index of the inboxes and rooms of S that need a reap ('i' NAME
+-- and 'r' ROOM, scored by their next deadline); inboxd:{G}:c, the count
+-- of inboxes made in S, from which the walk (gauges.lua) tells how many
+-- expired.  inboxd:pin:{CODE} names the inbox of a PIN, for as long as
+-- the PIN lives (the inbox's p says whether it still does).
+-- inboxd:hb:{NODE} is a node's heartbeat; inboxd:{g}:nodes the last node
+-- number, inboxd:{g}:key the MAC key: the only keys of the whole
+-- cluster, read and written at a node's start and once a heartbeat.
+--
+-- Expiry.  An inbox in no room and invited to none is plain: its hash's
+-- TTL is its expiry and Redis deletes it then, with its queue.  Any other
+-- is in its slot's index, scored by its next deadline (idle expiry or
+-- oldest message's); its keys outlive that by GRACE, for a node's reap
+-- (reap.lua) to take it out of its rooms and delete it.  finish() moves
+-- an inbox between the two as it changes.
+--
+-- Rooms.  A room's state lives in its slot, each member's side (its :r
+-- entry) in the member's: the member's side is written first and undone
+-- on refusal, so that an inbox never leaves a room it does not know it
+-- is in.  Every event (joined, left, closed, invited) is numbered (e)
+-- and put in the room's outbox with its recipients in the same call that
+-- changes the room; the node then queues it in each recipient's inbox
+-- (member_deliver.lua, which skips what the recipient's SEQ says it got,
+-- so delivering twice is harmless, and takes every earlier event still
+-- out first, so they arrive in order) and trims the outbox.  A node that
+-- dies between leaves the room due in its slot's index: the next reap
+-- delivers what is left.
 
 -- A message is one string: "SEQ ID ENQ EVENT LEN\nFROM\nTYPE\nROOM\nBODY";
 -- names, types and rooms never hold a newline.  SEQ orders an inbox's
 -- messages, ID is the X-Message-Id, ENQ the enqueue time (ms of Redis'
--- clock, which every node shares through TIME), EVENT an enum room_event.
+-- clock), EVENT an enum room_event.
 --
 -- ARGV[1..12] are the same for every script (redis_call.c: redis_call_init):
 -- timeouts and limits, whether events are rendered, this node's id and
 -- the first X-Message-Id the script may give; its own arguments follow
--- from ARGV[13].
+-- from ARGV[13].  A script that reaches an inbox names the inbox's slot
+-- index XKEY (set_xkey()) among its KEYS.
 
 local P = 'inboxd:'
-local STATS = P .. 'stats'
-local EXP = P .. 'exp'
-local PINS = P .. 'pins'
-local ROOMS = P .. 'rooms'
 local GRACE = 60000     -- ms keys outlive their deadline, if no node reaps
+local RETRY = 5000      -- ms before a reap finishes what a node left
 
 -- What one call knows, set by begin() as each function starts: the
 -- library's top level runs once, when it is loaded, not per call.
 local L, NODE, IDBASE, NOW
-local touched, nids
+local touched, nids, CNT, XKEY, DUE
 
 local function num(v)
 	return tonumber(v) or 0
@@ -60,38 +83,63 @@ local function str(n)
 	return string.format('%d', n)
 end
 
+-- Bytes i to j of s in lower-case hex.
+local function hex(s, i, j)
+	return string.format(string.rep('%02x', j - i + 1), string.byte(s, i, j))
+end
+
+-- The hash tag of the keys of an inbox or room named name: the name
+-- itself, unless a `}' in it would end the tag early (or it begins with
+-- `~', as the other form does): then `~' and its hex (redis_call.c:
+-- redis_call_tag writes the same).
+local function tag(name)
+	if string.find(name, '}', 1, true) or string.byte(name, 1) == 126 then
+		return '~' .. hex(name, 1, #name)
+	end
+	return name
+end
+
 local function ikey(name, s)
-	return P .. '{' .. name .. '}:' .. s
+	return P .. '{' .. tag(name) .. '}:' .. s
 end
 
 local function rkey(room, s)
-	return P .. 'r:{' .. room .. '}' .. (s or '')
+	return P .. 'r:{' .. tag(room) .. '}' .. (s or '')
+end
+
+-- The slot index of the call: the KEYS entry the C side named.
+local function set_xkey(k)
+	XKEY = k
 end
 
 -- Count n more of field.  Counters go back to the calling node with the
 -- answer (begin() and counts()): each node exports its own, so no call
--- writes a counter shared by the cluster.  The room gauges (members,
--- invitations) change only on room operations, off the hot paths, and
--- are kept in STATS.
-local ROOM_GAUGES = { members = true, invitations = true }
-local CNT
+-- writes a counter shared by the cluster.
 local function stat(field, n)
-	if n == 0 then
-		return
-	end
-	if ROOM_GAUGES[field] then
-		redis.call('HINCRBY', STATS, field, str(n))
-	else
+	if n ~= 0 then
 		CNT[field] = (CNT[field] or 0) + n
 	end
 end
 
--- The counters of this call, as the node reads them: {name, n, ...}.
+-- Something of the call's slot is due at `at' (ms): the node that made
+-- the call reaps the slot then (redis_node.c).
+local function due(at)
+	if DUE == nil or at < DUE then
+		DUE = at
+	end
+end
+
+-- The counters of this call, as the node reads them: {name, n, ...},
+-- with due_in, the ms until the slot's earliest deadline this call set.
 local function counts()
 	local out = {}
 	for k, v in pairs(CNT) do
 		out[#out + 1] = k
 		out[#out + 1] = v
+	end
+	if DUE then
+		out[#out + 1] = 'due_in'
+		out[#out + 1] = math.max(DUE - NOW, 0)
 	end
 	return out
 end
@@ -138,15 +186,12 @@ local function keys_at(name)
 	return str((getx(name) or NOW) + GRACE)
 end
 
--- The inboxes changed by this script, each with its idle expiry and
--- whether it was in EXP before the change (x nil: it did not exist).
-
 -- Inbox name is about to change: remember how it was, for finish().
 local function touch(name)
 	if touched[name] == nil then
 		touched[name] = {
 			x = getx(name),
-			ix = redis.call('ZSCORE', EXP, name) ~= false,
+			ix = redis.call('ZSCORE', XKEY, 'i' .. name) ~= false,
 		}
 	end
 end
@@ -187,19 +232,19 @@ end
 
 -- Bring every touched inbox's expiry up to date: a plain one (see Expiry
 -- above) gets its keys' TTLs, any other its x, TTLs and its score in
--- EXP, at its idle expiry or its oldest message's deadline, whichever is
--- first.
+-- the slot's index, at its idle expiry or its oldest message's deadline,
+-- whichever is first.
 local function finish()
 	for name, was in pairs(touched) do
 		touched[name] = nil
 		local i = ikey(name, 'i')
-		local h = redis.call('HMGET', i, 'x', 'p', 'n')
+		local h = redis.call('HMGET', i, 'x', 'n')
 		local x = tonumber(h[1]) or getx(name)
 		if not x then
 			-- Gone.
-		elseif h[2] or redis.call('EXISTS', ikey(name, 'r')) == 1 then
+		elseif redis.call('EXISTS', ikey(name, 'r')) == 1 then
 			local at = x
-			local e = num(h[3]) > 0 and
+			local e = num(h[2]) > 0 and
 			    redis.call('LINDEX', ikey(name, 'q'), 0)
 			if e then
 				local _, _, enq = parse(e)
@@ -212,34 +257,30 @@ local function finish()
 				ttl_at(name, x + GRACE)
 				redis.call('PEXPIREAT', ikey(name, 'r'), str(x + GRACE))
 			end
-			redis.call('ZADD', EXP, str(at), name)
+			redis.call('ZADD', XKEY, str(at), 'i' .. name)
+			due(at)
 		elseif x <= NOW + 10 then
 			-- Plain, and its time is up already (a hold whose client
 			-- hung up): it goes now.
 			if was.ix then
-				redis.call('ZREM', EXP, name)
+				redis.call('ZREM', XKEY, 'i' .. name)
 			end
 			redis.call('DEL', i, ikey(name, 'q'), ikey(name, 'f'))
 		else
 			if was.ix then
-				redis.call('ZREM', EXP, name)
+				redis.call('ZREM', XKEY, 'i' .. name)
 			end
 			if h[1] then
 				redis.call('HDEL', i, 'x')
 			end
 			ttl_at(name, x)
-			if h[3] and num(h[3]) == 0 and
+			if h[2] and num(h[2]) == 0 and
 			    redis.call('HLEN', ikey(name, 'f')) == 0 then
 				-- Nothing queued or in flight to count.
-				redis.call('HDEL', i, 's', 'n', 'b', 'nr')
+				redis.call('HDEL', i, 's', 'n', 'b')
 			end
 		end
 	end
-end
-
--- Bytes i to j of s in lower-case hex.
-local function hex(s, i, j)
-	return string.format(string.rep('%02x', j - i + 1), string.byte(s, i, j))
 end
 
 -- nil when inbox name exists with generation gen, else why not.
@@ -269,6 +310,9 @@ local function account(name, e, sign)
 end
 
 -- Tell the node holding a GET of inbox name that a message is there.
+-- PUBLISH, not SPUBLISH: the node's channel is not in this slot, and a
+-- cluster passes a PUBLISH to every node, where the waiter's node
+-- listens (inboxd(8)).
 local function wake(name)
 	local w = redis.call('HMGET', ikey(name, 'i'), 'wn', 'wd')
 	if w[1] and num(w[2]) > NOW then
@@ -334,10 +378,43 @@ local function inflight(v)
 	    string.sub(v, b + 1)
 end
 
--- Requeue inbox name's messages in flight on nodes whose heartbeat is
--- gone (at-least-once: such a node may have died mid-delivery), or on
--- this node for GET token (its pop's answer never reached the node).
-local function requeue_dead(name, token)
+-- The nodes the C side says are alive ('1') or dead ('0'): ARGV text
+-- "NODE\nSTATE\n..." as a table.
+local function node_states(text)
+	local t = {}
+	for n, v in string.gmatch(text or '', '([^\n]+)\n([01])\n') do
+		t[n] = v
+	end
+	return t
+end
+
+-- The nodes other than this one with messages of inbox name in flight
+-- (or, with wn, holding its GET) of which states says nothing: the C
+-- side finds out (a heartbeat key gone is a dead node) and calls again.
+local function unknown_nodes(name, states, wn)
+	local out, seen = {}, {}
+	local function see(node)
+		if node and node ~= NODE and not states[node] and
+		    not seen[node] then
+			seen[node] = true
+			out[#out + 1] = node
+		end
+	end
+	local f = ikey(name, 'f')
+	if redis.call('HLEN', f) > 0 then
+		local all = redis.call('HVALS', f)
+		for k = 1, #all do
+			see((inflight(all[k])))
+		end
+	end
+	see(wn)
+	return out
+end
+
+-- Requeue inbox name's messages in flight on nodes states says are dead
+-- (at-least-once: such a node may have died mid-delivery), or on this
+-- node for GET token (its pop's answer never reached the node).
+local function requeue_dead(name, token, states)
 	local f = ikey(name, 'f')
 	if redis.call('HLEN', f) == 0 then
 		return
@@ -345,17 +422,16 @@ local function requeue_dead(name, token)
 	local all = redis.call('HGETALL', f)
 	for k = 1, #all, 2 do
 		local node, tok, e = inflight(all[k + 1])
-		if (node == NODE and tok == token) or
-		    redis.call('EXISTS', P .. 'hb:' .. node) == 0 then
+		if (node == NODE and tok == token) or states[node] == '0' then
 			redis.call('HDEL', f, all[k])
 			requeue(name, e)
 		end
 	end
 end
 
--- Queue a message in inbox `to': 'OK', 'INBOX_FULL', 'SERVER_FULL', or
--- 'NOT_FOUND' when it does not exist (its hash is never made here).  Its
--- id is the next of this script's.
+-- Queue a message in inbox `to': 'OK', 'INBOX_FULL', or 'NOT_FOUND' when
+-- it does not exist (its hash is never made here).  Its id is the next
+-- of this script's.
 local function enqueue(to, ev, from, ctype, room, body)
 	local i, q = ikey(to, 'i'), ikey(to, 'q')
 	if not exists(to) then
@@ -383,6 +459,7 @@ end
 local EVENT = { joined = '1', left = '2', closed = '3', invited = '4' }
 local ESCAPE = { ['"'] = '\\"', ['\\'] = '\\\\', ['\b'] = '\\b',
     ['\f'] = '\\f', ['\n'] = '\\n', ['\r'] = '\\r', ['\t'] = '\\t' }
+local TELL, DROP = 1, 2 -- what an event asks of a recipient
 
 -- s as a JSON string, escaped as cJSON prints it.
 local function jstr(s)
@@ -399,12 +476,29 @@ local function is_member(room, name)
 	return redis.call('ZSCORE', rkey(room, ':m'), name) ~= false
 end
 
+-- Room's score in the slot's index: `at', or earlier when lt.
+local function room_due(room, at, lt)
+	if lt then
+		redis.call('ZADD', XKEY, 'LT', str(at), 'r' .. room)
+	else
+		redis.call('ZADD', XKEY, str(at), 'r' .. room)
+	end
+	due(at)
+end
+
 -- Give the keys of room its lifetime (they outlive it by GRACE).
 local function room_ttl(room)
 	local px = str(num(redis.call('HGET', rkey(room), 'x')) + GRACE)
 	redis.call('PEXPIREAT', rkey(room), px)
 	redis.call('PEXPIREAT', rkey(room, ':m'), px)
 	redis.call('PEXPIREAT', rkey(room, ':v'), px)
+	redis.call('PEXPIREAT', rkey(room, ':o'), px)
+end
+
+-- A live room: it exists and is not closing.
+local function room_live(room)
+	local h = redis.call('HMGET', rkey(room), 'x', 'z')
+	return h[1] ~= false and h[2] ~= '1'
 end
 
 -- {'OK', ms left, members...}: a roster for the C side.
@@ -427,97 +521,102 @@ local function render(ev, room, peer, reason, list)
 	    ',"members":[' .. table.concat(q, ',') .. ']}'
 end
 
--- Queue event body from `from' in inbox `to'; a full inbox drops it.
-local function tell(room, ev, from, body, to)
-	if enqueue(to, EVENT[ev], from, 'application/json', room, body) ==
-	    'OK' then
-		stat('events', 1)
-	else
-		stat('events_dropped', 1)
+-- Put event ev from `from' about peer (for reason) in room's outbox:
+-- "SEQ EVENT N\nFROM\n" with N lines "FLAGS NAME\n", then the body.  It
+-- goes to every member but `except' (TELL), when events are rendered
+-- (except true: to none of them), and to each of extra ({flags, name}:
+-- TELL is dropped unless rendered; DROP asks the recipient to forget the
+-- room once it is told).  The room is due for its delivery in RETRY,
+-- should its node not finish it.
+local function announce(room, ev, from, peer, reason, except, extra)
+	local list, rec = members(room), {}
+	if L.render and except ~= true then
+		for _, m in ipairs(list) do
+			if m ~= except then
+				rec[#rec + 1] = {TELL, m}
+			end
+		end
 	end
-end
-
--- Tell every member of room but `except' of event ev about peer, from
--- `from'; also tell `also' (a peer just removed) when not nil.
-local function announce(room, ev, from, peer, reason, except, also)
-	if not L.render then
+	for _, x in ipairs(extra or {}) do
+		local flags = L.render and x[1] or (x[1] - x[1] % 2 * TELL)
+		if flags > 0 then
+			rec[#rec + 1] = {flags, x[2]}
+		end
+	end
+	if #rec == 0 then
 		return
 	end
-	local list = members(room)
-	local body = render(ev, room, peer, reason, ev == 'closed' and {} or list)
-	for _, m in ipairs(list) do
-		if m ~= except then
-			tell(room, ev, from, body, m)
-		end
+	local body = L.render and render(ev, room, peer, reason,
+	    ev == 'closed' and {} or list) or ''
+	local seq = redis.call('HINCRBY', rkey(room), 'e', 1)
+	local lines = {}
+	for k, x in ipairs(rec) do
+		lines[k] = str(x[1]) .. ' ' .. x[2] .. '\n'
 	end
-	if also then
-		tell(room, ev, from, body, also)
-	end
+	redis.call('RPUSH', rkey(room, ':o'), str(seq) .. ' ' .. EVENT[ev] ..
+	    ' ' .. str(#rec) .. '\n' .. from .. '\n' .. table.concat(lines) ..
+	    body)
+	room_ttl(room)
+	room_due(room, NOW + RETRY, true)
 end
 
--- Delete room with its memberships and invitations; nobody is told.
+-- The room's outbox, oldest first, for the node to deliver.
+local function outbox(room)
+	return redis.call('LRANGE', rkey(room, ':o'), 0, -1)
+end
+
+-- Delete room with its members, invitations and outbox.
 local function delete_room(room)
+	redis.call('DEL', rkey(room), rkey(room, ':m'), rkey(room, ':v'),
+	    rkey(room, ':o'))
+	redis.call('ZREM', XKEY, 'r' .. room)
+end
+
+-- The room's lifetime is over, or its creator closed it (reason): every
+-- member is told, from the creator, and forgets it, and so does every
+-- invited inbox; the room stays, closing (z), until that is done.
+local function close_room(room, reason, closer)
+	local c = redis.call('HGET', rkey(room), 'c')
+	local extra = {}
 	for _, m in ipairs(members(room)) do
-		redis.call('HDEL', ikey(m, 'r'), room)
-		if exists(m) then
-			redis.call('HINCRBY', ikey(m, 'i'), 'nr', -1)
-		end
-		stat('members', -1)
+		extra[#extra + 1] = {m == closer and DROP or TELL + DROP, m}
 	end
 	for _, v in ipairs(redis.call('SMEMBERS', rkey(room, ':v'))) do
-		redis.call('HDEL', ikey(v, 'r'), room)
-		stat('invitations', -1)
+		extra[#extra + 1] = {DROP, v}
 	end
-	redis.call('DEL', rkey(room), rkey(room, ':m'), rkey(room, ':v'))
-	redis.call('ZREM', ROOMS, room)
+	redis.call('HSET', rkey(room), 'z', '1')
+	announce(room, 'closed', c, c, reason, true, extra)
+	redis.call('DEL', rkey(room, ':m'), rkey(room, ':v'))
+	if redis.call('EXISTS', rkey(room, ':o')) == 0 then
+		delete_room(room)
+	end
 end
 
--- Member name leaves room for reason; the others but `remover' hear of
--- it, and a removed peer too.  The last one out deletes the room.
+-- Member name leaves room for reason: the others hear of it, but
+-- remover, and so does a removed peer (`told'); name forgets the room
+-- (DROP) unless its inbox is going anyway (reason expired).  The last
+-- one out deletes the room.
 local function leave(room, name, reason, remover)
 	redis.call('ZREM', rkey(room, ':m'), name)
-	redis.call('HDEL', ikey(name, 'r'), room)
-	if exists(name) then
-		redis.call('HINCRBY', ikey(name, 'i'), 'nr', -1)
-	end
-	stat('members', -1)
 	if redis.call('HGET', rkey(room), 'c') == name then
 		redis.call('HSET', rkey(room), 'cc', '0')
 	end
+	local extra = {}
+	if reason == 'removed' then
+		extra[1] = {TELL + DROP, name}
+	elseif reason == 'left' then
+		extra[1] = {DROP, name}
+	end
 	if redis.call('ZCARD', rkey(room, ':m')) == 0 then
+		-- Nobody to tell: but name forgets the room (the reply says
+		-- so, should the outbox go with the room).
+		announce(room, 'left', name, name, reason, remover, extra)
+		local o = outbox(room)
 		delete_room(room)
-		return
+		return o
 	end
-	announce(room, 'left', name, name, reason, remover,
-	    remover and name or nil)
-end
-
--- Inbox name is being deleted: it leaves its rooms (reason expired) and
--- its invitations lapse.
-local function forget_rooms(name)
-	local all = redis.call('HGETALL', ikey(name, 'r'))
-	for k = 1, #all, 2 do
-		local room = all[k]
-		if all[k + 1] == 'v' then
-			redis.call('SREM', rkey(room, ':v'), name)
-			stat('invitations', -1)
-		elseif redis.call('EXISTS', rkey(room)) == 1 then
-			leave(room, name, 'expired', nil)
-		end
-	end
-	redis.call('DEL', ikey(name, 'r'))
-end
-
--- Room's lifetime is over: every member is told, and it goes.
-local function expire_room(room)
-	local c = redis.call('HGET', rkey(room), 'c')
-	if c then
-		announce(room, 'closed', c, c, 'expired', nil, nil)
-		stat('rooms_expired', 1)
-		delete_room(room)
-	else
-		redis.call('ZREM', ROOMS, room)
-	end
+	announce(room, 'left', name, name, reason, remover, extra)
+	return nil
 end
 
 -- Every function's first step: ARGV[1..12] (see above) and Redis' clock.
@@ -536,7 +635,7 @@ local function begin(ARGV)
 	}
 	NODE = ARGV[11]
 	IDBASE = ARGV[12]
-	touched, nids, CNT = {}, 0, {}
+	touched, nids, CNT, XKEY, DUE = {}, 0, {}, nil, nil
 	local t = redis.call('TIME')
 	NOW = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end

@@ -1,38 +1,63 @@
--- gauges.lua - one step of a node's walk over every inbox (SCAN from
--- CURSOR, COUNT keys at most), off the hot paths: the inboxes seen, and
--- their queued messages and body bytes.  The node adds the steps up, and
--- a walk that reached cursor 0 again gives the cluster's gauges.  On the
--- way, a plain inbox's messages that outlived message-timeout are
--- dropped (and counted expired), so that they leave the gauges within a
--- walk; an indexed inbox's are the reap's.  A SCAN may return an inbox
--- twice: the gauges are approximate (SPEC section 8).
--- ARGV: CURSOR COUNT.  Returns {cursor, inboxes, messages, bytes}.
-local r = redis.call('SCAN', ARGV[13], 'MATCH', P .. '{*}:i', 'COUNT',
+-- flags: allow-cross-slot-keys (it walks every slot of its server)
+-- gauges.lua - one step of a node's walk over every key of one Redis
+-- (SCAN from CURSOR, COUNT keys at most), off the hot paths: the
+-- inboxes seen, their queued messages and body bytes, the rooms (not
+-- closing), their members and invitations, the live PINs (an inbox's
+-- pt), and the inboxes made (the slots' :c).  The node adds the steps up, over every master
+-- of a cluster, and a walk that reached cursor 0 everywhere gives the
+-- cluster's gauges.  On the way, a plain inbox's messages that outlived
+-- message-timeout are dropped (and counted expired), so that they leave
+-- the gauges within a walk; an indexed inbox's are the reap's.  A SCAN
+-- may return a key twice: the gauges are approximate (SPEC section 8).
+-- ARGV: CURSOR COUNT.  Returns {cursor, inboxes, messages, bytes, rooms,
+-- members, invitations, pins, made}.
+local r = redis.call('SCAN', ARGV[13], 'MATCH', P .. '*', 'COUNT',
     ARGV[14])
-local n, m, b = 0, 0, 0
+local n, m, b, rooms, mem, inv, pins, made = 0, 0, 0, 0, 0, 0, 0, 0
+local function ends(k, s)
+	return string.sub(k, -#s) == s
+end
 for _, k in ipairs(r[2]) do
-	local h = redis.call('HMGET', k, 'n', 'b', 'x')
-	local qn, qb = num(h[1]), num(h[2])
-	if qn > 0 and not h[3] then
-		local q = string.sub(k, 1, -2) .. 'q'
-		local e = redis.call('LINDEX', q, 0)
-		local dropped = 0
-		while e do
-			local _, _, enq, _, len = parse(e)
-			if enq + L.mt > NOW then
-				break
-			end
-			redis.call('LPOP', q)
-			qn, qb, dropped = qn - 1, qb - len, dropped + 1
-			e = redis.call('LINDEX', q, 0)
+	local pre = string.sub(k, 1, 10)
+	if string.sub(pre, 1, 8) == 'inboxd:{' and ends(k, '}:i') then
+		local h = redis.call('HMGET', k, 'n', 'b', 'x', 'pt')
+		local qn, qb = num(h[1]), num(h[2])
+		if num(h[4]) > NOW then
+			pins = pins + 1
 		end
-		if dropped > 0 then
-			redis.call('HSET', k, 'n', str(qn), 'b', str(qb))
-			stat('expired', dropped)
+		if qn > 0 and not h[3] then
+			local q = string.sub(k, 1, -2) .. 'q'
+			local e = redis.call('LINDEX', q, 0)
+			local dropped = 0
+			while e do
+				local _, _, enq, _, len = parse(e)
+				if enq + L.mt > NOW then
+					break
+				end
+				redis.call('LPOP', q)
+				qn, qb, dropped = qn - 1, qb - len, dropped + 1
+				e = redis.call('LINDEX', q, 0)
+			end
+			if dropped > 0 then
+				redis.call('HSET', k, 'n', str(qn), 'b', str(qb))
+				stat('expired', dropped)
+			end
+		end
+		n = n + 1
+		m = m + qn
+		b = b + qb
+	elseif string.sub(pre, 1, 8) == 'inboxd:{' and ends(k, '}:c') then
+		made = made + num(redis.call('GET', k))
+	elseif pre == 'inboxd:r:{' then
+		if ends(k, '}') then
+			if redis.call('HGET', k, 'z') ~= '1' then
+				rooms = rooms + 1
+			end
+		elseif ends(k, '}:m') then
+			mem = mem + redis.call('ZCARD', k)
+		elseif ends(k, '}:v') then
+			inv = inv + redis.call('SCARD', k)
 		end
 	end
-	n = n + 1
-	m = m + qn
-	b = b + qb
 end
-return {r[1], n, m, b}
+return {r[1], n, m, b, rooms, mem, inv, pins, made}

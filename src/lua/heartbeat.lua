@@ -1,13 +1,9 @@
 -- heartbeat.lua - this node is alive for LEASE ms more, holding HELD
--- GETs.  A node whose heartbeat key is gone has its in-flight messages
--- put back by the next pop of their inbox, on any node.  A Redis that
--- lost its data (restarted without persistence) gets the node counter
--- back up to this node's NUMBER, so that no later node takes it again.
--- ARGV: HELD LEASE NUMBER.  Returns 1 while the cluster's MAC key
--- exists, 0 when the node must write it again.
-redis.call('SET', P .. 'hb:' .. NODE, ARGV[13], 'PX', ARGV[14])
-redis.call('SADD', P .. 'live', NODE)
-if num(redis.call('GET', P .. 'nodes')) < tonumber(ARGV[15]) then
-	redis.call('SET', P .. 'nodes', ARGV[15])
-end
-return redis.call('EXISTS', P .. 'key')
+-- GETs.  A node whose heartbeat key is gone is dead: messages it had in
+-- flight go back to their inboxes at their next pop.  The key is the
+-- node's alone; the other nodes learn HELD (their waiters gauge) from
+-- the beat published on inboxd:all.
+-- KEYS: inboxd:hb:{NODE}.  ARGV: HELD LEASE.  Returns 1.
+redis.call('SET', KEYS[1], ARGV[13], 'PX', ARGV[14])
+redis.call('PUBLISH', P .. 'all', 'beat ' .. NODE .. ' ' .. ARGV[13])
+return 1

@@ -8,12 +8,18 @@
 -- checks no generation and, with nothing queued, keeps the hold.
 -- A plain inbox with nothing in flight (the common case) takes the short
 -- way: one HMGET, the pop, the in-flight entry, its counts and TTLs.
--- KEYS: NAME's :i :q :f.  ARGV: NAME GEN TOKEN WAIT MODE.  Returns
--- {'OK', message}, {'EMPTY'}, {'HELD'}, {'STALE'} (wake: the hold is no
--- longer this node's), or {'GONE'} / {'WRONG'}.
-local name, gen, token, wait, mode =
-    ARGV[13], ARGV[14], ARGV[15], tonumber(ARGV[16]), ARGV[17]
+-- Messages in flight on other nodes go back only once the node says
+-- those are dead (NODES, "NODE\nSTATE\n..." with STATE 1 alive, 0 dead):
+-- a node the call does not know of is answered {'NODES', node...},
+-- before anything changed, for the node to find out and call again.
+-- KEYS: NAME's :i :q :f, its slot's :x.  ARGV: NAME GEN TOKEN WAIT MODE
+-- NODES.  Returns {'OK', message}, {'EMPTY'}, {'HELD'}, {'STALE'} (wake:
+-- the hold is no longer this node's), {'NODES', ...}, or {'GONE'} /
+-- {'WRONG'}.
+local name, gen, token, wait, mode, nodes =
+    ARGV[13], ARGV[14], ARGV[15], tonumber(ARGV[16]), ARGV[17], ARGV[18]
 local i, q, f = KEYS[1], KEYS[2], KEYS[3]
+set_xkey(KEYS[4])
 local h = redis.call('HMGET', i, 'k', 'x', 'n', 'b', 'wn', 'wt', 'wd')
 if not h[1] then
 	return {'GONE'}
@@ -77,7 +83,13 @@ if not h[2] and redis.call('HLEN', f) == 0 then
 end
 
 -- The long way: an indexed inbox, or messages in flight.
-requeue_dead(name)
+local states = node_states(nodes)
+local unknown = unknown_nodes(name, states, nil)
+if #unknown > 0 then
+	table.insert(unknown, 1, 'NODES')
+	return unknown
+end
+requeue_dead(name, nil, states)
 drop_stale(name)
 local w = redis.call('HMGET', i, 'wn', 'wt', 'wd')
 if mode == 'wake' and w[1] ~= NODE then

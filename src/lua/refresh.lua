@@ -3,11 +3,12 @@
 -- an inbox at most once in SLACK ms (redis_inbox.c), so an inbox it skipped
 -- never expires early, and late by SLACK at most.  A plain inbox only
 -- moves its keys' TTLs forward (PEXPIREAT GT: a held GET may keep it
--- longer already).
--- KEYS: NAME's :i :q :f.  ARGV: NAME GEN SLACK.  Returns 'OK', or 'GONE'
--- / 'WRONG'.
+-- longer already).  Room operations begin with it, for their caller.
+-- KEYS: NAME's :i :q :f, its slot's :x.  ARGV: NAME GEN SLACK.  Returns
+-- 'OK', or 'GONE' / 'WRONG'.
 local name, gen, slack = ARGV[13], ARGV[14], tonumber(ARGV[15])
 local i = KEYS[1]
+set_xkey(KEYS[4])
 local h = redis.call('HMGET', i, 'k', 'x', 'wn')
 if not h[1] then
 	return 'GONE'

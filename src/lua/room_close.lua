@@ -1,22 +1,18 @@
--- room_close.lua - the creator USER (generation GEN) closes ROOM; the
--- other members are told.
--- ARGV: ROOM USER GEN.  Returns {'OK'}, {'NOT_FOUND'}, {'FORBIDDEN'},
--- {'GONE'}, {'WRONG'}.
-local room, user, gen = ARGV[13], ARGV[14], ARGV[15]
-local bad = checkgen(user, gen)
-if bad then
-	return {bad}
-end
-active(user)
-finish()
-local r = redis.call('HMGET', rkey(room), 'c', 'cc')
-if not r[1] then
+-- room_close.lua - the creator USER closes ROOM: every other member is
+-- told, and every member and invited inbox forgets it (the outbox); the
+-- room stays, closing, until that is done (room_trim.lua).
+-- KEYS: ROOM's hash :m :v :o, its slot's :x.  ARGV: ROOM USER.  Returns
+-- {'OK', outbox...}, {'NOT_FOUND'}, {'FORBIDDEN'}.
+local room, user = ARGV[13], ARGV[14]
+set_xkey(KEYS[5])
+if not room_live(room) then
 	return {'NOT_FOUND'}
 end
+local r = redis.call('HMGET', KEYS[1], 'c', 'cc')
 if not is_member(room, user) or not (r[1] == user and r[2] == '1') then
 	return {'FORBIDDEN'}
 end
-announce(room, 'closed', user, user, 'closed', user, nil)
-delete_room(room)
-finish()
-return {'OK'}
+close_room(room, 'closed', user)
+local o = outbox(room)
+table.insert(o, 1, 'OK')
+return o

@@ -4,16 +4,19 @@
 -- (common.lua: Expiry) takes the short way: its count, bytes and last
 -- sequence number in one HMGET, the message pushed, the three written
 -- back; stale messages are dropped only when the quota would refuse.
--- KEYS: TO's :i :q.  ARGV: TO FROM TYPE BODY.  Returns OK, NOT_FOUND or
--- INBOX_FULL.
-local to, from, ctype, body = ARGV[13], ARGV[14], ARGV[15], ARGV[16]
+-- A room's copy (ROOM not empty) goes to a member, always indexed.
+-- KEYS: TO's :i :q, its slot's :x.  ARGV: TO FROM TYPE BODY [ROOM].
+-- Returns OK, NOT_FOUND or INBOX_FULL.
+local to, from, ctype, body, room =
+    ARGV[13], ARGV[14], ARGV[15], ARGV[16], ARGV[17] or ''
 local i, q = KEYS[1], KEYS[2]
+set_xkey(KEYS[3])
 local h = redis.call('HMGET', i, 'k', 'x', 'n', 'b', 's', 'wn', 'wd')
 if not h[1] then
 	return 'NOT_FOUND'
 end
-if h[2] then
-	local r = enqueue(to, '0', from, ctype, '', body)
+if h[2] or room ~= '' then
+	local r = enqueue(to, '0', from, ctype, room, body)
 	finish()
 	return r
 end
