@@ -73,7 +73,7 @@
 #define PIN_DRAWS 32       /* candidate codes a pin_create tries */
 #define REAP_LIMIT 64      /* inboxes and rooms a reap script handles */
 #define REAP_SLOTS 64      /* due slots reaped in a tick at most */
-#define SWEEP_SLOTS 64     /* slots a tick's slow sweep looks at */
+#define SWEEP_SLOTS 64     /* slots the nodes' slow sweeps look at a tick */
 #define BEATS_MAX 256      /* other nodes whose beats a node keeps */
 #define DEAD_MAX 64        /* nodes known dead a node keeps */
 #define WAIT_TIMEOUT_MS 1000 /* redis-wait-replicas: WAIT at most */
@@ -200,7 +200,6 @@ struct store {
 	uint64_t walk_gen;    /* of the masters walked */
 	uint64_t walk_sum[WALK_GAUGES];
 	unsigned sweep_next;  /* the slow sweep's next slot */
-	unsigned sweep_first; /* slots of the node's first pass to go */
 	uint64_t next_beat_ms;
 	uint64_t beat_held; /* nheld as the last heartbeat said */
 	struct link_batch *batch;

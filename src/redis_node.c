@@ -701,7 +701,7 @@ redis_store_new(const struct store_limits *limits,
 	snprintf(s->common[3], sizeof(s->common[0]), "%llu",
 	    (unsigned long long)limits->max_inbox_bytes);
 	snprintf(s->common[4], sizeof(s->common[0]), "%llu",
-	    (unsigned long long)limits->max_memory);
+	    (unsigned long long)p->lease_timeout_ms);
 	snprintf(s->common[5], sizeof(s->common[0]), "%u",
 	    limits->max_inboxes);
 	snprintf(s->common[6], sizeof(s->common[0]), "%u", limits->max_rooms);

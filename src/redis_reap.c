@@ -2,14 +2,14 @@
  * redis_reap.c - the reap of each slot's expiry index (reap.lua): when
  * a deadline this node set there comes, and in a slow sweep over every
  * slot for what other nodes set (a node that died took its timers with
- * it).  No index spans the cluster: an inbox or room is indexed in its
+ * it), shared by the nodes: each looks at SWEEP_SLOTS slots a tick
+ * divided by the nodes it hears beating, so that the cluster goes over
+ * every slot in about half a minute however many nodes there are.  No index spans the cluster: an inbox or room is indexed in its
  * own slot, and a node reaps the slots it knows to be due.
  *
  * Each slot has a timer on the node's wheel, armed by the due_in a
  * script reports (redis_call.c) for the earliest deadline it set in the
- * slot; reap.lua reports the slot's next one in turn.  The sweep looks
- * at SWEEP_SLOTS slots a tick, all of them in about half a minute, and
- * a node's first pass goes sixteen times faster.  What a reap hands back
+ * slot; reap.lua reports the slot's next one in turn.  What a reap hands back
  * (an inbox to take out of its rooms, a room's outbox to deliver) is
  * done here, on the main thread, before the next tick.
  */
@@ -22,7 +22,6 @@
 #include "redis_slot.h"
 #include "util.h"
 
-#define FIRST_PASS_SLOTS (16 * SWEEP_SLOTS)
 
 int
 redis_reap_init(struct store *s)
@@ -40,7 +39,6 @@ redis_reap_init(struct store *s)
 	if (random_bytes(b, sizeof(b)) == -1)
 		return -1;
 	s->sweep_next = ((unsigned)b[0] << 8 | b[1]) % REDIS_SLOTS;
-	s->sweep_first = REDIS_SLOTS;
 	return 0;
 }
 
@@ -182,7 +180,8 @@ run_batch(struct store *s, struct link_batch *b, char *states,
 void
 redis_reap_run(struct store *s)
 {
-	unsigned slots[REAP_SLOTS + FIRST_PASS_SLOTS], n = 0, i, k, sweep;
+	unsigned slots[REAP_SLOTS + SWEEP_SLOTS], n = 0, i, k, sweep, nodes = 1;
+	uint64_t now = now_ms();
 	struct link_batch *b;
 	char states[2048];
 
@@ -190,13 +189,14 @@ redis_reap_run(struct store *s)
 	memcpy(slots, s->due_slots, s->ndue * sizeof(slots[0]));
 	n = s->ndue;
 	s->ndue = 0;
+	for (i = 0; i < s->nbeats; i++)
+		nodes += s->beats[i].heard_ms + s->lease_ms > now;
 	pthread_mutex_unlock(&s->lock);
-	sweep = s->sweep_first > 0 ? FIRST_PASS_SLOTS : SWEEP_SLOTS;
+	sweep = (SWEEP_SLOTS + nodes - 1) / nodes;
 	for (i = 0; i < sweep; i++) {
 		slots[n++] = s->sweep_next;
 		s->sweep_next = (s->sweep_next + 1) % REDIS_SLOTS;
 	}
-	s->sweep_first = s->sweep_first > sweep ? s->sweep_first - sweep : 0;
 	if ((b = link_batch_new(n)) == NULL)
 		return;
 	for (i = 0; i < n; i++)

@@ -15,7 +15,7 @@
 -- its held GET, with a, the last request of its owner; d while the reap
 -- takes it out of its rooms); :q, the list of queued messages, oldest
 -- first; :f, a hash of messages in flight (id -> node NL token of the
--- GET NL message); :r, a hash of the rooms it is in or invited to (room
+-- GET NL when popped NL message); :r, a hash of the rooms it is in or invited to (room
 -- -> STATE SEQ: m member, j joining, v invited; SEQ the last event of
 -- the room it got, see Rooms below).
 --
@@ -370,12 +370,20 @@ local function requeue(name, e)
 	wake(name)
 end
 
--- An in-flight entry: node, token of the GET, message.
+-- An in-flight entry for message e, popped now by this node's GET
+-- token.
+local function flight(token, e)
+	return NODE .. '\n' .. token .. '\n' .. str(NOW) .. '\n' .. e
+end
+
+-- An in-flight entry: node, token of the GET, message, when it was
+-- popped.
 local function inflight(v)
 	local a = string.find(v, '\n', 1, true)
 	local b = string.find(v, '\n', a + 1, true)
+	local c = string.find(v, '\n', b + 1, true)
 	return string.sub(v, 1, a - 1), string.sub(v, a + 1, b - 1),
-	    string.sub(v, b + 1)
+	    string.sub(v, c + 1), tonumber(string.sub(v, b + 1, c - 1))
 end
 
 -- The nodes the C side says are alive ('1') or dead ('0'): ARGV text
@@ -389,13 +397,17 @@ local function node_states(text)
 end
 
 -- The nodes other than this one with messages of inbox name in flight
--- (or, with wn, holding its GET) of which states says nothing: the C
--- side finds out (a heartbeat key gone is a dead node) and calls again.
-local function unknown_nodes(name, states, wn)
+-- (or, with wn, holding its GET since `since') of which states says
+-- nothing: the C side finds out (a heartbeat key gone is a dead node)
+-- and calls again.  A node that popped or held less than a lease ago
+-- (the nodes' lease-timeout less the second between heartbeats) cannot
+-- have lost its heartbeat yet: nobody asks.
+local function unknown_nodes(name, states, wn, since)
 	local out, seen = {}, {}
-	local function see(node)
+	local recent = NOW - (L.lease - 1000)
+	local function see(node, at)
 		if node and node ~= NODE and not states[node] and
-		    not seen[node] then
+		    not seen[node] and (at or 0) <= recent then
 			seen[node] = true
 			out[#out + 1] = node
 		end
@@ -404,10 +416,11 @@ local function unknown_nodes(name, states, wn)
 	if redis.call('HLEN', f) > 0 then
 		local all = redis.call('HVALS', f)
 		for k = 1, #all do
-			see((inflight(all[k])))
+			local node, _, _, at = inflight(all[k])
+			see(node, at)
 		end
 	end
-	see(wn)
+	see(wn, since)
 	return out
 end
 
@@ -626,7 +639,7 @@ local function begin(ARGV)
 		mt = tonumber(ARGV[2]),         -- message-timeout, ms
 		maxmsg = tonumber(ARGV[3]),
 		maxbytes = tonumber(ARGV[4]),
-		maxmem = tonumber(ARGV[5]),
+		lease = tonumber(ARGV[5]),      -- lease-timeout, ms
 		maxinboxes = tonumber(ARGV[6]),
 		maxrooms = tonumber(ARGV[7]),
 		maxmembers = tonumber(ARGV[8]),

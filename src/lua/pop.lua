@@ -40,7 +40,7 @@ if not h[2] and redis.call('HLEN', f) == 0 then
 		n, b = n - 1, b - len
 		if enq + L.mt > NOW then
 			local at = str(NOW + L.it)
-			redis.call('HSET', f, id, NODE .. '\n' .. token .. '\n' .. e)
+			redis.call('HSET', f, id, flight(token, e))
 			redis.call('HSET', i, 'n', str(n), 'b', str(b))
 			if mode == 'wake' then
 				redis.call('HDEL', i, 'wn', 'wt', 'wd', 'a')
@@ -84,7 +84,7 @@ end
 
 -- The long way: an indexed inbox, or messages in flight.
 local states = node_states(nodes)
-local unknown = unknown_nodes(name, states, nil)
+local unknown = unknown_nodes(name, states, nil, nil)
 if #unknown > 0 then
 	table.insert(unknown, 1, 'NODES')
 	return unknown
@@ -100,7 +100,7 @@ local e = redis.call('LPOP', q)
 if e then
 	local _, id = parse(e)
 	account(name, e, -1)
-	redis.call('HSET', f, id, NODE .. '\n' .. token .. '\n' .. e)
+	redis.call('HSET', f, id, flight(token, e))
 	if mode == 'wake' then
 		redis.call('HDEL', i, 'wn', 'wt', 'wd', 'a')
 		setexp(name, NOW + L.it)

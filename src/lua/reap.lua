@@ -34,7 +34,8 @@ local function reap_inbox(name)
 		redis.call('ZREM', XKEY, 'i' .. name)
 		return
 	end
-	local unk = unknown_nodes(name, states, redis.call('HGET', i, 'wn'))
+	local w = redis.call('HMGET', i, 'wn', 'a')
+	local unk = unknown_nodes(name, states, w[1], num(w[2]))
 	if #unk > 0 then
 		for _, node in ipairs(unk) do
 			if not asked[node] then

@@ -46,6 +46,7 @@
 #include "check_run.h"
 #include "config.h"
 #include "harness.h"
+#include "redis_slot.h"
 
 #define A 0 /* the node index of node-1 */
 #define B 1 /* and of node-2 */
@@ -1606,13 +1607,20 @@ inbox_fields(struct inboxd *d, const char *name)
 	return v;
 }
 
-/* Whether inbox name is in the expiry index inboxd:exp. */
+/* Whether inbox name is in its slot's expiry index, inboxd:{TAG}:x
+ * (src/lua/common.lua) as member i NAME. */
 static int
 indexed(struct inboxd *d, const char *name)
 {
-	char *v = redis_cmd(&d->cluster->redis, "ZSCORE", "inboxd:exp", name,
-	    (char *)NULL);
+	char key[300], index[64], member[300], *v;
 	int yes;
+
+	snprintf(key, sizeof(key), "inboxd:{%s}:i", name);
+	snprintf(index, sizeof(index), "inboxd:{%s}:x",
+	    redis_slot_tag(redis_slot_of(key, strlen(key))));
+	snprintf(member, sizeof(member), "i%s", name);
+	v = redis_cmd(&d->cluster->redis, "ZSCORE", index, member,
+	    (char *)NULL);
 
 	ck_assert_ptr_nonnull(v);
 	yes = strcmp(v, "(nil)") != 0;
@@ -1652,8 +1660,8 @@ assert_plain(struct inboxd *d, const char *name, long it_ms)
 	ck_assert_msg(strcmp(v, "k") == 0, "the hash of plain inbox %s has "
 	    "fields \"%s\", expected only k", name, v);
 	free(v);
-	ck_assert_msg(!indexed(d, name), "plain inbox %s is in inboxd:exp",
-	    name);
+	ck_assert_msg(!indexed(d, name), "plain inbox %s is in its slot's "
+	    "expiry index", name);
 	snprintf(key, sizeof(key), "inboxd:{%s}:i", name);
 	v = redis_cmd(&d->cluster->redis, "PTTL", key, (char *)NULL);
 	ck_assert_ptr_nonnull(v);
@@ -1709,11 +1717,13 @@ START_TEST(test_idle_inbox_is_one_hash_expired_by_its_ttl)
 	wait_metric(&d, "inboxd_waiters", 0, 5000);
 	assert_plain(&d, "alice", 2000);
 
-	/* A PIN makes an inbox indexed: it must go with its inbox. */
+	/* A PIN leaves it plain: the inbox's p is what makes the code
+	 * live, and goes with it. */
 	ck_assert_int_eq(at(&d, A, "POST", "/pin", "bob", "pw", NULL, NULL, 0,
 	    &r), 201);
 	response_free(&r);
-	ck_assert(indexed(&d, "bob"));
+	ck_assert(!indexed(&d, "bob"));
+	ck_assert_int_eq(metric(&d, "inboxd_pins"), 1);
 
 	/* So do a room made and a room joined. */
 	at_contact(&d, B, "carol", "pw");
@@ -1728,8 +1738,8 @@ START_TEST(test_idle_inbox_is_one_hash_expired_by_its_ttl)
 	response_free(&r);
 	ck_assert(indexed(&d, "dave"));
 
-	/* Gone, alice with her TTL, bob reaped with his PIN, carol and dave
-	 * with their room, and counted out within a tick or so. */
+	/* Gone, alice and bob (and his PIN) with their TTLs, carol and dave
+	 * reaped with their room, and counted out within a tick or so. */
 	wait_metric(&d, "inboxd_inboxes", 0, 4000);
 	ck_assert_int_eq(metric(&d, "inboxd_inboxes_expired_total"), 4);
 	ck_assert_int_eq(metric(&d, "inboxd_memory_bytes"), 0);
