@@ -254,7 +254,10 @@ cluster: need-cluster $(DAEMON)
 
 # The suites of SPEC sections 2-7 run a second time in cluster mode
 # (SPEC section 8): two nodes on a redis-server of their own, which the
-# harness starts (test/harness.c), requests alternating between them.
+# harness starts (test/harness.c), requests alternating between them;
+# and a third time on a Redis Cluster of three masters with a replica
+# each, one for each suite, emptied for each test, where alice, bob and
+# carol each have a master of their own.
 CLUSTER_SUITES = $(TBIN)/check_inbox $(TBIN)/check_pin $(TBIN)/check_rooms
 
 # The browser test (test/browser) is skipped only when asked for with
@@ -268,6 +271,11 @@ check: need-check $(DAEMON) $(UNIT_TESTS) $(INTEGRATION_TESTS)
 		echo "== $$t, two nodes on one Redis"; \
 		INBOXD_CLUSTER=1 INBOXD=$(DAEMON) TESTDATA=test/data ETCDIR=etc \
 		    $$t || failed=1; \
+	done; \
+	for t in $(CLUSTER_SUITES); do \
+		echo "== $$t, two nodes on a Redis Cluster of three shards"; \
+		INBOXD_CLUSTER=redis-cluster INBOXD=$(DAEMON) TESTDATA=test/data \
+		    ETCDIR=etc $$t || failed=1; \
 	done; \
 	echo "== test/browser/run.sh"; \
 	if [ "$(BROWSER)" = 0 ]; then \

@@ -1064,15 +1064,53 @@ redis_cleanup(struct redis *r)
 
 /* ---------------------------------------------------------- cluster */
 
+/* Start the nodes of cl on url with conf: 0, or -1 with reason filled
+ * and whatever started stopped (cl's Redis too, and cl freed). */
+static int
+cluster_nodes_start(struct inboxd *d, struct cluster *cl, const char *conf,
+    const char *url, char *reason, size_t rlen)
+{
+	size_t len = strlen(conf);
+	char *text;
+	int i;
+
+	if ((text = malloc(len + 512 + strlen(url))) == NULL) {
+		snprintf(reason, rlen, "out of memory");
+		redis_cleanup(&cl->redis);
+		free(cl);
+		return -1;
+	}
+	for (i = 0; i < CLUSTER_NODES; i++) {
+		sprintf(text, "%s%sstore redis\nredis-url %s\nnode-id node-%d\n",
+		    conf, len > 0 && conf[len - 1] != '\n' ? "\n" : "", url,
+		    i + 1);
+		if (inboxd_start(&cl->node[i], text) == -1) {
+			snprintf(reason, rlen, "node %d did not start on %s; "
+			    "see %s", i + 1, url, cl->node[i].log);
+			while (--i >= 0) {
+				inboxd_kill(&cl->node[i], SIGKILL);
+				inboxd_cleanup(&cl->node[i]);
+			}
+			redis_cleanup(&cl->redis);
+			free(cl);
+			free(text);
+			return -1;
+		}
+	}
+	free(text);
+	*d = cl->node[0];
+	d->cluster = cl;
+	/* The first request goes to node 1: see cluster_next_port. */
+	cl->next = 1;
+	return 0;
+}
+
 int
 cluster_start(struct inboxd *d, const char *conf, int flags,
     const char **why)
 {
 	static char reason[700];
 	struct cluster *cl = calloc(1, sizeof(*cl));
-	size_t len = strlen(conf);
-	char *text;
-	int i;
 
 	memset(d, 0, sizeof(*d));
 	*why = reason;
@@ -1092,36 +1130,24 @@ cluster_start(struct inboxd *d, const char *conf, int flags,
 		free(cl);
 		return -1;
 	}
-	if ((text = malloc(len + 512 + strlen(cl->redis.url))) == NULL) {
+	return cluster_nodes_start(d, cl, conf, cl->redis.url, reason,
+	    sizeof(reason));
+}
+
+int
+cluster_start_on(struct inboxd *d, const char *conf, const char *url,
+    const char **why)
+{
+	static char reason[700];
+	struct cluster *cl = calloc(1, sizeof(*cl));
+
+	memset(d, 0, sizeof(*d));
+	*why = reason;
+	if (cl == NULL) {
 		snprintf(reason, sizeof(reason), "out of memory");
-		redis_cleanup(&cl->redis);
-		free(cl);
 		return -1;
 	}
-	for (i = 0; i < CLUSTER_NODES; i++) {
-		sprintf(text, "%s%sstore redis\nredis-url %s\nnode-id node-%d\n",
-		    conf, len > 0 && conf[len - 1] != '\n' ? "\n" : "",
-		    cl->redis.url, i + 1);
-		if (inboxd_start(&cl->node[i], text) == -1) {
-			snprintf(reason, sizeof(reason), "node %d did not "
-			    "start on %s; see %s", i + 1, cl->redis.url,
-			    cl->node[i].log);
-			while (--i >= 0) {
-				inboxd_kill(&cl->node[i], SIGKILL);
-				inboxd_cleanup(&cl->node[i]);
-			}
-			redis_cleanup(&cl->redis);
-			free(cl);
-			free(text);
-			return -1;
-		}
-	}
-	free(text);
-	*d = cl->node[0];
-	d->cluster = cl;
-	/* The first request goes to node 1: see cluster_next_port. */
-	cl->next = 1;
-	return 0;
+	return cluster_nodes_start(d, cl, conf, url, reason, sizeof(reason));
 }
 
 int

@@ -250,6 +250,13 @@ int cluster_start(struct inboxd *d, const char *conf, int flags,
     const char **why);
 
 /*
+ * cluster_start on a Redis (or Redis Cluster) that runs already: the
+ * nodes' redis-url is url, and inboxd_cleanup leaves it running.
+ */
+int cluster_start_on(struct inboxd *d, const char *conf, const char *url,
+    const char **why);
+
+/*
  * Start node again (after inboxd_kill) with the configuration it had, in
  * a fresh directory, on a new port.  Returns 0, or -1 (its log says why).
  */

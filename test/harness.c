@@ -35,6 +35,115 @@ cluster_mode(void)
 }
 
 int
+redis_cluster_mode(void)
+{
+	const char *v = getenv("INBOXD_CLUSTER");
+
+	return v != NULL && strcmp(v, "redis-cluster") == 0;
+}
+
+/*
+ * The Redis Cluster of INBOXD_CLUSTER=redis-cluster: one for the whole
+ * suite, started by the first test case's fixture in the process that
+ * runs the tests (Check's forked tests inherit it), stopped when that
+ * process exits.  Each test starts on it emptied (FLUSHALL).
+ */
+static struct redis_cluster shared;
+static pid_t shared_owner;
+static int shared_up;
+static char shared_why[600];
+
+/* The names the suites use most: each on a master of its own. */
+static const char *const spread_names[] = { "alice", "bob", "carol" };
+
+static void
+shared_stop(void)
+{
+	if (shared_up && getpid() == shared_owner) {
+		redis_cluster_stop(&shared);
+		shared_up = 0;
+	}
+}
+
+/* The slot of inbox name's keys, inboxd:{NAME}:i. */
+static unsigned
+inbox_slot(const char *name)
+{
+	char key[300];
+
+	snprintf(key, sizeof(key), "inboxd:{%s}:i", name);
+	return redis_slot_of(key, strlen(key));
+}
+
+static void
+shared_setup(void)
+{
+	int master[RCLUSTER_MASTERS], used[RCLUSTER_NODES] = { 0 }, i, j = 0, k;
+	char why[512] = "no master left";
+
+	if (!redis_cluster_mode() || shared_up || shared_why[0] != '\0')
+		return;
+	if (redis_cluster_start(&shared, shared_why, sizeof(shared_why)) ==
+	    -1)
+		return;
+	shared_owner = getpid();
+	shared_up = 1;
+	atexit(shared_stop);
+	/* alice, bob and carol on three masters: a slot moved if need be
+	 * (the cluster is empty, so no key moves with it). */
+	for (i = 0; i < RCLUSTER_MASTERS; i++) {
+		master[i] = redis_cluster_master_of(&shared,
+		    inbox_slot(spread_names[i]));
+		if (master[i] >= 0 && !used[master[i]]) {
+			used[master[i]] = 1;
+			continue;
+		}
+		/* A master none of the names has yet. */
+		for (k = 0; k < RCLUSTER_MASTERS; k++) {
+			j = redis_cluster_master_of(&shared,
+			    (unsigned)((2 * k + 1) * REDIS_SLOTS /
+			    (2 * RCLUSTER_MASTERS)));
+			if (j >= 0 && !used[j])
+				break;
+		}
+		if (k == RCLUSTER_MASTERS || redis_cluster_move_slot(&shared,
+		    inbox_slot(spread_names[i]), j, why, sizeof(why)) == -1) {
+			snprintf(shared_why, sizeof(shared_why), "could not put "
+			    "%s on a master of its own: %s", spread_names[i],
+			    why);
+			shared_stop();
+			return;
+		}
+		master[i] = j;
+		used[j] = 1;
+	}
+	printf("redis cluster: alice on port %u, bob on port %u, carol on "
+	    "port %u\n", shared.node[master[0]].port,
+	    shared.node[master[1]].port, shared.node[master[2]].port);
+	fflush(stdout);
+}
+
+/* Empty every master of the shared cluster and start the nodes on it. */
+static void
+start_on_shared(struct inboxd *d, const char *text)
+{
+	const char *why = "";
+	char *v;
+	int i;
+
+	ck_assert_msg(shared_up, "the Redis Cluster did not start: %s",
+	    shared_why);
+	for (i = 0; i < RCLUSTER_NODES; i++) {
+		/* A replica refuses: its master's FLUSHALL reaches it. */
+		if (shared.node[i].pid > 0 && (v = redis_cmd(&shared.node[i],
+		    "FLUSHALL", (char *)NULL)) != NULL)
+			free(v);
+	}
+	ck_assert_msg(cluster_start_on(d, text, shared.seeds, &why) == 0,
+	    "the nodes did not start on the Redis Cluster: %s", why);
+}
+
+int
 cluster_skip(const char *test, const char *why)
 {
 	size_t n = strlen(test);
@@ -65,6 +174,11 @@ start(struct inboxd *d, const char *conf)
 {
 	char text[4096];
 
+	if (redis_cluster_mode()) {
+		snprintf(text, sizeof(text), "%s%s", FAST, conf);
+		start_on_shared(d, text);
+		return;
+	}
 	if (cluster_mode()) {
 		start_cluster(d, conf, 0);
 		return;
@@ -324,6 +438,8 @@ tcase(Suite *s, const char *name, double timeout)
 	TCase *tc = tcase_create(name);
 
 	tcase_set_timeout(tc, timeout);
+	if (redis_cluster_mode())
+		tcase_add_unchecked_fixture(tc, shared_setup, NULL);
 	suite_add_tcase(s, tc);
 	return tc;
 }
@@ -948,6 +1064,89 @@ redis_cluster_master_of(struct redis_cluster *c, unsigned slot)
 		return -1;
 	}
 	return -1;
+}
+
+/* The node id of node i (CLUSTER MYID) into id: 0, or -1. */
+static int
+rcluster_myid(struct redis_cluster *c, int i, char id[41])
+{
+	char *v = redis_cmd(&c->node[i], "CLUSTER", "MYID", (char *)NULL);
+	int ok = v != NULL && strlen(v) == 40;
+
+	if (ok)
+		strcpy(id, v);
+	free(v);
+	return ok ? 0 : -1;
+}
+
+/* Does every running node see master `to' serving slot? */
+static int
+rcluster_all_see(struct redis_cluster *c, unsigned slot, int to)
+{
+	struct rcluster_entry e[RCLUSTER_NODES + 2];
+	char why[256];
+	int i, j, k, n, seen;
+
+	for (i = 0; i < RCLUSTER_NODES; i++) {
+		if (c->node[i].pid <= 0)
+			continue;
+		if ((n = rcluster_nodes(c, i, e, why, sizeof(why))) == -1)
+			return 0;
+		for (j = 0, seen = 0; j < n && !seen; j++)
+			for (k = 0; e[j].master && k < e[j].nranges; k++)
+				if (slot >= e[j].lo[k] && slot <= e[j].hi[k])
+					seen = rcluster_index(c, e[j].port) == to;
+		if (!seen)
+			return 0;
+	}
+	return 1;
+}
+
+int
+redis_cluster_move_slot(struct redis_cluster *c, unsigned slot, int to,
+    char *why, size_t len)
+{
+	static const char *const steps[][2] = {
+		{ "to", "IMPORTING" }, { "from", "MIGRATING" },
+		{ "to", "NODE" }, { "from", "NODE" },
+	};
+	char id_from[41], id_to[41], s[16], *v;
+	int from = redis_cluster_master_of(c, slot), k;
+	long deadline = client_now_ms() + 10000;
+
+	if (from == to)
+		return 0;
+	if (from < 0 || to < 0 || to >= RCLUSTER_NODES ||
+	    c->node[to].pid <= 0 || rcluster_myid(c, from, id_from) == -1 ||
+	    rcluster_myid(c, to, id_to) == -1) {
+		snprintf(why, len, "slot %u: no master, or node %d is none",
+		    slot, to);
+		return -1;
+	}
+	snprintf(s, sizeof(s), "%u", slot);
+	for (k = 0; k < 4; k++) {
+		int on = steps[k][0][0] == 't' ? to : from;
+		const char *arg = k == 0 ? id_from : id_to;
+
+		v = redis_cmd(&c->node[on], "CLUSTER", "SETSLOT", s,
+		    steps[k][1], arg, (char *)NULL);
+		if (v == NULL || v[0] == '-') {
+			snprintf(why, len, "CLUSTER SETSLOT %s %s on port %u: %s",
+			    s, steps[k][1], c->node[on].port, v ? v : "no answer");
+			free(v);
+			return -1;
+		}
+		free(v);
+	}
+	while (!rcluster_all_see(c, slot, to)) {
+		if (client_now_ms() >= deadline) {
+			snprintf(why, len, "slot %u: not every node sees port %u "
+			    "serve it after 10 s", slot, c->node[to].port);
+			return -1;
+		}
+		sleep_ms(20);
+	}
+	return redis_cluster_wait_ok(c, 10000, why, len);
 }
 
 int

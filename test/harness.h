@@ -33,8 +33,17 @@ void sleep_ms(long ms);
  */
 void start(struct inboxd *d, const char *conf);
 
-/* True when the suite runs in cluster mode (INBOXD_CLUSTER=1). */
+/* True when the suite runs in cluster mode (INBOXD_CLUSTER=1, or
+ * INBOXD_CLUSTER=redis-cluster). */
 int cluster_mode(void);
+
+/*
+ * True when the nodes run on a Redis Cluster (INBOXD_CLUSTER=
+ * redis-cluster): a cluster of RCLUSTER_MASTERS masters (below) for the
+ * whole suite, which every start() empties; alice, bob and carol each
+ * have a master of their own (a slot moved, if need be).
+ */
+int redis_cluster_mode(void);
 
 /*
  * In cluster mode, say on standard output that test (or a check of it)
@@ -170,6 +179,14 @@ void redis_cluster_stop(struct redis_cluster *c);
  * filled.
  */
 int redis_cluster_wait_ok(struct redis_cluster *c, int timeout_ms,
+    char *why, size_t len);
+
+/*
+ * Move slot, which must hold no key, to the master node[to] (CLUSTER
+ * SETSLOT IMPORTING, MIGRATING, then NODE on both) and wait up to 10 s
+ * until every running node sees it there.  Returns 0, or -1 with why.
+ */
+int redis_cluster_move_slot(struct redis_cluster *c, unsigned slot, int to,
     char *why, size_t len);
 
 /* The index in node[] of the master of slot, as the first running node
