@@ -353,14 +353,14 @@ enum store_result redis_inbox_create(struct store *s, const char *name,
     const struct cred_hash *hash,
     const uint8_t mac[CRED_MAC_BYTES], uint64_t now_ms);
 
-/*
- * From a hashing worker: verify password against the hash of name's
- * inbox in Redis, or make the inbox.  Two round trips at most, and one
- * Argon2id either way.
- */
-enum store_result redis_inbox_authenticate(struct store *s, const char *name,
-    const char *password,
-    size_t len, const uint8_t mac[CRED_MAC_BYTES], uint64_t now_ms);
+/* store_credential (store.h): HGET of the inbox's hash. */
+enum store_result redis_inbox_credential(struct store *s, const char *name,
+    struct cred_hash *h);
+
+/* store_admit (store.h): the credential cache takes mac. */
+enum store_result redis_inbox_admit(struct store *s, const char *name,
+    const struct cred_hash *h, const uint8_t mac[CRED_MAC_BYTES],
+    uint64_t now_ms);
 
 /* store_send (store.h): send.lua, after a refresh of the sender when due. */
 enum store_result redis_inbox_send(struct store *s, const char *to,

@@ -645,6 +645,7 @@ static const struct store_ops redis_store_ops = {
 	.room_invite = redis_room_invite,
 	.room_leave = redis_room_leave,
 	.room_close = redis_room_close,
-	.authenticate = redis_inbox_authenticate,
+	.credential = redis_inbox_credential,
+	.admit = redis_inbox_admit,
 	.healthy = redis_node_healthy,
 };

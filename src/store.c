@@ -18,7 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "auth.h"
 #include "store_impl.h"
 #include "util.h"
 
@@ -890,18 +889,40 @@ mem_stats(struct store *s, struct store_stats *st)
 	pthread_mutex_unlock(&s->lock);
 }
 
-/* First contact: hash the password (blocking) and create the inbox. */
 static enum store_result
-mem_authenticate(struct store *s, const char *name, const char *password,
-    size_t len, const uint8_t mac[CRED_MAC_BYTES], uint64_t now_ms)
+mem_credential(struct store *s, const char *name, struct cred_hash *hash)
 {
-	struct cred_hash h;
-	enum store_result r;
+	enum store_result r = STORE_NOT_FOUND;
+	struct inbox *in;
 
-	if (auth_hash(password, len, &h) == -1)
-		return STORE_NOMEM;
-	r = mem_create(s, name, &h, mac, now_ms);
-	wipe(&h, sizeof(h));
+	pthread_mutex_lock(&s->lock);
+	if ((in = do_find(s, name)) != NULL) {
+		*hash = in->cred;
+		r = STORE_OK;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+/* The MAC of every inbox is kept with it: a verified one must match. */
+static enum store_result
+mem_admit(struct store *s, const char *name, const struct cred_hash *hash,
+    const uint8_t mac[CRED_MAC_BYTES], uint64_t now_ms)
+{
+	enum store_result r = STORE_NOT_FOUND;
+	struct inbox *in;
+
+	pthread_mutex_lock(&s->lock);
+	if ((in = do_find(s, name)) != NULL) {
+		r = STORE_WRONG;
+		if (ct_memcmp(in->cred.salt, hash->salt,
+		    sizeof(hash->salt)) == 0 &&
+		    ct_memcmp(in->mac, mac, CRED_MAC_BYTES) == 0) {
+			in->last_seen_ms = now_ms;
+			r = STORE_OK;
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
 	return r;
 }
 
@@ -934,6 +955,7 @@ static const struct store_ops memory_store_ops = {
 	.room_invite = mem_room_invite,
 	.room_leave = mem_room_leave,
 	.room_close = mem_room_close,
-	.authenticate = mem_authenticate,
+	.credential = mem_credential,
+	.admit = mem_admit,
 	.healthy = mem_healthy,
 };

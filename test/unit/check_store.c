@@ -181,6 +181,27 @@ START_TEST(test_concurrent_create_becomes_login)
 }
 END_TEST
 
+/* A first contact with a held inbox: its hash out, a verified MAC in. */
+START_TEST(test_credential_and_admit)
+{
+	struct cred_hash got, other;
+
+	ck_assert_int_eq(store_credential(s, "alice", &got), STORE_NOT_FOUND);
+	create("alice", 0);
+	ck_assert_int_eq(store_credential(s, "alice", &got), STORE_OK);
+	ck_assert_mem_eq(&got, &hash, sizeof(got));
+	ck_assert_int_eq(store_admit(s, "alice", &got, mac_a, 0), STORE_OK);
+	ck_assert_int_eq(store_admit(s, "alice", &got, mac_b, 0),
+	    STORE_WRONG);
+	other = got;
+	other.salt[0] ^= 1; /* the hash of an earlier inbox of the name */
+	ck_assert_int_eq(store_admit(s, "alice", &other, mac_a, 0),
+	    STORE_WRONG);
+	ck_assert_int_eq(store_admit(s, "bob", &got, mac_a, 0),
+	    STORE_NOT_FOUND);
+}
+END_TEST
+
 START_TEST(test_names_are_exact_bytes)
 {
 	create("zoë", 0);
@@ -1190,6 +1211,7 @@ main(void)
 	tcase_add_test(q, test_pop_returns_oldest_with_sender);
 	tcase_add_test(q, test_message_keeps_content_type_and_unique_id);
 	tcase_add_test(q, test_send_to_unknown_inbox_is_not_found);
+	tcase_add_test(q, test_credential_and_admit);
 	tcase_add_test(q, test_login_checks_the_mac);
 	tcase_add_test(q, test_concurrent_create_becomes_login);
 	tcase_add_test(q, test_names_are_exact_bytes);
