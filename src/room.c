@@ -124,25 +124,8 @@ do_room_find(struct store *s, const char *name)
 static void
 do_grow_rooms(struct store *s)
 {
-	size_t n = s->nroom_buckets * 2, i;
-	struct room **b = calloc(n, sizeof(*b));
-
-	if (b == NULL)
-		return;
-	for (i = 0; i < s->nroom_buckets; i++) {
-		struct room *r, *next;
-
-		for (r = s->rooms[i]; r != NULL; r = next) {
-			size_t k = room_bucket(s, r->name, r->name_len, n);
-
-			next = r->hnext;
-			r->hnext = b[k];
-			b[k] = r;
-		}
-	}
-	free(s->rooms);
-	s->rooms = b;
-	s->nroom_buckets = n;
+	TABLE_GROW(struct room, s->rooms, s->nroom_buckets, r, n,
+	    room_bucket(s, r->name, r->name_len, n));
 }
 
 /* in's membership of r, or its invitation with invited, or NULL. */
