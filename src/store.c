@@ -11,7 +11,9 @@
  * deadline and its oldest message's deadline.  A request only moves
  * last_seen_ms forward; the timer, when it fires, re-arms itself at the
  * true deadline.  So polling costs no wheel operation, and the messages
- * of an inbox, oldest first, need no timers of their own.
+ * of an inbox, oldest first, need no timers of their own.  A hold that
+ * ends without a refresh (its client gone) re-arms it: while the hold
+ * lasted, the timer was pushed on past the deadline.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -314,13 +316,18 @@ do_drop_stale(struct store *s, struct inbox *in, uint64_t now)
 	}
 }
 
-/* Arm the inbox timer at its next deadline as seen from now. */
+/*
+ * Arm the inbox timer at its next deadline as seen from now.  A deadline
+ * already passed fires at the next store_expire, unless a GET is held or
+ * a message is out: then nothing is due yet, and the timer looks again a
+ * timeout later.
+ */
 static void
 do_arm_inbox(struct store *s, struct inbox *in, uint64_t now)
 {
 	uint64_t at = in->last_seen_ms + s->lim.inbox_timeout_ms;
 
-	if (at <= now) /* held or in flight: look again a timeout later */
+	if (at <= now && (in->waiter != NULL || in->inflight > 0))
 		at = now + s->lim.inbox_timeout_ms;
 	if (q_head(in) != NULL && msg_deadline(s, q_head(in)) < at)
 		at = msg_deadline(s, q_head(in));
@@ -435,10 +442,15 @@ do_unhold(struct store *s, struct store_waiter *w, enum waiter_state why,
 	/*
 	 * A hold counts as a request of the owner until it ends, unless its
 	 * client is gone: then the inbox ages from the GET's start, and
-	 * presence in rooms follows within inbox-timeout.
+	 * presence in rooms follows within inbox-timeout.  While the hold
+	 * lasted, the inbox timer may have been pushed a timeout past a
+	 * firing; re-arm it, or the inbox would outlive that deadline by up
+	 * to the length of the hold.
 	 */
 	if (why != WAITER_GONE && (why != WAITER_TIMEOUT || s->ops->alive(w)))
 		in->last_seen_ms = now;
+	else
+		do_arm_inbox(s, in, now);
 	if (why != WAITER_MESSAGE)
 		w->inbox = NULL;
 	w->state = why;

@@ -602,6 +602,66 @@ START_TEST(test_hold_of_a_gone_client_keeps_no_inbox)
 }
 END_TEST
 
+/*
+ * A client found gone only after inbox-timeout has passed: the inbox
+ * timer fired during the hold and looked again a timeout later, but the
+ * inbox is due at its last request plus inbox-timeout, so the first
+ * expiry after the hold ends deletes it.
+ */
+START_TEST(test_client_gone_at_a_send_expires_within_a_tick)
+{
+	struct store_waiter w = { 0 };
+	struct fake f = { true, 0, 0 };
+	struct store_stats st;
+
+	lim.inbox_timeout_ms = 2 * SEC;
+	make_store();
+	w.owner = &f;
+	create("alice", 0);
+	ck_assert_int_eq(store_receive(s, "alice", &w, 10 * SEC, 0),
+	    STORE_HELD);
+	store_expire(s, 2 * SEC + TICK); /* held: kept, looked at again */
+	store_stats(s, &st);
+	ck_assert_uint_eq(st.inboxes, 1);
+	f.alive = false;
+	send_ok("alice", "bob", "late", 3 * SEC);
+	ck_assert_int_eq(w.state, WAITER_GONE);
+	ck_assert_int_eq(f.releases, 1);
+	store_expire(s, 3 * SEC + TICK);
+	store_stats(s, &st);
+	ck_assert_uint_eq(st.inboxes, 0);
+	ck_assert_uint_eq(st.inboxes_expired, 1);
+	ck_assert_uint_eq(st.messages, 0);
+	ck_assert_uint_eq(st.expired, 1);
+}
+END_TEST
+
+/* The same when the hold times out with its client gone. */
+START_TEST(test_client_gone_at_timeout_expires_within_a_tick)
+{
+	struct store_waiter w = { 0 };
+	struct fake f = { true, 0, 0 };
+	struct store_stats st;
+
+	lim.inbox_timeout_ms = 2 * SEC;
+	make_store();
+	w.owner = &f;
+	create("alice", 0);
+	ck_assert_int_eq(store_receive(s, "alice", &w, 5 * SEC, 0),
+	    STORE_HELD);
+	store_expire(s, 4 * SEC); /* held: looked at again at 6 s */
+	store_stats(s, &st);
+	ck_assert_uint_eq(st.inboxes, 1);
+	f.alive = false;
+	store_expire(s, 5 * SEC + TICK);
+	ck_assert_int_eq(w.state, WAITER_TIMEOUT);
+	ck_assert_int_eq(f.releases, 1);
+	store_stats(s, &st);
+	ck_assert_uint_eq(st.inboxes, 0);
+	ck_assert_uint_eq(st.waiters, 0);
+}
+END_TEST
+
 START_TEST(test_in_flight_message_keeps_its_inbox)
 {
 	struct store_waiter w = { 0 };
@@ -1236,6 +1296,8 @@ main(void)
 	tcase_add_test(e, test_idle_inbox_expires);
 	tcase_add_test(e, test_held_receiver_keeps_its_inbox);
 	tcase_add_test(e, test_hold_of_a_gone_client_keeps_no_inbox);
+	tcase_add_test(e, test_client_gone_at_a_send_expires_within_a_tick);
+	tcase_add_test(e, test_client_gone_at_timeout_expires_within_a_tick);
 	tcase_add_test(e, test_in_flight_message_keeps_its_inbox);
 	suite_add_tcase(su, q);
 	suite_add_tcase(su, h);
