@@ -97,6 +97,8 @@ message_body(struct message *m)
 	return m->data + m->from_len + 1 + m->type_len + 1 + m->room_len + 1;
 }
 
+#define STORE_MALLOC_OVERHEAD 16 /* glibc's chunk header, rounded */
+
 /* Bytes the message costs the store: what max-memory counts. */
 size_t message_cost(const struct message *m);
 
@@ -156,6 +158,13 @@ struct store_waiter_ops {
 	/* After the lock is released: resume a request that left HELD. */
 	void (*release)(struct store_waiter *w);
 };
+
+/*
+ * Resume the waiters a store collected on the list w (linked through
+ * next) while it held its lock: ops->release for each, the lock dropped.
+ * The one release of both stores.
+ */
+void store_release(const struct store_waiter_ops *ops, struct store_waiter *w);
 
 struct store_limits {
 	uint64_t inbox_timeout_ms;

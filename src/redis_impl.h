@@ -38,7 +38,7 @@
  *   the same name is refused (STORE_WRONG).
  *
  * Lock order: the store's mutex is never held across a Redis command.
- * Waiters are released after it is dropped, as in store.c.
+ * Waiters are released after it is dropped, as in store_mem.c.
  *
  * A held GET's struct store_waiter points at its struct held through the
  * `inbox' member: the in-memory store's struct inbox is not defined here,
