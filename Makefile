@@ -48,8 +48,11 @@ NEEDS_check = redis-server:redis-server redis-cli:redis-tools nginx:nginx \
 NEEDS_sanitize = clang:clang libclang-rt-14-dev $(NEEDS_check)
 NEEDS_memcheck = valgrind:valgrind
 NEEDS_fuzz = clang:clang libclang-rt-14-dev
+# The bench also probes with curl, picks free ports with ss and finds
+# nginx's worker with pgrep.
 NEEDS_bench = wrk:wrk nginx:nginx \
 	/usr/lib/nginx/modules/ngx_nchan_module.so:libnginx-mod-nchan \
+	curl:curl ss:iproute2 pgrep:procps \
 	$(if $(filter 0,$(BENCH_CLUSTER)),,redis-server:redis-server \
 	redis-cli:redis-tools)
 NEEDS_cluster = redis-server:redis-server
@@ -232,8 +235,9 @@ $(TBIN)/loadgen: test/bench/loadgen.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 $(WARNINGS) $(CFLAGS) -D_GNU_SOURCE -o $@ $<
 
-# Side by side with Nchan, then cluster mode on a redis-server of its
-# own: see test/bench/run.sh.  Not part of check.
+# Side by side with Nchan, then both on Redis (inboxd's nodes and Nchan
+# in Redis storage mode, each on a redis-server of its own): see
+# test/bench/run.sh.  Not part of check.
 bench: need-bench $(DAEMON) $(TBIN)/bench_auth $(TBIN)/bench_rooms $(TBIN)/loadgen
 	$(TBIN)/bench_auth
 	$(TBIN)/bench_rooms
