@@ -80,6 +80,7 @@
 #define INBOX_COST 256     /* bytes an inbox costs, against max-memory */
 #define WALK_COUNT 500     /* keys a step of the gauges' walk scans */
 #define WALK_STEPS 4       /* steps of the walk a tick */
+#define WALK_PERIOD_MS 250 /* a walk starts at most so often */
 #define COMMON_ARGS 12     /* ARGV[1..12], see src/lua/common.lua */
 #define ELEMENT_HEAD_MAX 1024 /* a message's header: 3 names and numbers */
 
@@ -171,6 +172,7 @@ struct store {
 	char walk_cursor[24]; /* of the walk under way */
 	uint64_t walk_inboxes, walk_messages, walk_bytes;
 	uint64_t next_beat_ms;
+	uint64_t next_walk_ms; /* when the next walk may start */
 	uint64_t beat_held; /* nheld as the last heartbeat said */
 	struct link_batch *batch;
 	/* ARGV[1..12] of every script but the last (the first id). */
