@@ -48,8 +48,11 @@ NEEDS_check = redis-server:redis-server redis-cli:redis-tools nginx:nginx \
 NEEDS_sanitize = clang:clang libclang-rt-14-dev $(NEEDS_check)
 NEEDS_memcheck = valgrind:valgrind
 NEEDS_fuzz = clang:clang libclang-rt-14-dev
+# The bench also probes with curl, picks free ports with ss and finds
+# nginx's worker with pgrep.
 NEEDS_bench = wrk:wrk nginx:nginx \
 	/usr/lib/nginx/modules/ngx_nchan_module.so:libnginx-mod-nchan \
+	curl:curl ss:iproute2 pgrep:procps \
 	$(if $(filter 0,$(BENCH_CLUSTER)),,redis-server:redis-server \
 	redis-cli:redis-tools)
 NEEDS_cluster = redis-server:redis-server
@@ -124,7 +127,7 @@ DAEMON = $(B)/inboxd
 
 # Modules without a socket: unit-tested on their own.  redis_slot reads
 # hiredis' replies without calling hiredis, but needs its header.
-CORE = util timer config json log store room auth metrics addr peer field \
+CORE = util timer config json log store store_mem store_mem_room auth metrics addr peer field \
 	redis_slot
 # The daemon's own: HTTP, and the Redis store (the only hiredis user).
 REDIS = redis_call redis_held redis_cred redis_inbox redis_room redis_sub \
@@ -232,8 +235,9 @@ $(TBIN)/loadgen: test/bench/loadgen.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 $(WARNINGS) $(CFLAGS) -D_GNU_SOURCE -o $@ $<
 
-# Side by side with Nchan, then cluster mode on a redis-server of its
-# own: see test/bench/run.sh.  Not part of check.
+# Side by side with Nchan, then both on Redis (inboxd's nodes and Nchan
+# in Redis storage mode, each on a redis-server of its own): see
+# test/bench/run.sh.  Not part of check.
 bench: need-bench $(DAEMON) $(TBIN)/bench_auth $(TBIN)/bench_rooms $(TBIN)/loadgen
 	$(TBIN)/bench_auth
 	$(TBIN)/bench_rooms

@@ -14,8 +14,11 @@
  * Where the in-memory store's contracts differ:
  * - store_login answers from the node's cache only: STORE_OK, or
  *   STORE_NOT_FOUND for a miss or a MAC that differs, which sends the
- *   request to store_authenticate (Argon2id against the hash in Redis).
- *   It never returns STORE_WRONG.
+ *   request to a first contact: store_credential gives the hash in
+ *   Redis, the caller verifies it (Argon2id) and store_admit caches the
+ *   MAC.  It never returns STORE_WRONG.
+ * - store_create answers STORE_CONFLICT for an inbox another node made
+ *   whose MAC this node has not verified.
  * - Any operation may return STORE_UNAVAILABLE (Redis cannot be
  *   reached; no change was made) and, for the caller's own inbox,
  *   STORE_WRONG when the inbox was made again since its password was

@@ -97,6 +97,8 @@ message_body(struct message *m)
 	return m->data + m->from_len + 1 + m->type_len + 1 + m->room_len + 1;
 }
 
+#define STORE_MALLOC_OVERHEAD 16 /* glibc's chunk header, rounded */
+
 /* Bytes the message costs the store: what max-memory counts. */
 size_t message_cost(const struct message *m);
 
@@ -156,6 +158,13 @@ struct store_waiter_ops {
 	/* After the lock is released: resume a request that left HELD. */
 	void (*release)(struct store_waiter *w);
 };
+
+/*
+ * Resume the waiters a store collected on the list w (linked through
+ * next) while it held its lock: ops->release for each, the lock dropped.
+ * The one release of both stores.
+ */
+void store_release(const struct store_waiter_ops *ops, struct store_waiter *w);
 
 struct store_limits {
 	uint64_t inbox_timeout_ms;
@@ -256,14 +265,8 @@ struct store_ops {
 	enum store_result (*room_invite)(struct store *s, const char *room, const char *user, const char *peer, uint64_t now_ms);
 	enum store_result (*room_leave)(struct store *s, const char *room, const char *user, const char *peer, uint64_t now_ms);
 	enum store_result (*room_close)(struct store *s, const char *room, const char *user, uint64_t now_ms);
-	/*
-	 * First contact, from a hashing worker (blocking): verify or hash
-	 * password for inbox name, creating the inbox when it does not
-	 * exist, and remember mac for store_login.
-	 */
-	enum store_result (*authenticate)(struct store *s, const char *name,
-	    const char *password, size_t len, const uint8_t mac[CRED_MAC_BYTES],
-	    uint64_t now_ms);
+	enum store_result (*credential)(struct store *s, const char *name, struct cred_hash *hash);
+	enum store_result (*admit)(struct store *s, const char *name, const struct cred_hash *hash, const uint8_t mac[CRED_MAC_BYTES], uint64_t now_ms);
 	bool (*healthy)(struct store *s);
 };
 
@@ -306,8 +309,12 @@ store_login(struct store *s, const char *name,
 /*
  * Create inbox name with the Argon2id hash and the MAC of its password
  * (first contact).  If another request created it meanwhile, the MAC is
- * checked against it as store_login does.  Returns STORE_OK, STORE_WRONG,
- * STORE_SERVER_FULL (max-inboxes or max-memory) or STORE_NOMEM.
+ * checked against it as store_login does; a store that cannot tell
+ * (the Redis store, for an inbox another node made) answers
+ * STORE_CONFLICT, and the caller verifies the password against
+ * store_credential's hash.  Returns STORE_OK, STORE_WRONG,
+ * STORE_CONFLICT, STORE_SERVER_FULL (max-inboxes or max-memory),
+ * STORE_NOMEM or STORE_UNAVAILABLE.
  */
 static inline enum store_result
 store_create(struct store *s, const char *name,
@@ -318,18 +325,29 @@ store_create(struct store *s, const char *name,
 }
 
 /*
- * First contact, called from a hashing worker as it blocks for Argon2id
- * (RFC 9106): create inbox name with a hash of password (len bytes) and
- * mac, or, when it exists (a concurrent first contact, or another node's
- * inbox), check password against it.  Returns STORE_OK, STORE_WRONG,
- * STORE_SERVER_FULL, STORE_NOMEM (hashing failed) or
+ * Copy the Argon2id hash (RFC 9106) of inbox name's password into *hash,
+ * for a first contact with an inbox the store holds but this node has
+ * not verified.  Returns STORE_OK, STORE_NOT_FOUND or STORE_UNAVAILABLE.
+ * The store never hashes nor verifies: the caller does (auth.h).
+ */
+static inline enum store_result
+store_credential(struct store *s, const char *name, struct cred_hash *hash)
+{
+	return STORE_OPS(s)->credential(s, name, hash);
+}
+
+/*
+ * The caller verified a password whose MAC is mac against hash, as
+ * store_credential gave it: remember mac for store_login, as long as the
+ * inbox is still the one hashed so.  Returns STORE_OK, STORE_WRONG (the
+ * inbox was made again meanwhile), STORE_NOT_FOUND or
  * STORE_UNAVAILABLE.
  */
 static inline enum store_result
-store_authenticate(struct store *s, const char *name, const char *password,
-    size_t len, const uint8_t mac[CRED_MAC_BYTES], uint64_t now_ms)
+store_admit(struct store *s, const char *name, const struct cred_hash *hash,
+    const uint8_t mac[CRED_MAC_BYTES], uint64_t now_ms)
 {
-	return STORE_OPS(s)->authenticate(s, name, password, len, mac, now_ms);
+	return STORE_OPS(s)->admit(s, name, hash, mac, now_ms);
 }
 
 /*

@@ -16,6 +16,34 @@
 #define nitems(a) (sizeof(a) / sizeof((a)[0]))
 
 /*
+ * Double the chained hash table `bucket' of `nbuckets' buckets (a power
+ * of two) of `type' entries linked through their member hnext.  Each
+ * entry `e' goes to bucket `index', an expression of e and the new count
+ * `n'.  When calloc(3) fails the table stays as it was: chains only grow
+ * longer.  The one growth of the store's, the peers' and the cache's
+ * tables.
+ */
+#define TABLE_GROW(type, bucket, nbuckets, e, n, index) do {		\
+	size_t n = (nbuckets) * 2, table_i_;				\
+	type **table_b_ = calloc(n, sizeof(*table_b_));			\
+	type *e, *table_next_;						\
+									\
+	if (table_b_ == NULL)						\
+		break;							\
+	for (table_i_ = 0; table_i_ < (nbuckets); table_i_++)		\
+		for (e = (bucket)[table_i_]; e != NULL; e = table_next_) { \
+			size_t table_k_ = (index);			\
+									\
+			table_next_ = e->hnext;				\
+			e->hnext = table_b_[table_k_];			\
+			table_b_[table_k_] = e;				\
+		}							\
+	free(bucket);							\
+	(bucket) = table_b_;						\
+	(nbuckets) = n;							\
+} while (0)
+
+/*
  * Parse s as a non-negative decimal integer no greater than max into *out.
  * Empty input, signs, spaces, trailing junk and overflow are rejected.
  * Returns 0, or -1 with *out unchanged.  (After memcached's safe_strtoull.)

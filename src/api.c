@@ -42,6 +42,31 @@ unauthorized(struct request *r, const char *message)
 	http_error(r, 401, "unauthorized", message);
 }
 
+/*
+ * Copy the request's Basic password (RFC 7617) into its hashing job,
+ * which wipes it when done (auth.c): the password is kept only while a
+ * first contact hashes or verifies it.  Returns 0, or -1 when the header
+ * is gone or memory ran out.
+ */
+static int
+take_password(struct request *r)
+{
+	char *user, *password;
+	int ret = -1;
+
+	if (r->job.password != NULL)
+		return 0;
+	if (http_credentials(r, &user, &password) == -1)
+		return -1;
+	r->job.len = strlen(password);
+	if ((r->job.password = malloc(r->job.len + 1)) != NULL) {
+		memcpy(r->job.password, password, r->job.len + 1);
+		ret = 0;
+	}
+	http_free_credentials(user, password);
+	return ret;
+}
+
 static void auth_done(struct auth_job *job);
 static int first_contact(struct auth_job *job);
 
@@ -56,10 +81,12 @@ static int first_contact(struct auth_job *job);
 static bool
 reverify(struct request *r)
 {
-	if (r->reverified || r->job.password == NULL ||
+	if (r->reverified ||
 	    (r->route != ROUTE_INBOX && r->route != ROUTE_PIN))
 		return false;
 	r->reverified = true;
+	if (take_password(r) == -1)
+		return false;
 	r->authed = false;
 	r->phase = PHASE_AUTH;
 	r->job.done = auth_done;
@@ -207,15 +234,8 @@ begin_auth(struct request *r)
 	switch (store_login(http_store(), user, r->mac, now_ms())) {
 	case STORE_OK:
 		r->authed = true;
-		/* The password is kept for a second verification (reverify). */
-		/* FALLTHROUGH */
-	case STORE_NOT_FOUND:
-		if ((r->job.password = malloc(len + 1)) == NULL) {
-			http_error(r, 503, "server_full", "out of memory");
-			goto done;
-		}
-		memcpy(r->job.password, password, len + 1);
-		r->job.len = len;
+		break;
+	case STORE_NOT_FOUND: /* hashed once the body is in (api_finish) */
 		break;
 	default:
 		unauthorized(r, "wrong password");
@@ -744,7 +764,7 @@ act_create(struct request *r)
 		create_room(r, NULL);
 		return;
 	}
-	if (r->job.password != NULL) { /* the caller's, kept for reverify */
+	if (r->job.password != NULL) { /* a first contact's, not hashed */
 		wipe(r->job.password, r->job.len);
 		free(r->job.password);
 	}
@@ -833,15 +853,46 @@ act(struct request *r)
 		act_get(r);
 }
 
-/* From a hashing worker: the first contact's Argon2id and its inbox. */
+/*
+ * From a hashing worker: the first contact's Argon2id (RFC 9106).  An
+ * inbox the store holds is verified against its hash; else the password
+ * is hashed and the inbox made, unless another request made it meanwhile.
+ * One Argon2id either way, but for that race.
+ */
+static enum store_result
+verify_or_create(struct store *s, const char *name, const char *password,
+    size_t len, const uint8_t mac[CRED_MAC_BYTES])
+{
+	struct cred_hash h;
+	enum store_result res;
+
+	res = store_credential(s, name, &h);
+	if (res == STORE_NOT_FOUND) {
+		if (auth_hash(password, len, &h) == -1)
+			return STORE_NOMEM;
+		res = store_create(s, name, &h, mac, now_ms());
+		if (res == STORE_CONFLICT)
+			res = store_credential(s, name, &h);
+		else {
+			wipe(&h, sizeof(h));
+			return res;
+		}
+	}
+	if (res == STORE_OK)
+		res = auth_verify(password, len, &h) == 0 ?
+		    store_admit(s, name, &h, mac, now_ms()) : STORE_WRONG;
+	wipe(&h, sizeof(h));
+	return res == STORE_NOT_FOUND ? STORE_UNAVAILABLE : res;
+}
+
 static int
 first_contact(struct auth_job *job)
 {
 	struct request *r = container_of(job, struct request, job);
 
 	metrics_inc(argon2_hashes);
-	r->auth_result = store_authenticate(http_store(), r->user,
-	    job->password, job->len, r->mac, now_ms());
+	r->auth_result = verify_or_create(http_store(), r->user,
+	    job->password, job->len, r->mac);
 	return 0;
 }
 
@@ -883,6 +934,11 @@ api_finish(struct request *r)
 			return;
 		}
 		if (!r->authed) {
+			if (take_password(r) == -1) {
+				http_error(r, 503, "server_full",
+				    "out of memory");
+				return;
+			}
 			r->phase = PHASE_AUTH;
 			r->job.done = auth_done;
 			r->job.work = first_contact;

@@ -100,23 +100,8 @@ do_find(struct peers *p, const struct addr *k, uint32_t h)
 static void
 do_grow(struct peers *p)
 {
-	size_t n = p->nbuckets * 2, i;
-	struct peer **b = calloc(n, sizeof(*b));
-
-	if (b == NULL)
-		return;
-	for (i = 0; i < p->nbuckets; i++) {
-		struct peer *e, *next;
-
-		for (e = p->bucket[i]; e != NULL; e = next) {
-			next = e->hnext;
-			e->hnext = b[e->hash & (n - 1)];
-			b[e->hash & (n - 1)] = e;
-		}
-	}
-	free(p->bucket);
-	p->bucket = b;
-	p->nbuckets = n;
+	TABLE_GROW(struct peer, p->bucket, p->nbuckets, e, n,
+	    e->hash & (n - 1));
 }
 
 static struct peer *

@@ -36,25 +36,8 @@ redis_cred_free(struct store *s, struct cred *c)
 static void
 redis_cred_grow(struct store *s)
 {
-	size_t n = s->ncred_buckets * 2, i;
-	struct cred **b = calloc(n, sizeof(*b));
-
-	if (b == NULL)
-		return;
-	for (i = 0; i < s->ncred_buckets; i++) {
-		struct cred *c, *next;
-
-		for (c = s->creds[i]; c != NULL; c = next) {
-			size_t k = redis_call_hash(s, c->name) & (n - 1);
-
-			next = c->hnext;
-			c->hnext = b[k];
-			b[k] = c;
-		}
-	}
-	free(s->creds);
-	s->creds = b;
-	s->ncred_buckets = n;
+	TABLE_GROW(struct cred, s->creds, s->ncred_buckets, c, n,
+	    redis_call_hash(s, c->name) & (n - 1));
 }
 
 /* Trust c until extra_ms past half an inbox-timeout from now. */

@@ -79,13 +79,7 @@ redis_held_unhold(struct store *s, struct held *h, enum waiter_state why,
 void
 redis_held_release(struct store *s, struct store_waiter *w)
 {
-	struct store_waiter *next;
-
-	for (; w != NULL; w = next) {
-		next = w->next;
-		w->next = w->prev = NULL;
-		s->ops->release(w);
-	}
+	store_release(s->ops, w);
 }
 
 void

@@ -41,7 +41,7 @@
  *   the same name is refused (STORE_WRONG).
  *
  * Lock order: the store's mutex is never held across a Redis command.
- * Waiters are released after it is dropped, as in store.c.
+ * Waiters are released after it is dropped, as in store_mem.c.
  *
  * A held GET's struct store_waiter points at its struct held through the
  * `inbox' member: the in-memory store's struct inbox is not defined here,
@@ -92,6 +92,7 @@
 #define WALK_COUNT 500     /* keys a step of the gauges' walk scans */
 #define WALK_STEPS 4       /* steps of the walk a tick */
 #define WALK_GAUGES 8      /* what a step of gauges.lua counts */
+#define WALK_PERIOD_MS 250 /* a walk starts at most so often */
 #define COMMON_ARGS 12     /* ARGV[1..12], see src/lua/common.lua */
 #define ELEMENT_HEAD_MAX 1024 /* a message's header: 3 names and numbers */
 #define BATCH_MAX 256      /* unholds the main thread sends in one batch */
@@ -201,6 +202,7 @@ struct store {
 	uint64_t walk_sum[WALK_GAUGES];
 	unsigned sweep_next;  /* the slow sweep's next slot */
 	uint64_t next_beat_ms;
+	uint64_t next_walk_ms; /* when the next walk may start */
 	uint64_t beat_held; /* nheld as the last heartbeat said */
 	struct link_batch *batch;
 	/* ARGV[1..12] of every script but the last (the first id). */
@@ -428,14 +430,14 @@ enum store_result redis_inbox_create(struct store *s, const char *name,
     const struct cred_hash *hash,
     const uint8_t mac[CRED_MAC_BYTES], uint64_t now_ms);
 
-/*
- * From a hashing worker: verify password against the hash of name's
- * inbox in Redis, or make the inbox.  Two round trips at most, and one
- * Argon2id either way.
- */
-enum store_result redis_inbox_authenticate(struct store *s, const char *name,
-    const char *password,
-    size_t len, const uint8_t mac[CRED_MAC_BYTES], uint64_t now_ms);
+/* store_credential (store.h): HGET of the inbox's hash. */
+enum store_result redis_inbox_credential(struct store *s, const char *name,
+    struct cred_hash *h);
+
+/* store_admit (store.h): the credential cache takes mac. */
+enum store_result redis_inbox_admit(struct store *s, const char *name,
+    const struct cred_hash *h, const uint8_t mac[CRED_MAC_BYTES],
+    uint64_t now_ms);
 
 /*
  * refresh.lua: a request of name (generation gen) other than a receive

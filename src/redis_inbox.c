@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "auth.h"
 #include "log.h"
 #include "redis_impl.h"
 #include "util.h"
@@ -99,8 +98,8 @@ redis_inbox_create(struct store *s, const char *name,
 	if (r == STORE_OK)
 		redis_cred_put(s, name, gen, mac, now_ms);
 	else if (r == STORE_CONFLICT) {
-		/* Without the password, only a MAC verified here will do. */
-		r = STORE_WRONG;
+		/* Not a MAC verified here: the caller verifies (store.h). */
+		r = STORE_CONFLICT;
 		redis_cred_gen_of(&other, other_gen);
 		pthread_mutex_lock(&s->lock);
 		if ((c = *redis_cred_slot(s, name)) != NULL &&
@@ -113,23 +112,16 @@ redis_inbox_create(struct store *s, const char *name,
 	return r;
 }
 
-/*
- * From a hashing worker: verify password against the hash of name's
- * inbox in Redis, or make the inbox.  Two round trips at most, and one
- * Argon2id either way.
- */
+/* HGET of the hash's field k (common.lua): one round trip. */
 enum store_result
-redis_inbox_authenticate(struct store *s, const char *name,
-    const char *password,
-    size_t len, const uint8_t mac[CRED_MAC_BYTES], uint64_t now_ms)
+redis_inbox_credential(struct store *s, const char *name,
+    struct cred_hash *h)
 {
-	char key[KEY_MAX], gen[GEN_CHARS + 1];
+	char key[KEY_MAX];
 	const char *argv[3] = { "HGET", key, "k" };
 	size_t lens[3] = { 4, 0, 1 };
-	struct cred_hash h, other;
 	enum store_result res;
 	redisReply *r;
-	const uint8_t *k;
 	int n;
 
 	if ((n = redis_inbox_key(key, sizeof(key), name)) == -1)
@@ -137,45 +129,36 @@ redis_inbox_authenticate(struct store *s, const char *name,
 	lens[1] = (size_t)n;
 	if ((r = link_command(s->link, 3, argv, lens)) == NULL)
 		return STORE_UNAVAILABLE;
-	if (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_NIL) {
+	if (r->type == REDIS_REPLY_NIL)
+		res = STORE_NOT_FOUND;
+	else if (r->type == REDIS_REPLY_STRING &&
+	    r->len == sizeof(h->salt) + sizeof(h->tag)) {
+		memcpy(h->salt, r->str, sizeof(h->salt));
+		memcpy(h->tag, r->str + sizeof(h->salt), sizeof(h->tag));
+		res = STORE_OK;
+	} else {
 		res = redis_result(r);
-		freeReplyObject(r);
-		return res == STORE_OK ? STORE_UNAVAILABLE : res;
-	}
-	if (r->type == REDIS_REPLY_STRING) {
-		/* It exists: verify its credential (common.lua: field k). */
-		res = STORE_UNAVAILABLE;
-		if (r->len == sizeof(h.salt) + sizeof(h.tag)) {
-			k = (const uint8_t *)r->str;
-			memcpy(h.salt, k, sizeof(h.salt));
-			memcpy(h.tag, k + sizeof(h.salt), sizeof(h.tag));
-			redis_cred_gen_of(&h, gen);
-			res = auth_verify(password, len, &h) == 0 ? STORE_OK :
-			    STORE_WRONG;
-		}
-		freeReplyObject(r);
 		if (res == STORE_OK)
-			redis_cred_put(s, name, gen, mac, now_ms);
-		wipe(&h, sizeof(h));
-		return res;
+			res = STORE_UNAVAILABLE;
 	}
 	freeReplyObject(r);
-	/* First contact: hash, then create unless another node did. */
-	if (auth_hash(password, len, &h) == -1)
-		return STORE_NOMEM;
-	res = create_inbox(s, name, &h, &other);
-	redis_cred_gen_of(&h, gen);
-	if (res == STORE_CONFLICT) {
-		/* Another node made it meanwhile: a login after all. */
-		redis_cred_gen_of(&other, gen);
-		res = auth_verify(password, len, &other) == 0 ? STORE_OK :
-		    STORE_WRONG;
-		wipe(&other, sizeof(other));
-	}
-	if (res == STORE_OK)
-		redis_cred_put(s, name, gen, mac, now_ms);
-	wipe(&h, sizeof(h));
 	return res;
+}
+
+/*
+ * The generation is the hash's: a script of a later inbox of the name
+ * refuses it (STORE_WRONG) with no round trip here.
+ */
+enum store_result
+redis_inbox_admit(struct store *s, const char *name,
+    const struct cred_hash *h, const uint8_t mac[CRED_MAC_BYTES],
+    uint64_t now_ms)
+{
+	char gen[GEN_CHARS + 1];
+
+	redis_cred_gen_of(h, gen);
+	redis_cred_put(s, name, gen, mac, now_ms);
+	return STORE_OK;
 }
 
 enum store_result

@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # run.sh - `make bench': inboxd side by side with Nchan (nginx, one worker)
 # on loopback, alternating, with every figure printed against its target
-# (SPEC section 6); then cluster mode (SPEC section 8): one node, then
-# two, on a private redis-server, beside the in-memory node's figures of
-# the same run.  Loopback only; every run is bounded in time.
+# (SPEC section 6); then both on Redis (SPEC section 8): one inboxd node,
+# Nchan in Redis storage mode and two inboxd nodes, alternating, each on
+# a redis-server of its own, with Redis' own counters per request.
+# Loopback only, everything in one temporary directory, every run bounded
+# in time; every process started here is stopped on exit.
 #
 # Environment: INBOXD (the daemon), LOADGEN (test/bench/loadgen),
 # BENCH_SECONDS (per wrk run, default 10), BENCH_ROUNDS (default 2),
-# BENCH_CLUSTER (0: skip cluster mode).
+# BENCH_HELD (held polls, default 19000), BENCH_FILL (inboxes of the
+# memory figures, default 100000), BENCH_CLUSTER (0: skip Redis).
+# `make bench' installs what this needs (the Makefile's NEEDS_bench).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -17,34 +21,18 @@ SECS=${BENCH_SECONDS:-10}
 ROUNDS=${BENCH_ROUNDS:-2}
 HELD=${BENCH_HELD:-19000}
 LATENCY_HELD=10000
-FILL=100000
+FILL=${BENCH_FILL:-100000}
 
-need=()
-command -v wrk >/dev/null || need+=(wrk)
-command -v nginx >/dev/null || need+=(nginx)
-[ -e /usr/lib/nginx/modules/ngx_nchan_module.so ] || need+=(libnginx-mod-nchan)
-if [ "${BENCH_CLUSTER:-1}" != 0 ]; then
-	command -v redis-server >/dev/null || need+=(redis-server)
-	command -v redis-cli >/dev/null || need+=(redis-tools)
-fi
-if [ ${#need[@]} -gt 0 ]; then
-	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-		apt-get update -q
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}"
-	else
-		echo "make bench needs: apt-get install ${need[*]}" >&2
-		exit 1
-	fi
-fi
-
-dir=$(mktemp -d /tmp/inboxd-bench-XXXXXX)
+dir=$(mktemp -d "${TMPDIR:-/tmp}/inboxd-bench-XXXXXX")
 pids=()
 cleanup() {
+	local p
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
 	rm -rf "$dir"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
 
 cat > "$dir/inboxd.conf" <<EOF
 # Cheap Argon2: thousands of first contacts are set-up, not what is measured.
@@ -94,24 +82,40 @@ free_port() {
 	done
 }
 
+# Start nginx with Nchan in a directory of its own: its in-memory store,
+# or with $1 a Redis port, Redis storage on that redis-server.  Sets
+# NCHAN_PORT, NCHAN_PID and NCHAN_WORKER (the process that holds the
+# connections).  Ready means a publish is answered 2xx: in Redis mode
+# Nchan answers 503 until it has connected.
+nchan_runs=0
 start_nchan() {
+	local d mark
+	nchan_runs=$((nchan_runs + 1))
+	d=$dir/nchan-$nchan_runs
+	mkdir "$d"
 	NCHAN_PORT=$(free_port)
-	sed -e "s|@DIR@|$dir|g" -e "s|@PORT@|$NCHAN_PORT|g" \
-	    test/bench/nchan.conf.in > "$dir/nginx.conf"
-	nginx -c "$dir/nginx.conf" -p "$dir" 2>"$dir/nginx.err" &
+	if [ -n "${1:-}" ]; then
+		mark='s/^\([[:space:]]*\)#redis /\1/'
+	else
+		mark='/^[[:space:]]*#redis /d'
+	fi
+	sed -e "$mark" -e "s|@DIR@|$d|g" -e "s|@PORT@|$NCHAN_PORT|g" \
+	    -e "s|@REDIS_PORT@|${1:-}|g" test/bench/nchan.conf.in > "$d/nginx.conf"
+	nginx -c "$d/nginx.conf" -p "$d" 2>"$d/nginx.err" &
 	NCHAN_PID=$!
 	pids+=("$NCHAN_PID")
-	for _ in $(seq 100); do
-		curl -s -o /dev/null "http://127.0.0.1:$NCHAN_PORT/pub?id=probe" \
+	for _ in $(seq 200); do
+		curl -sf -o /dev/null "http://127.0.0.1:$NCHAN_PORT/pub?id=probe" \
 		    -X POST -d x && break
+		kill -0 "$NCHAN_PID" 2>/dev/null || break
 		sleep 0.05
 	done
-	if ! kill -0 "$NCHAN_PID" 2>/dev/null; then
-		echo "nginx did not start:" >&2
-		cat "$dir/nginx.err" "$dir/nginx-error.log" >&2
+	if ! curl -sf -o /dev/null "http://127.0.0.1:$NCHAN_PORT/pub?id=probe" \
+	    -X POST -d x; then
+		echo "nginx with Nchan did not start or does not publish:" >&2
+		cat "$d/nginx.err" "$d/nginx-error.log" >&2
 		exit 1
 	fi
-	# The worker is the process that holds the connections.
 	NCHAN_WORKER=$(pgrep -P "$NCHAN_PID" | head -1)
 }
 
@@ -139,6 +143,10 @@ value() { awk -v k="$1" '$1 == k { print $2 }' <<<"$2"; }
 
 declare -A sum
 add() { sum[$1]=$(( ${sum[$1]:-0} + $2 )); }
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b ? a / b : 0 }'; }
+verdict() { awk "BEGIN { print (($1) ? \"PASS\" : \"MISS\") }"; }
+avg() { echo $(( ${sum[$1]:-0} / ROUNDS )); }
 
 echo "inboxd $("$INBOXD" -V | cut -d' ' -f2) against Nchan $(dpkg-query -W -f='${Version}' libnginx-mod-nchan 2>/dev/null) in nginx $(nginx -v 2>&1 | sed 's|.*/||'), 1 worker"
 echo "$(nproc) CPUs, $(uname -r), $(date -u +%Y-%m-%d), load average $(cut -d' ' -f1-3 /proc/loadavg); wrk -t2 -c50 -d${SECS}s, $ROUNDS rounds, alternating"
@@ -182,10 +190,6 @@ start_inboxd
 mem=$("$LOADGEN" fill -p "$INBOXD_PORT" -P "$INBOXD_PID" -n "$FILL")
 stop_inboxd
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
-verdict() { awk "BEGIN { print (($1) ? \"pass\" : \"FAIL\") }"; }
-avg() { echo $(( ${sum[$1]} / ROUNDS )); }
-
 send_i=$(avg send_i); send_n=$(avg send_n)
 pop_i=$(avg pop_i); pop_n=$(avg pop_n)
 rt_i=$(avg rt_i); rt_n=$(avg rt_n)
@@ -215,42 +219,130 @@ row "Argon2id hashes beyond first contacts" "$((hashes - setup_hashes))" "" "" "
 
 [ "${BENCH_CLUSTER:-1}" = 0 ] && exit 0
 
-# ---------------------------------------------------------------- cluster
-# Cluster mode: nodes with `store redis' on a redis-server of the bench's
-# own (loopback, a temporary directory, no persistence), emptied between
-# parts.  One node on Redis, then two with the requests spread over both
-# (a wrk per node, a round trip's GET held on one node and its send
-# through the other), beside the in-memory node's figures above.  Redis'
-# INFO around each run gives the scripts called (EVALSHA), the commands
-# those scripts ran and the CPU time of Redis' main thread, per request;
-# they include the nodes' own periodic scripts (heartbeat, expiry: about
-# ten a second a node), a few hundred against a run's 100,000s.
+# ------------------------------------------------------------------ Redis
+# Both on Redis, each on a redis-server of the bench's own (loopback, a
+# directory under $dir, no persistence): inboxd's nodes with `store
+# redis' on one, emptied after each part, and Nchan in Redis storage
+# mode on the other.  Each round measures one inboxd node, then Nchan,
+# then two inboxd nodes with the requests spread over both (a wrk per
+# node, a round trip's GET held on one node and its send through the
+# other), with the same wrk scripts and 1,000 inboxes or channels as
+# above.  Redis' INFO around each run gives, per request, the script
+# calls (FCALL, EVALSHA ...), the other commands (those the scripts run,
+# and any sent directly) and Redis' CPU time; inboxd's include the
+# nodes' own periodic calls (heartbeat, reaping, the gauges' walk: tens
+# a second a node), against a run's 100,000s of requests.
 
-REDIS_PORT=$(free_port)
-mkdir "$dir/redis"
-redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$dir/redis" \
-    --save '' --appendonly no --logfile "$dir/redis.log" &
-REDIS_PID=$!
-pids+=("$REDIS_PID")
-rcli() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
-for _ in $(seq 100); do
-	[ "$(rcli ping 2>/dev/null)" = PONG ] && break
-	sleep 0.05
-done
-if [ "$(rcli ping 2>/dev/null)" != PONG ]; then
+# Start a redis-server named $1 on a free port; sets REDIS_PORT.
+start_redis() {
+	REDIS_PORT=$(free_port)
+	mkdir "$dir/redis-$1"
+	redis-server --bind 127.0.0.1 --port "$REDIS_PORT" \
+	    --dir "$dir/redis-$1" --save '' --appendonly no \
+	    --logfile "$dir/redis-$1/redis.log" &
+	pids+=("$!")
+	for _ in $(seq 100); do
+		[ "$(rcli "$REDIS_PORT" ping 2>/dev/null)" = PONG ] && return 0
+		sleep 0.05
+	done
 	echo "redis-server did not start:" >&2
-	cat "$dir/redis.log" >&2
+	cat "$dir/redis-$1/redis.log" >&2
 	exit 1
-fi
+}
+rcli() { redis-cli -h 127.0.0.1 -p "$@"; }
 
-# A node's configuration: the bench's, on this Redis, named $1; any
+# Redis' counters now, of the redis-server on port $1: "CALLS COMMANDS
+# CPU CALL_TIME": the script calls (FCALL, FCALL_RO, EVALSHA, EVALSHA_RO,
+# EVAL, EVAL_RO), every other command but INFO (the scripts' own
+# commands among them), the process' CPU time (used_cpu_sys +
+# used_cpu_user) and the time spent in the script calls (commandstats),
+# both in microseconds.
+redis_counters() {
+	rcli "$1" info all | tr -d '\r' | awk -F'[:,=]' '
+		$1 ~ /^cmdstat_(fcall|fcall_ro|evalsha|evalsha_ro|eval|eval_ro)$/ { s += $3; u += $5; next }
+		$1 ~ /^cmdstat_/ && $1 != "cmdstat_info" { t += $3 }
+		$1 == "used_cpu_sys" || $1 == "used_cpu_user" { c += $2 }
+		END { printf "%d %d %.0f %d\n", s, t, c * 1e6, u }'
+}
+
+# Add what the Redis on port $2 did since counters $3 (from
+# redis_counters) to the sums of figure $1: calls_$1, cmds_$1, cpu_$1
+# and calltime_$1.
+redis_since() {
+	local s0 t0 c0 u0 s1 t1 c1 u1
+	read -r s0 t0 c0 u0 <<<"$3"
+	read -r s1 t1 c1 u1 <<<"$(redis_counters "$2")"
+	add "calls_$1" $((s1 - s0))
+	add "cmds_$1" $((t1 - t0))
+	add "cpu_$1" $((c1 - c0))
+	add "calltime_$1" $((u1 - u0))
+}
+
+# wrk with mode $1 on each port that follows at once, the 2 threads and
+# 50 connections shared among them: "RATE REQUESTS EMPTY", summed, where
+# EMPTY counts the pops that found nothing; refuses non-2xx answers.
+wrk_nodes() {
+	local mode=$1 k t c p out rate=0 reqs=0 empty=0 w=()
+	shift
+	k=$#
+	t=$((2 / k)); c=$((50 / k))
+	for p; do
+		wrk -t"$t" -c"$c" -d"${SECS}s" -s test/bench/wrk.lua \
+		    "http://127.0.0.1:$p" -- "$mode" >"$dir/wrk-$p.out" 2>&1 &
+		w+=($!)
+	done
+	wait "${w[@]}"
+	for p; do
+		out=$(cat "$dir/wrk-$p.out")
+		if grep -q "Non-2xx" <<<"$out"; then
+			echo "$mode on port $p: non-2xx answers:" >&2
+			echo "$out" >&2
+			exit 1
+		fi
+		if ! grep -q "^empty 0$" <<<"$out"; then
+			echo "$mode on port $p: $(grep '^empty' <<<"$out") answers found nothing" >&2
+		fi
+		rate=$(awk -v s="$rate" '/^Requests\/sec:/ { s += $2 } END { printf "%.0f", s }' <<<"$out")
+		reqs=$((reqs + $(awk '/ requests in / { print $1 }' <<<"$out")))
+		empty=$((empty + $(awk '$1 == "empty" { print $2 }' <<<"$out")))
+	done
+	echo "$rate $reqs $empty"
+}
+
+# Send and pop with wrk, then round trips, against the servers of type
+# $3 (inbox or nchan) on the ports $4..., with figure names ending in $1
+# and Redis' counters read on port $2: sums of send_$1, pop_$1, rt_$1
+# (per second), req_send_$1, req_pop_$1 (pops that delivered a message,
+# with its ack), req_rt_$1 (round trips) and Redis' counters behind
+# each.  Prints the round's rates after the words in $line.
+measure() {
+	local fig=$1 rport=$2 type=$3 m before out rate reqs empty
+	shift 3
+	for m in send pop; do
+		before=$(redis_counters "$rport")
+		out=$(wrk_nodes "$type-$m" "$@")
+		redis_since "${m}_$fig" "$rport" "$before"
+		read -r rate reqs empty <<<"$out"
+		add "${m}_$fig" "$rate"
+		add "req_${m}_$fig" $((reqs - empty))
+		line+=" $m $rate/s"
+	done
+	before=$(redis_counters "$rport")
+	out=$("$LOADGEN" rt -p "$(IFS=,; echo "$*")" -c 50 -d "$SECS" -t "$type")
+	redis_since "rt_$fig" "$rport" "$before"
+	add "rt_$fig" "$(value round_trips "$out")"
+	add "req_rt_$fig" "$(value round_trip_count "$out")"
+	echo "$line round trips $(value round_trips "$out")/s"
+}
+
+# A node's configuration: the bench's, on inboxd's Redis, named $1; any
 # further arguments are more lines.
 node_conf() {
 	local f=$dir/node-$1.conf id=$1
 	shift
 	{ cat "$dir/inboxd.conf"
 	  echo "store redis"
-	  echo "redis-url redis://127.0.0.1:$REDIS_PORT/0"
+	  echo "redis-url redis://127.0.0.1:$IREDIS/0"
 	  echo "node-id bench-$id"
 	  for line; do echo "$line"; done; } > "$f"
 	echo "$f"
@@ -274,94 +366,48 @@ stop_nodes() {
 		kill "$p"
 		wait "$p" || true
 	done
-	rcli flushall >/dev/null
+	rcli "$IREDIS" flushall >/dev/null
 }
 
-# Redis' counters now: EVALSHA calls, every command (a script's own
-# calls included) and the main thread's CPU time in microseconds.
-redis_counters() {
-	rcli info all | tr -d '\r' | awk -F'[:,=]' '
-		$1 == "cmdstat_evalsha" { e = $3 }
-		$1 == "total_commands_processed" { t = $2 }
-		$1 == "used_cpu_user_main_thread" || $1 == "used_cpu_sys_main_thread" { c += $2 }
-		END { printf "%d %d %.0f\n", e, t, c * 1e6 }'
-}
-
-# Add what Redis did since counters $2 (from redis_counters) to the sums
-# of figure $1: evalsha_$1, inner_$1 (commands run by scripts: every
-# command but the EVALSHAs and one INFO) and cpu_$1.
-redis_since() {
-	local e0 t0 c0 e1 t1 c1
-	read -r e0 t0 c0 <<<"$2"
-	read -r e1 t1 c1 <<<"$(redis_counters)"
-	add "evalsha_$1" $((e1 - e0))
-	add "inner_$1" $((t1 - t0 - (e1 - e0) - 1))
-	add "cpu_$1" $((c1 - c0))
-}
-
-# wrk on each node's port at once, the 2 threads and 50 connections
-# shared among them: "RATE REQUESTS", summed; refuses non-2xx answers.
-wrk_nodes() {
-	local mode=$1 k t c p out rate=0 reqs=0 w=()
-	shift
-	k=$#
-	t=$((2 / k)); c=$((50 / k))
-	for p; do
-		wrk -t"$t" -c"$c" -d"${SECS}s" -s test/bench/wrk.lua \
-		    "http://127.0.0.1:$p" -- "$mode" >"$dir/wrk-$p.out" 2>&1 &
-		w+=($!)
-	done
-	wait "${w[@]}"
-	for p; do
-		out=$(cat "$dir/wrk-$p.out")
-		if grep -q "Non-2xx" <<<"$out"; then
-			echo "$mode on a node: non-2xx answers:" >&2
-			echo "$out" >&2
-			exit 1
-		fi
-		if ! grep -q "^empty 0$" <<<"$out"; then
-			echo "$mode on a node: $(grep '^empty' <<<"$out") answers found nothing" >&2
-		fi
-		rate=$(awk -v s="$rate" '/^Requests\/sec:/ { s += $2 } END { printf "%.0f", s }' <<<"$out")
-		reqs=$((reqs + $(awk '/ requests in / { print $1 }' <<<"$out")))
-	done
-	echo "$rate $reqs"
-}
-
-# The rates on $1 nodes, named by suffix $2, ROUNDS times: sums of
-# send_$2, pop_$2, rt_$2 (per second) and of the requests and Redis'
-# counters behind each.
-cluster_rates() {
-	local r m p before out rate reqs line
+# One round of $1 inboxd nodes on Redis, figures named by suffix $2.
+inboxd_round() {
+	local p line="round $r: inboxd, $1 node(s) on Redis:"
 	start_nodes "$1"
 	# Each node verifies a password once before it trusts it.
 	for p in "${NPORT[@]}"; do
 		"$LOADGEN" setup -p "$p" -n 1000 -f u%d
 	done
-	for r in $(seq "$ROUNDS"); do
-		line="round $r: $1 node(s) on Redis:"
-		for m in send pop; do
-			before=$(redis_counters)
-			out=$(wrk_nodes "inbox-$m" "${NPORT[@]}")
-			redis_since "${m}_$2" "$before"
-			read -r rate reqs <<<"$out"
-			add "${m}_$2" "$rate"; add "req_${m}_$2" "$reqs"
-			line+=" $m $rate/s"
-		done
-		before=$(redis_counters)
-		out=$("$LOADGEN" rt -p "$NODE_PORTS" -c 50 -d "$SECS")
-		redis_since "rt_$2" "$before"
-		add "rt_$2" "$(value round_trips "$out")"
-		add "req_rt_$2" "$(value round_trip_count "$out")"
-		echo "$line round trips $(value round_trips "$out")/s"
-	done
+	measure "$2" "$IREDIS" inbox "${NPORT[@]}"
 	stop_nodes
 }
 
+# Proof that Nchan keeps its messages in Redis: each publish runs at
+# least one command there; fails the bench if not.
+nchan_used_redis() {
+	local calls=${sum[calls_send_nr]:-0} cmds=${sum[cmds_send_nr]:-0}
+	local pubs=${sum[req_send_nr]:-0}
+	if [ "$pubs" -eq 0 ] || [ $((calls + cmds)) -lt "$pubs" ]; then
+		echo "FAIL: Nchan did not use its Redis: $calls script calls" \
+		    "and $cmds other commands there for $pubs publishes" >&2
+		cat "$dir/nchan-$nchan_runs/nginx-error.log" >&2
+		exit 1
+	fi
+}
+
+start_redis inboxd; IREDIS=$REDIS_PORT
+start_redis nchan; NREDIS=$REDIS_PORT
+start_nchan "$NREDIS"
+
 echo
-echo "cluster mode: redis-server $(redis-server --version | sed 's/.*v=\([^ ]*\).*/\1/') on loopback, no persistence; load average $(cut -d' ' -f1-3 /proc/loadavg)"
-cluster_rates 1 r1
-cluster_rates 2 r2
+echo "on Redis: redis-server $(redis-server --version | sed 's/.*v=\([^ ]*\).*/\1/') on loopback, no persistence, one for inboxd and one for Nchan (Redis storage, nchan_redis_pass in each location); load average $(cut -d' ' -f1-3 /proc/loadavg)"
+for r in $(seq "$ROUNDS"); do
+	inboxd_round 1 r1
+	line="round $r: Nchan on Redis:"
+	measure nr "$NREDIS" nchan "$NCHAN_PORT"
+	nchan_used_redis
+	inboxd_round 2 r2
+done
+stop_nchan
 
 # Wake latency: 10,000 polls held across two nodes, each woken by a send
 # through the other node.
@@ -372,56 +418,96 @@ stop_nodes
 # Redis memory per idle inbox and per queued message: used_memory over
 # FILL inboxes, with timeouts long enough that nothing expires meanwhile.
 start_nodes 1 "inbox-timeout 600" "message-timeout 600"
-cmem=$("$LOADGEN" fill -p "$NODE_PORTS" -R "$REDIS_PORT" -n "$FILL")
-usage_i=$(rcli memory usage 'inboxd:{e0000000}:i')
-usage_q=$(rcli memory usage 'inboxd:{e0000000}:q')
+cmem=$("$LOADGEN" fill -p "$NODE_PORTS" -R "$IREDIS" -n "$FILL")
+usage_i=$(rcli "$IREDIS" memory usage 'inboxd:{e0000000}:i')
+usage_q=$(rcli "$IREDIS" memory usage 'inboxd:{e0000000}:q')
 stop_nodes
 
-# Per request (3 decimals) of figure $1 for requests in req_$2.
-per() { awk -v a="${sum[$1]:-0}" -v b="${sum[$2]:-0}" 'BEGIN { printf "%.3f", b ? a / b : 0 }'; }
-per1() { awk -v a="${sum[$1]:-0}" -v b="${sum[$2]:-0}" 'BEGIN { printf "%.1f", b ? a / b : 0 }'; }
-# A round trip is two requests: a send and the GET it wakes.
-for c in r1 r2; do
-	sum[req2_rt_$c]=$(( ${sum[req_rt_$c]:-0} * 2 ))
+send_r1=$(avg send_r1); send_r2=$(avg send_r2); send_nr=$(avg send_nr)
+pop_r1=$(avg pop_r1); pop_r2=$(avg pop_r2); pop_nr=$(avg pop_nr)
+rt_r1=$(avg rt_r1); rt_r2=$(avg rt_r2); rt_nr=$(avg rt_nr)
+for c in r1 r2 nr; do
+	for m in send pop rt; do
+		sum[all_${m}_$c]=$(( ${sum[calls_${m}_$c]:-0} + ${sum[cmds_${m}_$c]:-0} ))
+	done
 done
 
-send_r1=$(avg send_r1); send_r2=$(avg send_r2)
-pop_r1=$(avg pop_r1); pop_r2=$(avg pop_r2)
-rt_r1=$(avg rt_r1); rt_r2=$(avg rt_r2)
-cp99=$(value wake_latency_p99 "$clat")
-cmsg=$(value memory_per_queued_message "$cmem")
-cinbox=$(value memory_per_idle_inbox "$cmem")
-cpu_send=$(per1 cpu_send_r1 req_send_r1)
+# Sum $2 per request of sum $3, with $1 decimals.
+per() { awk -v d="$1" -v a="${sum[$2]:-0}" -v b="${sum[$3]:-0}" 'BEGIN { printf "%.*f", d, b ? a / b : 0 }'; }
+
+# A row of a cost: the sums $2_r1, $2_r2 and $2_nr per request of
+# req_$3_... with $4 decimals, and when a target $5 (at most) is given,
+# the one node's value against it (ratio, verdict).
+costrow() {
+	local v1 v2 vn
+	v1=$(per "$4" "$2_r1" "$3_r1"); v2=$(per "$4" "$2_r2" "$3_r2")
+	vn=$(per "$4" "$2_nr" "$3_nr")
+	if [ -n "${5:-}" ]; then
+		crow "$1" "$v1" "$v2" "$vn" "<= $5" "$(ratio "$v1" "$5")" "$(verdict "$v1 <= $5")"
+	else
+		crow "$1" "$v1" "$v2" "$vn" "" "" ""
+	fi
+}
+
+fmt='%-44s %9s %9s %9s  %-14s %6s  %s\n'
+crow() {
+	# shellcheck disable=SC2059
+	printf "$fmt" "$@"
+}
 
 echo
-printf '%-46s %9s %9s %9s  %-14s %s\n' "cluster figure" memory "redis 1" "redis 2" target result
-crow() { printf '%-46s %9s %9s %9s  %-14s %s\n' "$@"; }
-crow "send, requests/s (200 B, 1000 inboxes)" "$send_i" "$send_r1" "$send_r2" "" ""
-crow "pop, requests/s (queued messages)" "$pop_i" "$pop_r1" "$pop_r2" "" ""
-crow "send -> held GET round trips/s (50 pairs)" "$rt_i" "$rt_r1" "$rt_r2" "" ""
-crow "EVALSHA per send" "" "$(per evalsha_send_r1 req_send_r1)" "$(per evalsha_send_r2 req_send_r2)" "1" \
-    "$(verdict "$(per evalsha_send_r1 req_send_r1) <= 1.01 && $(per evalsha_send_r2 req_send_r2) <= 1.01")"
-crow "EVALSHA per pop (the pop, then its ack)" "" "$(per evalsha_pop_r1 req_pop_r1)" "$(per evalsha_pop_r2 req_pop_r2)" "<= 2" \
-    "$(verdict "$(per evalsha_pop_r1 req_pop_r1) <= 2.01 && $(per evalsha_pop_r2 req_pop_r2) <= 2.01")"
-crow "EVALSHA per round trip (send + woken GET)" "" "$(per evalsha_rt_r1 req_rt_r1)" "$(per evalsha_rt_r2 req_rt_r2)" "<= 4" \
-    "$(verdict "$(per evalsha_rt_r1 req_rt_r1) <= 4.02 && $(per evalsha_rt_r2 req_rt_r2) <= 4.02")"
-crow "commands run by the scripts, per send" "" "$(per1 inner_send_r1 req_send_r1)" "$(per1 inner_send_r2 req_send_r2)" "" ""
-crow "commands run by the scripts, per pop" "" "$(per1 inner_pop_r1 req_pop_r1)" "$(per1 inner_pop_r2 req_pop_r2)" "" ""
-crow "commands run by the scripts, per round trip" "" "$(per1 inner_rt_r1 req_rt_r1)" "$(per1 inner_rt_r2 req_rt_r2)" "" ""
-crow "Redis CPU per send, us" "" "$cpu_send" "$(per1 cpu_send_r2 req_send_r2)" "" ""
-crow "Redis CPU per pop, us" "" "$(per1 cpu_pop_r1 req_pop_r1)" "$(per1 cpu_pop_r2 req_pop_r2)" "" ""
-crow "Redis CPU per round trip, us" "" "$(per1 cpu_rt_r1 req_rt_r1)" "$(per1 cpu_rt_r2 req_rt_r2)" "" ""
-crow "wake latency p50, us (10000 held, 2 nodes)" "$p50" "" "$(value wake_latency_p50 "$clat")" "" ""
-crow "wake latency p99, us (10000 held, 2 nodes)" "$p99" "" "$cp99" "< 2000" "$(verdict "$cp99 < 2000")"
-crow "wake latency p999, us (10000 held, 2 nodes)" "$p999" "" "$(value wake_latency_p999 "$clat")" "" ""
-crow "node memory per held poll, bytes" "$per_poll" "" "$(value memory_per_held_poll "$clat")" "" ""
-crow "memory per idle empty inbox, bytes" "$per_inbox" "$cinbox" "" "<= 200" "$(verdict "$cinbox <= 200")"
+crow "on Redis" "inboxd 1" "inboxd 2" "nchan" target ratio result
+crow "send, requests/s (200 B, 1000 inboxes)" "$send_r1" "$send_r2" "$send_nr" ">= 3x nchan" \
+    "$(ratio "$send_r1" "$send_nr")" "$(verdict "$send_r1 >= 3 * $send_nr")"
+crow "pop with its ack, requests/s (queued)" "$pop_r1" "$pop_r2" "$pop_nr" ">= 1.0x nchan" \
+    "$(ratio "$pop_r1" "$pop_nr")" "$(verdict "$pop_r1 >= $pop_nr")"
+crow "send -> held GET round trips/s (50 pairs)" "$rt_r1" "$rt_r2" "$rt_nr" "(reference)" \
+    "$(ratio "$rt_r1" "$rt_nr")" ""
+crow "two nodes against one: send" "" "$send_r2" "" ">= 1.0x" \
+    "$(ratio "$send_r2" "$send_r1")" "$(verdict "$send_r2 >= $send_r1")"
+crow "two nodes against one: pop with its ack" "" "$pop_r2" "" ">= 1.0x" \
+    "$(ratio "$pop_r2" "$pop_r1")" "$(verdict "$pop_r2 >= $pop_r1")"
+crow "two nodes against one: round trips" "" "$rt_r2" "" ">= 1.0x" \
+    "$(ratio "$rt_r2" "$rt_r1")" "$(verdict "$rt_r2 >= $rt_r1")"
+costrow "Redis CPU per send, us" cpu_send req_send 1 15
+costrow "Redis CPU per pop with its ack, us" cpu_pop req_pop 1 20
+costrow "Redis CPU per round trip, us" cpu_rt req_rt 1
+costrow "  wall time in script calls, per send, us" calltime_send req_send 1
+costrow "  the same per pop with its ack, us" calltime_pop req_pop 1
+costrow "script calls per send" calls_send req_send 2
+costrow "script calls per pop with its ack" calls_pop req_pop 2
+costrow "script calls per round trip" calls_rt req_rt 2
+costrow "other commands per send" cmds_send req_send 2 6
+costrow "other commands per pop with its ack" cmds_pop req_pop 2
+costrow "other commands per round trip" cmds_rt req_rt 2
+costrow "all commands per send" all_send req_send 2
+costrow "all commands per pop with its ack" all_pop req_pop 2
+costrow "all commands per round trip" all_rt req_rt 2
+echo "(ratio: inboxd 1 against nchan for the rates, inboxd 2 against inboxd 1 for two nodes,"
+echo " inboxd 1 against the target for the costs; a pop with its ack counts pops that delivered a message;"
+echo " script calls: FCALL, FCALL_RO, EVALSHA, EVALSHA_RO, EVAL, EVAL_RO; other commands: every other"
+echo " command Redis counted but INFO, most of them run by the scripts; Redis CPU: used_cpu_sys + used_cpu_user;"
+echo " wall time in script calls: their commandstats usec, a clock's, so above the CPU when Redis waits for a core)"
+echo "Nchan used its Redis: $(( ${sum[calls_send_nr]:-0} + ${sum[calls_pop_nr]:-0} + ${sum[calls_rt_nr]:-0} )) script calls and $(( ${sum[cmds_send_nr]:-0} + ${sum[cmds_pop_nr]:-0} + ${sum[cmds_rt_nr]:-0} )) other commands there for ${sum[req_send_nr]:-0} publishes, ${sum[req_pop_nr]:-0} polls and ${sum[req_rt_nr]:-0} round trips"
+echo "in-memory inboxd of this run, for comparison: send $send_i/s, pop $pop_i/s, round trips $rt_i/s"
+
 cfur=$(value memory_per_further_message "$cmem")
-crow "memory per queued 190-byte message, bytes" "$per_msg" "$cfur" "" "<= 320" "$(verdict "$cfur <= 320")"
-crow "  an inbox's first (its queue made), bytes" "" "$cmsg" "" "" ""
+cmsg=$(value memory_per_queued_message "$cmem")
+cinbox=$(value memory_per_idle_inbox "$cmem")
+cp99=$(value wake_latency_p99 "$clat")
 echo
-echo "memory: the in-memory node's heap (RSS); redis: Redis' used_memory over $FILL inboxes, beyond the 8-byte names;"
-echo "  a queued message: the second in each inbox; an inbox's first also makes its queue key and its expiry index entry"
-echo "MEMORY USAGE of one inbox's keys with its two messages: hash ${usage_i} B, queue ${usage_q} B"
-echo "wake latency, memory: the in-memory node's above; redis 2: polls on two nodes, each woken through the other"
-awk -v c="$cpu_send" 'BEGIN { if (c > 0) printf "Redis CPU per send %s us: one Redis core tops out near %.0f sends/s\n", c, 1e6 / c }'
+crow "cluster mode, two nodes on one Redis" "memory" "" "redis 2" target "" result
+crow "wake latency p50, us (10000 held)" "$p50" "" "$(value wake_latency_p50 "$clat")" "" "" ""
+crow "wake latency p99, us (10000 held)" "$p99" "" "$cp99" "< 2000" "" "$(verdict "$cp99 < 2000")"
+crow "wake latency p999, us (10000 held)" "$p999" "" "$(value wake_latency_p999 "$clat")" "" "" ""
+crow "node memory per held poll, bytes" "$per_poll" "" "$(value memory_per_held_poll "$clat")" "" "" ""
+echo "(memory: the in-memory node above; redis 2: polls held on two nodes, each woken through the other)"
+echo
+crow "Redis memory, one node" "now" "before" "" target ratio result
+crow "per idle empty inbox, bytes" "$cinbox" 191 "" "<= 191" "$(ratio "$cinbox" 191)" "$(verdict "$cinbox <= 191")"
+crow "per queued 190-byte message, bytes" "$cfur" 320 "" "<= 320" "$(ratio "$cfur" 320)" "$(verdict "$cfur <= 320")"
+crow "  an inbox's first (its queue made), bytes" "$cmsg" 692 "" "" "" ""
+echo "(Redis' used_memory over $FILL inboxes, beyond the 8-byte names; a queued message: the second in"
+echo " each inbox; before: the previous store's figures; MEMORY USAGE of one inbox's keys with its two"
+echo " messages: hash ${usage_i} B, queue ${usage_q} B)"
+awk -v c="$(per 1 cpu_send_r1 req_send_r1)" 'BEGIN { if (c > 0) printf "Redis CPU per send %s us: one Redis core tops out near %.0f sends/s\n", c, 1e6 / c }'

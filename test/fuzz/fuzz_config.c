@@ -6,18 +6,24 @@
  * that inboxd.conf(5) documents: whatever the file says, a setting is
  * either refused or inside its range.  A NUL-terminated prefix of the
  * input also goes to config_listen_split, whose answer must put the
- * address back together.  See test/fuzz/README.
+ * address back together, and to config_set as a listen value, which must
+ * take it exactly when it splits or is a usable unix:/PATH.  See
+ * test/fuzz/README.
  */
 #include <arpa/inet.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 
 #include "config.h"
 #include "util.h"
 
 #define NAME "fuzz.conf"
+#define LISTEN_UNIX "unix:" /* listen unix:/PATH */
+#define SUN_PATH_SIZE sizeof(((struct sockaddr_un *)0)->sun_path)
 
 /* Stop the run with a message: libFuzzer saves the input as a crash. */
 #define REQUIRE(cond, ...) do { \
@@ -51,16 +57,46 @@ require_string(const char *s, size_t size, const char *what)
 	    what);
 }
 
+/*
+ * Whether spec is a listen unix:/PATH that the daemon can bind: an
+ * absolute path that fits sun_path with its NUL (unix(7)).
+ */
+static bool
+listen_unix_ok(const char *spec)
+{
+	const char *path = spec + strlen(LISTEN_UNIX);
+
+	return path[0] == '/' && strlen(path) < SUN_PATH_SIZE;
+}
+
+/*
+ * A listen value is either an address that splits or unix:/PATH, never
+ * both: http.c takes anything that starts with unix: for a path.
+ */
+static void
+check_listen(const char *spec)
+{
+	char host[64], port[8];
+
+	if (strncmp(spec, LISTEN_UNIX, strlen(LISTEN_UNIX)) == 0) {
+		REQUIRE(listen_unix_ok(spec), "listen `%s' was accepted but "
+		    "is not an absolute path shorter than %zu bytes", spec,
+		    SUN_PATH_SIZE);
+		REQUIRE(config_listen_split(spec, host, port) == -1,
+		    "listen `%s' splits as an address too", spec);
+	} else
+		REQUIRE(config_listen_split(spec, host, port) == 0,
+		    "listen `%s' was accepted but does not split", spec);
+}
+
 /* The settings must lie in the ranges of config.c's keyword table. */
 static void
 check_ranges(const struct config *c)
 {
-	char host[64], port[8];
 	unsigned i;
 
 	require_string(c->listen, sizeof(c->listen), "listen");
-	REQUIRE(config_listen_split(c->listen, host, port) == 0,
-	    "listen `%s' was accepted but does not split", c->listen);
+	check_listen(c->listen);
 	REQUIRE(c->threads <= 256, "threads %u", c->threads);
 	REQUIRE(c->connection_limit >= 1 && c->connection_limit <= 1000000,
 	    "connection-limit %u", c->connection_limit);
@@ -132,15 +168,22 @@ check_ranges(const struct config *c)
 	REQUIRE(c->log_file[0] == '\0' || c->log_file[0] == '/', "log-file");
 }
 
-/* A split listen address must put the spec back together exactly. */
+/*
+ * The input up to its first NUL as a listen value: config_set (what -l
+ * does) takes it exactly when it is a usable unix:/PATH or splits, and
+ * keeps it as given; a split address must put the spec back together
+ * exactly.
+ */
 static void
 check_listen_split(const uint8_t *data, size_t size)
 {
 	char spec[300], host[64], port[8], again[300];
 	unsigned char buf[sizeof(struct in6_addr)];
+	struct config c;
 	uint64_t v;
 	size_t n = size < sizeof(spec) - 1 ? size : sizeof(spec) - 1;
 	const uint8_t *nul = memchr(data, '\0', n);
+	bool is_unix, split, want, set;
 
 	if (nul != NULL)
 		n = (size_t)(nul - data);
@@ -149,7 +192,21 @@ check_listen_split(const uint8_t *data, size_t size)
 	/* Poison the outputs: a success must have written both. */
 	memset(host, 'H', sizeof(host));
 	memset(port, 'P', sizeof(port));
-	if (config_listen_split(spec, host, port) == -1)
+	split = config_listen_split(spec, host, port) == 0;
+	is_unix = strncmp(spec, LISTEN_UNIX, strlen(LISTEN_UNIX)) == 0;
+	REQUIRE(!is_unix || !split, "`%s' splits as an address", spec);
+	want = is_unix ? listen_unix_ok(spec) : split;
+
+	config_defaults(&c);
+	set = config_set(&c, "-l", "listen", spec, NULL, NULL) == 0;
+	REQUIRE(set == want, "listen `%s' %s by config_set", spec,
+	    set ? "taken" : "refused");
+	REQUIRE(!set || strcmp(c.listen, spec) == 0,
+	    "listen `%s' kept as `%s'", spec, c.listen);
+	if (set)
+		check_listen(c.listen);
+	config_free(&c);
+	if (!split)
 		return;
 	require_string(host, sizeof(host), "host");
 	require_string(port, sizeof(port), "port");

@@ -86,6 +86,7 @@ struct box {
 	bool present;
 	int pw;               /* which of the two passwords created it */
 	uint64_t last_act_ms; /* the store's last_seen_ms, mirrored */
+	bool freed;           /* a hold ended unrefreshed since store_expire */
 	bool pin;             /* a PIN that may be live */
 	uint32_t code;        /* its code */
 	uint64_t pin_deadline_ms;
@@ -212,12 +213,14 @@ deletable(const struct ctx *c, int k)
 /*
  * ... and must have: at most one tick after its deadline.  (A hung-up
  * holder is noticed when the inbox's timer next fires, which may be a
- * timeout later: no promise then.)
+ * timeout later: no promise then.)  A hold that ended without refreshing
+ * the inbox, after the last store_expire, kept it until then: the
+ * promise starts with the next store_expire.
  */
 static bool
 must_be_gone(const struct ctx *c, int k)
 {
-	return deletable(c, k) && holder(c, k) == -1 &&
+	return deletable(c, k) && holder(c, k) == -1 && !c->box[k].freed &&
 	    c->expired_at >= c->box[k].last_act_ms + INBOX_TIMEOUT_MS + TICK_MS;
 }
 
@@ -402,6 +405,8 @@ fake_release(struct store_waiter *w)
 	if (w->state != WAITER_GONE &&
 	    (w->state != WAITER_TIMEOUT || sl->alive))
 		c->box[k].last_act_ms = c->now;
+	else
+		c->box[k].freed = true;
 	switch (w->state) {
 	case WAITER_MESSAGE:
 		REQUIRE((c->call == CALL_SEND || c->call == CALL_DONE) &&
@@ -590,6 +595,7 @@ op_create(struct ctx *c, uint8_t a)
 		c->box[k].present = true;
 		c->box[k].pw = pw;
 		c->box[k].last_act_ms = c->now;
+		c->box[k].freed = false;
 		return;
 	}
 	REQUIRE(st1.inboxes == st0.inboxes && st1.memory == st0.memory,
@@ -1045,6 +1051,9 @@ op_expire(struct ctx *c)
 	store_expire(c->s, c->now);
 	c->call = CALL_NONE;
 	c->expired_at = c->now;
+	/* What a hold freed, even in this call, that store_expire has seen. */
+	for (i = 0; i < NNAMES; i++)
+		c->box[i].freed = false;
 	for (i = 0; i < NSLOTS; i++) {
 		const struct slot *sl = &c->slot[i];
 

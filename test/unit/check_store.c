@@ -181,6 +181,27 @@ START_TEST(test_concurrent_create_becomes_login)
 }
 END_TEST
 
+/* A first contact with a held inbox: its hash out, a verified MAC in. */
+START_TEST(test_credential_and_admit)
+{
+	struct cred_hash got, other;
+
+	ck_assert_int_eq(store_credential(s, "alice", &got), STORE_NOT_FOUND);
+	create("alice", 0);
+	ck_assert_int_eq(store_credential(s, "alice", &got), STORE_OK);
+	ck_assert_mem_eq(&got, &hash, sizeof(got));
+	ck_assert_int_eq(store_admit(s, "alice", &got, mac_a, 0), STORE_OK);
+	ck_assert_int_eq(store_admit(s, "alice", &got, mac_b, 0),
+	    STORE_WRONG);
+	other = got;
+	other.salt[0] ^= 1; /* the hash of an earlier inbox of the name */
+	ck_assert_int_eq(store_admit(s, "alice", &other, mac_a, 0),
+	    STORE_WRONG);
+	ck_assert_int_eq(store_admit(s, "bob", &got, mac_a, 0),
+	    STORE_NOT_FOUND);
+}
+END_TEST
+
 START_TEST(test_names_are_exact_bytes)
 {
 	create("zoë", 0);
@@ -578,6 +599,66 @@ START_TEST(test_hold_of_a_gone_client_keeps_no_inbox)
 	ck_assert_int_eq(w.state, WAITER_TIMEOUT);
 	store_stats(s, &st);
 	ck_assert_uint_eq(st.inboxes, 0);
+}
+END_TEST
+
+/*
+ * A client found gone only after inbox-timeout has passed: the inbox
+ * timer fired during the hold and looked again a timeout later, but the
+ * inbox is due at its last request plus inbox-timeout, so the first
+ * expiry after the hold ends deletes it.
+ */
+START_TEST(test_client_gone_at_a_send_expires_within_a_tick)
+{
+	struct store_waiter w = { 0 };
+	struct fake f = { true, 0, 0 };
+	struct store_stats st;
+
+	lim.inbox_timeout_ms = 2 * SEC;
+	make_store();
+	w.owner = &f;
+	create("alice", 0);
+	ck_assert_int_eq(store_receive(s, "alice", &w, 10 * SEC, 0),
+	    STORE_HELD);
+	store_expire(s, 2 * SEC + TICK); /* held: kept, looked at again */
+	store_stats(s, &st);
+	ck_assert_uint_eq(st.inboxes, 1);
+	f.alive = false;
+	send_ok("alice", "bob", "late", 3 * SEC);
+	ck_assert_int_eq(w.state, WAITER_GONE);
+	ck_assert_int_eq(f.releases, 1);
+	store_expire(s, 3 * SEC + TICK);
+	store_stats(s, &st);
+	ck_assert_uint_eq(st.inboxes, 0);
+	ck_assert_uint_eq(st.inboxes_expired, 1);
+	ck_assert_uint_eq(st.messages, 0);
+	ck_assert_uint_eq(st.expired, 1);
+}
+END_TEST
+
+/* The same when the hold times out with its client gone. */
+START_TEST(test_client_gone_at_timeout_expires_within_a_tick)
+{
+	struct store_waiter w = { 0 };
+	struct fake f = { true, 0, 0 };
+	struct store_stats st;
+
+	lim.inbox_timeout_ms = 2 * SEC;
+	make_store();
+	w.owner = &f;
+	create("alice", 0);
+	ck_assert_int_eq(store_receive(s, "alice", &w, 5 * SEC, 0),
+	    STORE_HELD);
+	store_expire(s, 4 * SEC); /* held: looked at again at 6 s */
+	store_stats(s, &st);
+	ck_assert_uint_eq(st.inboxes, 1);
+	f.alive = false;
+	store_expire(s, 5 * SEC + TICK);
+	ck_assert_int_eq(w.state, WAITER_TIMEOUT);
+	ck_assert_int_eq(f.releases, 1);
+	store_stats(s, &st);
+	ck_assert_uint_eq(st.inboxes, 0);
+	ck_assert_uint_eq(st.waiters, 0);
 }
 END_TEST
 
@@ -1190,6 +1271,7 @@ main(void)
 	tcase_add_test(q, test_pop_returns_oldest_with_sender);
 	tcase_add_test(q, test_message_keeps_content_type_and_unique_id);
 	tcase_add_test(q, test_send_to_unknown_inbox_is_not_found);
+	tcase_add_test(q, test_credential_and_admit);
 	tcase_add_test(q, test_login_checks_the_mac);
 	tcase_add_test(q, test_concurrent_create_becomes_login);
 	tcase_add_test(q, test_names_are_exact_bytes);
@@ -1214,6 +1296,8 @@ main(void)
 	tcase_add_test(e, test_idle_inbox_expires);
 	tcase_add_test(e, test_held_receiver_keeps_its_inbox);
 	tcase_add_test(e, test_hold_of_a_gone_client_keeps_no_inbox);
+	tcase_add_test(e, test_client_gone_at_a_send_expires_within_a_tick);
+	tcase_add_test(e, test_client_gone_at_timeout_expires_within_a_tick);
 	tcase_add_test(e, test_in_flight_message_keeps_its_inbox);
 	suite_add_tcase(su, q);
 	suite_add_tcase(su, h);

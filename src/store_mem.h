@@ -1,17 +1,19 @@
 /*
- * store_impl.h - the in-memory store's private structures, shared by
- * store.c (inboxes, queues, waiters, PINs) and room.c (rooms).
+ * store_mem.h - the in-memory store's private structures, shared by
+ * store_mem.c (inboxes, queues, waiters, PINs) and store_mem_room.c
+ * (rooms).
  *
- * Functions named do_*() expect the caller to hold s->lock.
+ * Functions named do_*() are each file's own and expect the caller to
+ * hold s->lock; the ones the files share are named mem_*() (store_mem.c)
+ * and mem_room_*() (store_mem_room.c) and say whether they take it.
  */
-#ifndef INBOXD_STORE_IMPL_H
-#define INBOXD_STORE_IMPL_H
+#ifndef INBOXD_STORE_MEM_H
+#define INBOXD_STORE_MEM_H
 
 #include <pthread.h>
 
 #include "store.h"
 
-#define MALLOC_OVERHEAD 16 /* glibc's chunk header, rounded */
 #define INITIAL_BUCKETS 1024
 
 enum { TIMER_INBOX = 1, TIMER_WAITER = 2, TIMER_PIN = 3, TIMER_ROOM = 4 };
@@ -70,16 +72,16 @@ struct store {
 	struct store_stats st;
 };
 
-struct inbox *do_find(struct store *s, const char *name);
+struct inbox *mem_find(struct store *s, const char *name);
 
 /* Queue m in `in' after its quota checks; the store owns m on STORE_OK. */
-enum store_result do_send(struct store *s, struct inbox *in,
+enum store_result mem_enqueue(struct store *s, struct inbox *in,
     struct message *m, uint64_t now_ms, struct store_waiter **release);
 
 /* Resume the waiters collected while the lock was held; without it. */
-void release_all(struct store *s, struct store_waiter *w);
 
-/* room.c: the room operations of the in-memory store (store.h). */
+
+/* store_mem_room.c: the room operations of the in-memory store (store.h). */
 enum store_result mem_room_create(struct store *s, const char *creator,
     const struct room_params *p, uint64_t now_ms, struct roster **members);
 enum store_result mem_room_join(struct store *s, const char *room,
@@ -96,22 +98,22 @@ enum store_result mem_room_leave(struct store *s, const char *room,
 enum store_result mem_room_close(struct store *s, const char *room,
     const char *user, uint64_t now_ms);
 
-/* room.c: set up and free the room table. */
-int rooms_init(struct store *s);
-void rooms_free(struct store *s);
+/* store_mem_room.c: set up and free the room table. */
+int mem_room_init(struct store *s);
+void mem_room_fini(struct store *s);
 
-/* room.c: inbox `in' is being deleted: it leaves its rooms (expired). */
-void do_rooms_forget(struct store *s, struct inbox *in,
+/* store_mem_room.c: inbox `in' is being deleted: it leaves its rooms (expired). */
+void mem_room_forget(struct store *s, struct inbox *in,
     struct store_waiter **release, uint64_t now_ms);
 
-/* room.c: a room's timer fired: it expires. */
-void do_room_timer(struct store *s, struct timer *t,
+/* store_mem_room.c: a room's timer fired: it expires. */
+void mem_room_timer(struct store *s, struct timer *t,
     struct store_waiter **release, uint64_t now_ms);
 
-/* room.c: what rooms, memberships and invitations cost, in bytes. */
-uint64_t do_rooms_memory(struct store *s);
+/* store_mem_room.c: what rooms, memberships and invitations cost, in bytes. */
+uint64_t mem_room_memory(struct store *s);
 
-/* room.c: store_check's part for rooms; 0, or -1 with why filled. */
-int do_rooms_check(struct store *s, char *why, size_t len);
+/* store_mem_room.c: store_check's part for rooms; 0, or -1 with why filled. */
+int mem_room_check(struct store *s, char *why, size_t len);
 
 #endif

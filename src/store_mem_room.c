@@ -1,6 +1,7 @@
 /*
- * room.c - rooms (SPEC section 7): named sets of inboxes under the
- * store's lock, whose fan-out copies and events are ordinary messages.
+ * store_mem_room.c - the in-memory store's rooms (SPEC section 7): named
+ * sets of inboxes under the store's lock, whose fan-out copies and events
+ * are ordinary messages.
  *
  * A room keeps its members in join order and its pending invitations on
  * two short lists (at most max-room-members each); an inbox keeps its
@@ -12,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store_impl.h"
+#include "store_mem.h"
 #include "util.h"
 
 #define ROOM_BUCKETS 256 /* grows by doubling past one room a bucket */
@@ -49,10 +50,10 @@ static size_t
 room_cost(const struct room *r)
 {
 	return sizeof(*r) + r->name_len + 1 + r->creator_len + 1 +
-	    MALLOC_OVERHEAD;
+	    STORE_MALLOC_OVERHEAD;
 }
 
-#define MEMBER_COST (sizeof(struct member) + MALLOC_OVERHEAD)
+#define MEMBER_COST (sizeof(struct member) + STORE_MALLOC_OVERHEAD)
 
 static const char *
 room_creator(const struct room *r)
@@ -61,7 +62,7 @@ room_creator(const struct room *r)
 }
 
 int
-rooms_init(struct store *s)
+mem_room_init(struct store *s)
 {
 	s->rooms = calloc(ROOM_BUCKETS, sizeof(*s->rooms));
 	s->nroom_buckets = ROOM_BUCKETS;
@@ -80,7 +81,7 @@ free_members(struct member *m)
 }
 
 void
-rooms_free(struct store *s)
+mem_room_fini(struct store *s)
 {
 	size_t i;
 
@@ -124,25 +125,8 @@ do_room_find(struct store *s, const char *name)
 static void
 do_grow_rooms(struct store *s)
 {
-	size_t n = s->nroom_buckets * 2, i;
-	struct room **b = calloc(n, sizeof(*b));
-
-	if (b == NULL)
-		return;
-	for (i = 0; i < s->nroom_buckets; i++) {
-		struct room *r, *next;
-
-		for (r = s->rooms[i]; r != NULL; r = next) {
-			size_t k = room_bucket(s, r->name, r->name_len, n);
-
-			next = r->hnext;
-			r->hnext = b[k];
-			b[k] = r;
-		}
-	}
-	free(s->rooms);
-	s->rooms = b;
-	s->nroom_buckets = n;
+	TABLE_GROW(struct room, s->rooms, s->nroom_buckets, r, n,
+	    room_bucket(s, r->name, r->name_len, n));
 }
 
 /* in's membership of r, or its invitation with invited, or NULL. */
@@ -287,7 +271,7 @@ do_tell(struct store *s, const struct room *r, enum room_event ev,
 	if (m != NULL) {
 		memcpy(message_body(m), body, len);
 		m->len = (uint32_t)len;
-		if (do_send(s, to, m, now, release) == STORE_OK) {
+		if (mem_enqueue(s, to, m, now, release) == STORE_OK) {
 			s->st.events++;
 			return;
 		}
@@ -398,7 +382,7 @@ do_leave(struct store *s, struct member *m, const char *reason,
 }
 
 void
-do_rooms_forget(struct store *s, struct inbox *in,
+mem_room_forget(struct store *s, struct inbox *in,
     struct store_waiter **release, uint64_t now_ms)
 {
 	struct member *m;
@@ -412,7 +396,7 @@ do_rooms_forget(struct store *s, struct inbox *in,
 }
 
 void
-do_room_timer(struct store *s, struct timer *t,
+mem_room_timer(struct store *s, struct timer *t,
     struct store_waiter **release, uint64_t now_ms)
 {
 	struct room *r = container_of(t, struct room, timer);
@@ -437,7 +421,7 @@ mem_room_create(struct store *s, const char *creator,
 	if (len > UINT16_MAX || clen > UINT16_MAX)
 		return STORE_NOMEM;
 	pthread_mutex_lock(&s->lock);
-	if ((in = do_find(s, creator)) == NULL) {
+	if ((in = mem_find(s, creator)) == NULL) {
 		res = STORE_NOT_FOUND;
 		goto done;
 	}
@@ -450,7 +434,7 @@ mem_room_create(struct store *s, const char *creator,
 		goto done;
 	}
 	if (s->st.rooms >= s->lim.max_rooms || s->st.memory + sizeof(*r) +
-	    len + 1 + clen + 1 + MALLOC_OVERHEAD + MEMBER_COST >
+	    len + 1 + clen + 1 + STORE_MALLOC_OVERHEAD + MEMBER_COST >
 	    s->lim.max_memory) {
 		res = STORE_SERVER_FULL;
 		goto done;
@@ -507,7 +491,7 @@ do_lookup(struct store *s, const char *room, const char *user,
     struct room **r, struct inbox **in, struct member **m)
 {
 	if ((*r = do_room_find(s, room)) == NULL ||
-	    (*in = do_find(s, user)) == NULL)
+	    (*in = mem_find(s, user)) == NULL)
 		return STORE_NOT_FOUND;
 	*m = find_member(*r, *in, false);
 	return STORE_OK;
@@ -567,7 +551,7 @@ roster:
 	res = *members != NULL ? STORE_OK : STORE_NOMEM;
 done:
 	pthread_mutex_unlock(&s->lock);
-	release_all(s, release);
+	store_release(s->ops, release);
 	return res;
 }
 
@@ -644,7 +628,7 @@ mem_room_send(struct store *s, const char *room, const struct message *t,
 		if (m == me)
 			continue;
 		if ((c = copy_for(r, t)) != NULL &&
-		    (cr = do_send(s, m->inbox, c, now_ms, &release)) !=
+		    (cr = mem_enqueue(s, m->inbox, c, now_ms, &release)) !=
 		    STORE_OK)
 			message_free(c);
 		if (cr == STORE_OK)
@@ -657,7 +641,7 @@ mem_room_send(struct store *s, const char *room, const struct message *t,
 	*copies = ro;
 done:
 	pthread_mutex_unlock(&s->lock);
-	release_all(s, release);
+	store_release(s->ops, release);
 	return res;
 }
 
@@ -680,7 +664,7 @@ mem_room_invite(struct store *s, const char *room, const char *user,
 		res = STORE_FORBIDDEN;
 		goto done;
 	}
-	if ((to = do_find(s, peer)) == NULL) {
+	if ((to = mem_find(s, peer)) == NULL) {
 		res = STORE_NO_PEER;
 		goto done;
 	}
@@ -717,7 +701,7 @@ mem_room_invite(struct store *s, const char *room, const char *user,
 		s->st.events_dropped++;
 done:
 	pthread_mutex_unlock(&s->lock);
-	release_all(s, release);
+	store_release(s->ops, release);
 	return res;
 }
 
@@ -746,7 +730,7 @@ mem_room_leave(struct store *s, const char *room, const char *user,
 		res = STORE_FORBIDDEN;
 		goto done;
 	}
-	if ((out = do_find(s, peer)) == NULL ||
+	if ((out = mem_find(s, peer)) == NULL ||
 	    (m = find_member(r, out, false)) == NULL) {
 		res = STORE_NO_PEER;
 		goto done;
@@ -754,7 +738,7 @@ mem_room_leave(struct store *s, const char *room, const char *user,
 	do_leave(s, m, "removed", in, &release, now_ms);
 done:
 	pthread_mutex_unlock(&s->lock);
-	release_all(s, release);
+	store_release(s->ops, release);
 	return res;
 }
 
@@ -780,12 +764,12 @@ mem_room_close(struct store *s, const char *room, const char *user,
 	do_room_delete(s, r);
 done:
 	pthread_mutex_unlock(&s->lock);
-	release_all(s, release);
+	store_release(s->ops, release);
 	return res;
 }
 
 uint64_t
-do_rooms_memory(struct store *s)
+mem_room_memory(struct store *s)
 {
 	uint64_t memory = 0;
 	size_t i;
@@ -804,7 +788,7 @@ do_rooms_memory(struct store *s)
 	while (0)
 
 int
-do_rooms_check(struct store *s, char *why, size_t len)
+mem_room_check(struct store *s, char *why, size_t len)
 {
 	uint64_t rooms = 0, members = 0, invites = 0, listed = 0;
 	const struct member *m;
