@@ -1150,6 +1150,19 @@ redis_cluster_move_slot(struct redis_cluster *c, unsigned slot, int to,
 }
 
 int
+redis_cluster_restart_node(struct redis_cluster *c, int i, char *why,
+    size_t len)
+{
+	if (c->node[i].pid > 0 || rcluster_spawn(c, i) == -1 ||
+	    rcluster_ready(c, i, client_now_ms() + 10000) == -1) {
+		snprintf(why, len, "redis-server on port %u did not start "
+		    "again; see %s", c->node[i].port, c->node[i].log);
+		return -1;
+	}
+	return 0;
+}
+
+int
 redis_cluster_fail_master(struct redis_cluster *c, unsigned slot,
     int timeout_ms, char *why, size_t len)
 {

@@ -194,6 +194,15 @@ int redis_cluster_move_slot(struct redis_cluster *c, unsigned slot, int to,
 int redis_cluster_master_of(struct redis_cluster *c, unsigned slot);
 
 /*
+ * Start node[i] again after it was killed, on its port and with its
+ * cluster configuration file, so that it rejoins the cluster (a master
+ * that was replaced comes back as a replica of the new one).  Returns 0
+ * once it answers PING, or -1 with why filled.
+ */
+int redis_cluster_restart_node(struct redis_cluster *c, int i, char *why,
+    size_t len);
+
+/*
  * Kill the master of slot with SIGKILL and wait up to timeout_ms until
  * a replica has taken over its slots on every running node's view and
  * the cluster is ok again (redis_cluster_wait_ok).  Returns the index in

@@ -6,6 +6,9 @@
  * ASK; a master killed, its replica promoted, and every key still read.
  */
 #include <check.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -585,6 +588,556 @@ START_TEST(test_cluster_routes_keys_and_survives_a_master_failing)
 }
 END_TEST
 
+/* ------------------------------------------- inboxd on the cluster */
+
+#define FLEET_CONF FAST "lease-timeout 3\nmax-messages 10000\n" \
+	"max-inbox-bytes 16M\n"
+#define RECEIVERS 4   /* receiving inboxes on each master */
+#define SEND_TIMED 500 /* sends timed for the cost of a send */
+#define BODY_MAX 48
+
+/* A Redis Cluster of its own and two inboxd nodes on it. */
+struct fleet {
+	struct redis_cluster rc;
+	struct inboxd d;
+	char names[RCLUSTER_MASTERS * RECEIVERS][16]; /* receivers */
+	int shard[RCLUSTER_MASTERS * RECEIVERS];      /* their masters */
+	int n;
+};
+
+/* The slot of inbox name's keys. */
+static unsigned
+slot_of_inbox(const char *name)
+{
+	char key[64];
+
+	snprintf(key, sizeof(key), "inboxd:{%s}:i", name);
+	return redis_slot_of(key, strlen(key));
+}
+
+/*
+ * Start the cluster and the nodes with conf, and pick RECEIVERS inbox
+ * names on each master (r0, r1, ... as they fall), each contacted.
+ */
+static void
+fleet_start(struct fleet *f, const char *conf)
+{
+	char why[600], text[1024], name[16];
+	const char *err = "";
+	int count[RCLUSTER_NODES] = { 0 }, i, m;
+
+	memset(f, 0, sizeof(*f));
+	ck_assert_msg(redis_cluster_start(&f->rc, why, sizeof(why)) == 0,
+	    "the Redis Cluster did not start: %s", why);
+	snprintf(text, sizeof(text), "%s%s", FLEET_CONF, conf);
+	ck_assert_msg(cluster_start_on(&f->d, text, f->rc.seeds, &err) == 0,
+	    "the nodes did not start: %s", err);
+	for (i = 0; f->n < RCLUSTER_MASTERS * RECEIVERS; i++) {
+		ck_assert_int_lt(i, 1000);
+		snprintf(name, sizeof(name), "r%d", i);
+		m = redis_cluster_master_of(&f->rc, slot_of_inbox(name));
+		ck_assert_int_ge(m, 0);
+		if (count[m] == RECEIVERS)
+			continue;
+		count[m]++;
+		snprintf(f->names[f->n], sizeof(f->names[0]), "%s", name);
+		f->shard[f->n++] = m;
+		ck_assert_int_eq(client_request(f->d.cluster->node[f->n % 2].port,
+		    "GET", "/inbox?wait=0", name, "pw", NULL, NULL, 0, NULL),
+		    204);
+	}
+	ck_assert_int_eq(client_request(f->d.cluster->node[0].port, "GET",
+	    "/inbox?wait=0", "tx", "pw", NULL, NULL, 0, NULL), 204);
+}
+
+static void
+fleet_stop(struct fleet *f)
+{
+	stop(&f->d);
+	redis_cluster_stop(&f->rc);
+}
+
+/* Every message sent under traffic: its body, and what became of it. */
+struct traffic {
+	struct fleet *f;
+	pthread_mutex_t lock;
+	atomic_int stop_sending, stop_receiving;
+	struct tmsg {
+		char body[BODY_MAX];
+		int to;     /* index in f->names */
+		int acked;  /* a send of it answered 204 */
+		int tries;  /* sends of it */
+		int got;    /* pops of it */
+		long acked_ms;
+	} *m;
+	int n, max;
+	long kill_ms, promoted_ms;
+	int sends, retries, refused; /* attempts, again after one failed,
+	                                answers other than 204 */
+	int pops, unexpected;
+	long after_acked; /* sends to the failed shard acked after it */
+	int victim;       /* the master killed */
+};
+
+/* Find the message whose body is (len bytes) b: its index, or -1. */
+static int
+traffic_find(struct traffic *t, const char *b, size_t len)
+{
+	unsigned k;
+	int to;
+
+	if (len == 0 || len >= BODY_MAX ||
+	    sscanf(b, "m%u to%d", &k, &to) != 2 || (int)k >= t->n ||
+	    strncmp(t->m[k].body, b, len) != 0 || t->m[k].body[len] != '\0')
+		return -1;
+	return (int)k;
+}
+
+/*
+ * The sender: message after message, round-robin over the receivers,
+ * through the two nodes in turn; one that fails (503 while a shard fails
+ * over, or no answer) is sent again, for up to 10 s: the client's part
+ * of at-least-once.
+ */
+static void *
+sender(void *arg)
+{
+	struct traffic *t = arg;
+	struct response r;
+	char body[BODY_MAX];
+	int k = 0, node = 0, st, to;
+	long give_up;
+
+	while (!atomic_load(&t->stop_sending) && k < t->max) {
+		to = k % t->f->n;
+		snprintf(body, sizeof(body), "m%d to%d", k, to);
+		pthread_mutex_lock(&t->lock);
+		snprintf(t->m[k].body, sizeof(t->m[k].body), "%s", body);
+		t->m[k].to = to;
+		t->n = k + 1;
+		pthread_mutex_unlock(&t->lock);
+		give_up = client_now_ms() + 10000;
+		for (;;) {
+			char target[64];
+
+			snprintf(target, sizeof(target), "/inbox?to=%s",
+			    t->f->names[to]);
+			st = client_request(t->f->d.cluster->node[node].port,
+			    "POST", target, "tx", "pw", NULL, body,
+			    strlen(body), &r);
+			node = 1 - node;
+			pthread_mutex_lock(&t->lock);
+			t->sends++;
+			t->m[k].tries++;
+			if (st == 204) {
+				t->m[k].acked = 1;
+				t->m[k].acked_ms = client_now_ms();
+				if (t->promoted_ms > 0 &&
+				    t->f->shard[to] == t->victim)
+					t->after_acked++;
+			} else
+				t->refused++;
+			pthread_mutex_unlock(&t->lock);
+			if (st != -1)
+				response_free(&r);
+			if (st == 204 || client_now_ms() > give_up)
+				break;
+			t->retries++;
+			sleep_ms(20);
+		}
+		k++;
+	}
+	return NULL;
+}
+
+/* The receiver: every receiving inbox popped in turn, through the two
+ * nodes, each pop checked against what was sent. */
+static void *
+receiver(void *arg)
+{
+	struct traffic *t = arg;
+	struct response r;
+	int i = 0, node = 0, st, k, idle = 0;
+
+	for (;;) {
+		st = client_request(t->f->d.cluster->node[node].port, "GET",
+		    "/inbox?wait=0", t->f->names[i], "pw", NULL, NULL, 0, &r);
+		node = 1 - node;
+		if (st == 200) {
+			pthread_mutex_lock(&t->lock);
+			t->pops++;
+			if ((k = traffic_find(t, r.body, r.body_len)) >= 0)
+				t->m[k].got++;
+			else
+				t->unexpected++;
+			pthread_mutex_unlock(&t->lock);
+			idle = 0;
+		} else
+			i = (i + 1) % t->f->n, idle++;
+		if (st != -1)
+			response_free(&r);
+		/* Done: told to stop, and every inbox empty twice over. */
+		if (atomic_load(&t->stop_receiving) && idle > 2 * t->f->n)
+			break;
+	}
+	return NULL;
+}
+
+/* SEND_TIMED sends from one thread of rate(): through node k % 2. */
+struct rate_job {
+	struct fleet *f;
+	int k, n;
+};
+
+static void *
+rate_sends(void *arg)
+{
+	struct rate_job *j = arg;
+	char target[64];
+	int i;
+
+	for (i = 0; i < j->n; i++) {
+		snprintf(target, sizeof(target), "/inbox?to=%s",
+		    j->f->names[(j->k + i) % j->f->n]);
+		ck_assert_int_eq(client_request(
+		    j->f->d.cluster->node[(j->k + i) % 2].port, "POST", target,
+		    "tx", "pw", NULL, "w", 1, NULL), 204);
+	}
+	return NULL;
+}
+
+/* Sends a second from `threads' clients at once, SEND_TIMED in all
+ * (after as many to warm up); the inboxes emptied after. */
+static double
+rate(struct fleet *f, int threads)
+{
+	struct rate_job j[16];
+	pthread_t t[16];
+	long t0 = 0;
+	int i, round;
+
+	for (round = 0; round < 2; round++) {
+		if (round == 1)
+			t0 = client_now_ms();
+		for (i = 0; i < threads; i++) {
+			j[i].f = f;
+			j[i].k = i;
+			j[i].n = SEND_TIMED / threads;
+			ck_assert_int_eq(pthread_create(&t[i], NULL, rate_sends,
+			    &j[i]), 0);
+		}
+		for (i = 0; i < threads; i++)
+			pthread_join(t[i], NULL);
+	}
+	t0 = client_now_ms() - t0;
+	for (i = 0; i < f->n; i++)
+		while (client_request(f->d.cluster->node[0].port, "GET",
+		    "/inbox?wait=0", f->names[i], "pw", NULL, NULL, 0, NULL) ==
+		    200)
+			;
+	return t0 > 0 ? 1000.0 * SEND_TIMED / (double)t0 : 0;
+}
+
+/* Wait up to 15 s until the master node[m] has a replica in sync. */
+static void
+wait_replica(struct fleet *f, int m)
+{
+	long deadline = client_now_ms() + 15000;
+	char *v;
+	int ok;
+
+	for (;;) {
+		v = redis_cmd(&f->rc.node[m], "INFO", "replication",
+		    (char *)NULL);
+		ok = v != NULL && strstr(v, "connected_slaves:1") != NULL &&
+		    strstr(v, "state=online") != NULL;
+		free(v);
+		if (ok)
+			return;
+		ck_assert_msg(client_now_ms() < deadline, "the new master on "
+		    "port %u has no replica in sync after 15 s",
+		    f->rc.node[m].port);
+		sleep_ms(50);
+	}
+}
+
+/*
+ * Traffic through both nodes to inboxes on every master; a master killed
+ * with SIGKILL halfway and its replica promoted (cluster-node-timeout
+ * RCLUSTER_NODE_TIMEOUT); the nodes follow without a restart.  Prints
+ * the lost and duplicated messages; returns the lost.
+ */
+static int
+failover_under_traffic(int wait_replicas, double rates[2])
+{
+	static struct traffic t;
+	struct fleet f;
+	pthread_t ts, tr;
+	char conf[64], why[600], target[64];
+	int i, lost = 0, dup = 0, dup_retried = 0, acked = 0, victim_slot, st;
+	int killed, promoted;
+
+	snprintf(conf, sizeof(conf), "redis-wait-replicas %d\n",
+	    wait_replicas);
+	fleet_start(&f, conf);
+	/* What WAIT costs: a send from one client, and from eight at once
+	 * (their WAITs share the node's connection to a master). */
+	rates[0] = rate(&f, 1);
+	rates[1] = rate(&f, 8);
+
+	memset(&t, 0, sizeof(t));
+	t.f = &f;
+	t.max = 20000;
+	t.m = calloc((size_t)t.max, sizeof(*t.m));
+	ck_assert_ptr_nonnull(t.m);
+	pthread_mutex_init(&t.lock, NULL);
+	t.victim = -1;
+	ck_assert_int_eq(pthread_create(&ts, NULL, sender, &t), 0);
+	ck_assert_int_eq(pthread_create(&tr, NULL, receiver, &t), 0);
+	sleep_ms(1500);
+	/* The master of the first receiver of shard 2. */
+	for (i = 0; f.shard[i] != f.shard[f.n - 1]; i++)
+		;
+	victim_slot = (int)slot_of_inbox(f.names[i]);
+	pthread_mutex_lock(&t.lock);
+	t.victim = f.shard[i];
+	t.kill_ms = client_now_ms();
+	pthread_mutex_unlock(&t.lock);
+	killed = redis_cluster_master_of(&f.rc, (unsigned)victim_slot);
+	promoted = redis_cluster_fail_master(&f.rc, (unsigned)victim_slot,
+	    20000, why, sizeof(why));
+	ck_assert_msg(promoted >= 0, "no replica took over: %s", why);
+	pthread_mutex_lock(&t.lock);
+	t.promoted_ms = client_now_ms();
+	/* The receivers of that shard are the promoted replica's now. */
+	for (i = 0; i < f.n; i++)
+		if (f.shard[i] == t.victim)
+			f.shard[i] = -1;
+	t.victim = -1;
+	pthread_mutex_unlock(&t.lock);
+	/* The old master back, as the new one's replica (until then, a
+	 * send there with redis-wait-replicas 1 cannot be acknowledged);
+	 * then two seconds more of traffic. */
+	ck_assert_msg(redis_cluster_restart_node(&f.rc, killed, why,
+	    sizeof(why)) == 0, "%s", why);
+	wait_replica(&f, promoted);
+	sleep_ms(2000);
+	atomic_store(&t.stop_sending, 1);
+	pthread_join(ts, NULL);
+	atomic_store(&t.stop_receiving, 1);
+	pthread_join(tr, NULL);
+	for (i = 0; i < t.n; i++) {
+		acked += t.m[i].acked;
+		if (t.m[i].acked && t.m[i].got == 0)
+			lost++;
+		if (t.m[i].got > 1) {
+			dup += t.m[i].got - 1;
+			if (t.m[i].tries > 1)
+				dup_retried += t.m[i].got - 1;
+		}
+	}
+	printf("master failover under traffic, redis-wait-replicas %d: %d "
+	    "messages sent (%d sends, %d answered other than 204, so sent "
+	    "again), %d acknowledged, %d popped; lost %d, duplicated %d (%d "
+	    "of them messages the sender sent again after a 503), unexpected "
+	    "%d; failover %ld ms; sends a second: %.0f from one client, %.0f "
+	    "from eight\n", wait_replicas, t.n, t.sends, t.refused, acked,
+	    t.pops, lost, dup, dup_retried, t.unexpected,
+	    t.promoted_ms - t.kill_ms, rates[0], rates[1]);
+	fflush(stdout);
+	ck_assert_int_eq(t.unexpected, 0);
+	/* The nodes followed: sends to every receiver work on the new map,
+	 * and were acknowledged after the promotion. */
+	for (i = 0; i < f.n; i++) {
+		snprintf(target, sizeof(target), "/inbox?to=%s", f.names[i]);
+		st = client_request(f.d.cluster->node[i % 2].port, "POST",
+		    target, "tx", "pw", NULL, "after", 5, NULL);
+		ck_assert_int_eq(st, 204);
+	}
+	for (i = 0; i < t.n && t.m[i].acked_ms <= t.promoted_ms; i++)
+		;
+	ck_assert_msg(i < t.n, "no send was acknowledged after the promotion");
+	free(t.m);
+	pthread_mutex_destroy(&t.lock);
+	fleet_stop(&f);
+	return lost;
+}
+
+START_TEST(test_master_killed_under_traffic_the_nodes_follow)
+{
+	double plain[2], waited[2];
+	int lost0, lost1;
+
+	lost0 = failover_under_traffic(0, plain);
+	lost1 = failover_under_traffic(1, waited);
+	printf("redis-wait-replicas 1 costs: sends a second from one client "
+	    "%.0f against %.0f without (%.2fx), from eight %.0f against %.0f "
+	    "(%.2fx); lost %d without it, %d with it\n", waited[0], plain[0],
+	    plain[0] > 0 ? waited[0] / plain[0] : 0, waited[1], plain[1],
+	    plain[1] > 0 ? waited[1] / plain[1] : 0, lost0, lost1);
+	/* A send answered only once a replica had it survives its master. */
+	ck_assert_int_eq(lost1, 0);
+}
+END_TEST
+
+/* ---------------------------------------------- an inboxd node killed */
+
+#define BIG_LEN ((size_t)8 * MIB)
+#define BIGS 3       /* receivers whose head is in flight at the kill */
+#define QUEUED 5     /* small messages queued for each receiver */
+
+/* A body of BIG_LEN bytes that says which it is (k) in every byte. */
+static unsigned char *
+big_body(int k)
+{
+	unsigned char *body = malloc(BIG_LEN);
+	size_t i;
+
+	ck_assert_ptr_nonnull(body);
+	for (i = 0; i < BIG_LEN; i++)
+		body[i] = (unsigned char)(((i * 2654435761u) >> 13) + (size_t)k);
+	return body;
+}
+
+/*
+ * A pop of user's inbox through port whose response is never read past
+ * its head (a 4 KiB receive window): the message stays in flight on that
+ * node.  Returns the connection.
+ */
+static int
+stalled_pop(unsigned port, const char *user)
+{
+	struct response r;
+	size_t len;
+	char *text;
+	int fd = client_connect_rcvbuf(port, 4096);
+
+	ck_assert_int_ne(fd, -1);
+	text = client_build("GET", "/inbox?wait=0", user, "pw", NULL, NULL, 0,
+	    &len);
+	ck_assert_int_eq(client_write(fd, text, len), 0);
+	free(text);
+	ck_assert_int_eq(client_read_head(fd, &r, 5000), 0);
+	ck_assert_int_eq(r.status, 200);
+	response_free(&r);
+	return fd;
+}
+
+START_TEST(test_node_killed_loses_and_duplicates_nothing)
+{
+	struct fleet f;
+	unsigned char *big[BIGS];
+	int got[RCLUSTER_MASTERS * RECEIVERS][QUEUED + 1], stalled[BIGS];
+	int held[RCLUSTER_MASTERS * RECEIVERS], i, k, lost = 0, dup = 0;
+	int bigs_back[BIGS] = { 0 }, pending;
+	unsigned a, b;
+	char target[64], body[32];
+	struct response r;
+	long t_kill, deadline, back = -1;
+
+	fleet_start(&f, "max-message-size 8M\nmax-inbox-bytes 32M\n"
+	    "max-memory 256M\n");
+	a = f.d.cluster->node[0].port;
+	b = f.d.cluster->node[1].port;
+	memset(got, 0, sizeof(got));
+	/* A big message in flight on node-1 for BIGS receivers, one on
+	 * each master; QUEUED small ones queued for every receiver. */
+	for (i = 0; i < BIGS; i++) {
+		int to = i * RECEIVERS;
+
+		big[i] = big_body(i);
+		snprintf(target, sizeof(target), "/inbox?to=%s", f.names[to]);
+		ck_assert_int_eq(client_request(b, "POST", target, "tx", "pw",
+		    NULL, big[i], BIG_LEN, NULL), 204);
+		stalled[i] = stalled_pop(a, f.names[to]);
+	}
+	for (i = 0; i < f.n; i++)
+		for (k = 0; k < QUEUED; k++) {
+			snprintf(target, sizeof(target), "/inbox?to=%s",
+			    f.names[i]);
+			snprintf(body, sizeof(body), "%d:%d", i, k);
+			ck_assert_int_eq(client_request(k % 2 ? a : b, "POST",
+			    target, "tx", "pw", NULL, body, strlen(body), NULL),
+			    204);
+		}
+	/* GETs held on node-1 for inboxes of a receiver of their own. */
+	for (i = 0; i < f.n; i++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "h%d", i);
+		ck_assert_int_eq(client_request(b, "GET", "/inbox?wait=0", name,
+		    "pw", NULL, NULL, 0, NULL), 204);
+		held[i] = client_send(a, "GET", "/inbox?wait=30", name, "pw",
+		    NULL, NULL, 0);
+		ck_assert_int_ne(held[i], -1);
+	}
+	wait_metric(&f.d, "inboxd_waiters", f.n, 5000);
+
+	ck_assert_int_eq(inboxd_kill(&f.d.cluster->node[0], SIGKILL), -1);
+	t_kill = client_now_ms();
+	for (i = 0; i < BIGS; i++)
+		close(stalled[i]);
+	for (i = 0; i < f.n; i++)
+		close(held[i]);
+	/* Traffic on through node-2: the last small message of each. */
+	for (i = 0; i < f.n; i++) {
+		snprintf(target, sizeof(target), "/inbox?to=%s", f.names[i]);
+		snprintf(body, sizeof(body), "%d:%d", i, QUEUED);
+		ck_assert_int_eq(client_request(b, "POST", target, "tx", "pw",
+		    NULL, body, strlen(body), NULL), 204);
+	}
+	/* Drain through node-2 until everything is back: the big ones once
+	 * node-1's lease ran out. */
+	deadline = t_kill + 3000 + 5000;
+	do {
+		for (i = 0; i < f.n; i++) {
+			while (client_request(b, "GET", "/inbox?wait=0",
+			    f.names[i], "pw", NULL, NULL, 0, &r) == 200) {
+				int x, y;
+
+				if (r.body_len == BIG_LEN) {
+					for (k = 0; k < BIGS; k++)
+						if (memcmp(r.body, big[k],
+						    BIG_LEN) == 0)
+							bigs_back[k]++;
+				} else if (sscanf(r.body, "%d:%d", &x, &y) == 2 &&
+				    x == i && y >= 0 && y <= QUEUED)
+					got[x][y]++;
+				response_free(&r);
+			}
+			response_free(&r);
+		}
+		for (i = 0, pending = 0; i < BIGS; i++)
+			pending += bigs_back[i] == 0;
+		for (i = 0; i < f.n; i++)
+			for (k = 0; k <= QUEUED; k++)
+				pending += got[i][k] == 0;
+		if (pending == 0 && back == -1)
+			back = client_now_ms() - t_kill;
+		if (pending > 0)
+			sleep_ms(50);
+	} while (pending > 0 && client_now_ms() < deadline);
+	for (i = 0; i < BIGS; i++) {
+		lost += bigs_back[i] == 0;
+		dup += bigs_back[i] > 1 ? bigs_back[i] - 1 : 0;
+	}
+	for (i = 0; i < f.n; i++)
+		for (k = 0; k <= QUEUED; k++) {
+			lost += got[i][k] == 0;
+			dup += got[i][k] > 1 ? got[i][k] - 1 : 0;
+		}
+	printf("kill -9 of an inboxd node on the Redis Cluster, %d messages "
+	    "in flight on it and %d GETs held: lost %d, duplicated %d, every "
+	    "message back %ld ms after the kill (lease-timeout 3 s)\n", BIGS,
+	    f.n, lost, dup, back);
+	ck_assert_int_eq(lost, 0);
+	ck_assert_int_eq(dup, 0);
+	for (i = 0; i < BIGS; i++)
+		free(big[i]);
+	fleet_stop(&f);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -593,5 +1146,8 @@ main(void)
 
 	tcase_add_test(tc,
 	    test_cluster_routes_keys_and_survives_a_master_failing);
+	tc = tcase(s, "inboxd_faults", 150);
+	tcase_add_test(tc, test_master_killed_under_traffic_the_nodes_follow);
+	tcase_add_test(tc, test_node_killed_loses_and_duplicates_nothing);
 	return check_run(s);
 }
