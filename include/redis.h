@@ -1,11 +1,16 @@
 /*
  * redis.h - the Redis store (SPEC section 8): every inbox, queue, PIN and
- * room in one Redis shared by any number of inboxd nodes, behind the
- * same struct store_ops as the in-memory store (store.h).
+ * room in one Redis, or one Redis Cluster, shared by any number of
+ * inboxd nodes, behind the same struct store_ops as the in-memory store
+ * (store.h).
  *
- * Each operation is one Lua function (src/lua, one Redis Functions
- * library) called with FCALL: one round trip that checks and changes
- * atomically, on one shared pipelined connection (redis_link.h).  What
+ * Each operation is Lua functions (src/lua, one Redis Functions library)
+ * called with FCALL, each on the keys of one slot: a round trip that
+ * checks and changes atomically, on a shared pipelined connection to
+ * the slot's master (redis_link.h).  An operation over several inboxes
+ * or an inbox and a room is a chain of such calls in an order that a
+ * crash between them cannot make lose a message (inboxd(8): Order of
+ * effects; redis_inbox.c, redis_room.c).  What
  * stays on the node: its held GETs (woken over pub/sub, timed on its own
  * wheel), a cache of the credentials it verified, its heartbeat, its
  * counters, and the gauges of its last walk over every inbox.  The only
@@ -29,31 +34,29 @@
  * - store_stats: counters are this node's own (each function hands back
  *   what it counted), but inboxes_expired, the cluster's inboxes made
  *   less those that live; gauges are the cluster's: inboxes, messages
- *   and bytes as of the node's last walk (gauges.lua, a few SCAN steps a
- *   tick), rooms, members, invitations and PINs from Redis, waiters this
- *   node's held GETs plus the other live nodes' as their last heartbeat
- *   said.  max-inboxes and max-memory are judged by those gauges.
+ *   and bytes, rooms, members, invitations and PINs as of the node's last
+ *   walk over every key of every master (gauges.lua, a few SCAN steps a
+ *   tick), waiters this node's held GETs plus the other live nodes' as
+ *   their last beat said.  max-inboxes, max-memory and max-rooms are
+ *   judged by those gauges.
+ * - With wait_replicas, a send whose WAIT counted fewer replicas answers
+ *   STORE_UNAVAILABLE, though its message is queued.
  * - A send refreshes its sender's inbox at most once a REFRESH_MS
  *   (redis_inbox.c) from a node, with that much slack on its TTL.
  *
- * Hot paths (first contact, send, pop, the end of a delivery, a hold)
- * pass the keys of their one inbox ({NAME}:i, :q, :f) and write no key
- * shared by the cluster.  Expiry: a plain inbox (no PIN, room or
- * invitation) is its keys with one TTL, deleted by Redis; an indexed one
- * is in inboxd:exp by its next deadline, and each node runs reap.lua at
- * every tick, which deletes an inbox idle for inbox-timeout (with no held
- * GET and nothing in flight on a live node), so that it leaves its rooms
- * with left/expired events.  A GET held for a client that hung up keeps
+ * No call writes a key shared by the cluster; hot paths (first contact,
+ * send, pop, the end of a delivery, a hold) pass the keys of their one
+ * inbox ({NAME}:i, :q, :f) and its slot's index.  Expiry: a plain inbox
+ * (no room or invitation) is its keys with one TTL, deleted by Redis; an
+ * indexed one is in its slot's index (inboxd:{TAG}:x) by its next
+ * deadline, and the slot is reaped (reap.lua, redis_reap.c) when that
+ * comes, which deletes an inbox idle for inbox-timeout (with no held GET
+ * and nothing in flight on a live node), after it left its rooms with
+ * left/expired events.  A GET held for a client that hung up keeps
  * nobody present: the node looks at its client when it has been held for
  * inbox-timeout and when it ends, and then the inbox ages from its
  * owner's last request; a GET held on a node whose heartbeat lapsed is
  * forgotten by the reap.
- *
- * Redis Cluster: the hot paths are ready (their keys share the hash tag
- * {NAME} and are declared), but PIN and room functions and the reap
- * still reach several inboxes and the cluster's indexes (inboxd:exp,
- * :pins, :rooms, :stats), and a GET with messages in flight reads other
- * nodes' heartbeat keys.
  */
 #ifndef INBOXD_REDIS_H
 #define INBOXD_REDIS_H
