@@ -283,13 +283,14 @@ redis_call_run_wait(struct store *s, enum lua_script script, struct call *c,
 	    c->nkeys > 0 ? c->len[0] : 0, r);
 }
 
-/* n X-Message-Ids for a script of an HTTP thread; the first. */
+/* n X-Message-Ids for a script, from any thread: the first. */
 uint64_t
 redis_call_ids(struct store *s, unsigned n)
 {
 	uint64_t k = atomic_fetch_add(&s->next_id, n);
 
-	return s->node_number << ID_COUNTER_BITS | (k % ID_REAP_SPACE);
+	return s->node_number << ID_COUNTER_BITS |
+	    (k & (((uint64_t)1 << ID_COUNTER_BITS) - 1));
 }
 
 /* Is r (a reply or an element) the word w? */

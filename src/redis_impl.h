@@ -81,7 +81,6 @@
 #define BEAT_MS 1000       /* heartbeat period */
 #define SUBSCRIBE_WAIT_MS 3000 /* for the first subscription at start */
 #define ID_COUNTER_BITS 40 /* X-Message-Id: node number << 40 | counter */
-#define ID_REAP_SPACE ((uint64_t)1 << 39) /* ids of events made by reaps */
 #define ARGS_MAX 32        /* arguments of a script call, keys too */
 #define CALL_KEYS 5        /* KEYS of a script at most */
 /* A key: inboxd:{TAG}:x with a tag of 2 * STORE_NAME_MAX + 1 (hex). */
@@ -166,8 +165,7 @@ struct store {
 	struct redis_link *link;
 	char node[NODE_NAME_MAX + 1];
 	uint64_t node_number;
-	atomic_uint_fast64_t next_id; /* below ID_REAP_SPACE */
-	uint64_t reap_id;             /* the main thread's */
+	atomic_uint_fast64_t next_id; /* modulo 2^ID_COUNTER_BITS */
 	uint64_t lease_ms;
 	unsigned wait_replicas;      /* redis-wait-replicas */
 	uint8_t key[CRED_MAC_BYTES]; /* the cluster's MAC key */

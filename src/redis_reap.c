@@ -4,8 +4,9 @@
  * slot for what other nodes set (a node that died took its timers with
  * it), shared by the nodes: each looks at SWEEP_SLOTS slots a tick
  * divided by the nodes it hears beating, so that the cluster goes over
- * every slot in about half a minute however many nodes there are.  No index spans the cluster: an inbox or room is indexed in its
- * own slot, and a node reaps the slots it knows to be due.
+ * every slot in about half a minute however many nodes there are.  No
+ * index spans the cluster: an inbox or room is indexed in its own slot,
+ * and a node reaps the slots it knows to be due.
  *
  * Each slot has a timer on the node's wheel, armed by the due_in a
  * script reports (redis_call.c) for the earliest deadline it set in the

@@ -15,9 +15,9 @@
 -- its held GET, with a, the last request of its owner; d while the reap
 -- takes it out of its rooms); :q, the list of queued messages, oldest
 -- first; :f, a hash of messages in flight (id -> node NL token of the
--- GET NL when popped NL message); :r, a hash of the rooms it is in or invited to (room
--- -> STATE SEQ: m member, j joining, v invited; SEQ the last event of
--- the room it got, see Rooms below).
+-- GET NL when popped NL message); :r, a hash of the rooms it is in or
+-- invited to (room -> STATE SEQ: m member, j joining, v invited; SEQ the
+-- last event of the room it got, see Rooms below).
 --
 -- Room R, tag of R: inboxd:r:{T} (hash: c creator, cc 1 while the
 -- creator is a member, k MAC of the secret, mm max_members, x expiry, n

@@ -3,8 +3,8 @@
 -- message, unless it outlived message-timeout.  A delivered message of
 -- a plain inbox costs the in-flight entry's deletion and, the inbox
 -- being idle then, that of its counts.
--- KEYS: NAME's :i :q :f, its slot's :x.  ARGV: NAME ID DELIVERED.  Returns 1, or 0 when
--- it was not in flight.
+-- KEYS: NAME's :i :q :f, its slot's :x.  ARGV: NAME ID DELIVERED.
+-- Returns 1, or 0 when it was not in flight.
 local name, id, delivered = ARGV[13], ARGV[14], ARGV[15]
 local i, f = KEYS[1], KEYS[3]
 set_xkey(KEYS[4])

@@ -3,7 +3,8 @@
 -- in a window of WINDOW ms from its first failure, the same for every
 -- node.  From LIMIT failures on, every node is told on inboxd:all, so the
 -- address is refused everywhere at once, not node by node.
--- KEYS: inboxd:fail:{ADDR}.  ARGV: ADDR WINDOW LIMIT.  Returns {failures, ms left in the window}.
+-- KEYS: inboxd:fail:{ADDR}.  ARGV: ADDR WINDOW LIMIT.  Returns {failures,
+-- ms left in the window}.
 local addr, window, limit = ARGV[13], ARGV[14], tonumber(ARGV[15])
 local k = KEYS[1]
 local n = redis.call('INCR', k)

@@ -3,9 +3,9 @@
 -- (SCAN from CURSOR, COUNT keys at most), off the hot paths: the
 -- inboxes seen, their queued messages and body bytes, the rooms (not
 -- closing), their members and invitations, the live PINs (an inbox's
--- pt), and the inboxes made (the slots' :c).  The node adds the steps up, over every master
--- of a cluster, and a walk that reached cursor 0 everywhere gives the
--- cluster's gauges.  On the way, a plain inbox's messages that outlived
+-- pt), and the inboxes made (the slots' :c).  The node adds the steps
+-- up, over every master of a cluster, and a walk that reached cursor 0
+-- everywhere gives the cluster's gauges.  On the way, a plain inbox's messages that outlived
 -- message-timeout are dropped (and counted expired), so that they leave
 -- the gauges within a walk; an indexed inbox's are the reap's.  A SCAN
 -- may return a key twice: the gauges are approximate (SPEC section 8).

@@ -3,7 +3,8 @@
 -- as the inbox's waiter, if it still is, and the inbox lives on for
 -- inbox-timeout from now, or, for a client gone, from its owner's last
 -- request: a GET nobody waits for keeps nobody present.
--- KEYS: NAME's :i :q :f, its slot's :x.  ARGV: NAME TOKEN GONE.  Returns 1 when it was the waiter, else 0.
+-- KEYS: NAME's :i :q :f, its slot's :x.  ARGV: NAME TOKEN GONE.  Returns
+-- 1 when it was the waiter, else 0.
 local name, token, gone = ARGV[13], ARGV[14], ARGV[15] == '1'
 local i = KEYS[1]
 set_xkey(KEYS[4])
