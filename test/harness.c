@@ -1150,6 +1150,29 @@ redis_cluster_move_slot(struct redis_cluster *c, unsigned slot, int to,
 }
 
 int
+redis_cluster_replica_of(struct redis_cluster *c, int master)
+{
+	struct rcluster_entry e[RCLUSTER_NODES + 2];
+	char why[256], id[41];
+	int i, j, n;
+
+	if (master < 0 || master >= RCLUSTER_NODES ||
+	    rcluster_myid(c, master, id) == -1)
+		return -1;
+	for (i = 0; i < RCLUSTER_NODES; i++) {
+		if (c->node[i].pid <= 0)
+			continue;
+		if ((n = rcluster_nodes(c, i, e, why, sizeof(why))) == -1)
+			return -1;
+		for (j = 0; j < n; j++)
+			if (strcmp(e[j].master_id, id) == 0 && !e[j].failing)
+				return rcluster_index(c, e[j].port);
+		return -1;
+	}
+	return -1;
+}
+
+int
 redis_cluster_restart_node(struct redis_cluster *c, int i, char *why,
     size_t len)
 {

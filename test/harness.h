@@ -193,6 +193,10 @@ int redis_cluster_move_slot(struct redis_cluster *c, unsigned slot, int to,
  * sees it, or -1. */
 int redis_cluster_master_of(struct redis_cluster *c, unsigned slot);
 
+/* The index in node[] of a replica of the master node[master], as the
+ * first running node sees it, or -1. */
+int redis_cluster_replica_of(struct redis_cluster *c, int master);
+
 /*
  * Start node[i] again after it was killed, on its port and with its
  * cluster configuration file, so that it rejoins the cluster (a master

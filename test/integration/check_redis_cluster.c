@@ -594,6 +594,7 @@ END_TEST
 	"max-inbox-bytes 16M\n"
 #define RECEIVERS 4   /* receiving inboxes on each master */
 #define SEND_TIMED 500 /* sends timed for the cost of a send */
+#define LAG_MS 300     /* a replica stopped before its master is killed */
 #define BODY_MAX 48
 
 /* A Redis Cluster of its own and two inboxd nodes on it. */
@@ -864,8 +865,11 @@ wait_replica(struct fleet *f, int m)
 /*
  * Traffic through both nodes to inboxes on every master; a master killed
  * with SIGKILL halfway and its replica promoted (cluster-node-timeout
- * RCLUSTER_NODE_TIMEOUT); the nodes follow without a restart.  Prints
- * the lost and duplicated messages; returns the lost.
+ * RCLUSTER_NODE_TIMEOUT); the nodes follow without a restart.  The
+ * replica is stopped (SIGSTOP) and cut off for LAG_MS before the kill,
+ * so that the master has writes its replica never gets: the replication
+ * lag a busy master or a slow link has, longer.  Prints the lost and
+ * duplicated messages; returns the lost.
  */
 static int
 failover_under_traffic(int wait_replicas, double rates[2])
@@ -875,7 +879,7 @@ failover_under_traffic(int wait_replicas, double rates[2])
 	pthread_t ts, tr;
 	char conf[64], why[600], target[64];
 	int i, lost = 0, dup = 0, dup_retried = 0, acked = 0, victim_slot, st;
-	int killed, promoted;
+	int killed, promoted, lagging;
 
 	snprintf(conf, sizeof(conf), "redis-wait-replicas %d\n",
 	    wait_replicas);
@@ -904,9 +908,22 @@ failover_under_traffic(int wait_replicas, double rates[2])
 	t.kill_ms = client_now_ms();
 	pthread_mutex_unlock(&t.lock);
 	killed = redis_cluster_master_of(&f.rc, (unsigned)victim_slot);
-	promoted = redis_cluster_fail_master(&f.rc, (unsigned)victim_slot,
-	    20000, why, sizeof(why));
-	ck_assert_msg(promoted >= 0, "no replica took over: %s", why);
+	lagging = redis_cluster_replica_of(&f.rc, killed);
+	ck_assert_int_ge(lagging, 0);
+	kill(f.rc.node[lagging].pid, SIGSTOP);
+	/* Its link cut too: what the master writes from now on, it never
+	 * passes on (what was in flight reaches the replica still). */
+	free(redis_cmd(&f.rc.node[killed], "CLIENT", "KILL", "TYPE", "replica",
+	    (char *)NULL));
+	sleep_ms(LAG_MS);
+	/* The master goes; its replica, back, takes over. */
+	redis_kill(&f.rc.node[killed], SIGKILL);
+	kill(f.rc.node[lagging].pid, SIGCONT);
+	ck_assert_msg(redis_cluster_wait_ok(&f.rc, 20000, why, sizeof(why)) ==
+	    0, "no replica took over: %s", why);
+	promoted = redis_cluster_master_of(&f.rc, (unsigned)victim_slot);
+	ck_assert_msg(promoted >= 0 && promoted != killed, "slot %d has no "
+	    "new master", victim_slot);
 	pthread_mutex_lock(&t.lock);
 	t.promoted_ms = client_now_ms();
 	/* The receivers of that shard are the promoted replica's now. */
@@ -936,12 +953,13 @@ failover_under_traffic(int wait_replicas, double rates[2])
 				dup_retried += t.m[i].got - 1;
 		}
 	}
-	printf("master failover under traffic, redis-wait-replicas %d: %d "
+	printf("master failover under traffic (its replica %d ms behind), "
+	    "redis-wait-replicas %d: %d "
 	    "messages sent (%d sends, %d answered other than 204, so sent "
 	    "again), %d acknowledged, %d popped; lost %d, duplicated %d (%d "
 	    "of them messages the sender sent again after a 503), unexpected "
 	    "%d; failover %ld ms; sends a second: %.0f from one client, %.0f "
-	    "from eight\n", wait_replicas, t.n, t.sends, t.refused, acked,
+	    "from eight\n", LAG_MS, wait_replicas, t.n, t.sends, t.refused, acked,
 	    t.pops, lost, dup, dup_retried, t.unexpected,
 	    t.promoted_ms - t.kill_ms, rates[0], rates[1]);
 	fflush(stdout);
