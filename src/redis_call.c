@@ -261,6 +261,17 @@ redis_call_run(struct store *s, enum lua_script script, struct call *c)
 	    c->argc, c->argv, c->len));
 }
 
+int
+redis_call_done(struct store *s, enum lua_script script, struct call *c)
+{
+	redisReply *r = redis_call_run(s, script, c);
+	int ret = r != NULL && r->type == REDIS_REPLY_INTEGER ? 0 : -1;
+
+	if (r != NULL)
+		freeReplyObject(r);
+	return ret;
+}
+
 redisReply *
 redis_call_run_wait(struct store *s, enum lua_script script, struct call *c,
     bool *durable)

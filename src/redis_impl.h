@@ -338,6 +338,10 @@ void redis_call_u64(struct call *c, uint64_t v);
 redisReply *redis_call_run(struct store *s, enum lua_script script,
     struct call *c);
 
+/* redis_call_run of a script that answers a number, which is dropped:
+ * 0, or -1 for an error or no answer. */
+int redis_call_done(struct store *s, enum lua_script script, struct call *c);
+
 /*
  * redis_call_run, then, with redis-wait-replicas N, WAIT N on the same
  * connection: *durable is false when fewer replicas than N have the

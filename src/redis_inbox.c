@@ -267,18 +267,12 @@ redis_inbox_finish(struct store *s, const char *name, const char *id,
     bool delivered)
 {
 	struct call c;
-	redisReply *r;
-	int ret;
 
 	redis_call_inbox(s, &c, name, "iqfx", 0);
 	redis_call_str(&c, name);
 	redis_call_str(&c, id);
 	redis_call_str(&c, delivered ? "1" : "0");
-	r = redis_call_run(s, LUA_DONE, &c);
-	ret = r != NULL && r->type == REDIS_REPLY_INTEGER ? 0 : -1;
-	if (r != NULL)
-		freeReplyObject(r);
-	return ret;
+	return redis_call_done(s, LUA_DONE, &c);
 }
 
 static void
@@ -316,14 +310,12 @@ redis_inbox_unhold(struct store *s, const char *name, uint64_t token,
     bool gone)
 {
 	struct call c;
-	redisReply *r;
 
 	redis_call_inbox(s, &c, name, "iqfx", 0);
 	redis_call_str(&c, name);
 	redis_call_u64(&c, token);
 	redis_call_str(&c, gone ? "1" : "0");
-	if ((r = redis_call_run(s, LUA_UNHOLD, &c)) != NULL)
-		freeReplyObject(r);
+	(void)redis_call_done(s, LUA_UNHOLD, &c);
 }
 
 /* Queue unhold.lua for h on the main thread's batch (under the lock). */
@@ -500,13 +492,11 @@ pin_drop(struct store *s, const char *code, const char *name)
 {
 	char key[64];
 	struct call c;
-	redisReply *r;
 
 	snprintf(key, sizeof(key), "inboxd:pin:{%s}", code);
 	redis_call_key(s, &c, key, 0);
 	redis_call_str(&c, name);
-	if ((r = redis_call_run(s, LUA_PIN_DROP, &c)) != NULL)
-		freeReplyObject(r);
+	(void)redis_call_done(s, LUA_PIN_DROP, &c);
 }
 
 /*

@@ -262,17 +262,11 @@ static int
 recover(struct store *s, const char *name, uint64_t token)
 {
 	struct call c;
-	redisReply *r;
-	int ret;
 
 	redis_call_inbox(s, &c, name, "iqfx", 0);
 	redis_call_str(&c, name);
 	redis_call_u64(&c, token);
-	r = redis_call_run(s, LUA_RECOVER, &c);
-	ret = r != NULL && r->type == REDIS_REPLY_INTEGER ? 0 : -1;
-	if (r != NULL)
-		freeReplyObject(r);
-	return ret;
+	return redis_call_done(s, LUA_RECOVER, &c);
 }
 
 /* Tell Redis what it missed while away. */

@@ -97,15 +97,13 @@ bury(struct store *s, const redisReply *w)
 {
 	const char *name = w->element[1]->str;
 	struct call c;
-	redisReply *r;
 	size_t i;
 
 	redis_call_inbox(s, &c, name, "iqfrx", 0);
 	redis_call_str(&c, name);
 	for (i = 2; i < w->elements && c.argc < ARGS_MAX; i++)
 		redis_call_bytes(&c, w->element[i]->str, w->element[i]->len);
-	if ((r = redis_call_run(s, LUA_INBOX_BURY, &c)) != NULL)
-		freeReplyObject(r);
+	(void)redis_call_done(s, LUA_INBOX_BURY, &c);
 }
 
 /*

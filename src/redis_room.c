@@ -150,17 +150,11 @@ static int
 trim(struct store *s, const char *room, unsigned long long seq)
 {
 	struct call c;
-	redisReply *r;
-	int ret;
 
 	redis_call_room(s, &c, room, 0);
 	redis_call_str(&c, room);
 	redis_call_u64(&c, seq);
-	r = redis_call_run(s, LUA_ROOM_TRIM, &c);
-	ret = r != NULL && r->type == REDIS_REPLY_INTEGER ? 0 : -1;
-	if (r != NULL)
-		freeReplyObject(r);
-	return ret;
+	return redis_call_done(s, LUA_ROOM_TRIM, &c);
 }
 
 /* Queue member_deliver.lua for name with its events on b: 0 or -1. */
@@ -339,7 +333,6 @@ confirm(struct store *s, const char *user, const char *room, bool ok,
     const char *seq, const char *prior)
 {
 	struct call c;
-	redisReply *r;
 
 	redis_call_inbox(s, &c, user, "iqfrx", 0);
 	redis_call_str(&c, user);
@@ -347,8 +340,7 @@ confirm(struct store *s, const char *user, const char *room, bool ok,
 	redis_call_str(&c, ok ? "1" : "0");
 	redis_call_str(&c, seq);
 	redis_call_str(&c, prior);
-	if ((r = redis_call_run(s, LUA_MEMBER_CONFIRM, &c)) != NULL)
-		freeReplyObject(r);
+	(void)redis_call_done(s, LUA_MEMBER_CONFIRM, &c);
 }
 
 enum store_result
