@@ -537,6 +537,8 @@ redis_inbox_pin_send(struct store *s, uint32_t code, struct message *m,
 
 	if (redis_cred_gen(s, from, gen, now_ms, 0) == -1)
 		return STORE_UNAVAILABLE;
+	if (redis_inbox_over_memory(s, message_cost(m)))
+		return STORE_SERVER_FULL;
 	id = redis_call_ids(s, 1);
 	redis_call_init(s, &c, id);
 	redis_call_u64(&c, code);
