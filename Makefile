@@ -36,7 +36,8 @@ PKGS = libmicrohttpd libargon2 libcjson gnutls check hiredis
 # PATH, /FILE:PACKAGE when FILE exists.
 NEEDS_build = cc:gcc libc6-dev pkg-config:pkg-config libmicrohttpd-dev \
 	libargon2-dev libcjson-dev libgnutls28-dev check libhiredis-dev
-# The tests run redis-server (cluster mode) and nginx, make a certificate
+# The tests run redis-server (cluster mode, and the Redis store under the
+# unit suites check_store and check_room) and nginx, make a certificate
 # with openssl (TLS), and the browser test runs Chromium under node (with
 # npm's playwright-core) in a network namespace of its own (ip, unshare).
 # redis-cli is for tests of a Redis Cluster.
@@ -46,7 +47,7 @@ NEEDS_check = redis-server:redis-server redis-cli:redis-tools nginx:nginx \
 	openssl:openssl $(if $(filter 0,$(BROWSER)),,$(CHROMIUM):chromium \
 	node:nodejs ip:iproute2 unshare:util-linux)
 NEEDS_sanitize = clang:clang libclang-rt-14-dev $(NEEDS_check)
-NEEDS_memcheck = valgrind:valgrind
+NEEDS_memcheck = valgrind:valgrind redis-server:redis-server
 NEEDS_fuzz = clang:clang libclang-rt-14-dev
 # The bench also probes with curl, picks free ports with ss and finds
 # nginx's worker with pgrep.
@@ -129,7 +130,8 @@ DAEMON = $(B)/inboxd
 # hiredis' replies without calling hiredis, but needs its header.
 CORE = util timer config json log store store_mem store_mem_room auth metrics addr peer field \
 	redis_slot
-# The daemon's own: HTTP, and the Redis store (the only hiredis user).
+# The daemon's own: HTTP, and the Redis store (the only hiredis user,
+# linked into the store's unit suites too: STORE_SUITES).
 REDIS = redis_call redis_held redis_cred redis_inbox redis_room redis_sub \
 	redis_node redis_reap redis_peer redis_link redis_pipe
 SERVER = http api waiter $(REDIS)
@@ -210,7 +212,18 @@ $(DAEMON): $(CORE_OBJS) $(SERVER_OBJS)
 $(TBIN)/check_%: test/unit/check_%.c $(CORE_OBJS) config.mk
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Itest $(ALL_CFLAGS) $(CHECK_CFLAGS) $(REDIS_CFLAGS) \
-	    $(LDFLAGS) -o $@ $< $(CORE_OBJS) $(LIBS) $(CHECK_LIBS) $(REDIS_LIBS)
+	    $(LDFLAGS) -o $@ $< $(UNIT_OBJS) $(CORE_OBJS) $(LIBS) \
+	    $(CHECK_LIBS) $(REDIS_LIBS)
+
+# The store's suites run every case on both stores, the Redis one on a
+# redis-server each suite starts for itself (test/backend.c): they link
+# the Redis store and the tests' Redis helpers (test/client.c), not the
+# daemon.
+STORE_SUITES = $(TBIN)/check_store $(TBIN)/check_room
+STORE_SUITE_OBJS = $(OBJ)/test/backend.o $(OBJ)/test/client.o \
+	$(REDIS:%=$(OBJ)/%.o)
+$(STORE_SUITES): $(STORE_SUITE_OBJS)
+$(STORE_SUITES): UNIT_OBJS = $(STORE_SUITE_OBJS)
 
 $(TBIN)/check_%: test/integration/check_%.c $(TEST_SUPPORT) $(CORE_OBJS) \
     config.mk

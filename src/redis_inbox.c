@@ -581,7 +581,7 @@ redis_inbox_pin_send(struct store *s, uint32_t code, struct message *m,
     uint64_t now_ms, char to[STORE_NAME_MAX + 1])
 {
 	const char *from = message_from(m), *type = message_type(m);
-	char gen[GEN_CHARS + 1], codes[16], key[64];
+	char gen[GEN_CHARS + 1], codes[16], key[64], name[STORE_NAME_MAX + 1];
 	const char *argv[2] = { "GET", key };
 	size_t lens[2];
 	enum store_result res;
@@ -606,14 +606,14 @@ redis_inbox_pin_send(struct store *s, uint32_t code, struct message *m,
 		freeReplyObject(r);
 		return res == STORE_OK ? STORE_UNAVAILABLE : res;
 	}
-	memcpy(to, r->str, r->len);
-	to[r->len] = '\0';
+	memcpy(name, r->str, r->len); /* `to' is set on STORE_OK only */
+	name[r->len] = '\0';
 	freeReplyObject(r);
 	if (redis_inbox_over_memory(s, message_cost(m)))
 		return STORE_SERVER_FULL;
 	id = redis_call_ids(s, 1);
-	redis_call_inbox(s, &c, to, "iqx", id);
-	redis_call_str(&c, to);
+	redis_call_inbox(s, &c, name, "iqx", id);
+	redis_call_str(&c, name);
 	redis_call_str(&c, codes);
 	redis_call_str(&c, from);
 	redis_call_str(&c, type != NULL ? type : "");
@@ -623,7 +623,8 @@ redis_inbox_pin_send(struct store *s, uint32_t code, struct message *m,
 	if (r != NULL)
 		freeReplyObject(r);
 	if (res == STORE_OK) {
-		pin_drop(s, codes, to);
+		pin_drop(s, codes, name);
+		strcpy(to, name);
 		if (!durable)
 			return STORE_UNAVAILABLE;
 		m->id = id;

@@ -1,7 +1,13 @@
 /*
  * check_room.c - rooms (SPEC section 7): create, join, members, fan-out,
- * invitations, leave, close and expiry, with time passed in, a recording
- * event renderer and the connection replaced by a recording fake.
+ * invitations, leave, close and expiry, on both stores (backend.h):
+ * room/memory and room/redis run the same cases, with a recording event
+ * renderer and the connection replaced by a recording fake.  Time is
+ * passed in; the cases on expiry run on the real clock on Redis, whose
+ * own clock times inboxes, messages and rooms.
+ *
+ * As the HTTP layer does, every sender is an inbox that was made (and
+ * verified) first, and each send logs its sender in first.
  */
 #include <check.h>
 #include <pthread.h>
@@ -9,51 +15,32 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "check_run.h"
+#include "backend.h"
+#include "json.h"
 #include "store.h"
 
 #define TICK 100
 #define SEC 1000
 #define TTL (3600 * SEC) /* a room lifetime that outlives every test */
-
-/* Stands in for a held request's connection. */
-struct fake {
-	bool alive;
-	int holds;
-	int releases;
-};
-
-static bool
-fake_alive(struct store_waiter *w)
-{
-	return ((struct fake *)w->owner)->alive;
-}
-
-static void
-fake_hold(struct store_waiter *w)
-{
-	((struct fake *)w->owner)->holds++;
-}
-
-static void
-fake_release(struct store_waiter *w)
-{
-	((struct fake *)w->owner)->releases++;
-}
-
-static const struct store_waiter_ops ops = { fake_alive, fake_hold,
-	fake_release };
+#define REDIS_CASE_TIMEOUT 60 /* s: the cases on Redis' real clock */
 
 static struct store *s;
 static struct store_limits lim;
-static const struct cred_hash hash; /* the store keeps it, never reads it */
 static const uint8_t mac_a[CRED_MAC_BYTES] = { 1 }; /* inbox passwords */
 static const uint8_t mac_r[CRED_MAC_BYTES] = { 7, 7 }; /* the room secret */
 static const uint8_t mac_x[CRED_MAC_BYTES] = { 7, 8 }; /* a wrong one */
 
+#define UNTIL(cond, by) BACKEND_UNTIL(s, cond, by)
+
 /* ------------------------------------------------- the recording renderer */
 
-/* What the renderer was handed, copied. */
+/*
+ * What the renderer was handed, copied.  Only the in-memory store calls
+ * it: the Redis store renders events in Lua, as json_room_event does, so
+ * on Redis the cases check what the events say in the bodies the members
+ * receive (assert_heard), which the renderer below makes the same on the
+ * in-memory store.
+ */
 struct news_rec {
 	enum room_event event;
 	char room[64];
@@ -86,12 +73,11 @@ event_name(enum room_event ev)
 	}
 }
 
-/* Record the news; the body is "EVENT:PEER". */
+/* Record the news; the body is the daemon's, json_room_event's. */
 static char *
 render(const struct room_news *n, size_t *len)
 {
 	struct news_rec *r;
-	char *body;
 	unsigned i;
 
 	/* Counted always, kept while there is space. */
@@ -111,18 +97,26 @@ render(const struct room_news *n, size_t *len)
 	}
 	if (render_fails)
 		return NULL;
-	if ((body = malloc(128)) == NULL)
-		return NULL;
-	*len = (size_t)snprintf(body, 128, "%s:%s", event_name(n->event),
-	    n->peer);
-	return body;
+	return json_room_event(n, len);
 }
 
-/* The news rendered i-th since the last forget_news is as described. */
+/* The renderer was called n times since the last forget_news (the
+ * in-memory store's; the Redis store never calls it). */
+static void
+renders(int n)
+{
+	if (!on_redis())
+		ck_assert_int_eq(nnews, n);
+}
+
+/* The news rendered i-th since the last forget_news is as described (on
+ * the in-memory store; see assert_heard for both). */
 static void
 assert_news(int i, enum room_event ev, const char *peer, const char *reason,
     const char *members)
 {
+	if (on_redis())
+		return;
 	ck_assert_int_lt(i, nnews);
 	ck_assert_int_lt(i, MAX_NEWS - 1);
 	ck_assert_str_eq(event_name(news[i].event), event_name(ev));
@@ -154,9 +148,22 @@ setup(void)
 	lim.max_rooms_per_inbox = 4;
 	nnews = 0;
 	render_fails = false;
-	s = store_new(&lim, &ops, 0, TICK);
-	ck_assert_ptr_nonnull(s);
+	s = backend_store_new(&lim, &backend_fake_ops, TICK);
 	store_set_renderer(s, render);
+}
+
+static void
+setup_memory(void)
+{
+	backend = BACKEND_MEMORY;
+	setup();
+}
+
+static void
+setup_redis(void)
+{
+	backend = BACKEND_REDIS;
+	setup();
 }
 
 static void
@@ -166,12 +173,12 @@ teardown(void)
 	s = NULL;
 }
 
+/* The store again, with the limits as the case changed them. */
 static void
 make_store(void)
 {
 	store_free(s);
-	s = store_new(&lim, &ops, 0, TICK);
-	ck_assert_ptr_nonnull(s);
+	s = backend_store_new(&lim, &backend_fake_ops, TICK);
 	store_set_renderer(s, render);
 }
 
@@ -185,19 +192,45 @@ consistent(void)
 	    why);
 }
 
+/* The counters and gauges; on Redis the room and PIN gauges come from
+ * the walk over every inbox, as the inboxes' do. */
 static struct store_stats
-stats(void)
+counts(void)
 {
 	struct store_stats st;
 
+	backend_settle(s, backend_now());
 	store_stats(s, &st);
 	return st;
+}
+
+/* Those, and the gauges of inboxes, messages and bytes counting all done
+ * so far: on Redis, once a walk over every inbox has seen it. */
+static struct store_stats
+stats(void)
+{
+	backend_settle(s, backend_now());
+	return counts();
 }
 
 static void
 create(const char *name, uint64_t now)
 {
-	ck_assert_int_eq(store_create(s, name, &hash, mac_a, now), STORE_OK);
+	struct cred_hash h = backend_hash();
+
+	ck_assert_int_eq(store_create(s, name, &h, mac_a, now), STORE_OK);
+}
+
+/* An inbox that is no more though its owner was verified: never made on
+ * the in-memory store; on Redis, made, then lost (backend_lose_data, so
+ * before anything else is made). */
+static void
+lost(const char *name)
+{
+	if (on_redis()) {
+		create(name, 0);
+		backend_lose_data();
+	}
 }
 
 static struct message *
@@ -212,9 +245,11 @@ msg(const char *from, const char *type, const char *body)
 	return m;
 }
 
+/* A send as a request makes it: the sender logs in, then sends. */
 static void
 send_ok(const char *to, const char *from, const char *body, uint64_t now)
 {
+	ck_assert_int_eq(store_login(s, from, mac_a, now), STORE_OK);
 	ck_assert_int_eq(store_send(s, to, msg(from, NULL, body), now),
 	    STORE_OK);
 }
@@ -233,6 +268,24 @@ names(const struct roster *ro)
 		strcat(buf, ro->e[i].name);
 	}
 	return buf;
+}
+
+/*
+ * A roster's time left, for a room of lifetime ttl made at `made' and
+ * asked at now: exactly what is left on the in-memory store; on Redis,
+ * whose clock is its own, at most the lifetime and less by no more than
+ * the real time since the store was made.
+ */
+static void
+assert_left(const struct roster *ro, uint64_t ttl, uint64_t made,
+    uint64_t now)
+{
+	if (!on_redis()) {
+		ck_assert_uint_eq(ro->expires_in_ms, ttl - (now - made));
+		return;
+	}
+	ck_assert_uint_le(ro->expires_in_ms, ttl);
+	ck_assert_uint_ge(ro->expires_in_ms + backend_clock_ms() + 1, ttl);
 }
 
 static struct room_params
@@ -318,10 +371,16 @@ err(enum store_result r)
 	return buf;
 }
 
+/* The bodies of the events the last inbox_log popped, in order. */
+#define MAX_HEARD 16
+static _Thread_local char heard[MAX_HEARD][512];
+static _Thread_local int nheard;
+
 /*
  * Pop every queued message of inbox name at now: "FROM@ROOM:EVENT" for an
  * event, "FROM@ROOM=BODY" otherwise (ROOM "-" outside rooms), space
- * separated.  Events are checked to be JSON with their event in the body.
+ * separated.  Events are checked to be JSON with their event first in
+ * the body, which is kept for assert_heard.
  */
 static const char *
 inbox_log(const char *name, uint64_t now)
@@ -329,14 +388,16 @@ inbox_log(const char *name, uint64_t now)
 	static _Thread_local char log[4096];
 	struct store_waiter w = { 0 };
 	struct fake f = { true, 0, 0 };
-	char item[512];
+	char item[1024], head[64];
+	enum store_result r;
 
 	w.owner = &f;
 	log[0] = '\0';
-	while (store_receive(s, name, &w, 0, now) == STORE_OK) {
+	nheard = 0;
+	while ((r = store_receive(s, name, &w, 0, now)) == STORE_OK) {
 		struct message *m = w.msg;
 		const char *room = message_room(m), *ev = message_event(m);
-		char body[256];
+		char body[512];
 
 		ck_assert_uint_lt(m->len, sizeof(body));
 		memcpy(body, message_body(m), m->len);
@@ -345,9 +406,11 @@ inbox_log(const char *name, uint64_t now)
 			ck_assert_ptr_nonnull(room);
 			ck_assert_ptr_nonnull(message_type(m));
 			ck_assert_str_eq(message_type(m), "application/json");
-			ck_assert_msg(strncmp(body, ev, strlen(ev)) == 0 &&
-			    body[strlen(ev)] == ':', "X-Event %s, body %s", ev,
-			    body);
+			snprintf(head, sizeof(head), "{\"event\":\"%s\",", ev);
+			ck_assert_msg(strncmp(body, head, strlen(head)) == 0,
+			    "X-Event %s, body %s", ev, body);
+			if (nheard < MAX_HEARD)
+				strcpy(heard[nheard++], body);
 			snprintf(item, sizeof(item), "%s@%s:%s",
 			    message_from(m), room, ev);
 		} else
@@ -358,7 +421,40 @@ inbox_log(const char *name, uint64_t now)
 		strcat(log, item);
 		store_done(s, &w, true, now);
 	}
+	ck_assert_msg(r == STORE_EMPTY || r == STORE_NOT_FOUND,
+	    "receive for %s: %d", name, (int)r);
 	return log;
+}
+
+/*
+ * The i-th event the last inbox_log popped says what json_room_event
+ * renders for ev of room r about peer, with reason (NULL: none) and the
+ * members (comma-separated), byte for byte, on both stores.
+ */
+static void
+assert_heard(int i, enum room_event ev, const char *peer, const char *reason,
+    const char *members)
+{
+	struct room_news n = { 0 };
+	const char *list[16];
+	char copy[512], *p, *save = NULL;
+	size_t len;
+	char *want;
+
+	ck_assert_int_lt(i, nheard);
+	snprintf(copy, sizeof(copy), "%s", members);
+	for (p = strtok_r(copy, ",", &save); p != NULL && n.nmembers < 16;
+	    p = strtok_r(NULL, ",", &save))
+		list[n.nmembers++] = p;
+	n.event = ev;
+	n.room = "r";
+	n.peer = peer;
+	n.reason = reason;
+	n.members = list;
+	want = json_room_event(&n, &len);
+	ck_assert_ptr_nonnull(want);
+	ck_assert_str_eq(heard[i], want);
+	free(want);
 }
 
 /* ---------------------------------------------------------------- create */
@@ -376,10 +472,10 @@ START_TEST(test_create_makes_the_creator_first_member)
 	ck_assert_uint_eq(ro->n, 1);
 	ck_assert_str_eq(ro->e[0].name, "alice");
 	ck_assert_int_eq(ro->e[0].result, STORE_OK);
-	ck_assert_uint_eq(ro->expires_in_ms, 7200 * SEC);
+	assert_left(ro, 7200 * SEC, 1000, 1000);
 	free(ro);
 	consistent();
-	st = stats();
+	st = counts();
 	ck_assert_uint_eq(st.rooms, 1);
 	ck_assert_uint_eq(st.members, 1);
 	ck_assert_uint_eq(st.rooms_created, 1);
@@ -388,10 +484,10 @@ START_TEST(test_create_makes_the_creator_first_member)
 	ck_assert_int_eq(store_room_members(s, "r", "alice", 5000, &ro),
 	    STORE_OK);
 	ck_assert_uint_eq(ro->n, 1);
-	ck_assert_uint_eq(ro->expires_in_ms, 7200 * SEC - 4000);
+	assert_left(ro, 7200 * SEC, 1000, 5000);
 	free(ro);
 	/* Nobody heard of it. */
-	ck_assert_int_eq(nnews, 0);
+	renders(0);
 	ck_assert_str_eq(inbox_log("alice", 5000), "");
 }
 END_TEST
@@ -405,9 +501,9 @@ START_TEST(test_create_of_a_taken_name_is_a_conflict)
 	    STORE_CONFLICT);
 	ck_assert_int_eq(room_new("alice", "r", mac_r, 0, TTL, 10),
 	    STORE_CONFLICT);
-	ck_assert_uint_eq(stats().rooms, 1);
-	ck_assert_uint_eq(stats().rooms_created, 1);
-	ck_assert_uint_eq(stats().members, 1);
+	ck_assert_uint_eq(counts().rooms, 1);
+	ck_assert_uint_eq(counts().rooms_created, 1);
+	ck_assert_uint_eq(counts().members, 1);
 	/* bob got nothing out of it, and the secret is still alice's. */
 	ck_assert_str_eq(members("r", "bob", 10), err(STORE_FORBIDDEN));
 	ck_assert_int_eq(join("r", "bob", mac_x, 10), STORE_WRONG);
@@ -428,7 +524,7 @@ START_TEST(test_create_past_max_rooms_per_inbox)
 	ck_assert_int_eq(room_new("alice", "r2", mac_r, 0, TTL, 0), STORE_OK);
 	ck_assert_int_eq(room_new("alice", "r3", mac_r, 0, TTL, 0),
 	    STORE_TOO_MANY_ROOMS);
-	ck_assert_uint_eq(stats().rooms, 2);
+	ck_assert_uint_eq(counts().rooms, 2);
 	/* Memberships by joining count too. */
 	ck_assert_int_eq(room_new("bob", "b1", mac_r, 0, TTL, 0), STORE_OK);
 	ck_assert_int_eq(join("r1", "bob", mac_r, 0), STORE_OK);
@@ -452,14 +548,17 @@ START_TEST(test_create_past_max_rooms_is_server_full)
 	create("carol", 0);
 	ck_assert_int_eq(room_new("alice", "r1", mac_r, 0, TTL, 0), STORE_OK);
 	ck_assert_int_eq(room_new("bob", "r2", mac_r, 0, TTL, 0), STORE_OK);
+	/* On Redis max-rooms is kept against the walked gauge. */
+	backend_settle(s, backend_now());
 	ck_assert_int_eq(room_new("carol", "r3", mac_r, 0, TTL, 0),
 	    STORE_SERVER_FULL);
-	ck_assert_uint_eq(stats().rooms, 2);
-	ck_assert_uint_eq(stats().rooms_created, 2);
+	ck_assert_uint_eq(counts().rooms, 2);
+	ck_assert_uint_eq(counts().rooms_created, 2);
 	consistent();
 	/* Existing rooms keep working; a closed one frees its slot. */
 	ck_assert_int_eq(join("r1", "carol", mac_r, 0), STORE_OK);
 	ck_assert_int_eq(store_room_close(s, "r2", "bob", 10), STORE_OK);
+	backend_settle(s, backend_now());
 	ck_assert_int_eq(room_new("carol", "r3", mac_r, 0, TTL, 10), STORE_OK);
 	consistent();
 }
@@ -495,10 +594,11 @@ END_TEST
 
 START_TEST(test_create_for_a_missing_inbox_is_not_found)
 {
+	lost("ghost");
 	ck_assert_int_eq(room_new("ghost", "r", mac_r, 0, TTL, 0),
 	    STORE_NOT_FOUND);
-	ck_assert_uint_eq(stats().rooms, 0);
-	ck_assert_uint_eq(stats().rooms_created, 0);
+	ck_assert_uint_eq(counts().rooms, 0);
+	ck_assert_uint_eq(counts().rooms_created, 0);
 	consistent();
 	/* The name is still free. */
 	create("alice", 0);
@@ -520,12 +620,12 @@ START_TEST(test_join_with_the_secret)
 	ck_assert_int_eq(store_room_join(s, "r", "bob", mac_r, 3000, &ro),
 	    STORE_OK);
 	ck_assert_str_eq(names(ro), "alice,bob");
-	ck_assert_uint_eq(ro->expires_in_ms, TTL - 2000);
+	assert_left(ro, TTL, 1000, 3000);
 	free(ro);
 	ck_assert_int_eq(join("r", "carol", mac_r, 3000), STORE_OK);
 	/* Join order, creator first. */
 	ck_assert_str_eq(members("r", "carol", 3000), "alice,bob,carol");
-	ck_assert_uint_eq(stats().members, 3);
+	ck_assert_uint_eq(counts().members, 3);
 	consistent();
 }
 END_TEST
@@ -539,8 +639,8 @@ START_TEST(test_join_with_a_wrong_or_no_secret_is_refused)
 	ck_assert_int_eq(join("r", "bob", NULL, 0), STORE_FORBIDDEN);
 	ck_assert_str_eq(members("r", "alice", 0), "alice");
 	ck_assert_str_eq(members("r", "bob", 0), err(STORE_FORBIDDEN));
-	ck_assert_uint_eq(stats().members, 1);
-	ck_assert_int_eq(nnews, 0);
+	ck_assert_uint_eq(counts().members, 1);
+	renders(0);
 	ck_assert_str_eq(inbox_log("alice", 0), "");
 	consistent();
 }
@@ -548,12 +648,13 @@ END_TEST
 
 START_TEST(test_join_unknown_room_or_inbox_is_not_found)
 {
+	lost("ghost");
 	create("alice", 0);
 	create("bob", 0);
 	room_r(0);
 	ck_assert_int_eq(join("nope", "bob", mac_r, 0), STORE_NOT_FOUND);
 	ck_assert_int_eq(join("r", "ghost", mac_r, 0), STORE_NOT_FOUND);
-	ck_assert_uint_eq(stats().members, 1);
+	ck_assert_uint_eq(counts().members, 1);
 	consistent();
 }
 END_TEST
@@ -573,12 +674,12 @@ START_TEST(test_invite_only_room_admits_only_the_invited)
 	ck_assert_str_eq(members("r", "alice", 0), "alice");
 	ck_assert_int_eq(store_room_invite(s, "r", "alice", "bob", 10),
 	    STORE_OK);
-	ck_assert_uint_eq(stats().invitations, 1);
+	ck_assert_uint_eq(counts().invitations, 1);
 	consistent();
 	ck_assert_int_eq(join("r", "bob", NULL, 20), STORE_OK);
 	ck_assert_str_eq(members("r", "bob", 20), "alice,bob");
 	/* The invitation was consumed by the join. */
-	ck_assert_uint_eq(stats().invitations, 0);
+	ck_assert_uint_eq(counts().invitations, 0);
 	consistent();
 	ck_assert_int_eq(store_room_leave(s, "r", "bob", "bob", 30), STORE_OK);
 	ck_assert_int_eq(join("r", "bob", NULL, 40), STORE_FORBIDDEN);
@@ -599,8 +700,8 @@ START_TEST(test_invitation_lets_in_without_the_secret)
 	    STORE_OK);
 	ck_assert_int_eq(join("r", "bob", NULL, 20), STORE_OK);
 	ck_assert_str_eq(members("r", "bob", 20), "alice,carol,bob");
-	ck_assert_uint_eq(stats().invitations, 0);
-	ck_assert_uint_eq(stats().members, 3);
+	ck_assert_uint_eq(counts().invitations, 0);
+	ck_assert_uint_eq(counts().members, 3);
 	consistent();
 }
 END_TEST
@@ -622,14 +723,14 @@ START_TEST(test_rejoin_is_harmless_even_when_full)
 	ck_assert_str_eq(names(ro), "alice,bob");
 	free(ro);
 	ck_assert_int_eq(join("r", "alice", mac_r, 10), STORE_OK);
-	ck_assert_int_eq(nnews, 0);
+	renders(0);
 	ck_assert_str_eq(inbox_log("alice", 10), "");
 	ck_assert_str_eq(inbox_log("bob", 10), "");
-	ck_assert_uint_eq(stats().members, 2);
+	ck_assert_uint_eq(counts().members, 2);
 	/* A newcomer does not fit. */
 	ck_assert_int_eq(join("r", "carol", mac_r, 10), STORE_ROOM_FULL);
 	ck_assert_str_eq(members("r", "alice", 10), "alice,bob");
-	ck_assert_uint_eq(stats().members, 2);
+	ck_assert_uint_eq(counts().members, 2);
 	consistent();
 }
 END_TEST
@@ -644,13 +745,13 @@ START_TEST(test_invitation_to_a_full_room_waits)
 	ck_assert_int_eq(store_room_invite(s, "r", "alice", "carol", 0),
 	    STORE_OK);
 	ck_assert_int_eq(join("r", "carol", NULL, 10), STORE_ROOM_FULL);
-	ck_assert_uint_eq(stats().invitations, 1);
+	ck_assert_uint_eq(counts().invitations, 1);
 	consistent();
 	/* Still good once there is a place. */
 	ck_assert_int_eq(store_room_leave(s, "r", "bob", "bob", 20), STORE_OK);
 	ck_assert_int_eq(join("r", "carol", NULL, 30), STORE_OK);
 	ck_assert_str_eq(members("r", "alice", 30), "alice,carol");
-	ck_assert_uint_eq(stats().invitations, 0);
+	ck_assert_uint_eq(counts().invitations, 0);
 	consistent();
 }
 END_TEST
@@ -670,7 +771,7 @@ START_TEST(test_join_past_max_rooms_per_inbox)
 	    STORE_OK);
 	ck_assert_int_eq(join("r", "bob", NULL, 0), STORE_TOO_MANY_ROOMS);
 	ck_assert_str_eq(members("r", "alice", 0), "alice");
-	ck_assert_uint_eq(stats().invitations, 1);
+	ck_assert_uint_eq(counts().invitations, 1);
 	consistent();
 	ck_assert_int_eq(store_room_leave(s, "b1", "bob", "bob", 10), STORE_OK);
 	ck_assert_int_eq(join("r", "bob", NULL, 10), STORE_OK);
@@ -695,7 +796,7 @@ START_TEST(test_members_query)
 	ck_assert_uint_eq(ro->n, 2);
 	ck_assert_str_eq(ro->e[0].name, "alice");
 	ck_assert_str_eq(ro->e[1].name, "bob");
-	ck_assert_uint_eq(ro->expires_in_ms, TTL - 500);
+	assert_left(ro, TTL, 0, 500);
 	free(ro);
 	ck_assert_str_eq(members("r", "carol", 0), err(STORE_FORBIDDEN));
 	ck_assert_str_eq(members("nope", "alice", 0), err(STORE_NOT_FOUND));
@@ -740,7 +841,7 @@ START_TEST(test_fanout_copies_to_every_other_member)
 	ck_assert_int_eq(ro->e[0].result, STORE_OK);
 	ck_assert_str_eq(ro->e[1].name, "carol");
 	ck_assert_int_eq(ro->e[1].result, STORE_OK);
-	ck_assert_uint_eq(ro->expires_in_ms, TTL - 100);
+	assert_left(ro, TTL, 0, 100);
 	free(ro);
 	/* The caller keeps its message, intact. */
 	ck_assert_str_eq(message_from(m), "alice");
@@ -768,8 +869,8 @@ START_TEST(test_fanout_copies_to_every_other_member)
 	/* The sender gets no copy, and nobody an event. */
 	ck_assert_str_eq(inbox_log("alice", 200), "");
 	ck_assert_str_eq(inbox_log("bob", 200), "");
-	ck_assert_int_eq(nnews, 0);
-	st = stats();
+	renders(0);
+	st = counts();
 	ck_assert_uint_eq(st.copies_delivered, 2);
 	ck_assert_uint_eq(st.copies_failed, 0);
 	ck_assert_uint_eq(st.events, 3); /* the joins of three_in_r only */
@@ -799,8 +900,8 @@ START_TEST(test_fanout_needs_a_member_of_a_room)
 	message_free(m);
 	ck_assert_str_eq(inbox_log("alice", 0), "");
 	ck_assert_str_eq(inbox_log("bob", 0), "");
-	ck_assert_uint_eq(stats().copies_delivered, 0);
-	ck_assert_uint_eq(stats().copies_failed, 0);
+	ck_assert_uint_eq(counts().copies_delivered, 0);
+	ck_assert_uint_eq(counts().copies_failed, 0);
 	consistent();
 }
 END_TEST
@@ -814,6 +915,7 @@ START_TEST(test_full_inbox_does_not_block_the_others)
 	lim.max_messages = 2;
 	make_store();
 	three_in_r(0);
+	create("x", 0);
 	send_ok("bob", "x", "1", 0);
 	send_ok("bob", "x", "2", 0);
 	m = msg("alice", NULL, "hi");
@@ -826,7 +928,7 @@ START_TEST(test_full_inbox_does_not_block_the_others)
 	ck_assert_int_eq(ro->e[1].result, STORE_OK);
 	free(ro);
 	consistent();
-	st = stats();
+	st = counts();
 	ck_assert_uint_eq(st.copies_delivered, 1);
 	ck_assert_uint_eq(st.copies_failed, 1);
 	ck_assert_str_eq(inbox_log("bob", 20), "x@-=1 x@-=2");
@@ -898,7 +1000,7 @@ START_TEST(test_fanout_copy_wakes_a_held_receiver)
 	ck_assert_int_eq(store_room_send(s, "r", m, 100, &ro), STORE_OK);
 	message_free(m);
 	free(ro);
-	ck_assert_int_eq(f.releases, 1);
+	backend_released(&f, 1);
 	ck_assert_int_eq(w.state, WAITER_MESSAGE);
 	ck_assert_str_eq(message_from(w.msg), "alice");
 	ck_assert_str_eq(message_room(w.msg), "r");
@@ -923,7 +1025,7 @@ START_TEST(test_event_wakes_a_held_receiver)
 	ck_assert_int_eq(store_receive(s, "alice", &w, 25 * SEC, 0),
 	    STORE_HELD);
 	ck_assert_int_eq(join("r", "bob", mac_r, 100), STORE_OK);
-	ck_assert_int_eq(f.releases, 1);
+	backend_released(&f, 1);
 	ck_assert_int_eq(w.state, WAITER_MESSAGE);
 	ck_assert_str_eq(message_event(w.msg), "joined");
 	ck_assert_str_eq(message_from(w.msg), "bob");
@@ -945,17 +1047,19 @@ START_TEST(test_join_tells_the_others)
 	create("carol", 0);
 	room_r(0);
 	ck_assert_int_eq(join("r", "bob", mac_r, 10), STORE_OK);
-	ck_assert_int_eq(nnews, 1);
+	renders(1);
 	assert_news(0, EVENT_JOINED, "bob", NULL, "alice,bob");
-	ck_assert_uint_eq(news[0].nmembers, 2);
 	ck_assert_int_eq(join("r", "carol", mac_r, 20), STORE_OK);
-	ck_assert_int_eq(nnews, 2);
+	renders(2);
 	assert_news(1, EVENT_JOINED, "carol", NULL, "alice,bob,carol");
 	consistent();
 	ck_assert_str_eq(inbox_log("alice", 30), "bob@r:joined carol@r:joined");
+	assert_heard(0, EVENT_JOINED, "bob", NULL, "alice,bob");
+	assert_heard(1, EVENT_JOINED, "carol", NULL, "alice,bob,carol");
 	ck_assert_str_eq(inbox_log("bob", 30), "carol@r:joined");
+	assert_heard(0, EVENT_JOINED, "carol", NULL, "alice,bob,carol");
 	ck_assert_str_eq(inbox_log("carol", 30), "");
-	st = stats();
+	st = counts();
 	ck_assert_uint_eq(st.events, 3);
 	ck_assert_uint_eq(st.events_dropped, 0);
 	consistent();
@@ -966,9 +1070,10 @@ START_TEST(test_leave_tells_the_others)
 {
 	three_in_r(0);
 	ck_assert_int_eq(store_room_leave(s, "r", "bob", "bob", 10), STORE_OK);
-	ck_assert_int_eq(nnews, 1);
+	renders(1);
 	assert_news(0, EVENT_LEFT, "bob", "left", "alice,carol");
 	ck_assert_str_eq(inbox_log("alice", 20), "bob@r:left");
+	assert_heard(0, EVENT_LEFT, "bob", "left", "alice,carol");
 	ck_assert_str_eq(inbox_log("carol", 20), "bob@r:left");
 	ck_assert_str_eq(inbox_log("bob", 20), "");
 	ck_assert_str_eq(members("r", "alice", 20), "alice,carol");
@@ -978,7 +1083,7 @@ START_TEST(test_leave_tells_the_others)
 	    STORE_FORBIDDEN);
 	ck_assert_int_eq(store_room_leave(s, "nope", "bob", "bob", 30),
 	    STORE_NOT_FOUND);
-	ck_assert_uint_eq(stats().members, 2);
+	ck_assert_uint_eq(counts().members, 2);
 	consistent();
 }
 END_TEST
@@ -991,12 +1096,13 @@ START_TEST(test_remove_tells_the_removed_not_the_remover)
 	    STORE_FORBIDDEN);
 	ck_assert_int_eq(store_room_leave(s, "r", "bob", "alice", 10),
 	    STORE_FORBIDDEN);
-	ck_assert_int_eq(nnews, 0);
+	renders(0);
 	ck_assert_int_eq(store_room_leave(s, "r", "alice", "bob", 20),
 	    STORE_OK);
-	ck_assert_int_eq(nnews, 1);
+	renders(1);
 	assert_news(0, EVENT_LEFT, "bob", "removed", "alice,carol");
 	ck_assert_str_eq(inbox_log("bob", 30), "bob@r:left");
+	assert_heard(0, EVENT_LEFT, "bob", "removed", "alice,carol");
 	ck_assert_str_eq(inbox_log("carol", 30), "bob@r:left");
 	ck_assert_str_eq(inbox_log("alice", 30), "");
 	ck_assert_str_eq(members("r", "alice", 30), "alice,carol");
@@ -1007,7 +1113,7 @@ START_TEST(test_remove_tells_the_removed_not_the_remover)
 	    STORE_NO_PEER);
 	ck_assert_int_eq(store_room_leave(s, "r", "bob", "carol", 40),
 	    STORE_FORBIDDEN);
-	ck_assert_uint_eq(stats().members, 2);
+	ck_assert_uint_eq(counts().members, 2);
 	consistent();
 }
 END_TEST
@@ -1029,16 +1135,16 @@ START_TEST(test_close_tells_everyone_but_the_creator)
 	    STORE_FORBIDDEN);
 	ck_assert_int_eq(store_room_close(s, "nope", "alice", 10),
 	    STORE_NOT_FOUND);
-	ck_assert_int_eq(nnews, 0);
+	renders(0);
 	ck_assert_int_eq(store_room_close(s, "r", "alice", 20), STORE_OK);
-	ck_assert_int_eq(nnews, 1);
+	renders(1);
 	assert_news(0, EVENT_CLOSED, "alice", "closed", "");
-	ck_assert_uint_eq(news[0].nmembers, 0);
 	ck_assert_str_eq(inbox_log("bob", 30), "alice@r:closed");
+	assert_heard(0, EVENT_CLOSED, "alice", "closed", "");
 	ck_assert_str_eq(inbox_log("carol", 30), "alice@r:closed");
 	ck_assert_str_eq(inbox_log("alice", 30), "");
 	ck_assert_str_eq(inbox_log("dave", 30), ""); /* only invited */
-	st = stats();
+	st = counts();
 	ck_assert_uint_eq(st.rooms, 0);
 	ck_assert_uint_eq(st.members, 0);
 	ck_assert_uint_eq(st.invitations, 0);
@@ -1062,23 +1168,24 @@ START_TEST(test_invite_tells_only_the_invitee)
 	forget_news();
 	ck_assert_int_eq(store_room_invite(s, "r", "carol", "bob", 10),
 	    STORE_OK);
-	ck_assert_int_eq(nnews, 1);
+	renders(1);
 	assert_news(0, EVENT_INVITED, "bob", NULL, "alice,carol");
 	ck_assert_str_eq(inbox_log("bob", 20), "carol@r:invited");
+	assert_heard(0, EVENT_INVITED, "bob", NULL, "alice,carol");
 	ck_assert_str_eq(inbox_log("alice", 20), "");
 	ck_assert_str_eq(inbox_log("carol", 20), "");
 	/* Again: the event again, one invitation still. */
 	ck_assert_int_eq(store_room_invite(s, "r", "alice", "bob", 30),
 	    STORE_OK);
 	ck_assert_str_eq(inbox_log("bob", 40), "alice@r:invited");
-	ck_assert_uint_eq(stats().invitations, 1);
+	ck_assert_uint_eq(counts().invitations, 1);
 	/* A member: nothing happens. */
 	forget_news();
 	ck_assert_int_eq(store_room_invite(s, "r", "alice", "carol", 50),
 	    STORE_OK);
-	ck_assert_int_eq(nnews, 0);
+	renders(0);
 	ck_assert_str_eq(inbox_log("carol", 60), "");
-	ck_assert_uint_eq(stats().invitations, 1);
+	ck_assert_uint_eq(counts().invitations, 1);
 	/* Non-members, unknown rooms and peers. */
 	ck_assert_int_eq(store_room_invite(s, "r", "bob", "carol", 60),
 	    STORE_FORBIDDEN);
@@ -1086,7 +1193,7 @@ START_TEST(test_invite_tells_only_the_invitee)
 	    STORE_NOT_FOUND);
 	ck_assert_int_eq(store_room_invite(s, "r", "alice", "ghost", 60),
 	    STORE_NO_PEER);
-	st = stats();
+	st = counts();
 	ck_assert_uint_eq(st.invitations, 1);
 	ck_assert_uint_eq(st.events, 3); /* carol's join, two invites */
 	consistent();
@@ -1105,7 +1212,7 @@ START_TEST(test_invite_only_room_invitations_are_the_creators)
 	ck_assert_int_eq(store_room_invite(s, "r", "bob", "carol", 10),
 	    STORE_FORBIDDEN);
 	ck_assert_str_eq(inbox_log("carol", 10), "");
-	ck_assert_uint_eq(stats().invitations, 0);
+	ck_assert_uint_eq(counts().invitations, 0);
 	ck_assert_int_eq(join("r", "carol", NULL, 10), STORE_FORBIDDEN);
 	consistent();
 }
@@ -1125,13 +1232,13 @@ START_TEST(test_invitations_are_limited_to_max_members)
 	ck_assert_str_eq(inbox_log("d", 0), "");
 	/* Inviting one already invited is not a new invitation. */
 	ck_assert_int_eq(store_room_invite(s, "r", "alice", "c", 0), STORE_OK);
-	ck_assert_uint_eq(stats().invitations, 2);
+	ck_assert_uint_eq(counts().invitations, 2);
 	consistent();
 	/* A used invitation frees its place. */
 	ck_assert_int_eq(join("r", "b", NULL, 10), STORE_OK);
 	ck_assert_int_eq(store_room_invite(s, "r", "alice", "d", 10),
 	    STORE_OK);
-	ck_assert_uint_eq(stats().invitations, 2);
+	ck_assert_uint_eq(counts().invitations, 2);
 	consistent();
 }
 END_TEST
@@ -1148,13 +1255,14 @@ START_TEST(test_event_to_a_full_inbox_is_dropped)
 	room_r(0);
 	ck_assert_int_eq(join("r", "bob", mac_r, 0), STORE_OK);
 	inbox_log("alice", 0);
+	create("x", 0);
 	send_ok("alice", "x", "1", 0);
 	send_ok("alice", "x", "2", 0);
-	st = stats();
+	st = counts();
 	ck_assert_uint_eq(st.events, 1);
 	ck_assert_uint_eq(st.events_dropped, 0);
 	ck_assert_int_eq(join("r", "carol", mac_r, 10), STORE_OK);
-	st = stats();
+	st = counts();
 	ck_assert_uint_eq(st.events, 2);
 	ck_assert_uint_eq(st.events_dropped, 1);
 	ck_assert_str_eq(inbox_log("alice", 20), "x@-=1 x@-=2");
@@ -1171,10 +1279,10 @@ START_TEST(test_without_a_renderer_no_events_are_sent)
 	three_in_r(0);
 	ck_assert_int_eq(store_room_leave(s, "r", "bob", "bob", 10), STORE_OK);
 	ck_assert_int_eq(store_room_close(s, "r", "alice", 10), STORE_OK);
-	ck_assert_int_eq(nnews, 0);
+	renders(0);
 	ck_assert_str_eq(inbox_log("alice", 20), "");
 	ck_assert_str_eq(inbox_log("carol", 20), "");
-	st = stats();
+	st = counts();
 	ck_assert_uint_eq(st.events, 0);
 	ck_assert_uint_eq(st.events_dropped, 0);
 	consistent();
@@ -1195,13 +1303,13 @@ START_TEST(test_failed_render_drops_one_event_per_recipient)
 	render_fails = true;
 	ck_assert_int_eq(join("r", "bob", mac_r, 10), STORE_OK);
 	ck_assert_int_eq(nnews, 1);
-	ck_assert_uint_eq(stats().events, 0);
+	ck_assert_uint_eq(counts().events, 0);
 	ck_assert_str_eq(inbox_log("alice", 10), "");
-	ck_assert_uint_eq(stats().events_dropped, 1); /* alice's */
+	ck_assert_uint_eq(counts().events_dropped, 1); /* alice's */
 	ck_assert_int_eq(join("r", "carol", mac_r, 10), STORE_OK);
-	ck_assert_uint_eq(stats().events_dropped, 3); /* alice's, bob's */
+	ck_assert_uint_eq(counts().events_dropped, 3); /* alice's, bob's */
 	ck_assert_int_eq(store_room_close(s, "r", "alice", 20), STORE_OK);
-	ck_assert_uint_eq(stats().events_dropped, 5); /* bob's, carol's */
+	ck_assert_uint_eq(counts().events_dropped, 5); /* bob's, carol's */
 	consistent();
 }
 END_TEST
@@ -1222,49 +1330,67 @@ START_TEST(test_create_past_max_memory_is_server_full)
 	ck_assert_uint_eq(stats().memory, lim.max_memory);
 	ck_assert_int_eq(room_new("alice", "r", mac_r, 0, TTL, 0),
 	    STORE_SERVER_FULL);
-	ck_assert_uint_eq(stats().rooms, 0);
+	ck_assert_uint_eq(counts().rooms, 0);
 	consistent();
 }
 END_TEST
 
 /* ---------------------------------------------------------------- expiry */
 
+/*
+ * The timeouts of the cases below: those of the in-memory store's cases
+ * as they always were, and on Redis, where they are real time, as short
+ * as the margins allow (what must still be there is looked at half way
+ * to its deadline, and a busy machine must not make that too late).
+ */
+#define REDIS_MS 1500
+
+static uint64_t
+timeout(uint64_t memory_ms, uint64_t redis_ms)
+{
+	return on_redis() ? redis_ms : memory_ms;
+}
+
 START_TEST(test_room_ttl_tells_every_member_and_deletes_it)
 {
+	uint64_t rt = timeout(10 * SEC, REDIS_MS), t0, t0_end;
 	struct roster *ro = NULL;
 	struct store_stats st;
 
 	create("alice", 0);
 	create("bob", 0);
 	create("carol", 0);
-	ck_assert_int_eq(room_new("alice", "r", mac_r, 0, 10 * SEC, 0),
-	    STORE_OK);
-	ck_assert_int_eq(join("r", "bob", mac_r, 1000), STORE_OK);
-	ck_assert_int_eq(join("r", "carol", mac_r, 1000), STORE_OK);
-	inbox_log("alice", 2000);
-	inbox_log("bob", 2000);
+	backend_pass_to(s, rt / 10);
+	t0 = backend_now();
+	ck_assert_int_eq(room_new("alice", "r", mac_r, 0, rt, t0), STORE_OK);
+	t0_end = backend_now();
+	ck_assert_int_eq(join("r", "bob", mac_r, t0_end), STORE_OK);
+	ck_assert_int_eq(join("r", "carol", mac_r, t0_end), STORE_OK);
+	inbox_log("alice", backend_now());
+	inbox_log("bob", backend_now());
 	forget_news();
-	store_expire(s, 10 * SEC - 1);
-	ck_assert_int_eq(store_room_members(s, "r", "bob", 10 * SEC - 1, &ro),
-	    STORE_OK);
-	ck_assert_uint_eq(ro->expires_in_ms, 1);
+	backend_pass_to(s, backend_before(t0_end, t0 + rt));
+	BACKEND_STILL(store_room_members(s, "r", "bob", backend_now(), &ro) ==
+	    STORE_OK, t0 + rt);
+	assert_left(ro, rt, t0, backend_now());
 	free(ro);
-	ck_assert_int_eq(nnews, 0);
-	store_expire(s, 10 * SEC + TICK);
-	ck_assert_int_eq(nnews, 1);
+	renders(0);
+	UNTIL(counts().rooms == 0, backend_by(t0_end + rt));
+	renders(1);
 	assert_news(0, EVENT_CLOSED, "alice", "expired", "");
-	ck_assert_str_eq(inbox_log("alice", 11 * SEC), "alice@r:closed");
-	ck_assert_str_eq(inbox_log("bob", 11 * SEC), "alice@r:closed");
-	ck_assert_str_eq(inbox_log("carol", 11 * SEC), "alice@r:closed");
+	ck_assert_str_eq(inbox_log("alice", backend_now()), "alice@r:closed");
+	assert_heard(0, EVENT_CLOSED, "alice", "expired", "");
+	ck_assert_str_eq(inbox_log("bob", backend_now()), "alice@r:closed");
+	ck_assert_str_eq(inbox_log("carol", backend_now()), "alice@r:closed");
 	st = stats();
 	ck_assert_uint_eq(st.rooms, 0);
 	ck_assert_uint_eq(st.members, 0);
 	ck_assert_uint_eq(st.rooms_expired, 1);
 	ck_assert_uint_eq(st.inboxes, 3);
-	ck_assert_str_eq(members("r", "alice", 11 * SEC),
+	ck_assert_str_eq(members("r", "alice", backend_now()),
 	    err(STORE_NOT_FOUND));
 	/* The name is free again. */
-	ck_assert_int_eq(room_new("bob", "r", mac_x, 0, TTL, 11 * SEC),
+	ck_assert_int_eq(room_new("bob", "r", mac_x, 0, TTL, backend_now()),
 	    STORE_OK);
 	consistent();
 }
@@ -1272,81 +1398,98 @@ END_TEST
 
 START_TEST(test_room_ttl_close_comes_from_a_creator_who_left)
 {
+	uint64_t rt = timeout(10 * SEC, REDIS_MS), t0, t0_end;
+
 	create("alice", 0);
 	create("bob", 0);
-	ck_assert_int_eq(room_new("alice", "r", mac_r, 0, 10 * SEC, 0),
-	    STORE_OK);
-	ck_assert_int_eq(join("r", "bob", mac_r, 0), STORE_OK);
-	ck_assert_int_eq(store_room_leave(s, "r", "alice", "alice", 1000),
-	    STORE_OK);
-	ck_assert_str_eq(inbox_log("bob", 2000), "alice@r:left");
+	t0 = backend_now();
+	ck_assert_int_eq(room_new("alice", "r", mac_r, 0, rt, t0), STORE_OK);
+	t0_end = backend_now();
+	ck_assert_int_eq(join("r", "bob", mac_r, t0_end), STORE_OK);
+	backend_pass_to(s, t0 + rt / 10);
+	ck_assert_int_eq(store_room_leave(s, "r", "alice", "alice",
+	    backend_now()), STORE_OK);
+	backend_pass_to(s, t0 + rt / 5);
+	ck_assert_str_eq(inbox_log("bob", backend_now()), "alice@r:left");
 	forget_news();
-	store_expire(s, 10 * SEC + TICK);
-	ck_assert_int_eq(nnews, 1);
+	UNTIL(counts().rooms == 0, backend_by(t0_end + rt));
+	renders(1);
 	assert_news(0, EVENT_CLOSED, "alice", "expired", "");
-	ck_assert_str_eq(inbox_log("bob", 11 * SEC), "alice@r:closed");
+	ck_assert_str_eq(inbox_log("bob", backend_now()), "alice@r:closed");
+	assert_heard(0, EVENT_CLOSED, "alice", "expired", "");
 	/* alice, no member now, was not told: only bob's old join waits. */
-	ck_assert_str_eq(inbox_log("alice", 11 * SEC), "bob@r:joined");
-	ck_assert_uint_eq(stats().rooms, 0);
+	ck_assert_str_eq(inbox_log("alice", backend_now()), "bob@r:joined");
 	consistent();
 }
 END_TEST
 
 START_TEST(test_expired_inbox_leaves_its_rooms)
 {
+	uint64_t it = timeout(60 * SEC, REDIS_MS), t0, t0_end, t_bob, t1,
+	    t1_end, t2_end;
 	struct store_stats st;
 
-	three_in_r(0);
+	lim.inbox_timeout_ms = it;
+	make_store();
+	t0 = backend_now();
+	three_in_r(t0);
+	t0_end = backend_now();
 	/* bob and carol poll; alice does not. */
-	inbox_log("bob", 30 * SEC);
-	inbox_log("carol", 40 * SEC);
-	store_expire(s, 60 * SEC - 1);
-	ck_assert_uint_eq(stats().inboxes, 3);
-	ck_assert_int_eq(nnews, 0);
-	store_expire(s, 60 * SEC + TICK);
-	st = stats();
-	ck_assert_uint_eq(st.inboxes, 2);
+	backend_pass_to(s, t0 + it / 2);
+	t_bob = backend_now();
+	inbox_log("bob", t_bob);
+	backend_pass_to(s, t0 + it * 2 / 3);
+	inbox_log("carol", backend_now());
+	backend_pass_to(s, backend_before(t0_end, t0 + it));
+	BACKEND_STILL(stats().inboxes == 3 && nnews == 0, t0 + it);
+	UNTIL((st = stats()).inboxes == 2, backend_by(t0_end + it));
+	backend_in_time(t_bob + it); /* and bob was still there */
 	ck_assert_uint_eq(st.inboxes_expired, 1);
 	ck_assert_uint_eq(st.rooms, 1);
 	ck_assert_uint_eq(st.members, 2);
-	ck_assert_int_eq(nnews, 1);
+	renders(1);
 	assert_news(0, EVENT_LEFT, "alice", "expired", "bob,carol");
-	ck_assert_str_eq(members("r", "bob", 61 * SEC), "bob,carol");
+	ck_assert_str_eq(members("r", "bob", backend_now()), "bob,carol");
 	consistent();
 	/* The creator is gone: nobody closes or removes. */
-	ck_assert_int_eq(store_room_close(s, "r", "bob", 61 * SEC),
+	ck_assert_int_eq(store_room_close(s, "r", "bob", backend_now()),
 	    STORE_FORBIDDEN);
-	ck_assert_int_eq(store_room_leave(s, "r", "bob", "carol", 61 * SEC),
-	    STORE_FORBIDDEN);
-	ck_assert_str_eq(inbox_log("bob", 61 * SEC), "alice@r:left");
-	ck_assert_str_eq(inbox_log("carol", 61 * SEC), "alice@r:left");
-	/* carol stops polling at 61 s, bob polls on: he hears of it. */
+	ck_assert_int_eq(store_room_leave(s, "r", "bob", "carol",
+	    backend_now()), STORE_FORBIDDEN);
+	t1 = backend_now();
+	ck_assert_str_eq(inbox_log("bob", t1), "alice@r:left");
+	assert_heard(0, EVENT_LEFT, "alice", "expired", "bob,carol");
+	ck_assert_str_eq(inbox_log("carol", backend_now()), "alice@r:left");
+	t1_end = backend_now();
+	/* carol stops polling now, bob polls on: he hears of it. */
 	forget_news();
-	inbox_log("bob", 100 * SEC);
-	store_expire(s, 121 * SEC - 1);
-	ck_assert_uint_eq(stats().inboxes, 2);
-	ck_assert_int_eq(nnews, 0);
-	store_expire(s, 121 * SEC + TICK);
-	ck_assert_uint_eq(stats().inboxes, 1);
-	ck_assert_int_eq(nnews, 1);
+	backend_pass_to(s, t1 + it * 2 / 3);
+	t_bob = backend_now();
+	ck_assert_str_eq(inbox_log("bob", t_bob), "");
+	backend_pass_to(s, backend_before(t1_end, t1 + it));
+	BACKEND_STILL(stats().inboxes == 2 && nnews == 0, t1 + it);
+	UNTIL(stats().inboxes == 1, backend_by(t1_end + it));
+	backend_in_time(t_bob + it);
+	renders(1);
 	assert_news(0, EVENT_LEFT, "carol", "expired", "bob");
-	ck_assert_str_eq(inbox_log("bob", 122 * SEC), "carol@r:left");
-	ck_assert_str_eq(members("r", "bob", 122 * SEC), "bob");
+	ck_assert_str_eq(inbox_log("bob", backend_now()), "carol@r:left");
+	assert_heard(0, EVENT_LEFT, "carol", "expired", "bob");
+	ck_assert_str_eq(members("r", "bob", backend_now()), "bob");
+	t2_end = backend_now();
 	consistent();
 	/* The last member's inbox expires: the room goes with it. */
 	forget_news();
-	store_expire(s, 182 * SEC + TICK);
-	st = stats();
-	ck_assert_uint_eq(st.inboxes, 0);
+	UNTIL(stats().inboxes == 0, backend_by(t2_end + it));
+	st = counts();
 	ck_assert_uint_eq(st.rooms, 0);
 	ck_assert_uint_eq(st.members, 0);
-	ck_assert_int_eq(nnews, 0);
+	renders(0);
 	consistent();
 	/* A fresh "alice" is nobody's member, and r is unknown. */
-	create("alice", 183 * SEC);
-	ck_assert_str_eq(members("r", "alice", 183 * SEC),
+	create("alice", backend_now());
+	ck_assert_str_eq(members("r", "alice", backend_now()),
 	    err(STORE_NOT_FOUND));
-	ck_assert_int_eq(join("r", "alice", mac_r, 183 * SEC),
+	ck_assert_int_eq(join("r", "alice", mac_r, backend_now()),
 	    STORE_NOT_FOUND);
 	consistent();
 }
@@ -1354,29 +1497,40 @@ END_TEST
 
 START_TEST(test_recreated_inbox_is_not_a_member)
 {
-	create("alice", 0);
-	create("bob", 0);
-	room_r(0);
-	ck_assert_int_eq(join("r", "bob", mac_r, 0), STORE_OK);
-	inbox_log("alice", 30 * SEC);
-	store_expire(s, 60 * SEC + TICK); /* bob expires */
-	ck_assert_uint_eq(stats().inboxes, 1);
-	create("bob", 61 * SEC);
-	ck_assert_str_eq(members("r", "bob", 61 * SEC), err(STORE_FORBIDDEN));
-	ck_assert_str_eq(members("r", "alice", 61 * SEC), "alice");
-	ck_assert_str_eq(inbox_log("alice", 61 * SEC), "bob@r:left");
+	uint64_t it = timeout(60 * SEC, REDIS_MS), t0_end, t_alice;
+
+	lim.inbox_timeout_ms = it;
+	make_store();
+	create("alice", backend_now());
+	create("bob", backend_now());
+	room_r(backend_now());
+	ck_assert_int_eq(join("r", "bob", mac_r, backend_now()), STORE_OK);
+	t0_end = backend_now();
+	backend_pass_to(s, it / 2);
+	t_alice = backend_now();
+	inbox_log("alice", t_alice);
+	UNTIL(stats().inboxes == 1, backend_by(t0_end + it)); /* bob's */
+	backend_in_time(t_alice + it);
+	create("bob", backend_now());
+	ck_assert_str_eq(members("r", "bob", backend_now()),
+	    err(STORE_FORBIDDEN));
+	ck_assert_str_eq(members("r", "alice", backend_now()), "alice");
+	ck_assert_str_eq(inbox_log("alice", backend_now()), "bob@r:left");
 	consistent();
 }
 END_TEST
 
 START_TEST(test_all_members_expire_in_one_tick)
 {
+	uint64_t it = timeout(60 * SEC, REDIS_MS), t0_end;
 	struct store_stats st;
 
-	three_in_r(0);
-	store_expire(s, 60 * SEC + TICK);
+	lim.inbox_timeout_ms = it;
+	make_store();
+	three_in_r(backend_now());
+	t0_end = backend_now();
+	UNTIL(stats().inboxes == 0, backend_by(t0_end + it));
 	st = stats();
-	ck_assert_uint_eq(st.inboxes, 0);
 	ck_assert_uint_eq(st.rooms, 0);
 	ck_assert_uint_eq(st.members, 0);
 	ck_assert_uint_eq(st.messages, 0);
@@ -1387,18 +1541,21 @@ END_TEST
 
 START_TEST(test_room_and_its_last_member_expire_in_one_tick)
 {
+	uint64_t it = timeout(60 * SEC, REDIS_MS), t0, t0_end;
 	struct store_stats st;
 
-	create("alice", 0);
-	create("bob", 0);
-	ck_assert_int_eq(room_new("alice", "r", mac_r, 0, 60 * SEC, 0),
-	    STORE_OK);
-	ck_assert_int_eq(store_room_invite(s, "r", "alice", "bob", 0),
-	    STORE_OK);
-	store_expire(s, 60 * SEC + TICK);
-	st = stats();
-	ck_assert_uint_eq(st.inboxes, 0);
-	ck_assert_uint_eq(st.rooms, 0);
+	lim.inbox_timeout_ms = it;
+	make_store();
+	t0 = backend_now();
+	create("alice", t0);
+	create("bob", t0);
+	ck_assert_int_eq(room_new("alice", "r", mac_r, 0, it, t0), STORE_OK);
+	ck_assert_int_eq(store_room_invite(s, "r", "alice", "bob",
+	    backend_now()), STORE_OK);
+	t0_end = backend_now();
+	UNTIL(stats().inboxes == 0 && stats().rooms == 0,
+	    backend_by(t0_end + it));
+	st = counts();
 	ck_assert_uint_eq(st.members, 0);
 	ck_assert_uint_eq(st.invitations, 0);
 	consistent();
@@ -1407,50 +1564,61 @@ END_TEST
 
 START_TEST(test_expired_inbox_invitations_vanish)
 {
+	uint64_t it = timeout(60 * SEC, REDIS_MS), t0_end, t_alice;
 	struct store_stats st;
 
-	create("alice", 0);
-	create("dave", 0);
-	ck_assert_int_eq(room_new("alice", "r", NULL, 0, TTL, 0), STORE_OK);
-	ck_assert_int_eq(store_room_invite(s, "r", "alice", "dave", 0),
+	lim.inbox_timeout_ms = it;
+	make_store();
+	create("alice", backend_now());
+	create("dave", backend_now());
+	ck_assert_int_eq(room_new("alice", "r", NULL, 0, TTL, backend_now()),
 	    STORE_OK);
-	ck_assert_uint_eq(stats().invitations, 1);
+	ck_assert_int_eq(store_room_invite(s, "r", "alice", "dave",
+	    backend_now()), STORE_OK);
+	t0_end = backend_now();
+	ck_assert_uint_eq(counts().invitations, 1);
 	forget_news();
-	inbox_log("alice", 30 * SEC);
-	store_expire(s, 60 * SEC + TICK); /* dave expires */
-	st = stats();
-	ck_assert_uint_eq(st.inboxes, 1);
+	backend_pass_to(s, it / 2);
+	t_alice = backend_now();
+	inbox_log("alice", t_alice);
+	UNTIL(stats().inboxes == 1, backend_by(t0_end + it)); /* dave's */
+	backend_in_time(t_alice + it);
+	st = counts();
 	ck_assert_uint_eq(st.invitations, 0);
 	ck_assert_uint_eq(st.members, 1);
-	ck_assert_int_eq(nnews, 0);
-	ck_assert_str_eq(inbox_log("alice", 61 * SEC), "");
+	renders(0);
+	ck_assert_str_eq(inbox_log("alice", backend_now()), "");
 	consistent();
 	/* A new dave was never invited. */
-	create("dave", 61 * SEC);
-	ck_assert_int_eq(join("r", "dave", NULL, 61 * SEC), STORE_FORBIDDEN);
+	create("dave", backend_now());
+	ck_assert_int_eq(join("r", "dave", NULL, backend_now()),
+	    STORE_FORBIDDEN);
 	/* And the room can invite as many again. */
-	ck_assert_int_eq(store_room_invite(s, "r", "alice", "dave", 61 * SEC),
-	    STORE_OK);
-	ck_assert_int_eq(join("r", "dave", NULL, 61 * SEC), STORE_OK);
+	ck_assert_int_eq(store_room_invite(s, "r", "alice", "dave",
+	    backend_now()), STORE_OK);
+	ck_assert_int_eq(join("r", "dave", NULL, backend_now()), STORE_OK);
 	consistent();
 }
 END_TEST
 
 START_TEST(test_copies_expire_like_any_message)
 {
+	uint64_t mt = timeout(5 * SEC, REDIS_MS), t_end;
 	struct message *m = msg("alice", NULL, "stale");
 	struct roster *ro = NULL;
 
-	lim.message_timeout_ms = 5 * SEC;
+	lim.message_timeout_ms = mt;
 	make_store();
-	three_in_r(0);
-	ck_assert_int_eq(store_room_send(s, "r", m, 0, &ro), STORE_OK);
+	three_in_r(backend_now());
+	ck_assert_int_eq(store_room_send(s, "r", m, backend_now(), &ro),
+	    STORE_OK);
+	t_end = backend_now();
 	message_free(m);
 	free(ro);
 	ck_assert_uint_eq(stats().messages, 2);
-	store_expire(s, 5 * SEC + TICK);
-	ck_assert_uint_eq(stats().messages, 0);
-	ck_assert_str_eq(inbox_log("bob", 6 * SEC), "");
+	UNTIL(stats().messages == 0, backend_by(t_end + mt));
+	ck_assert_str_eq(inbox_log("bob", backend_now()), "");
+	ck_assert_str_eq(inbox_log("carol", backend_now()), "");
 	consistent();
 }
 END_TEST
@@ -1473,15 +1641,15 @@ START_TEST(test_room_ttl_longer_than_a_wheel_lap)
 	for (t = 0; t < 7200 * SEC; t += 50 * SEC)
 		store_expire(s, t);
 	store_expire(s, 7200 * SEC - 1);
-	ck_assert_uint_eq(stats().rooms, 1);
+	ck_assert_uint_eq(counts().rooms, 1);
 	ck_assert_int_eq(store_room_members(s, "r", "bob", 7200 * SEC - 1,
 	    &ro), STORE_OK);
 	ck_assert_uint_eq(ro->expires_in_ms, 1);
 	free(ro);
 	ck_assert_int_eq(nnews, 0);
 	store_expire(s, 7200 * SEC + TICK);
-	ck_assert_uint_eq(stats().rooms, 0);
-	ck_assert_uint_eq(stats().rooms_expired, 1);
+	ck_assert_uint_eq(counts().rooms, 0);
+	ck_assert_uint_eq(counts().rooms_expired, 1);
 	assert_news(0, EVENT_CLOSED, "alice", "expired", "");
 	ck_assert_str_eq(inbox_log("bob", 7201 * SEC), "alice@r:closed");
 	consistent();
@@ -1556,18 +1724,18 @@ START_TEST(test_last_member_leaving_deletes_the_room)
 	    STORE_OK);
 	ck_assert_int_eq(store_room_leave(s, "r", "alice", "alice", 10),
 	    STORE_OK);
-	ck_assert_uint_eq(stats().rooms, 1);
+	ck_assert_uint_eq(counts().rooms, 1);
 	inbox_log("alice", 10);
 	inbox_log("bob", 10);
 	inbox_log("carol", 10);
 	forget_news();
 	ck_assert_int_eq(store_room_leave(s, "r", "bob", "bob", 20), STORE_OK);
-	st = stats();
+	st = counts();
 	ck_assert_uint_eq(st.rooms, 0);
 	ck_assert_uint_eq(st.members, 0);
 	ck_assert_uint_eq(st.invitations, 0); /* carol's went with it */
 	ck_assert_uint_eq(st.rooms_expired, 0);
-	ck_assert_int_eq(nnews, 0);
+	renders(0);
 	ck_assert_str_eq(inbox_log("alice", 30), "");
 	ck_assert_str_eq(inbox_log("carol", 30), "");
 	consistent();
@@ -1575,8 +1743,8 @@ START_TEST(test_last_member_leaving_deletes_the_room)
 	ck_assert_int_eq(join("r", "alice", mac_r, 30), STORE_NOT_FOUND);
 	/* Its timer went too: nothing fires at its ttl. */
 	store_expire(s, 50 * SEC);
-	ck_assert_uint_eq(stats().rooms_expired, 0);
-	ck_assert_int_eq(nnews, 0);
+	ck_assert_uint_eq(counts().rooms_expired, 0);
+	renders(0);
 	/* The name can be taken again. */
 	ck_assert_int_eq(room_new("carol", "r", mac_x, 0, TTL, 50 * SEC),
 	    STORE_OK);
@@ -1593,7 +1761,7 @@ START_TEST(test_gauges_follow_members_and_invitations)
 	create("carol", 0);
 	room_r(0);
 	ck_assert_int_eq(room_new("bob", "r2", mac_r, 0, TTL, 0), STORE_OK);
-	st = stats();
+	st = counts();
 	ck_assert_uint_eq(st.rooms, 2);
 	ck_assert_uint_eq(st.members, 2);
 	ck_assert_uint_eq(st.invitations, 0);
@@ -1604,17 +1772,17 @@ START_TEST(test_gauges_follow_members_and_invitations)
 	    STORE_OK);
 	ck_assert_int_eq(store_room_invite(s, "r2", "bob", "alice", 0),
 	    STORE_OK);
-	st = stats();
+	st = counts();
 	ck_assert_uint_eq(st.members, 3);
 	ck_assert_uint_eq(st.invitations, 3);
 	consistent();
 	ck_assert_int_eq(join("r", "carol", NULL, 0), STORE_OK);
-	st = stats();
+	st = counts();
 	ck_assert_uint_eq(st.members, 4);
 	ck_assert_uint_eq(st.invitations, 2);
 	consistent();
 	ck_assert_int_eq(store_room_close(s, "r2", "bob", 0), STORE_OK);
-	st = stats();
+	st = counts();
 	ck_assert_uint_eq(st.rooms, 1);
 	ck_assert_uint_eq(st.members, 3);
 	ck_assert_uint_eq(st.invitations, 0);
@@ -1622,7 +1790,7 @@ START_TEST(test_gauges_follow_members_and_invitations)
 	consistent();
 	ck_assert_int_eq(store_room_leave(s, "r", "alice", "carol", 0),
 	    STORE_OK);
-	ck_assert_uint_eq(stats().members, 2);
+	ck_assert_uint_eq(counts().members, 2);
 	consistent();
 }
 END_TEST
@@ -1646,7 +1814,7 @@ START_TEST(test_room_table_grows)
 		    STORE_OK);
 	}
 	consistent();
-	ck_assert_uint_eq(stats().rooms, 2000);
+	ck_assert_uint_eq(counts().rooms, 2000);
 	for (i = 0; i < 2000; i += 7) {
 		snprintf(name, sizeof(name), "room-%d", i);
 		snprintf(user, sizeof(user), "u%d", i % 10);
@@ -1707,7 +1875,7 @@ START_TEST(test_concurrent_members_keep_the_room_consistent)
 		copies += (uint64_t)(uintptr_t)n;
 	}
 	consistent();
-	st = stats();
+	st = counts();
 	ck_assert_uint_eq(st.rooms, 1);
 	ck_assert_uint_eq(st.members, 1);
 	ck_assert_uint_eq(st.copies_delivered + st.copies_failed, copies);
@@ -1736,28 +1904,37 @@ START_TEST(test_store_free_with_rooms_present)
 	ck_assert_int_eq(store_receive(s, "bob", &w, 0, 0), STORE_OK);
 	store_done(s, &w, false, 0);
 	consistent();
-	ck_assert_uint_eq(stats().rooms, 2);
-	ck_assert_uint_eq(stats().invitations, 2);
+	ck_assert_uint_eq(counts().rooms, 2);
+	ck_assert_uint_eq(counts().invitations, 2);
 	/* teardown frees rooms, memberships, invitations and queues. */
 }
 END_TEST
 
-int
-main(void)
-{
-	Suite *su = suite_create("room");
-	TCase *c = tcase_create("create"), *j = tcase_create("join"),
-	      *f = tcase_create("fanout"), *e = tcase_create("events"),
-	      *x = tcase_create("expiry"), *l = tcase_create("lifecycle"),
-	      *b = tcase_create("accounting");
+/* A case group of backend be, with its fixture; its name says which. */
+#define GROUP(su, name, be)                                               \
+	group(su, (be) == BACKEND_REDIS ? "redis/" name : "memory/" name, be)
 
-	tcase_add_checked_fixture(c, setup, teardown);
-	tcase_add_checked_fixture(j, setup, teardown);
-	tcase_add_checked_fixture(f, setup, teardown);
-	tcase_add_checked_fixture(e, setup, teardown);
-	tcase_add_checked_fixture(x, setup, teardown);
-	tcase_add_checked_fixture(l, setup, teardown);
-	tcase_add_checked_fixture(b, setup, teardown);
+static TCase *
+group(Suite *su, const char *name, enum backend be)
+{
+	TCase *tc = tcase_create(name);
+
+	tcase_add_checked_fixture(tc, be == BACKEND_REDIS ? setup_redis :
+	    setup_memory, teardown);
+	if (be == BACKEND_REDIS)
+		tcase_set_timeout(tc, REDIS_CASE_TIMEOUT);
+	suite_add_tcase(su, tc);
+	return tc;
+}
+
+static void
+add_cases(Suite *su, enum backend be)
+{
+	TCase *c = GROUP(su, "create", be), *j = GROUP(su, "join", be),
+	      *f = GROUP(su, "fanout", be), *e = GROUP(su, "events", be),
+	      *x = GROUP(su, "expiry", be), *l = GROUP(su, "lifecycle", be),
+	      *b;
+
 	tcase_add_test(c, test_create_makes_the_creator_first_member);
 	tcase_add_test(c, test_create_of_a_taken_name_is_a_conflict);
 	tcase_add_test(c, test_create_past_max_rooms_per_inbox);
@@ -1776,7 +1953,6 @@ main(void)
 	tcase_add_test(f, test_fanout_copies_to_every_other_member);
 	tcase_add_test(f, test_fanout_needs_a_member_of_a_room);
 	tcase_add_test(f, test_full_inbox_does_not_block_the_others);
-	tcase_add_test(f, test_fanout_past_max_memory_is_server_full);
 	tcase_add_test(f, test_fanout_copy_wakes_a_held_receiver);
 	tcase_add_test(f, test_event_wakes_a_held_receiver);
 	tcase_add_test(e, test_join_tells_the_others);
@@ -1796,7 +1972,6 @@ main(void)
 	tcase_add_test(x, test_room_and_its_last_member_expire_in_one_tick);
 	tcase_add_test(x, test_expired_inbox_invitations_vanish);
 	tcase_add_test(x, test_copies_expire_like_any_message);
-	tcase_add_test(x, test_room_ttl_longer_than_a_wheel_lap);
 	tcase_add_test(l, test_creator_leaving_leaves_no_creator);
 	tcase_add_test(l, test_invite_only_room_without_creator_takes_no_one);
 	tcase_add_test(l, test_last_member_leaving_deletes_the_room);
@@ -1804,14 +1979,30 @@ main(void)
 	tcase_add_test(l, test_room_table_grows);
 	tcase_add_test(l, test_store_free_with_rooms_present);
 	tcase_add_test(l, test_concurrent_members_keep_the_room_consistent);
-	tcase_add_test(b, test_failed_render_drops_one_event_per_recipient);
-	tcase_add_test(b, test_create_past_max_memory_is_server_full);
-	suite_add_tcase(su, c);
-	suite_add_tcase(su, j);
-	suite_add_tcase(su, f);
-	suite_add_tcase(su, e);
-	suite_add_tcase(su, x);
-	suite_add_tcase(su, l);
-	suite_add_tcase(su, b);
-	return check_run(su);
+	/*
+	 * In-memory store only:
+	 * - the Redis store renders events in Lua and never calls the
+	 *   renderer, so a renderer that fails is the in-memory store's
+	 *   case alone;
+	 * - the Redis store judges max-memory by its walk's gauges for
+	 *   inboxes and sends only: a room, its memberships and a fan-out's
+	 *   copies are not held against it (a gap, not a design);
+	 * - a room's lifetime many laps of the in-memory store's wheel: on
+	 *   Redis it is a score of Redis' clock, with no wheel, and hours
+	 *   of real time.
+	 */
+	if (be == BACKEND_MEMORY) {
+		b = GROUP(su, "accounting", be);
+		tcase_add_test(b,
+		    test_failed_render_drops_one_event_per_recipient);
+		tcase_add_test(b, test_create_past_max_memory_is_server_full);
+		tcase_add_test(f, test_fanout_past_max_memory_is_server_full);
+		tcase_add_test(x, test_room_ttl_longer_than_a_wheel_lap);
+	}
+}
+
+int
+main(void)
+{
+	return backend_run("room", add_cases);
 }
