@@ -132,7 +132,7 @@ CORE = util timer config json log store store_mem store_mem_room auth metrics ad
 # The daemon's own: HTTP, and the Redis store (the only hiredis user).
 REDIS = redis_call redis_held redis_cred redis_inbox redis_room redis_sub \
 	redis_node redis_peer redis_link
-SERVER = http api waiter $(REDIS)
+SERVER = http api waiter watch $(REDIS)
 CORE_OBJS = $(CORE:%=$(OBJ)/%.o)
 SERVER_OBJS = $(SERVER:%=$(OBJ)/%.o) $(OBJ)/main.o
 
@@ -259,7 +259,8 @@ cluster: need-cluster $(DAEMON)
 # The suites of SPEC sections 2-7 run a second time in cluster mode
 # (SPEC section 8): two nodes on a redis-server of their own, which the
 # harness starts (test/harness.c), requests alternating between them.
-CLUSTER_SUITES = $(TBIN)/check_inbox $(TBIN)/check_pin $(TBIN)/check_rooms
+CLUSTER_SUITES = $(TBIN)/check_inbox $(TBIN)/check_pin $(TBIN)/check_rooms \
+	$(TBIN)/check_hangup
 
 # The browser test (test/browser) is skipped only when asked for with
 # BROWSER=0; when it cannot run (it exits 77), that is a failure.

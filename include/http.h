@@ -21,6 +21,7 @@
 #include "json.h"
 #include "peer.h"
 #include "store.h"
+#include "watch.h"
 
 struct MHD_Connection;
 struct MHD_Daemon;
@@ -59,6 +60,7 @@ struct request {
 	enum store_result auth_result; /* of a first contact's job */
 	bool reverified;    /* the password was verified again (api.c) */
 	struct store_waiter w;   /* GET: the receive, held or not */
+	struct watch_entry watch; /* GET: its socket, while held */
 	struct message *body;    /* POST: the message being received */
 	bool too_large;          /* POST: body passed max-message-size */
 	uint64_t discarded;      /* POST: bytes read past the limit, dropped */

@@ -19,6 +19,7 @@ struct metrics {
 	atomic_uint_fast64_t auth_failures;
 	atomic_uint_fast64_t rate_limited;
 	atomic_uint_fast64_t argon2_hashes;
+	atomic_uint_fast64_t hangups; /* held GETs whose client hung up */
 };
 
 extern struct metrics metrics;

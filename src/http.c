@@ -450,6 +450,35 @@ request_new(struct MHD_Connection *c, const char *url, const char *method)
 	return r;
 }
 
+/*
+ * A GET now held: watch its socket, so that its client's hang-up ends
+ * the hold at once (watch.h) instead of when its wait runs out.  A hold
+ * that ended meanwhile is unwatched again when the request resumes.
+ */
+static void
+watch_held(struct request *r)
+{
+	const union MHD_ConnectionInfo *ci;
+
+	if (r->phase != PHASE_HELD || r->watch.on)
+		return;
+	ci = MHD_get_connection_info(r->conn,
+	    MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (ci == NULL || watch_add(&r->watch, ci->connect_fd, r) == -1)
+		log_warn("http: a held GET's socket is not watched: %s",
+		    strerror(errno));
+}
+
+/* From the watch thread: the client of held request arg hung up. */
+static void
+hung_up(void *arg)
+{
+	struct request *r = arg;
+
+	metrics_inc(hangups);
+	store_hangup(store, &r->w, now_ms());
+}
+
 static enum MHD_Result
 handle(void *cls, struct MHD_Connection *c, const char *url,
     const char *method, const char *version, const char *upload,
@@ -466,7 +495,15 @@ handle(void *cls, struct MHD_Connection *c, const char *url,
 		r->first_call = true;
 		api_begin(r);
 		r->first_call = false;
+		watch_held(r);
 		return MHD_YES;
+	}
+	/* Resumed, or more of it came: a held GET is held no more. */
+	watch_del(&r->watch);
+	if (r->phase == PHASE_HELD && r->w.state == WAITER_GONE) {
+		/* Its client hung up: nothing to answer, close at once. */
+		r->phase = PHASE_REPLIED;
+		return MHD_NO;
 	}
 	if (*upload_size != 0) {
 		if (api_upload(r, upload, *upload_size) == -1)
@@ -482,6 +519,7 @@ handle(void *cls, struct MHD_Connection *c, const char *url,
 		r->pending = NULL;
 	} else
 		api_finish(r);
+	watch_held(r);
 	/* A reply that could not be queued leaves only closing. */
 	if (r->phase == PHASE_REPLIED && r->status == 0)
 		return MHD_NO;
@@ -500,6 +538,7 @@ completed(void *cls, struct MHD_Connection *c, void **ctx,
 	if (r == NULL)
 		return;
 	*ctx = NULL;
+	watch_del(&r->watch);
 	if (r->w.msg != NULL)
 		store_done(store, &r->w,
 		    toe == MHD_REQUEST_TERMINATED_COMPLETED_OK, now_ms());
@@ -835,6 +874,11 @@ http_start(const struct config *c, struct store *s, struct peers *p)
 		ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 		threads = THREADS_PER_CPU * (ncpu > 0 ? (unsigned)ncpu : 1);
 	}
+	if (watch_start(hung_up) == -1) {
+		log_warn("http: cannot watch held connections: %s",
+		    strerror(errno));
+		return NULL;
+	}
 	d = MHD_start_daemon(flags, 0, accept_policy, NULL, handle, NULL,
 	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 	    MHD_OPTION_LISTEN_SOCKET, listen_fd,
@@ -851,6 +895,7 @@ http_start(const struct config *c, struct store *s, struct peers *p)
 	    MHD_OPTION_END);
 	if (d == NULL) {
 		log_warn("libmicrohttpd failed to start on %s", c->listen);
+		watch_stop();
 		close(listen_fd);
 		listen_fd = -1;
 		unix_remove();
@@ -887,6 +932,7 @@ http_stop(struct MHD_Daemon *d, uint64_t grace_ms)
 	while (atomic_load(&active) > 0 && now_ms() < deadline)
 		nanosleep(&ts, NULL);
 	MHD_stop_daemon(d);
+	watch_stop();
 	unix_remove();
 	if (shared_204 != NULL)
 		MHD_destroy_response(shared_204);
