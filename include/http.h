@@ -49,6 +49,7 @@ struct request {
 	struct MHD_Connection *conn;
 	const char *method; /* owned by libmicrohttpd, valid until done */
 	const char *path;
+	bool raw_nul;       /* the request-target's path holds %00 */
 	enum route route;
 	enum phase phase;
 	bool authed;        /* credentials checked, inbox exists; else a

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -427,15 +428,38 @@ client_address(struct MHD_Connection *c, struct request *r)
 	addr_format(&r->client_addr, r->client);
 }
 
-static struct request *
-request_new(struct MHD_Connection *c, const char *url, const char *method)
+/*
+ * libmicrohttpd's URI log callback, called with the request-target as
+ * it came, before any decoding: the request starts here, so that a %00
+ * that decoding would turn into a NUL ending the path early is seen.
+ * The struct request returned is the handler's *ctx; NULL (memory ran
+ * out) leaves it to the handler to try again.
+ */
+static void *
+request_start(void *cls, const char *uri, struct MHD_Connection *c)
 {
 	struct request *r = calloc(1, sizeof(*r));
-	const char *length;
+	const char *q;
 
+	(void)cls;
 	if (r == NULL)
 		return NULL;
 	r->conn = c;
+	q = strchr(uri, '?');
+	r->raw_nul = memmem(uri, q != NULL ? (size_t)(q - uri) : strlen(uri),
+	    "%00", 3) != NULL;
+	return r;
+}
+
+/* The handler's first call: the head is in. */
+static struct request *
+request_begin(struct request *r, struct MHD_Connection *c, const char *url,
+    const char *method)
+{
+	const char *length;
+
+	if (r == NULL && (r = request_start(NULL, "", c)) == NULL)
+		return NULL;
 	r->path = url;
 	r->method = method;
 	r->phase = PHASE_BODY;
@@ -448,6 +472,125 @@ request_new(struct MHD_Connection *c, const char *url, const char *method)
 	client_address(c, r);
 	atomic_fetch_add(&active, 1);
 	return r;
+}
+
+/*
+ * What one pass over a request's head found (check_head).  Query
+ * arguments are kept by name to find repeats: a request has few.
+ */
+#define HEAD_ARGS_MAX 32
+struct head_scan {
+	unsigned content_length, transfer_encoding, authorization, host;
+	const char *content_length_value, *transfer_encoding_value;
+	unsigned nargs;
+	const char *arg[HEAD_ARGS_MAX];
+	size_t arg_len[HEAD_ARGS_MAX];
+	bool repeated, nul, too_many;
+};
+
+static enum MHD_Result
+scan_header(void *cls, enum MHD_ValueKind kind, const char *key,
+    size_t key_size, const char *value, size_t value_size)
+{
+	struct head_scan *h = cls;
+
+	(void)kind;
+	(void)key_size;
+	if (value != NULL && strlen(value) != value_size)
+		h->nul = true;
+	if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+		h->content_length++;
+		h->content_length_value = value;
+	} else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+		h->transfer_encoding++;
+		h->transfer_encoding_value = value;
+	} else if (strcasecmp(key, MHD_HTTP_HEADER_AUTHORIZATION) == 0)
+		h->authorization++;
+	else if (strcasecmp(key, MHD_HTTP_HEADER_HOST) == 0)
+		h->host++;
+	return MHD_YES;
+}
+
+static enum MHD_Result
+scan_argument(void *cls, enum MHD_ValueKind kind, const char *key,
+    size_t key_size, const char *value, size_t value_size)
+{
+	struct head_scan *h = cls;
+	unsigned i;
+
+	(void)kind;
+	if (strlen(key) != key_size ||
+	    (value != NULL && strlen(value) != value_size))
+		h->nul = true;
+	for (i = 0; i < h->nargs; i++)
+		if (h->arg_len[i] == key_size &&
+		    memcmp(h->arg[i], key, key_size) == 0)
+			h->repeated = true;
+	if (h->nargs == HEAD_ARGS_MAX) {
+		h->too_many = true;
+		return MHD_NO;
+	}
+	h->arg[h->nargs] = key;
+	h->arg_len[h->nargs++] = key_size;
+	return MHD_YES;
+}
+
+/*
+ * Refuse what RFC 9112 leaves no room for and libmicrohttpd 0.9.75 lets
+ * through, before the API sees the request: a Content-Length repeated
+ * (section 6.3: even with equal values, a list is invalid), a
+ * Transfer-Encoding other than chunked (section 6.1: 501), HTTP/1.1
+ * without Host (section 3.2), a repeated Authorization (RFC 9110 section
+ * 5.3: not a list), a repeated query argument or one with a NUL byte
+ * (percent-encoded: which would the API act on?), and a path with %00,
+ * which libmicrohttpd decodes into a NUL that ends the path early.
+ * Replies and returns -1, or returns 0.
+ */
+static int
+check_head(struct request *r, const char *version)
+{
+	struct head_scan h;
+
+	memset(&h, 0, sizeof(h));
+	MHD_get_connection_values_n(r->conn, MHD_HEADER_KIND, scan_header,
+	    &h);
+	MHD_get_connection_values_n(r->conn, MHD_GET_ARGUMENT_KIND,
+	    scan_argument, &h);
+	if (h.transfer_encoding > 1 || (h.transfer_encoding == 1 &&
+	    strcasecmp(h.transfer_encoding_value, "chunked") != 0)) {
+		http_error(r, 501, "not_implemented",
+		    "Transfer-Encoding must be chunked or absent");
+		return -1;
+	}
+	if (h.content_length > 1 || (h.content_length == 1 &&
+	    h.transfer_encoding == 1)) {
+		http_error(r, 400, "bad_request", h.content_length > 1 ?
+		    "Content-Length must be given once" :
+		    "Content-Length and Transfer-Encoding exclude each other");
+		return -1;
+	}
+	if (h.host == 0 && strcmp(version, MHD_HTTP_VERSION_1_1) == 0) {
+		http_error(r, 400, "bad_request", "Host is required");
+		return -1;
+	}
+	if (h.host > 1 || h.authorization > 1) {
+		http_error(r, 400, "bad_request", h.host > 1 ?
+		    "Host must be given once" :
+		    "Authorization must be given once");
+		return -1;
+	}
+	if (h.nul || r->raw_nul) {
+		http_error(r, 400, "bad_request",
+		    "the request holds a NUL byte");
+		return -1;
+	}
+	if (h.repeated || h.too_many) {
+		http_error(r, 400, "bad_request", h.too_many ?
+		    "too many query arguments" :
+		    "a query argument is repeated");
+		return -1;
+	}
+	return 0;
 }
 
 /*
@@ -487,13 +630,13 @@ handle(void *cls, struct MHD_Connection *c, const char *url,
 	struct request *r = *ctx;
 
 	(void)cls;
-	(void)version;
-	if (r == NULL) {
-		if ((r = request_new(c, url, method)) == NULL)
+	if (r == NULL || r->method == NULL) {
+		if ((r = request_begin(r, c, url, method)) == NULL)
 			return MHD_NO;
 		*ctx = r;
 		r->first_call = true;
-		api_begin(r);
+		if (check_head(r, version) == 0)
+			api_begin(r);
 		r->first_call = false;
 		watch_held(r);
 		return MHD_YES;
@@ -538,6 +681,10 @@ completed(void *cls, struct MHD_Connection *c, void **ctx,
 	if (r == NULL)
 		return;
 	*ctx = NULL;
+	if (r->method == NULL) { /* refused by libmicrohttpd, which logged */
+		free(r);
+		return;
+	}
 	watch_del(&r->watch);
 	if (r->w.msg != NULL)
 		store_done(store, &r->w,
@@ -887,6 +1034,7 @@ http_start(const struct config *c, struct store *s, struct peers *p)
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
 	    MHD_OPTION_CONNECTION_TIMEOUT,
 	    (unsigned)(c->connection_timeout_ms / 1000),
+	    MHD_OPTION_URI_LOG_CALLBACK, request_start, NULL,
 	    MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
 	    MHD_OPTION_NOTIFY_CONNECTION, connection_event, NULL,
 	    /* Without TLS the list ends here. */
