@@ -24,6 +24,7 @@
 #include "watch.h"
 
 struct MHD_Connection;
+struct conn;
 struct MHD_Daemon;
 
 enum route {
@@ -62,6 +63,7 @@ struct request {
 	bool reverified;    /* the password was verified again (api.c) */
 	struct store_waiter w;   /* GET: the receive, held or not */
 	struct watch_entry watch; /* GET: its socket, while held */
+	struct conn *link;  /* its connection (http.c), or NULL */
 	struct message *body;    /* POST: the message being received */
 	bool too_large;          /* POST: body passed max-message-size */
 	uint64_t discarded;      /* POST: bytes read past the limit, dropped */
@@ -119,6 +121,13 @@ void http_quiesce(struct MHD_Daemon *d);
  * hashing jobs finished (auth_stop) before.
  */
 void http_stop(struct MHD_Daemon *d, uint64_t grace_ms);
+
+/*
+ * Once a tick, from the main thread: shut down the connections whose
+ * request is not in whole connection-timeout after it began (after the
+ * accept, or the previous request's end), however it trickles.
+ */
+void http_tick(uint64_t now_ms);
 
 /* True once http_quiesce was called. */
 bool http_stopping(void);

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -55,6 +56,31 @@
  * as a proxy: see client_address.
  */
 #define UNIX_SOCKET_MODE 0660
+
+/*
+ * An open connection.  While a request is coming in on it (from the
+ * accept, or from the end of the previous request, to the end of its
+ * body), it is on the deadline list, in deadline order since every
+ * deadline is connection-timeout after the event that set it: a request
+ * must be in whole by then, however it trickles (slowloris), or its
+ * socket is shut down (http_tick).  libmicrohttpd's own timeout is an
+ * idle one, which a byte every few seconds keeps off.
+ */
+struct conn {
+	struct conn *prev, *next; /* the deadline list, under conn_lock */
+	bool listed;
+	int fd;
+	uint64_t deadline_ms;
+	void *peer; /* peers_connect's, or NULL */
+};
+
+static void conn_arm(struct conn *k);
+static void conn_disarm(struct conn *k);
+static struct conn *conn_of(struct MHD_Connection *c);
+
+static pthread_mutex_t conn_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct conn *conn_head, *conn_tail; /* by deadline */
+static atomic_uint open_conns; /* against connection-limit */
 
 static const struct config *cfg;
 static struct store *store;
@@ -470,6 +496,7 @@ request_begin(struct request *r, struct MHD_Connection *c, const char *url,
 	    MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 	    MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL;
 	client_address(c, r);
+	r->link = conn_of(c);
 	atomic_fetch_add(&active, 1);
 	return r;
 }
@@ -603,6 +630,9 @@ watch_held(struct request *r)
 {
 	const union MHD_ConnectionInfo *ci;
 
+	/* In whole, held or answered: connection-timeout is done with it. */
+	if (r->phase != PHASE_BODY)
+		conn_disarm(r->link);
 	if (r->phase != PHASE_HELD || r->watch.on)
 		return;
 	ci = MHD_get_connection_info(r->conn,
@@ -686,6 +716,8 @@ completed(void *cls, struct MHD_Connection *c, void **ctx,
 		return;
 	}
 	watch_del(&r->watch);
+	/* The next request on the connection has connection-timeout. */
+	conn_arm(r->link);
 	if (r->w.msg != NULL)
 		store_done(store, &r->w,
 		    toe == MHD_REQUEST_TERMINATED_COMPLETED_OK, now_ms());
@@ -720,6 +752,78 @@ completed(void *cls, struct MHD_Connection *c, void **ctx,
 	atomic_fetch_sub(&active, 1);
 }
 
+/* Under conn_lock: take k off the deadline list. */
+static void
+conn_unlist(struct conn *k)
+{
+	if (!k->listed)
+		return;
+	if (k->prev != NULL)
+		k->prev->next = k->next;
+	else
+		conn_head = k->next;
+	if (k->next != NULL)
+		k->next->prev = k->prev;
+	else
+		conn_tail = k->prev;
+	k->prev = k->next = NULL;
+	k->listed = false;
+}
+
+/* A request begins on k: it must be in whole by connection-timeout. */
+static void
+conn_arm(struct conn *k)
+{
+	if (k == NULL)
+		return;
+	pthread_mutex_lock(&conn_lock);
+	conn_unlist(k);
+	k->deadline_ms = now_ms() + cfg->connection_timeout_ms;
+	k->prev = conn_tail;
+	if (conn_tail != NULL)
+		conn_tail->next = k;
+	else
+		conn_head = k;
+	conn_tail = k;
+	k->listed = true;
+	pthread_mutex_unlock(&conn_lock);
+}
+
+/* The request on k is in (or held, or answered): no deadline now. */
+static void
+conn_disarm(struct conn *k)
+{
+	if (k == NULL)
+		return;
+	pthread_mutex_lock(&conn_lock);
+	conn_unlist(k);
+	pthread_mutex_unlock(&conn_lock);
+}
+
+static struct conn *
+conn_of(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci;
+
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return ci != NULL ? ci->socket_context : NULL;
+}
+
+void
+http_tick(uint64_t now)
+{
+	struct conn *k;
+
+	pthread_mutex_lock(&conn_lock);
+	while ((k = conn_head) != NULL && k->deadline_ms <= now) {
+		conn_unlist(k);
+		/* libmicrohttpd sees the socket fail and closes it. */
+		(void)shutdown(k->fd, SHUT_RDWR);
+		metrics_inc(request_timeouts);
+	}
+	pthread_mutex_unlock(&conn_lock);
+}
+
 static bool
 trusted_proxy(const struct addr *a)
 {
@@ -741,6 +845,11 @@ accept_policy(void *cls, const struct sockaddr *sa, socklen_t len)
 	(void)len;
 	if (atomic_load(&stopping))
 		return MHD_NO;
+	/* Refused at once, not left in the listen backlog to time out. */
+	if (atomic_load(&open_conns) >= cfg->connection_limit) {
+		metrics_inc(connections_refused);
+		return MHD_NO;
+	}
 	if (addr_from_sockaddr(sa, &a) == -1 || trusted_proxy(&a))
 		return MHD_YES;
 	return peers_may_connect(peers, &a) ? MHD_YES : MHD_NO;
@@ -752,18 +861,34 @@ connection_event(void *cls, struct MHD_Connection *c, void **socket_ctx,
     enum MHD_ConnectionNotificationCode code)
 {
 	const union MHD_ConnectionInfo *ci;
+	struct conn *k = *socket_ctx;
 	struct addr a;
 
 	(void)cls;
 	if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
-		peers_disconnect(peers, *socket_ctx);
+		/* Before libmicrohttpd closes the socket: http_tick never
+		 * shuts down a descriptor reused meanwhile. */
+		if (k != NULL) {
+			conn_disarm(k);
+			peers_disconnect(peers, k->peer);
+			free(k);
+		}
 		*socket_ctx = NULL;
+		atomic_fetch_sub(&open_conns, 1);
 		return;
 	}
+	atomic_fetch_add(&open_conns, 1);
+	if ((k = calloc(1, sizeof(*k))) == NULL)
+		return; /* not counted per address, nor timed: rare enough */
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+	k->fd = ci != NULL ? ci->connect_fd : -1;
 	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	if (ci != NULL && addr_from_sockaddr(ci->client_addr, &a) == 0 &&
 	    !trusted_proxy(&a))
-		*socket_ctx = peers_connect(peers, &a);
+		k->peer = peers_connect(peers, &a);
+	*socket_ctx = k;
+	if (k->fd != -1)
+		conn_arm(k);
 }
 
 static void
@@ -1030,7 +1155,10 @@ http_start(const struct config *c, struct store *s, struct peers *p)
 	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 	    MHD_OPTION_LISTEN_SOCKET, listen_fd,
 	    MHD_OPTION_THREAD_POOL_SIZE, threads,
-	    MHD_OPTION_CONNECTION_LIMIT, c->connection_limit,
+	    /* connection-limit is kept by accept_policy, which refuses at
+	     * once; libmicrohttpd's limit, split over its threads, would
+	     * leave connections in the backlog first. */
+	    MHD_OPTION_CONNECTION_LIMIT, 2 * c->connection_limit + 64,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
 	    MHD_OPTION_CONNECTION_TIMEOUT,
 	    (unsigned)(c->connection_timeout_ms / 1000),
