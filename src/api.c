@@ -24,23 +24,66 @@
 #define ROOM_ID_CHARS 16    /* base64url: 96 bits (SPEC: at least 72) */
 #define ROOM_TOKEN_CHARS 22 /* base64url: 132 bits (SPEC: at least 96) */
 
+
+/*
+ * The one mapping of store results to answers (SPEC section 2): status,
+ * error code and the message a caller gets unless its route says more,
+ * after OpenBSD httpd's http_errors[] and server_abort_http.
+ */
+static const struct refusal {
+	unsigned status;
+	const char *code;
+	const char *message;
+} refusals[] = {
+	[STORE_NOT_FOUND] = { 404, "not_found", "no such inbox" },
+	[STORE_INBOX_FULL] = { 503, "inbox_full",
+	    "the recipient's inbox is full" },
+	[STORE_SERVER_FULL] = { 503, "server_full",
+	    "the server is full (max-inboxes, max-rooms or max-memory)" },
+	[STORE_WRONG] = { 401, "unauthorized", "wrong password" },
+	[STORE_NOMEM] = { 503, "server_full", "out of memory" },
+	[STORE_FORBIDDEN] = { 403, "forbidden",
+	    "not allowed to the caller in this room" },
+	[STORE_CONFLICT] = { 409, "conflict", "a room of that name exists" },
+	[STORE_ROOM_FULL] = { 409, "room_full",
+	    "the room holds max_members members" },
+	[STORE_TOO_MANY_ROOMS] = { 409, "too_many_rooms",
+	    "the caller is in max-rooms-per-inbox rooms" },
+	[STORE_TOO_MANY_INVITATIONS] = { 409, "too_many_invitations",
+	    "the room holds max_members pending invitations" },
+	[STORE_NO_PEER] = { 404, "not_found", "the peer is not a member" },
+	[STORE_UNAVAILABLE] = { 503, "store_unavailable",
+	    "the shared store cannot be reached" },
+};
+
+/*
+ * Answer the store's refusal res, with message in place of the table's
+ * when it is not NULL.  A wrong password also counts one failure
+ * against the client address.
+ */
+static void
+refuse(struct request *r, enum store_result res, const char *message)
+{
+	const struct refusal *f = (size_t)res < nitems(refusals) &&
+	    refusals[res].code != NULL ? &refusals[res] : &refusals[STORE_NOMEM];
+
+	if (res == STORE_WRONG) {
+		metrics_inc(auth_failures);
+		peers_fail(http_peers(), &r->client_addr, now_ms());
+	}
+	http_error(r, f->status, f->code, message != NULL ? message :
+	    f->message);
+}
+
 /* An unknown, used or expired PIN: 404, and a failure of the address. */
 static void
 unknown_pin(struct request *r)
 {
 	metrics_inc(auth_failures);
 	peers_fail(http_peers(), &r->client_addr, now_ms());
-	http_error(r, 404, "not_found", "no such PIN");
+	refuse(r, STORE_NOT_FOUND, "no such PIN");
 }
 
-/* A wrong password: 401, and one failure against the client address. */
-static void
-unauthorized(struct request *r, const char *message)
-{
-	metrics_inc(auth_failures);
-	peers_fail(http_peers(), &r->client_addr, now_ms());
-	http_error(r, 401, "unauthorized", message);
-}
 
 /*
  * Copy the request's Basic password (RFC 7617) into its hashing job,
@@ -106,12 +149,11 @@ store_trouble(struct request *r, enum store_result res)
 {
 	switch (res) {
 	case STORE_UNAVAILABLE:
-		http_error(r, 503, "store_unavailable",
-		    "the shared store cannot be reached");
+		refuse(r, STORE_UNAVAILABLE, NULL);
 		return true;
 	case STORE_WRONG:
 		if (!reverify(r))
-			unauthorized(r, "wrong password");
+			refuse(r, STORE_WRONG, "wrong password");
 		return true;
 	default:
 		return false;
@@ -157,7 +199,7 @@ begin_post(struct request *r)
 			return -1;
 		}
 		if ((r->room = strdup(room)) == NULL) {
-			http_error(r, 503, "server_full", "out of memory");
+			refuse(r, STORE_NOMEM, NULL);
 			return -1;
 		}
 		r->fanout = true;
@@ -197,7 +239,7 @@ begin_post(struct request *r)
 		return -1;
 	}
 	if ((r->body = message_new(r->user, type, cap)) == NULL) {
-		http_error(r, 503, "server_full", "out of memory");
+		refuse(r, STORE_NOMEM, NULL);
 		return -1;
 	}
 	return 0;
@@ -227,7 +269,7 @@ begin_auth(struct request *r)
 		goto done;
 	}
 	if ((r->user = strdup(user)) == NULL) {
-		http_error(r, 503, "server_full", "out of memory");
+		refuse(r, STORE_NOMEM, NULL);
 		goto done;
 	}
 	auth_mac(user, password, len, r->mac);
@@ -238,7 +280,7 @@ begin_auth(struct request *r)
 	case STORE_NOT_FOUND: /* hashed once the body is in (api_finish) */
 		break;
 	default:
-		unauthorized(r, "wrong password");
+		refuse(r, STORE_WRONG, "wrong password");
 		goto done;
 	}
 	ret = 0;
@@ -312,8 +354,7 @@ health(struct request *r)
 	char *body;
 
 	if (!store_healthy(http_store())) {
-		http_error(r, 503, "store_unavailable",
-		    "the shared store cannot be reached");
+		refuse(r, STORE_UNAVAILABLE, NULL);
 		return;
 	}
 	body = json_status("ok");
@@ -374,7 +415,7 @@ begin_room(struct request *r)
 	}
 	if ((r->body = message_new(r->user, NULL, length != NULL ? cap :
 	    CHUNKED_INITIAL_CAP)) == NULL) {
-		http_error(r, 503, "server_full", "out of memory");
+		refuse(r, STORE_NOMEM, NULL);
 		return -1;
 	}
 	return 0;
@@ -544,13 +585,13 @@ act_fanout(struct request *r)
 		    body ? strlen(body) : 0);
 		break;
 	case STORE_NOT_FOUND:
-		http_error(r, 404, "not_found", "no such room");
+		refuse(r, res, "no such room");
 		break;
 	case STORE_FORBIDDEN:
-		http_error(r, 403, "forbidden", "not a member of the room");
+		refuse(r, res, "not a member of the room");
 		break;
 	default:
-		http_error(r, 503, "server_full", "out of memory");
+		refuse(r, res, NULL);
 		break;
 	}
 }
@@ -577,15 +618,13 @@ act_post(struct request *r)
 		if (r->by_pin)
 			unknown_pin(r);
 		else
-			http_error(r, 404, "not_found",
-			    "the recipient has no inbox");
+			refuse(r, res, "the recipient has no inbox");
 		break;
 	case STORE_INBOX_FULL:
-		http_error(r, 503, "inbox_full",
-		    "the recipient's inbox is full");
+		refuse(r, STORE_INBOX_FULL, NULL);
 		break;
 	default:
-		http_error(r, 503, "server_full",
+		refuse(r, STORE_SERVER_FULL,
 		    "the server's memory for messages is full");
 		break;
 	}
@@ -612,10 +651,10 @@ act_pin(struct request *r)
 		    body ? strlen(body) : 0);
 		break;
 	case STORE_NOT_FOUND: /* expired since login */
-		http_error(r, 404, "not_found", "the inbox has expired");
+		refuse(r, STORE_NOT_FOUND, "the inbox has expired");
 		break;
 	default:
-		http_error(r, 503, "server_full", "no free PIN");
+		refuse(r, STORE_SERVER_FULL, "no free PIN");
 		break;
 	}
 }
@@ -637,48 +676,23 @@ room_refused(struct request *r, enum store_result res)
 {
 	switch (res) {
 	case STORE_NOT_FOUND:
-		http_error(r, 404, "not_found", "no such room");
+		refuse(r, res, "no such room");
 		break;
 	case STORE_FORBIDDEN:
-		http_error(r, 403, "forbidden",
-		    r->route == ROUTE_ROOM_MEMBERS ?
-		    "the room takes its secret or an invitation" :
-		    "not allowed to the caller in this room");
+		refuse(r, res, r->route == ROUTE_ROOM_MEMBERS ?
+		    "the room takes its secret or an invitation" : NULL);
 		break;
-	case STORE_WRONG:
+	case STORE_WRONG: /* a room secret: forbidden, and a failure */
 		metrics_inc(auth_failures);
 		peers_fail(http_peers(), &r->client_addr, now_ms());
-		http_error(r, 403, "forbidden", "wrong room secret");
+		refuse(r, STORE_FORBIDDEN, "wrong room secret");
 		break;
 	case STORE_NO_PEER:
-		http_error(r, 404, "not_found", r->route == ROUTE_ROOM_INVITES ?
-		    "the peer has no inbox" : "the peer is not a member");
-		break;
-	case STORE_CONFLICT:
-		http_error(r, 409, "conflict", "a room of that name exists");
-		break;
-	case STORE_ROOM_FULL:
-		http_error(r, 409, "room_full",
-		    "the room holds max_members members");
-		break;
-	case STORE_TOO_MANY_ROOMS:
-		http_error(r, 409, "too_many_rooms",
-		    "the caller is in max-rooms-per-inbox rooms");
-		break;
-	case STORE_TOO_MANY_INVITATIONS:
-		http_error(r, 409, "too_many_invitations",
-		    "the room holds max_members pending invitations");
-		break;
-	case STORE_SERVER_FULL:
-		http_error(r, 503, "server_full",
-		    "the server is full (max-rooms or max-memory)");
-		break;
-	case STORE_UNAVAILABLE:
-		http_error(r, 503, "store_unavailable",
-		    "the shared store cannot be reached");
+		refuse(r, res, r->route == ROUTE_ROOM_INVITES ?
+		    "the peer has no inbox" : NULL);
 		break;
 	default:
-		http_error(r, 503, "server_full", "out of memory");
+		refuse(r, res, NULL);
 		break;
 	}
 }
@@ -707,7 +721,7 @@ create_room(struct request *r, const struct cred_hash *h)
 	do {
 		if ((rq->name == NULL && random_token(id, ROOM_ID_CHARS) == -1) ||
 		    (with_token && random_token(token, ROOM_TOKEN_CHARS) == -1)) {
-			http_error(r, 503, "server_full", "no randomness");
+			refuse(r, STORE_NOMEM, "no randomness");
 			return;
 		}
 		p.name = rq->name != NULL ? rq->name : id;
@@ -723,7 +737,7 @@ create_room(struct request *r, const struct cred_hash *h)
 	if (res == STORE_OK)
 		reply_room(r, 201, p.name, with_token ? token : NULL, members);
 	else if (res == STORE_NOT_FOUND)
-		http_error(r, 404, "not_found", "the inbox has expired");
+		refuse(r, STORE_NOT_FOUND, "the inbox has expired");
 	else if (!store_trouble(r, res))
 		room_refused(r, res);
 	wipe(token, sizeof(token));
@@ -737,7 +751,7 @@ act_create(struct request *r)
 	size_t len = r->body != NULL ? r->body->len : 0;
 
 	if ((r->create = calloc(1, sizeof(*r->create))) == NULL) {
-		http_error(r, 503, "server_full", "out of memory");
+		refuse(r, STORE_NOMEM, NULL);
 		return;
 	}
 	why = json_room_request(r->body != NULL ? message_body(r->body) : "",
@@ -769,7 +783,7 @@ act_create(struct request *r)
 		free(r->job.password);
 	}
 	if ((r->job.password = malloc(r->create->password_len + 1)) == NULL) {
-		http_error(r, 503, "server_full", "out of memory");
+		refuse(r, STORE_NOMEM, NULL);
 		return;
 	}
 	memcpy(r->job.password, r->create->password,
@@ -906,18 +920,17 @@ finish_auth(struct request *r)
 		act(r);
 		break;
 	case STORE_WRONG:
-		unauthorized(r, "wrong password");
+		refuse(r, STORE_WRONG, "wrong password");
 		break;
 	case STORE_SERVER_FULL:
-		http_error(r, 503, "server_full",
+		refuse(r, STORE_SERVER_FULL,
 		    "the server holds max-inboxes inboxes");
 		break;
 	case STORE_UNAVAILABLE:
-		http_error(r, 503, "store_unavailable",
-		    "the shared store cannot be reached");
+		refuse(r, STORE_UNAVAILABLE, NULL);
 		break;
 	default:
-		http_error(r, 503, "server_full",
+		refuse(r, STORE_NOMEM,
 		    "the password could not be hashed");
 		break;
 	}
@@ -935,8 +948,7 @@ api_finish(struct request *r)
 		}
 		if (!r->authed) {
 			if (take_password(r) == -1) {
-				http_error(r, 503, "server_full",
-				    "out of memory");
+				refuse(r, STORE_NOMEM, NULL);
 				return;
 			}
 			r->phase = PHASE_AUTH;
@@ -953,8 +965,8 @@ api_finish(struct request *r)
 		return;
 	case PHASE_ROOM_HASH:
 		if (r->job.result == -1) {
-			http_error(r, 503, "server_full",
-			    "the password could not be hashed");
+			refuse(r, STORE_NOMEM,
+		    "the password could not be hashed");
 			return;
 		}
 		metrics_inc(argon2_hashes);

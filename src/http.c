@@ -180,6 +180,18 @@ http_free_credentials(char *user, char *password)
 		MHD_free(user);
 }
 
+void
+http_suspend(struct request *r)
+{
+	MHD_suspend_connection(r->conn);
+}
+
+void
+http_resume(struct request *r)
+{
+	MHD_resume_connection(r->conn);
+}
+
 /* The methods a route allows, for Allow. */
 static const char *
 route_allow(enum route route)
