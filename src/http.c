@@ -84,6 +84,7 @@ static atomic_uint open_conns; /* against connection-limit */
 
 static const struct config *cfg;
 static struct store *store;
+static struct api_context api_ctx; /* what requests get as r->ctx */
 static struct peers *peers;
 static char *tls_cert, *tls_key; /* PEM text, kept while serving */
 /*
@@ -110,24 +111,6 @@ static struct cidr unix_trusted[CONFIG_MAX_PROXIES + 1];
 static unsigned n_unix_trusted;
 static atomic_bool stopping;
 static atomic_uint active; /* requests between first call and completion */
-
-const struct config *
-http_config(void)
-{
-	return cfg;
-}
-
-struct store *
-http_store(void)
-{
-	return store;
-}
-
-struct peers *
-http_peers(void)
-{
-	return peers;
-}
 
 bool
 http_stopping(void)
@@ -508,6 +491,7 @@ request_begin(struct request *r, struct MHD_Connection *c, const char *url,
 	    MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 	    MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL;
 	client_address(c, r);
+	r->ctx = &api_ctx;
 	r->link = conn_of(c);
 	atomic_fetch_add(&active, 1);
 	return r;
@@ -743,22 +727,9 @@ completed(void *cls, struct MHD_Connection *c, void **ctx,
 	l.bytes = r->bytes;
 	l.duration_us = now_us() - r->start_us;
 	log_request(&l);
-	if (r->body != NULL) {
-		if (r->route == ROUTE_ROOMS) /* it may hold a password */
-			wipe(message_body(r->body), r->body->len);
-		message_free(r->body);
-	}
-	if (r->create != NULL) {
-		json_room_request_free(r->create);
-		free(r->create);
-	}
-	free(r->room);
+	api_free(r);
 	if (r->pending != NULL && !r->pending_shared)
 		MHD_destroy_response(r->pending);
-	if (r->job.password != NULL) {
-		wipe(r->job.password, r->job.len);
-		free(r->job.password);
-	}
 	free(r->user);
 	free(r);
 	atomic_fetch_sub(&active, 1);
@@ -1129,6 +1100,9 @@ http_start(const struct config *c, struct store *s, struct peers *p)
 	cfg = c;
 	store = s;
 	peers = p;
+	api_ctx.cfg = c;
+	api_ctx.store = s;
+	api_ctx.peers = p;
 	if (listen_unix) {
 		/* `::', standing for the peer, then trusted-proxies. */
 		memset(&unix_trusted[0], 0, sizeof(unix_trusted[0]));
