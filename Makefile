@@ -134,7 +134,7 @@ CORE = util timer config json log store store_mem store_mem_room auth metrics ad
 # linked into the store's unit suites too: STORE_SUITES).
 REDIS = redis_call redis_held redis_cred redis_inbox redis_room redis_sub \
 	redis_node redis_reap redis_peer redis_link redis_pipe
-SERVER = http api waiter $(REDIS)
+SERVER = http api waiter watch $(REDIS)
 CORE_OBJS = $(CORE:%=$(OBJ)/%.o)
 SERVER_OBJS = $(SERVER:%=$(OBJ)/%.o) $(OBJ)/main.o
 
@@ -275,7 +275,8 @@ cluster: need-cluster $(DAEMON)
 # and a third time on a Redis Cluster of three masters with a replica
 # each, one for each suite, emptied for each test, where alice, bob and
 # carol each have a master of their own.
-CLUSTER_SUITES = $(TBIN)/check_inbox $(TBIN)/check_pin $(TBIN)/check_rooms
+CLUSTER_SUITES = $(TBIN)/check_inbox $(TBIN)/check_pin $(TBIN)/check_rooms \
+	$(TBIN)/check_hangup
 
 # The browser test (test/browser) is skipped only when asked for with
 # BROWSER=0; when it cannot run (it exits 77), that is a failure.

@@ -25,4 +25,7 @@ int api_upload(struct request *r, const char *data, size_t len);
 /* The request is complete, or was resumed: act and reply. */
 void api_finish(struct request *r);
 
+/* The request is done with: free what the API keeps of it (r->a). */
+void api_free(struct request *r);
+
 #endif

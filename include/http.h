@@ -3,9 +3,11 @@
  * need from it: the request, its headers and query, and replies.
  *
  * http.c and waiter.c are the only libmicrohttpd users; the handlers of
- * api.c see a struct request and the functions below.  Status codes and
- * header names are those of RFC 9110; CORS headers follow the Fetch
- * standard and are added to every reply.
+ * api.c see a struct request and the functions below.  The request's
+ * API state (struct api_state) is the API's alone, and the settings,
+ * store and peer table reach it as r->ctx, an explicit context, not as
+ * globals.  Status codes and header names are those of RFC 9110; CORS
+ * headers follow the Fetch standard and are added to every reply.
  */
 #ifndef INBOXD_HTTP_H
 #define INBOXD_HTTP_H
@@ -21,8 +23,10 @@
 #include "json.h"
 #include "peer.h"
 #include "store.h"
+#include "watch.h"
 
 struct MHD_Connection;
+struct conn;
 struct MHD_Daemon;
 
 enum route {
@@ -43,22 +47,19 @@ enum phase {
 	PHASE_REPLIED, /* a response is queued */
 };
 
-/* One HTTP request, from its headers to its completion. */
-struct request {
-	struct MHD_Connection *conn;
-	const char *method; /* owned by libmicrohttpd, valid until done */
-	const char *path;
-	enum route route;
-	enum phase phase;
+/*
+ * What the API keeps of a request (api.c): set and freed by it alone
+ * (api_free), embedded in struct request so that a request is one
+ * allocation.
+ */
+struct api_state {
 	bool authed;        /* credentials checked, inbox exists; else a
 	                       first contact waits for its hash */
 	bool post;          /* POST, else GET */
-	char *user;         /* authenticated username, malloc'd */
 	uint8_t mac[CRED_MAC_BYTES];
 	struct auth_job job;
 	enum store_result auth_result; /* of a first contact's job */
-	bool reverified;    /* the password was verified again (api.c) */
-	struct store_waiter w;   /* GET: the receive, held or not */
+	bool reverified;    /* the password was verified again */
 	struct message *body;    /* POST: the message being received */
 	bool too_large;          /* POST: body passed max-message-size */
 	uint64_t discarded;      /* POST: bytes read past the limit, dropped */
@@ -72,6 +73,29 @@ struct request {
 	                            allocation; invitations: ?peer= */
 	bool fanout;             /* POST /inbox?room= */
 	struct json_room_request *create; /* POST /rooms: the parsed body */
+};
+
+/* What the API works with, given by http_start: no globals. */
+struct api_context {
+	const struct config *cfg;
+	struct store *store;
+	struct peers *peers;
+};
+
+/* One HTTP request, from its headers to its completion. */
+struct request {
+	struct MHD_Connection *conn;
+	const struct api_context *ctx;
+	const char *method; /* owned by libmicrohttpd, valid until done */
+	const char *path;
+	bool raw_nul;       /* the request-target's path holds %00 */
+	enum route route;   /* set by the API, read for Allow */
+	enum phase phase;   /* moved forward by the API */
+	char *user;         /* authenticated username, malloc'd (logged) */
+	struct store_waiter w;    /* GET: the receive, held or not */
+	struct watch_entry watch; /* GET: its socket, while held */
+	struct conn *link;  /* its connection (http.c), or NULL */
+	struct api_state a; /* the API's (api.c) */
 	uint64_t start_us;
 	bool first_call;    /* in api_begin */
 	bool has_body;      /* a body follows the headers */
@@ -117,6 +141,13 @@ void http_quiesce(struct MHD_Daemon *d);
  */
 void http_stop(struct MHD_Daemon *d, uint64_t grace_ms);
 
+/*
+ * Once a tick, from the main thread: shut down the connections whose
+ * request is not in whole connection-timeout after it began (after the
+ * accept, or the previous request's end), however it trickles.
+ */
+void http_tick(uint64_t now_ms);
+
 /* True once http_quiesce was called. */
 bool http_stopping(void);
 
@@ -138,15 +169,6 @@ int http_credentials(struct request *r, char **user, char **password);
 
 /* Wipe and free what http_credentials returned. */
 void http_free_credentials(char *user, char *password);
-
-/* The daemon's settings. */
-const struct config *http_config(void);
-
-/* The store requests work on. */
-struct store *http_store(void);
-
-/* The per-address table: connections and authentication failures. */
-struct peers *http_peers(void);
 
 /* Reply 429 too_many_requests with Retry-After: retry_ms, rounded up. */
 void http_too_many(struct request *r, uint64_t retry_ms);

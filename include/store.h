@@ -253,6 +253,7 @@ struct store_ops {
 	enum store_result (*pin_send)(struct store *s, uint32_t code, struct message *m, uint64_t now_ms, char to[STORE_NAME_MAX + 1]);
 	enum store_result (*receive)(struct store *s, const char *name, struct store_waiter *w, uint64_t wait_ms, uint64_t now_ms);
 	void (*done)(struct store *s, struct store_waiter *w, bool delivered, uint64_t now_ms);
+	void (*hangup)(struct store *s, struct store_waiter *w, uint64_t now_ms);
 	void (*expire)(struct store *s, uint64_t now_ms);
 	void (*shutdown)(struct store *s, uint64_t now_ms);
 	int (*check)(struct store *s, char *why, size_t len);
@@ -416,6 +417,19 @@ store_done(struct store *s, struct store_waiter *w, bool delivered,
     uint64_t now_ms)
 {
 	STORE_OPS(s)->done(s, w, delivered, now_ms);
+}
+
+/*
+ * The client of w hung up (watch.h): if w is still held, its hold ends
+ * now as WAITER_GONE, without refreshing its inbox (so expiry and room
+ * presence run from the owner's last request), and ops->release is
+ * called.  No-op for a waiter no longer held: a message handed to it
+ * meanwhile goes back with store_done.
+ */
+static inline void
+store_hangup(struct store *s, struct store_waiter *w, uint64_t now_ms)
+{
+	STORE_OPS(s)->hangup(s, w, now_ms);
 }
 
 /*

@@ -24,23 +24,66 @@
 #define ROOM_ID_CHARS 16    /* base64url: 96 bits (SPEC: at least 72) */
 #define ROOM_TOKEN_CHARS 22 /* base64url: 132 bits (SPEC: at least 96) */
 
+
+/*
+ * The one mapping of store results to answers (SPEC section 2): status,
+ * error code and the message a caller gets unless its route says more,
+ * after OpenBSD httpd's http_errors[] and server_abort_http.
+ */
+static const struct refusal {
+	unsigned status;
+	const char *code;
+	const char *message;
+} refusals[] = {
+	[STORE_NOT_FOUND] = { 404, "not_found", "no such inbox" },
+	[STORE_INBOX_FULL] = { 503, "inbox_full",
+	    "the recipient's inbox is full" },
+	[STORE_SERVER_FULL] = { 503, "server_full",
+	    "the server is full (max-inboxes, max-rooms or max-memory)" },
+	[STORE_WRONG] = { 401, "unauthorized", "wrong password" },
+	[STORE_NOMEM] = { 503, "server_full", "out of memory" },
+	[STORE_FORBIDDEN] = { 403, "forbidden",
+	    "not allowed to the caller in this room" },
+	[STORE_CONFLICT] = { 409, "conflict", "a room of that name exists" },
+	[STORE_ROOM_FULL] = { 409, "room_full",
+	    "the room holds max_members members" },
+	[STORE_TOO_MANY_ROOMS] = { 409, "too_many_rooms",
+	    "the caller is in max-rooms-per-inbox rooms" },
+	[STORE_TOO_MANY_INVITATIONS] = { 409, "too_many_invitations",
+	    "the room holds max_members pending invitations" },
+	[STORE_NO_PEER] = { 404, "not_found", "the peer is not a member" },
+	[STORE_UNAVAILABLE] = { 503, "store_unavailable",
+	    "the shared store cannot be reached" },
+};
+
+/*
+ * Answer the store's refusal res, with message in place of the table's
+ * when it is not NULL.  A wrong password also counts one failure
+ * against the client address.
+ */
+static void
+refuse(struct request *r, enum store_result res, const char *message)
+{
+	const struct refusal *f = (size_t)res < nitems(refusals) &&
+	    refusals[res].code != NULL ? &refusals[res] : &refusals[STORE_NOMEM];
+
+	if (res == STORE_WRONG) {
+		metrics_inc(auth_failures);
+		peers_fail(r->ctx->peers, &r->client_addr, now_ms());
+	}
+	http_error(r, f->status, f->code, message != NULL ? message :
+	    f->message);
+}
+
 /* An unknown, used or expired PIN: 404, and a failure of the address. */
 static void
 unknown_pin(struct request *r)
 {
 	metrics_inc(auth_failures);
-	peers_fail(http_peers(), &r->client_addr, now_ms());
-	http_error(r, 404, "not_found", "no such PIN");
+	peers_fail(r->ctx->peers, &r->client_addr, now_ms());
+	refuse(r, STORE_NOT_FOUND, "no such PIN");
 }
 
-/* A wrong password: 401, and one failure against the client address. */
-static void
-unauthorized(struct request *r, const char *message)
-{
-	metrics_inc(auth_failures);
-	peers_fail(http_peers(), &r->client_addr, now_ms());
-	http_error(r, 401, "unauthorized", message);
-}
 
 /*
  * Copy the request's Basic password (RFC 7617) into its hashing job,
@@ -54,13 +97,13 @@ take_password(struct request *r)
 	char *user, *password;
 	int ret = -1;
 
-	if (r->job.password != NULL)
+	if (r->a.job.password != NULL)
 		return 0;
 	if (http_credentials(r, &user, &password) == -1)
 		return -1;
-	r->job.len = strlen(password);
-	if ((r->job.password = malloc(r->job.len + 1)) != NULL) {
-		memcpy(r->job.password, password, r->job.len + 1);
+	r->a.job.len = strlen(password);
+	if ((r->a.job.password = malloc(r->a.job.len + 1)) != NULL) {
+		memcpy(r->a.job.password, password, r->a.job.len + 1);
 		ret = 0;
 	}
 	http_free_credentials(user, password);
@@ -81,18 +124,18 @@ static int first_contact(struct auth_job *job);
 static bool
 reverify(struct request *r)
 {
-	if (r->reverified ||
+	if (r->a.reverified ||
 	    (r->route != ROUTE_INBOX && r->route != ROUTE_PIN))
 		return false;
-	r->reverified = true;
+	r->a.reverified = true;
 	if (take_password(r) == -1)
 		return false;
-	r->authed = false;
+	r->a.authed = false;
 	r->phase = PHASE_AUTH;
-	r->job.done = auth_done;
-	r->job.work = first_contact;
+	r->a.job.done = auth_done;
+	r->a.job.work = first_contact;
 	http_suspend(r);
-	auth_submit(&r->job);
+	auth_submit(&r->a.job);
 	return true;
 }
 
@@ -106,12 +149,11 @@ store_trouble(struct request *r, enum store_result res)
 {
 	switch (res) {
 	case STORE_UNAVAILABLE:
-		http_error(r, 503, "store_unavailable",
-		    "the shared store cannot be reached");
+		refuse(r, STORE_UNAVAILABLE, NULL);
 		return true;
 	case STORE_WRONG:
 		if (!reverify(r))
-			unauthorized(r, "wrong password");
+			refuse(r, STORE_WRONG, "wrong password");
 		return true;
 	default:
 		return false;
@@ -122,11 +164,11 @@ store_trouble(struct request *r, enum store_result res)
 static int
 begin_get(struct request *r)
 {
-	const struct config *cfg = http_config();
+	const struct config *cfg = r->ctx->cfg;
 	const char *wait = http_query(r, "wait", NULL);
 
-	r->wait_ms = cfg->default_wait_ms;
-	if (wait != NULL && field_wait(wait, cfg->max_wait_ms, &r->wait_ms)) {
+	r->a.wait_ms = cfg->default_wait_ms;
+	if (wait != NULL && field_wait(wait, cfg->max_wait_ms, &r->a.wait_ms)) {
 		http_error(r, 400, "bad_request",
 		    "wait must be a whole number of seconds");
 		return -1;
@@ -138,7 +180,7 @@ begin_get(struct request *r)
 static int
 begin_post(struct request *r)
 {
-	const struct config *cfg = http_config();
+	const struct config *cfg = r->ctx->cfg;
 	const char *to, *type, *length, *why, *pin, *room;
 	size_t to_len, room_len;
 	uint64_t cap = CHUNKED_INITIAL_CAP;
@@ -156,19 +198,19 @@ begin_post(struct request *r)
 			    "room holds a NUL byte");
 			return -1;
 		}
-		if ((r->room = strdup(room)) == NULL) {
-			http_error(r, 503, "server_full", "out of memory");
+		if ((r->a.room = strdup(room)) == NULL) {
+			refuse(r, STORE_NOMEM, NULL);
 			return -1;
 		}
-		r->fanout = true;
+		r->a.fanout = true;
 	} else if ((to == NULL || to_len == 0) &&
 	    (pin = http_header(r, "X-PIN")) != NULL) {
 		/* Malformed or not, a PIN that names no inbox is unknown. */
-		if (field_pin(pin, cfg->pin_digits, &r->pin_code) == -1) {
+		if (field_pin(pin, cfg->pin_digits, &r->a.pin_code) == -1) {
 			unknown_pin(r);
 			return -1;
 		}
-		r->by_pin = true;
+		r->a.by_pin = true;
 	} else if (to == NULL || to_len == 0) {
 		http_error(r, 400, "bad_request", "to is missing");
 		return -1;
@@ -178,7 +220,7 @@ begin_post(struct request *r)
 		    "to is not a valid username");
 		return -1;
 	} else
-		r->to = to;
+		r->a.to = to;
 	length = http_header(r, "Content-Length");
 	if (length != NULL) {
 		if (parse_uint(length, UINT64_MAX, &cap) == -1 ||
@@ -196,8 +238,8 @@ begin_post(struct request *r)
 		    "character");
 		return -1;
 	}
-	if ((r->body = message_new(r->user, type, cap)) == NULL) {
-		http_error(r, 503, "server_full", "out of memory");
+	if ((r->a.body = message_new(r->user, type, cap)) == NULL) {
+		refuse(r, STORE_NOMEM, NULL);
 		return -1;
 	}
 	return 0;
@@ -227,18 +269,18 @@ begin_auth(struct request *r)
 		goto done;
 	}
 	if ((r->user = strdup(user)) == NULL) {
-		http_error(r, 503, "server_full", "out of memory");
+		refuse(r, STORE_NOMEM, NULL);
 		goto done;
 	}
-	auth_mac(user, password, len, r->mac);
-	switch (store_login(http_store(), user, r->mac, now_ms())) {
+	auth_mac(user, password, len, r->a.mac);
+	switch (store_login(r->ctx->store, user, r->a.mac, now_ms())) {
 	case STORE_OK:
-		r->authed = true;
+		r->a.authed = true;
 		break;
 	case STORE_NOT_FOUND: /* hashed once the body is in (api_finish) */
 		break;
 	default:
-		unauthorized(r, "wrong password");
+		refuse(r, STORE_WRONG, "wrong password");
 		goto done;
 	}
 	ret = 0;
@@ -249,7 +291,7 @@ done:
 
 /*
  * Route /rooms/ROOM[/members[/NAME]|/invitations]; ROOM and NAME are
- * copied to r->room and r->peer.  libmicrohttpd has decoded the path, so
+ * copied to r->a.room and r->a.peer.  libmicrohttpd has decoded the path, so
  * NAME, the rest of it, may hold a '/' (%2F); a room name never does.  Returns 0, or -1 for no such path.
  */
 static int
@@ -270,11 +312,11 @@ route_room(struct request *r, const char *rest)
 		r->route = ROUTE_ROOM_MEMBER; /* a name may hold a '/' */
 	else
 		return -1;
-	if ((r->room = strdup(rest)) == NULL)
+	if ((r->a.room = strdup(rest)) == NULL)
 		return -1;
-	r->room[len] = '\0';
+	r->a.room[len] = '\0';
 	if (r->route == ROUTE_ROOM_MEMBER)
-		r->peer = r->room + len + 1 + 8;
+		r->a.peer = r->a.room + len + 1 + 8;
 	return 0;
 }
 
@@ -311,9 +353,8 @@ health(struct request *r)
 {
 	char *body;
 
-	if (!store_healthy(http_store())) {
-		http_error(r, 503, "store_unavailable",
-		    "the shared store cannot be reached");
+	if (!store_healthy(r->ctx->store)) {
+		refuse(r, STORE_UNAVAILABLE, NULL);
 		return;
 	}
 	body = json_status("ok");
@@ -324,7 +365,7 @@ health(struct request *r)
 static void
 expose_metrics(struct request *r)
 {
-	const struct config *cfg = http_config();
+	const struct config *cfg = r->ctx->cfg;
 	struct store_stats st;
 	struct peer_stats ps;
 	size_t len = 0;
@@ -339,8 +380,8 @@ expose_metrics(struct request *r)
 		    "metrics are served to metrics-allow only");
 		return;
 	}
-	store_stats(http_store(), &st);
-	peers_stats(http_peers(), &ps);
+	store_stats(r->ctx->store, &st);
+	peers_stats(r->ctx->peers, &ps);
 	text = metrics_render(&st, &ps, &len);
 	http_body(r, 200, "text/plain; version=0.0.4; charset=utf-8", text,
 	    len);
@@ -355,9 +396,9 @@ begin_room(struct request *r)
 	size_t len;
 
 	if (r->route == ROUTE_ROOM_INVITES) {
-		r->peer = http_query(r, "peer", &len);
-		if (r->peer == NULL || len == 0 || strlen(r->peer) != len ||
-		    (why = auth_check_username(r->peer, len)) != NULL) {
+		r->a.peer = http_query(r, "peer", &len);
+		if (r->a.peer == NULL || len == 0 || strlen(r->a.peer) != len ||
+		    (why = auth_check_username(r->a.peer, len)) != NULL) {
 			http_error(r, 400, "bad_request",
 			    "peer must name an inbox");
 			return -1;
@@ -372,9 +413,9 @@ begin_room(struct request *r)
 		    "a room's settings take at most 16 KiB");
 		return -1;
 	}
-	if ((r->body = message_new(r->user, NULL, length != NULL ? cap :
+	if ((r->a.body = message_new(r->user, NULL, length != NULL ? cap :
 	    CHUNKED_INITIAL_CAP)) == NULL) {
-		http_error(r, 503, "server_full", "out of memory");
+		refuse(r, STORE_NOMEM, NULL);
 		return -1;
 	}
 	return 0;
@@ -427,16 +468,16 @@ api_begin(struct request *r)
 		return;
 	}
 	/* Before any password is looked at, let alone hashed. */
-	if (peers_blocked(http_peers(), &r->client_addr, now_ms(), &retry_ms)) {
+	if (peers_blocked(r->ctx->peers, &r->client_addr, now_ms(), &retry_ms)) {
 		metrics_inc(rate_limited);
 		http_too_many(r, retry_ms);
 		return;
 	}
-	r->post = strcmp(r->method, "POST") == 0 && r->route == ROUTE_INBOX;
+	r->a.post = strcmp(r->method, "POST") == 0 && r->route == ROUTE_INBOX;
 	if (begin_auth(r) == -1)
 		return;
 	if (r->route == ROUTE_INBOX) {
-		if (r->post)
+		if (r->a.post)
 			begin_post(r);
 		else
 			begin_get(r);
@@ -447,68 +488,68 @@ api_begin(struct request *r)
 int
 api_upload(struct request *r, const char *data, size_t len)
 {
-	const struct config *cfg = http_config();
+	const struct config *cfg = r->ctx->cfg;
 	uint64_t limit = r->route == ROUTE_ROOMS ? ROOM_BODY_MAX :
 	    cfg->max_message_size;
 	size_t need;
 
-	if (r->too_large) {
+	if (r->a.too_large) {
 		/*
 		 * Read on, not stored, so the 413 can be sent; a body that
 		 * runs on past twice the limit is cut off.
 		 */
-		r->discarded += len;
-		return r->discarded > limit ? -1 : 0;
+		r->a.discarded += len;
+		return r->a.discarded > limit ? -1 : 0;
 	}
-	if (r->body == NULL) {
+	if (r->a.body == NULL) {
 		/* A body nothing asked for: read on and drop, within bounds. */
-		r->discarded += len;
-		return r->discarded > limit ? -1 : 0;
+		r->a.discarded += len;
+		return r->a.discarded > limit ? -1 : 0;
 	}
-	need = r->body->len + len;
+	need = r->a.body->len + len;
 	if (need > limit) {
 		/* Only a chunked body gets here: drop it, answer 413. */
-		r->too_large = true;
-		r->discarded = need - limit;
-		wipe(message_body(r->body), r->body->len);
-		message_free(r->body);
-		r->body = NULL;
+		r->a.too_large = true;
+		r->a.discarded = need - limit;
+		wipe(message_body(r->a.body), r->a.body->len);
+		message_free(r->a.body);
+		r->a.body = NULL;
 		return 0;
 	}
-	if (need > r->body->cap) {
-		size_t cap = r->body->cap ? r->body->cap : 1;
+	if (need > r->a.body->cap) {
+		size_t cap = r->a.body->cap ? r->a.body->cap : 1;
 
 		while (cap < need)
 			cap *= 2;
 		if (cap > limit)
 			cap = limit;
-		if (message_reserve(&r->body, cap) == -1) {
-			r->too_large = true;
-			wipe(message_body(r->body), r->body->len);
-			message_free(r->body);
-			r->body = NULL;
+		if (message_reserve(&r->a.body, cap) == -1) {
+			r->a.too_large = true;
+			wipe(message_body(r->a.body), r->a.body->len);
+			message_free(r->a.body);
+			r->a.body = NULL;
 			return 0;
 		}
 	}
-	memcpy(message_body(r->body) + r->body->len, data, len);
-	r->body->len = (uint32_t)need;
+	memcpy(message_body(r->a.body) + r->a.body->len, data, len);
+	r->a.body->len = (uint32_t)need;
 	return 0;
 }
 
 static void
 auth_done(struct auth_job *job)
 {
-	http_resume(container_of(job, struct request, job));
+	http_resume(container_of(job, struct request, a.job));
 }
 
 static void
 act_get(struct request *r)
 {
-	struct store *s = http_store();
+	struct store *s = r->ctx->store;
 	enum store_result res;
 
 	r->w.owner = r;
-	res = store_receive(s, r->user, &r->w, r->wait_ms, now_ms());
+	res = store_receive(s, r->user, &r->w, r->a.wait_ms, now_ms());
 	if (store_trouble(r, res))
 		return;
 	switch (res) {
@@ -532,7 +573,7 @@ act_fanout(struct request *r)
 	enum store_result res;
 	char *body;
 
-	res = store_room_send(http_store(), r->room, r->body, now_ms(),
+	res = store_room_send(r->ctx->store, r->a.room, r->a.body, now_ms(),
 	    &copies);
 	if (store_trouble(r, res))
 		return;
@@ -544,13 +585,13 @@ act_fanout(struct request *r)
 		    body ? strlen(body) : 0);
 		break;
 	case STORE_NOT_FOUND:
-		http_error(r, 404, "not_found", "no such room");
+		refuse(r, res, "no such room");
 		break;
 	case STORE_FORBIDDEN:
-		http_error(r, 403, "forbidden", "not a member of the room");
+		refuse(r, res, "not a member of the room");
 		break;
 	default:
-		http_error(r, 503, "server_full", "out of memory");
+		refuse(r, res, NULL);
 		break;
 	}
 }
@@ -559,33 +600,31 @@ static void
 act_post(struct request *r)
 {
 	char to[STORE_NAME_MAX + 1];
-	enum store_result res = r->by_pin
-	    ? store_pin_send(http_store(), r->pin_code, r->body, now_ms(), to)
-	    : store_send(http_store(), r->to, r->body, now_ms());
+	enum store_result res = r->a.by_pin
+	    ? store_pin_send(r->ctx->store, r->a.pin_code, r->a.body, now_ms(), to)
+	    : store_send(r->ctx->store, r->a.to, r->a.body, now_ms());
 
 	if (store_trouble(r, res))
 		return;
 	switch (res) {
 	case STORE_OK:
-		r->body = NULL;
-		if (r->by_pin)
+		r->a.body = NULL;
+		if (r->a.by_pin)
 			http_sent_to(r, to);
 		else
 			http_empty(r, 204);
 		break;
 	case STORE_NOT_FOUND:
-		if (r->by_pin)
+		if (r->a.by_pin)
 			unknown_pin(r);
 		else
-			http_error(r, 404, "not_found",
-			    "the recipient has no inbox");
+			refuse(r, res, "the recipient has no inbox");
 		break;
 	case STORE_INBOX_FULL:
-		http_error(r, 503, "inbox_full",
-		    "the recipient's inbox is full");
+		refuse(r, STORE_INBOX_FULL, NULL);
 		break;
 	default:
-		http_error(r, 503, "server_full",
+		refuse(r, STORE_SERVER_FULL,
 		    "the server's memory for messages is full");
 		break;
 	}
@@ -595,12 +634,12 @@ act_post(struct request *r)
 static void
 act_pin(struct request *r)
 {
-	const struct config *cfg = http_config();
+	const struct config *cfg = r->ctx->cfg;
 	char pin[16], *body;
 	enum store_result res;
 	uint32_t code;
 
-	res = store_pin_create(http_store(), r->user, cfg->pin_digits,
+	res = store_pin_create(r->ctx->store, r->user, cfg->pin_digits,
 	    cfg->pin_timeout_ms, now_ms(), &code);
 	if (store_trouble(r, res))
 		return;
@@ -612,10 +651,10 @@ act_pin(struct request *r)
 		    body ? strlen(body) : 0);
 		break;
 	case STORE_NOT_FOUND: /* expired since login */
-		http_error(r, 404, "not_found", "the inbox has expired");
+		refuse(r, STORE_NOT_FOUND, "the inbox has expired");
 		break;
 	default:
-		http_error(r, 503, "server_full", "no free PIN");
+		refuse(r, STORE_SERVER_FULL, "no free PIN");
 		break;
 	}
 }
@@ -637,58 +676,33 @@ room_refused(struct request *r, enum store_result res)
 {
 	switch (res) {
 	case STORE_NOT_FOUND:
-		http_error(r, 404, "not_found", "no such room");
+		refuse(r, res, "no such room");
 		break;
 	case STORE_FORBIDDEN:
-		http_error(r, 403, "forbidden",
-		    r->route == ROUTE_ROOM_MEMBERS ?
-		    "the room takes its secret or an invitation" :
-		    "not allowed to the caller in this room");
+		refuse(r, res, r->route == ROUTE_ROOM_MEMBERS ?
+		    "the room takes its secret or an invitation" : NULL);
 		break;
-	case STORE_WRONG:
+	case STORE_WRONG: /* a room secret: forbidden, and a failure */
 		metrics_inc(auth_failures);
-		peers_fail(http_peers(), &r->client_addr, now_ms());
-		http_error(r, 403, "forbidden", "wrong room secret");
+		peers_fail(r->ctx->peers, &r->client_addr, now_ms());
+		refuse(r, STORE_FORBIDDEN, "wrong room secret");
 		break;
 	case STORE_NO_PEER:
-		http_error(r, 404, "not_found", r->route == ROUTE_ROOM_INVITES ?
-		    "the peer has no inbox" : "the peer is not a member");
-		break;
-	case STORE_CONFLICT:
-		http_error(r, 409, "conflict", "a room of that name exists");
-		break;
-	case STORE_ROOM_FULL:
-		http_error(r, 409, "room_full",
-		    "the room holds max_members members");
-		break;
-	case STORE_TOO_MANY_ROOMS:
-		http_error(r, 409, "too_many_rooms",
-		    "the caller is in max-rooms-per-inbox rooms");
-		break;
-	case STORE_TOO_MANY_INVITATIONS:
-		http_error(r, 409, "too_many_invitations",
-		    "the room holds max_members pending invitations");
-		break;
-	case STORE_SERVER_FULL:
-		http_error(r, 503, "server_full",
-		    "the server is full (max-rooms or max-memory)");
-		break;
-	case STORE_UNAVAILABLE:
-		http_error(r, 503, "store_unavailable",
-		    "the shared store cannot be reached");
+		refuse(r, res, r->route == ROUTE_ROOM_INVITES ?
+		    "the peer has no inbox" : NULL);
 		break;
 	default:
-		http_error(r, 503, "server_full", "out of memory");
+		refuse(r, res, NULL);
 		break;
 	}
 }
 
-/* Create the room r->create describes, its password hashed into h. */
+/* Create the room r->a.create describes, its password hashed into h. */
 static void
 create_room(struct request *r, const struct cred_hash *h)
 {
-	const struct config *cfg = http_config();
-	struct json_room_request *rq = r->create;
+	const struct config *cfg = r->ctx->cfg;
+	struct json_room_request *rq = r->a.create;
 	char id[ROOM_ID_CHARS + 1], token[ROOM_TOKEN_CHARS + 1];
 	uint8_t mac[CRED_MAC_BYTES];
 	struct room_params p = { 0 };
@@ -707,7 +721,7 @@ create_room(struct request *r, const struct cred_hash *h)
 	do {
 		if ((rq->name == NULL && random_token(id, ROOM_ID_CHARS) == -1) ||
 		    (with_token && random_token(token, ROOM_TOKEN_CHARS) == -1)) {
-			http_error(r, 503, "server_full", "no randomness");
+			refuse(r, STORE_NOMEM, "no randomness");
 			return;
 		}
 		p.name = rq->name != NULL ? rq->name : id;
@@ -716,14 +730,14 @@ create_room(struct request *r, const struct cred_hash *h)
 		else if (rq->password != NULL)
 			auth_mac(p.name, rq->password, rq->password_len, mac);
 		p.mac = rq->invite_only ? NULL : mac;
-		res = store_room_create(http_store(), r->user, &p, now_ms(),
+		res = store_room_create(r->ctx->store, r->user, &p, now_ms(),
 		    &members);
 	} while (res == STORE_CONFLICT && --tries > 0);
 	wipe(mac, sizeof(mac));
 	if (res == STORE_OK)
 		reply_room(r, 201, p.name, with_token ? token : NULL, members);
 	else if (res == STORE_NOT_FOUND)
-		http_error(r, 404, "not_found", "the inbox has expired");
+		refuse(r, STORE_NOT_FOUND, "the inbox has expired");
 	else if (!store_trouble(r, res))
 		room_refused(r, res);
 	wipe(token, sizeof(token));
@@ -734,52 +748,52 @@ static void
 act_create(struct request *r)
 {
 	const char *why;
-	size_t len = r->body != NULL ? r->body->len : 0;
+	size_t len = r->a.body != NULL ? r->a.body->len : 0;
 
-	if ((r->create = calloc(1, sizeof(*r->create))) == NULL) {
-		http_error(r, 503, "server_full", "out of memory");
+	if ((r->a.create = calloc(1, sizeof(*r->a.create))) == NULL) {
+		refuse(r, STORE_NOMEM, NULL);
 		return;
 	}
-	why = json_room_request(r->body != NULL ? message_body(r->body) : "",
-	    len, r->create);
-	if (r->body != NULL) {
-		wipe(message_body(r->body), len);
-		message_free(r->body);
-		r->body = NULL;
+	why = json_room_request(r->a.body != NULL ? message_body(r->a.body) : "",
+	    len, r->a.create);
+	if (r->a.body != NULL) {
+		wipe(message_body(r->a.body), len);
+		message_free(r->a.body);
+		r->a.body = NULL;
 	}
-	if (why == NULL && r->create->name != NULL &&
-	    ((why = auth_check_username(r->create->name,
-	    strlen(r->create->name))) != NULL ||
-	    strchr(r->create->name, '/') != NULL))
+	if (why == NULL && r->a.create->name != NULL &&
+	    ((why = auth_check_username(r->a.create->name,
+	    strlen(r->a.create->name))) != NULL ||
+	    strchr(r->a.create->name, '/') != NULL))
 		why = "name must be 1 to 256 bytes of UTF-8 without control "
 		    "characters or /";
-	if (why == NULL && r->create->password != NULL &&
-	    auth_check_password(r->create->password_len) != NULL)
+	if (why == NULL && r->a.create->password != NULL &&
+	    auth_check_password(r->a.create->password_len) != NULL)
 		why = "password must be min-password-length to 1024 bytes";
 	if (why != NULL) {
 		http_error(r, 400, "bad_request", why);
 		return;
 	}
-	if (r->create->password == NULL) {
+	if (r->a.create->password == NULL) {
 		create_room(r, NULL);
 		return;
 	}
-	if (r->job.password != NULL) { /* a first contact's, not hashed */
-		wipe(r->job.password, r->job.len);
-		free(r->job.password);
+	if (r->a.job.password != NULL) { /* a first contact's, not hashed */
+		wipe(r->a.job.password, r->a.job.len);
+		free(r->a.job.password);
 	}
-	if ((r->job.password = malloc(r->create->password_len + 1)) == NULL) {
-		http_error(r, 503, "server_full", "out of memory");
+	if ((r->a.job.password = malloc(r->a.create->password_len + 1)) == NULL) {
+		refuse(r, STORE_NOMEM, NULL);
 		return;
 	}
-	memcpy(r->job.password, r->create->password,
-	    r->create->password_len + 1);
-	r->job.len = r->create->password_len;
-	r->job.done = auth_done;
-	r->job.work = NULL;
+	memcpy(r->a.job.password, r->a.create->password,
+	    r->a.create->password_len + 1);
+	r->a.job.len = r->a.create->password_len;
+	r->a.job.done = auth_done;
+	r->a.job.work = NULL;
 	r->phase = PHASE_ROOM_HASH;
 	http_suspend(r);
-	auth_submit(&r->job);
+	auth_submit(&r->a.job);
 }
 
 /* POST /rooms/ROOM/members: join with X-Room-Token or an invitation. */
@@ -792,12 +806,12 @@ act_join(struct request *r)
 	enum store_result res;
 
 	if (token != NULL)
-		auth_mac(r->room, token, strlen(token), mac);
-	res = store_room_join(http_store(), r->room, r->user,
+		auth_mac(r->a.room, token, strlen(token), mac);
+	res = store_room_join(r->ctx->store, r->a.room, r->user,
 	    token != NULL ? mac : NULL, now_ms(), &members);
 	wipe(mac, sizeof(mac));
 	if (res == STORE_OK)
-		reply_room(r, 200, r->room, NULL, members);
+		reply_room(r, 200, r->a.room, NULL, members);
 	else
 		room_refused(r, res);
 }
@@ -805,7 +819,7 @@ act_join(struct request *r)
 static void
 act_room(struct request *r)
 {
-	struct store *s = http_store();
+	struct store *s = r->ctx->store;
 	struct roster *members = NULL;
 	enum store_result res;
 	bool get = strcmp(r->method, "GET") == 0;
@@ -818,14 +832,14 @@ act_room(struct request *r)
 		act_join(r);
 		return;
 	case ROUTE_ROOM:
-		res = get ? store_room_members(s, r->room, r->user, now_ms(),
-		    &members) : store_room_close(s, r->room, r->user, now_ms());
+		res = get ? store_room_members(s, r->a.room, r->user, now_ms(),
+		    &members) : store_room_close(s, r->a.room, r->user, now_ms());
 		break;
 	case ROUTE_ROOM_MEMBER:
-		res = store_room_leave(s, r->room, r->user, r->peer, now_ms());
+		res = store_room_leave(s, r->a.room, r->user, r->a.peer, now_ms());
 		break;
 	default: /* ROUTE_ROOM_INVITES */
-		res = store_room_invite(s, r->room, r->user, r->peer, now_ms());
+		res = store_room_invite(s, r->a.room, r->user, r->a.peer, now_ms());
 		break;
 	}
 	if (store_trouble(r, res))
@@ -833,7 +847,7 @@ act_room(struct request *r)
 	if (res != STORE_OK)
 		room_refused(r, res);
 	else if (get)
-		reply_room(r, 200, r->room, NULL, members);
+		reply_room(r, 200, r->a.room, NULL, members);
 	else
 		http_empty(r, 204);
 }
@@ -845,9 +859,9 @@ act(struct request *r)
 		act_pin(r);
 	else if (r->route != ROUTE_INBOX)
 		act_room(r);
-	else if (r->fanout)
+	else if (r->a.fanout)
 		act_fanout(r);
-	else if (r->post)
+	else if (r->a.post)
 		act_post(r);
 	else
 		act_get(r);
@@ -888,11 +902,11 @@ verify_or_create(struct store *s, const char *name, const char *password,
 static int
 first_contact(struct auth_job *job)
 {
-	struct request *r = container_of(job, struct request, job);
+	struct request *r = container_of(job, struct request, a.job);
 
 	metrics_inc(argon2_hashes);
-	r->auth_result = verify_or_create(http_store(), r->user,
-	    job->password, job->len, r->mac);
+	r->a.auth_result = verify_or_create(r->ctx->store, r->user,
+	    job->password, job->len, r->a.mac);
 	return 0;
 }
 
@@ -900,26 +914,46 @@ first_contact(struct auth_job *job)
 static void
 finish_auth(struct request *r)
 {
-	switch (r->job.result == -1 ? STORE_NOMEM : r->auth_result) {
+	switch (r->a.job.result == -1 ? STORE_NOMEM : r->a.auth_result) {
 	case STORE_OK:
-		r->authed = true;
+		r->a.authed = true;
 		act(r);
 		break;
 	case STORE_WRONG:
-		unauthorized(r, "wrong password");
+		refuse(r, STORE_WRONG, "wrong password");
 		break;
 	case STORE_SERVER_FULL:
-		http_error(r, 503, "server_full",
+		refuse(r, STORE_SERVER_FULL,
 		    "the server holds max-inboxes inboxes");
 		break;
 	case STORE_UNAVAILABLE:
-		http_error(r, 503, "store_unavailable",
-		    "the shared store cannot be reached");
+		refuse(r, STORE_UNAVAILABLE, NULL);
 		break;
 	default:
-		http_error(r, 503, "server_full",
+		refuse(r, STORE_NOMEM,
 		    "the password could not be hashed");
 		break;
+	}
+}
+
+void
+api_free(struct request *r)
+{
+	struct api_state *a = &r->a;
+
+	if (a->body != NULL) {
+		if (r->route == ROUTE_ROOMS) /* it may hold a password */
+			wipe(message_body(a->body), a->body->len);
+		message_free(a->body);
+	}
+	if (a->create != NULL) {
+		json_room_request_free(a->create);
+		free(a->create);
+	}
+	free(a->room);
+	if (a->job.password != NULL) {
+		wipe(a->job.password, a->job.len);
+		free(a->job.password);
 	}
 }
 
@@ -928,22 +962,21 @@ api_finish(struct request *r)
 {
 	switch (r->phase) {
 	case PHASE_BODY:
-		if (r->too_large) {
+		if (r->a.too_large) {
 			http_error(r, 413, "payload_too_large",
 			    "the message is larger than max-message-size");
 			return;
 		}
-		if (!r->authed) {
+		if (!r->a.authed) {
 			if (take_password(r) == -1) {
-				http_error(r, 503, "server_full",
-				    "out of memory");
+				refuse(r, STORE_NOMEM, NULL);
 				return;
 			}
 			r->phase = PHASE_AUTH;
-			r->job.done = auth_done;
-			r->job.work = first_contact;
+			r->a.job.done = auth_done;
+			r->a.job.work = first_contact;
 			http_suspend(r);
-			auth_submit(&r->job);
+			auth_submit(&r->a.job);
 			return;
 		}
 		act(r);
@@ -952,13 +985,13 @@ api_finish(struct request *r)
 		finish_auth(r);
 		return;
 	case PHASE_ROOM_HASH:
-		if (r->job.result == -1) {
-			http_error(r, 503, "server_full",
-			    "the password could not be hashed");
+		if (r->a.job.result == -1) {
+			refuse(r, STORE_NOMEM,
+		    "the password could not be hashed");
 			return;
 		}
 		metrics_inc(argon2_hashes);
-		create_room(r, &r->job.hash);
+		create_room(r, &r->a.job.hash);
 		return;
 	case PHASE_HELD:
 		if (r->w.state == WAITER_MESSAGE)

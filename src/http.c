@@ -12,11 +12,13 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -55,8 +57,34 @@
  */
 #define UNIX_SOCKET_MODE 0660
 
+/*
+ * An open connection.  While a request is coming in on it (from the
+ * accept, or from the end of the previous request, to the end of its
+ * body), it is on the deadline list, in deadline order since every
+ * deadline is connection-timeout after the event that set it: a request
+ * must be in whole by then, however it trickles (slowloris), or its
+ * socket is shut down (http_tick).  libmicrohttpd's own timeout is an
+ * idle one, which a byte every few seconds keeps off.
+ */
+struct conn {
+	struct conn *prev, *next; /* the deadline list, under conn_lock */
+	bool listed;
+	int fd;
+	uint64_t deadline_ms;
+	void *peer; /* peers_connect's, or NULL */
+};
+
+static void conn_arm(struct conn *k);
+static void conn_disarm(struct conn *k);
+static struct conn *conn_of(struct MHD_Connection *c);
+
+static pthread_mutex_t conn_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct conn *conn_head, *conn_tail; /* by deadline */
+static atomic_uint open_conns; /* against connection-limit */
+
 static const struct config *cfg;
 static struct store *store;
+static struct api_context api_ctx; /* what requests get as r->ctx */
 static struct peers *peers;
 static char *tls_cert, *tls_key; /* PEM text, kept while serving */
 /*
@@ -83,24 +111,6 @@ static struct cidr unix_trusted[CONFIG_MAX_PROXIES + 1];
 static unsigned n_unix_trusted;
 static atomic_bool stopping;
 static atomic_uint active; /* requests between first call and completion */
-
-const struct config *
-http_config(void)
-{
-	return cfg;
-}
-
-struct store *
-http_store(void)
-{
-	return store;
-}
-
-struct peers *
-http_peers(void)
-{
-	return peers;
-}
 
 bool
 http_stopping(void)
@@ -151,6 +161,18 @@ http_free_credentials(char *user, char *password)
 	}
 	if (user != NULL)
 		MHD_free(user);
+}
+
+void
+http_suspend(struct request *r)
+{
+	MHD_suspend_connection(r->conn);
+}
+
+void
+http_resume(struct request *r)
+{
+	MHD_resume_connection(r->conn);
 }
 
 /* The methods a route allows, for Allow. */
@@ -427,15 +449,38 @@ client_address(struct MHD_Connection *c, struct request *r)
 	addr_format(&r->client_addr, r->client);
 }
 
-static struct request *
-request_new(struct MHD_Connection *c, const char *url, const char *method)
+/*
+ * libmicrohttpd's URI log callback, called with the request-target as
+ * it came, before any decoding: the request starts here, so that a %00
+ * that decoding would turn into a NUL ending the path early is seen.
+ * The struct request returned is the handler's *ctx; NULL (memory ran
+ * out) leaves it to the handler to try again.
+ */
+static void *
+request_start(void *cls, const char *uri, struct MHD_Connection *c)
 {
 	struct request *r = calloc(1, sizeof(*r));
-	const char *length;
+	const char *q;
 
+	(void)cls;
 	if (r == NULL)
 		return NULL;
 	r->conn = c;
+	q = strchr(uri, '?');
+	r->raw_nul = memmem(uri, q != NULL ? (size_t)(q - uri) : strlen(uri),
+	    "%00", 3) != NULL;
+	return r;
+}
+
+/* The handler's first call: the head is in. */
+static struct request *
+request_begin(struct request *r, struct MHD_Connection *c, const char *url,
+    const char *method)
+{
+	const char *length;
+
+	if (r == NULL && (r = request_start(NULL, "", c)) == NULL)
+		return NULL;
 	r->path = url;
 	r->method = method;
 	r->phase = PHASE_BODY;
@@ -446,8 +491,161 @@ request_new(struct MHD_Connection *c, const char *url, const char *method)
 	    MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 	    MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL;
 	client_address(c, r);
+	r->ctx = &api_ctx;
+	r->link = conn_of(c);
 	atomic_fetch_add(&active, 1);
 	return r;
+}
+
+/*
+ * What one pass over a request's head found (check_head).  Query
+ * arguments are kept by name to find repeats: a request has few.
+ */
+#define HEAD_ARGS_MAX 32
+struct head_scan {
+	unsigned content_length, transfer_encoding, authorization, host;
+	const char *content_length_value, *transfer_encoding_value;
+	unsigned nargs;
+	const char *arg[HEAD_ARGS_MAX];
+	size_t arg_len[HEAD_ARGS_MAX];
+	bool repeated, nul, too_many;
+};
+
+static enum MHD_Result
+scan_header(void *cls, enum MHD_ValueKind kind, const char *key,
+    size_t key_size, const char *value, size_t value_size)
+{
+	struct head_scan *h = cls;
+
+	(void)kind;
+	(void)key_size;
+	if (value != NULL && strlen(value) != value_size)
+		h->nul = true;
+	if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+		h->content_length++;
+		h->content_length_value = value;
+	} else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+		h->transfer_encoding++;
+		h->transfer_encoding_value = value;
+	} else if (strcasecmp(key, MHD_HTTP_HEADER_AUTHORIZATION) == 0)
+		h->authorization++;
+	else if (strcasecmp(key, MHD_HTTP_HEADER_HOST) == 0)
+		h->host++;
+	return MHD_YES;
+}
+
+static enum MHD_Result
+scan_argument(void *cls, enum MHD_ValueKind kind, const char *key,
+    size_t key_size, const char *value, size_t value_size)
+{
+	struct head_scan *h = cls;
+	unsigned i;
+
+	(void)kind;
+	if (strlen(key) != key_size ||
+	    (value != NULL && strlen(value) != value_size))
+		h->nul = true;
+	for (i = 0; i < h->nargs; i++)
+		if (h->arg_len[i] == key_size &&
+		    memcmp(h->arg[i], key, key_size) == 0)
+			h->repeated = true;
+	if (h->nargs == HEAD_ARGS_MAX) {
+		h->too_many = true;
+		return MHD_NO;
+	}
+	h->arg[h->nargs] = key;
+	h->arg_len[h->nargs++] = key_size;
+	return MHD_YES;
+}
+
+/*
+ * Refuse what RFC 9112 leaves no room for and libmicrohttpd 0.9.75 lets
+ * through, before the API sees the request: a Content-Length repeated
+ * (section 6.3: even with equal values, a list is invalid), a
+ * Transfer-Encoding other than chunked (section 6.1: 501), HTTP/1.1
+ * without Host (section 3.2), a repeated Authorization (RFC 9110 section
+ * 5.3: not a list), a repeated query argument or one with a NUL byte
+ * (percent-encoded: which would the API act on?), and a path with %00,
+ * which libmicrohttpd decodes into a NUL that ends the path early.
+ * Replies and returns -1, or returns 0.
+ */
+static int
+check_head(struct request *r, const char *version)
+{
+	struct head_scan h;
+
+	memset(&h, 0, sizeof(h));
+	MHD_get_connection_values_n(r->conn, MHD_HEADER_KIND, scan_header,
+	    &h);
+	MHD_get_connection_values_n(r->conn, MHD_GET_ARGUMENT_KIND,
+	    scan_argument, &h);
+	if (h.transfer_encoding > 1 || (h.transfer_encoding == 1 &&
+	    strcasecmp(h.transfer_encoding_value, "chunked") != 0)) {
+		http_error(r, 501, "not_implemented",
+		    "Transfer-Encoding must be chunked or absent");
+		return -1;
+	}
+	if (h.content_length > 1 || (h.content_length == 1 &&
+	    h.transfer_encoding == 1)) {
+		http_error(r, 400, "bad_request", h.content_length > 1 ?
+		    "Content-Length must be given once" :
+		    "Content-Length and Transfer-Encoding exclude each other");
+		return -1;
+	}
+	if (h.host == 0 && strcmp(version, MHD_HTTP_VERSION_1_1) == 0) {
+		http_error(r, 400, "bad_request", "Host is required");
+		return -1;
+	}
+	if (h.host > 1 || h.authorization > 1) {
+		http_error(r, 400, "bad_request", h.host > 1 ?
+		    "Host must be given once" :
+		    "Authorization must be given once");
+		return -1;
+	}
+	if (h.nul || r->raw_nul) {
+		http_error(r, 400, "bad_request",
+		    "the request holds a NUL byte");
+		return -1;
+	}
+	if (h.repeated || h.too_many) {
+		http_error(r, 400, "bad_request", h.too_many ?
+		    "too many query arguments" :
+		    "a query argument is repeated");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * A GET now held: watch its socket, so that its client's hang-up ends
+ * the hold at once (watch.h) instead of when its wait runs out.  A hold
+ * that ended meanwhile is unwatched again when the request resumes.
+ */
+static void
+watch_held(struct request *r)
+{
+	const union MHD_ConnectionInfo *ci;
+
+	/* In whole, held or answered: connection-timeout is done with it. */
+	if (r->phase != PHASE_BODY)
+		conn_disarm(r->link);
+	if (r->phase != PHASE_HELD || r->watch.on)
+		return;
+	ci = MHD_get_connection_info(r->conn,
+	    MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (ci == NULL || watch_add(&r->watch, ci->connect_fd, r) == -1)
+		log_warn("http: a held GET's socket is not watched: %s",
+		    strerror(errno));
+}
+
+/* From the watch thread: the client of held request arg hung up. */
+static void
+hung_up(void *arg)
+{
+	struct request *r = arg;
+
+	metrics_inc(hangups);
+	store_hangup(store, &r->w, now_ms());
 }
 
 static enum MHD_Result
@@ -458,15 +656,23 @@ handle(void *cls, struct MHD_Connection *c, const char *url,
 	struct request *r = *ctx;
 
 	(void)cls;
-	(void)version;
-	if (r == NULL) {
-		if ((r = request_new(c, url, method)) == NULL)
+	if (r == NULL || r->method == NULL) {
+		if ((r = request_begin(r, c, url, method)) == NULL)
 			return MHD_NO;
 		*ctx = r;
 		r->first_call = true;
-		api_begin(r);
+		if (check_head(r, version) == 0)
+			api_begin(r);
 		r->first_call = false;
+		watch_held(r);
 		return MHD_YES;
+	}
+	/* Resumed, or more of it came: a held GET is held no more. */
+	watch_del(&r->watch);
+	if (r->phase == PHASE_HELD && r->w.state == WAITER_GONE) {
+		/* Its client hung up: nothing to answer, close at once. */
+		r->phase = PHASE_REPLIED;
+		return MHD_NO;
 	}
 	if (*upload_size != 0) {
 		if (api_upload(r, upload, *upload_size) == -1)
@@ -482,6 +688,7 @@ handle(void *cls, struct MHD_Connection *c, const char *url,
 		r->pending = NULL;
 	} else
 		api_finish(r);
+	watch_held(r);
 	/* A reply that could not be queued leaves only closing. */
 	if (r->phase == PHASE_REPLIED && r->status == 0)
 		return MHD_NO;
@@ -500,6 +707,13 @@ completed(void *cls, struct MHD_Connection *c, void **ctx,
 	if (r == NULL)
 		return;
 	*ctx = NULL;
+	if (r->method == NULL) { /* refused by libmicrohttpd, which logged */
+		free(r);
+		return;
+	}
+	watch_del(&r->watch);
+	/* The next request on the connection has connection-timeout. */
+	conn_arm(r->link);
 	if (r->w.msg != NULL)
 		store_done(store, &r->w,
 		    toe == MHD_REQUEST_TERMINATED_COMPLETED_OK, now_ms());
@@ -513,25 +727,84 @@ completed(void *cls, struct MHD_Connection *c, void **ctx,
 	l.bytes = r->bytes;
 	l.duration_us = now_us() - r->start_us;
 	log_request(&l);
-	if (r->body != NULL) {
-		if (r->route == ROUTE_ROOMS) /* it may hold a password */
-			wipe(message_body(r->body), r->body->len);
-		message_free(r->body);
-	}
-	if (r->create != NULL) {
-		json_room_request_free(r->create);
-		free(r->create);
-	}
-	free(r->room);
+	api_free(r);
 	if (r->pending != NULL && !r->pending_shared)
 		MHD_destroy_response(r->pending);
-	if (r->job.password != NULL) {
-		wipe(r->job.password, r->job.len);
-		free(r->job.password);
-	}
 	free(r->user);
 	free(r);
 	atomic_fetch_sub(&active, 1);
+}
+
+/* Under conn_lock: take k off the deadline list. */
+static void
+conn_unlist(struct conn *k)
+{
+	if (!k->listed)
+		return;
+	if (k->prev != NULL)
+		k->prev->next = k->next;
+	else
+		conn_head = k->next;
+	if (k->next != NULL)
+		k->next->prev = k->prev;
+	else
+		conn_tail = k->prev;
+	k->prev = k->next = NULL;
+	k->listed = false;
+}
+
+/* A request begins on k: it must be in whole by connection-timeout. */
+static void
+conn_arm(struct conn *k)
+{
+	if (k == NULL)
+		return;
+	pthread_mutex_lock(&conn_lock);
+	conn_unlist(k);
+	k->deadline_ms = now_ms() + cfg->connection_timeout_ms;
+	k->prev = conn_tail;
+	if (conn_tail != NULL)
+		conn_tail->next = k;
+	else
+		conn_head = k;
+	conn_tail = k;
+	k->listed = true;
+	pthread_mutex_unlock(&conn_lock);
+}
+
+/* The request on k is in (or held, or answered): no deadline now. */
+static void
+conn_disarm(struct conn *k)
+{
+	if (k == NULL)
+		return;
+	pthread_mutex_lock(&conn_lock);
+	conn_unlist(k);
+	pthread_mutex_unlock(&conn_lock);
+}
+
+static struct conn *
+conn_of(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci;
+
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return ci != NULL ? ci->socket_context : NULL;
+}
+
+void
+http_tick(uint64_t now)
+{
+	struct conn *k;
+
+	pthread_mutex_lock(&conn_lock);
+	while ((k = conn_head) != NULL && k->deadline_ms <= now) {
+		conn_unlist(k);
+		/* libmicrohttpd sees the socket fail and closes it. */
+		(void)shutdown(k->fd, SHUT_RDWR);
+		metrics_inc(request_timeouts);
+	}
+	pthread_mutex_unlock(&conn_lock);
 }
 
 static bool
@@ -555,6 +828,11 @@ accept_policy(void *cls, const struct sockaddr *sa, socklen_t len)
 	(void)len;
 	if (atomic_load(&stopping))
 		return MHD_NO;
+	/* Refused at once, not left in the listen backlog to time out. */
+	if (atomic_load(&open_conns) >= cfg->connection_limit) {
+		metrics_inc(connections_refused);
+		return MHD_NO;
+	}
 	if (addr_from_sockaddr(sa, &a) == -1 || trusted_proxy(&a))
 		return MHD_YES;
 	return peers_may_connect(peers, &a) ? MHD_YES : MHD_NO;
@@ -566,18 +844,34 @@ connection_event(void *cls, struct MHD_Connection *c, void **socket_ctx,
     enum MHD_ConnectionNotificationCode code)
 {
 	const union MHD_ConnectionInfo *ci;
+	struct conn *k = *socket_ctx;
 	struct addr a;
 
 	(void)cls;
 	if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
-		peers_disconnect(peers, *socket_ctx);
+		/* Before libmicrohttpd closes the socket: http_tick never
+		 * shuts down a descriptor reused meanwhile. */
+		if (k != NULL) {
+			conn_disarm(k);
+			peers_disconnect(peers, k->peer);
+			free(k);
+		}
 		*socket_ctx = NULL;
+		atomic_fetch_sub(&open_conns, 1);
 		return;
 	}
+	atomic_fetch_add(&open_conns, 1);
+	if ((k = calloc(1, sizeof(*k))) == NULL)
+		return; /* not counted per address, nor timed: rare enough */
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+	k->fd = ci != NULL ? ci->connect_fd : -1;
 	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	if (ci != NULL && addr_from_sockaddr(ci->client_addr, &a) == 0 &&
 	    !trusted_proxy(&a))
-		*socket_ctx = peers_connect(peers, &a);
+		k->peer = peers_connect(peers, &a);
+	*socket_ctx = k;
+	if (k->fd != -1)
+		conn_arm(k);
 }
 
 static void
@@ -806,6 +1100,9 @@ http_start(const struct config *c, struct store *s, struct peers *p)
 	cfg = c;
 	store = s;
 	peers = p;
+	api_ctx.cfg = c;
+	api_ctx.store = s;
+	api_ctx.peers = p;
 	if (listen_unix) {
 		/* `::', standing for the peer, then trusted-proxies. */
 		memset(&unix_trusted[0], 0, sizeof(unix_trusted[0]));
@@ -835,14 +1132,23 @@ http_start(const struct config *c, struct store *s, struct peers *p)
 		ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 		threads = THREADS_PER_CPU * (ncpu > 0 ? (unsigned)ncpu : 1);
 	}
+	if (watch_start(hung_up) == -1) {
+		log_warn("http: cannot watch held connections: %s",
+		    strerror(errno));
+		return NULL;
+	}
 	d = MHD_start_daemon(flags, 0, accept_policy, NULL, handle, NULL,
 	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 	    MHD_OPTION_LISTEN_SOCKET, listen_fd,
 	    MHD_OPTION_THREAD_POOL_SIZE, threads,
-	    MHD_OPTION_CONNECTION_LIMIT, c->connection_limit,
+	    /* connection-limit is kept by accept_policy, which refuses at
+	     * once; libmicrohttpd's limit, split over its threads, would
+	     * leave connections in the backlog first. */
+	    MHD_OPTION_CONNECTION_LIMIT, 2 * c->connection_limit + 64,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
 	    MHD_OPTION_CONNECTION_TIMEOUT,
 	    (unsigned)(c->connection_timeout_ms / 1000),
+	    MHD_OPTION_URI_LOG_CALLBACK, request_start, NULL,
 	    MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
 	    MHD_OPTION_NOTIFY_CONNECTION, connection_event, NULL,
 	    /* Without TLS the list ends here. */
@@ -851,6 +1157,7 @@ http_start(const struct config *c, struct store *s, struct peers *p)
 	    MHD_OPTION_END);
 	if (d == NULL) {
 		log_warn("libmicrohttpd failed to start on %s", c->listen);
+		watch_stop();
 		close(listen_fd);
 		listen_fd = -1;
 		unix_remove();
@@ -887,6 +1194,7 @@ http_stop(struct MHD_Daemon *d, uint64_t grace_ms)
 	while (atomic_load(&active) > 0 && now_ms() < deadline)
 		nanosleep(&ts, NULL);
 	MHD_stop_daemon(d);
+	watch_stop();
 	unix_remove();
 	if (shared_204 != NULL)
 		MHD_destroy_response(shared_204);

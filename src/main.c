@@ -260,6 +260,7 @@ main(int argc, char *argv[])
 			log_warn("reopening the log: %s", strerror(errno));
 		store_expire(store, now_ms());
 		peers_expire(peers, now_ms());
+		http_tick(now_ms());
 		log_flush();
 	}
 

@@ -128,6 +128,15 @@ metrics_render(const struct store_stats *st, const struct peer_stats *ps,
 	    LOAD(rate_limited));
 	series(&t, "inboxd_argon2_hashes_total", "counter",
 	    "Argon2id hashes computed (first contacts).", LOAD(argon2_hashes));
+	series(&t, "inboxd_held_hangups_total", "counter",
+	    "Held GETs ended because their client closed or reset its "
+	    "connection.", LOAD(hangups));
+	series(&t, "inboxd_request_timeouts_total", "counter",
+	    "Connections closed because a request was not in whole "
+	    "connection-timeout after it began.", LOAD(request_timeouts));
+	series(&t, "inboxd_connections_refused_total", "counter",
+	    "Connections closed at once past connection-limit.",
+	    LOAD(connections_refused));
 	put(&t, "# HELP inboxd_http_requests_total Requests answered, by "
 	    "status code.\n# TYPE inboxd_http_requests_total counter\n");
 	for (code = 100; code < 600; code++) {

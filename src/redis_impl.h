@@ -505,6 +505,13 @@ enum store_result redis_inbox_receive(struct store *s, const char *name,
 void redis_inbox_done(struct store *s, struct store_waiter *w, bool delivered,
     uint64_t now_ms);
 
+/*
+ * store_hangup (store.h): the hold ends here and in Redis (unhold.lua,
+ * gone), or, while a wake-up pops for it, when that pop is done.
+ */
+void redis_inbox_hangup(struct store *s, struct store_waiter *w,
+    uint64_t now_ms);
+
 /* store_pin_create (store.h): a claim of a code, then pin_set.lua. */
 enum store_result redis_inbox_pin_create(struct store *s, const char *name,
     unsigned digits,

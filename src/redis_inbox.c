@@ -486,6 +486,33 @@ redis_inbox_done(struct store *s, struct store_waiter *w, bool delivered,
 	free(h);
 }
 
+void
+redis_inbox_hangup(struct store *s, struct store_waiter *w, uint64_t now_ms)
+{
+	struct store_waiter *release = NULL;
+	char name[STORE_NAME_MAX + 1];
+	struct held *h;
+	uint64_t token = 0;
+	bool unhold = false;
+
+	(void)now_ms;
+	pthread_mutex_lock(&s->lock);
+	if (w->state == WAITER_HELD && (h = redis_held_of(w)) != NULL) {
+		if (h->popping)
+			h->pending = WAITER_GONE; /* redis_sub_wake ends it */
+		else if (strlen(h->name) < sizeof(name)) {
+			strcpy(name, h->name);
+			token = h->token;
+			unhold = true;
+			redis_held_unhold(s, h, WAITER_GONE, &release);
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+	redis_held_release(s, release);
+	if (unhold)
+		redis_inbox_unhold(s, name, token, true);
+}
+
 /* pin_drop.lua: forget PIN code if it still names inbox name. */
 static void
 pin_drop(struct store *s, const char *code, const char *name)

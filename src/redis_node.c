@@ -762,6 +762,7 @@ static const struct store_ops redis_store_ops = {
 	.pin_send = redis_inbox_pin_send,
 	.receive = redis_inbox_receive,
 	.done = redis_inbox_done,
+	.hangup = redis_inbox_hangup,
 	.expire = redis_node_expire,
 	.shutdown = redis_node_shutdown,
 	.check = redis_node_check,

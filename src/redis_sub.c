@@ -68,8 +68,9 @@ redis_sub_wake(struct store *s, const char *name)
 				continue;
 			}
 			end = h->pending;
-			unhold = end == WAITER_TIMEOUT;
-			aged = unhold && !s->ops->alive(h->w);
+			unhold = end == WAITER_TIMEOUT || end == WAITER_GONE;
+			aged = end == WAITER_GONE ||
+			    (unhold && !s->ops->alive(h->w));
 		} else if (r == NULL || r->type == REDIS_REPLY_ERROR)
 			end = WAITER_SHUTDOWN; /* Redis is away */
 		else

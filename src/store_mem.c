@@ -556,6 +556,19 @@ mem_done(struct store *s, struct store_waiter *w, bool delivered,
 	store_release(s->ops, release);
 }
 
+static void
+mem_hangup(struct store *s, struct store_waiter *w, uint64_t now_ms)
+{
+	struct store_waiter *release = NULL;
+
+	pthread_mutex_lock(&s->lock);
+	if (w->state == WAITER_HELD && w->inbox != NULL &&
+	    w->inbox->waiter == w)
+		do_unhold(s, w, WAITER_GONE, &release, now_ms);
+	pthread_mutex_unlock(&s->lock);
+	store_release(s->ops, release);
+}
+
 static enum store_result
 mem_pin_create(struct store *s, const char *name, unsigned digits,
     uint64_t timeout_ms, uint64_t now_ms, uint32_t *code)
@@ -821,6 +834,7 @@ static const struct store_ops memory_store_ops = {
 	.pin_send = mem_pin_send,
 	.receive = mem_receive,
 	.done = mem_done,
+	.hangup = mem_hangup,
 	.expire = mem_expire,
 	.shutdown = mem_shutdown,
 	.check = mem_check,

@@ -51,15 +51,3 @@ const struct store_waiter_ops waiter_ops = {
 	waiter_hold,
 	waiter_release,
 };
-
-void
-http_suspend(struct request *r)
-{
-	MHD_suspend_connection(r->conn);
-}
-
-void
-http_resume(struct request *r)
-{
-	MHD_resume_connection(r->conn);
-}

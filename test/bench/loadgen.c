@@ -6,6 +6,9 @@
  *	hold N long polls on N inboxes (or Nchan channels), report the
  *	server's memory per held poll, then the latency from a POST to the
  *	response of the GET it wakes, SAMPLES times, one at a time.
+ *   loadgen hangup -p PORT -P PID -n N [-t inbox|nchan]
+ *	hold N long polls, half-close them all at once and report how long
+ *	each took to be closed by the server.
  *   loadgen rt    -p PORT -c PAIRS -d SECONDS [-t inbox|nchan]
  *	round trips: each pair long-polls, its partner posts, repeat.
  *   loadgen fill  -p PORT (-P PID | -R REDIS_PORT) -n N
@@ -557,6 +560,59 @@ hold(int n, int samples)
 }
 
 /*
+ * Hang-ups: hold n polls, then half-close every client at once (a FIN,
+ * as a closing tab sends) and time each until the server closes its end,
+ * which the client sees as the end of file: the time from a hang-up to
+ * the server letting go of the connection.
+ */
+static void
+hangup(int n)
+{
+	struct conn **c = calloc((size_t)n, sizeof(*c));
+	uint64_t *lat = calloc((size_t)n, sizeof(*lat)), t0;
+	struct epoll_event ev[64];
+	char req[1024], buf[4096];
+	int i, k, got = 0, m;
+
+	if (c == NULL || lat == NULL)
+		die("calloc");
+	if (target == T_INBOX)
+		setup(n, "h%d", 0);
+	for (i = 0; i < n; i++) {
+		c[i] = conn_open(i, node_of(i, 0));
+		conn_send(c[i], req, hold_request(req, sizeof(req), i, NULL));
+	}
+	(void)settled_memory(); /* every poll is in and held */
+	t0 = now_ns();
+	for (i = 0; i < n; i++)
+		if (shutdown(c[i]->fd, SHUT_WR) == -1)
+			die("shutdown");
+	while (got < n) {
+		if ((m = epoll_wait(ep, ev, 64, 10000)) <= 0) {
+			fprintf(stderr, "%d of %d hung-up polls still open after "
+			    "10 s\n", n - got, n);
+			exit(1);
+		}
+		for (k = 0; k < m; k++) {
+			struct conn *x = ev[k].data.ptr;
+			ssize_t r = recv(x->fd, buf, sizeof(buf), 0);
+
+			if (r > 0 || (r < 0 && errno == EAGAIN))
+				continue; /* an answer: still open */
+			lat[got++] = now_ns() - t0;
+			epoll_ctl(ep, EPOLL_CTL_DEL, x->fd, NULL);
+			close(x->fd);
+		}
+	}
+	qsort(lat, (size_t)n, sizeof(*lat), cmp_u64);
+	printf("hangup_release_p50 %.1f ms\n", lat[n / 2] / 1e6);
+	printf("hangup_release_p99 %.1f ms\n", lat[n * 99 / 100] / 1e6);
+	printf("hangup_release_max %.1f ms\n", lat[n - 1] / 1e6);
+	free(lat);
+	free(c);
+}
+
+/*
  * Round trips with `pairs' receiver/sender pairs for `secs' seconds; pair
  * i's GET on node_of(i, 0), its POST through node_of(i, 1).
  */
@@ -811,6 +867,8 @@ main(int argc, char *argv[])
 		hold(n, samples);
 	else if (strcmp(mode, "rt") == 0)
 		round_trips(pairs, secs);
+	else if (strcmp(mode, "hangup") == 0)
+		hangup(n);
 	else if (strcmp(mode, "fill") == 0)
 		fill(n);
 	else if (strcmp(mode, "setup") == 0)
@@ -818,7 +876,7 @@ main(int argc, char *argv[])
 	else if (strcmp(mode, "send") == 0 || strcmp(mode, "pop") == 0)
 		drive(n, strcmp(mode, "send") == 0);
 	else {
-		fprintf(stderr, "usage: loadgen hold|rt|fill|setup -p PORT ...\n");
+		fprintf(stderr, "usage: loadgen hold|hangup|rt|fill|setup -p PORT ...\n");
 		return 2;
 	}
 	return 0;

@@ -189,6 +189,14 @@ stop_nchan
 start_inboxd
 mem=$("$LOADGEN" fill -p "$INBOXD_PORT" -P "$INBOXD_PID" -n "$FILL")
 stop_inboxd
+# Hang-ups: 1,000 held polls half-closed at once, each timed until the
+# server closes its end.
+start_inboxd
+hup=$("$LOADGEN" hangup -p "$INBOXD_PORT" -P "$INBOXD_PID" -n 1000)
+stop_inboxd
+start_nchan
+nhup=$("$LOADGEN" hangup -p "$NCHAN_PORT" -P "$NCHAN_WORKER" -n 1000 -t nchan)
+stop_nchan
 
 send_i=$(avg send_i); send_n=$(avg send_n)
 pop_i=$(avg pop_i); pop_n=$(avg pop_n)
@@ -213,6 +221,8 @@ row "memory per held poll, bytes (10000 held)" "" "$n_per_poll" "" "(nchan: refe
 row "wake latency p50, us (10000 held)" "$p50" "$(value wake_latency_p50 "$nheld")" "" "" ""
 row "wake latency p99, us (10000 held)" "$p99" "$n99" "" "< 1000" "$(verdict "$p99 < 1000")"
 row "wake latency p999, us (10000 held)" "$p999" "$(value wake_latency_p999 "$nheld")" "" "" ""
+row "hang-up to close, p50 ms (1000 at once)" "$(value hangup_release_p50 "$hup")" "$(value hangup_release_p50 "$nhup")" "" "" ""
+row "hang-up to close, p99 ms (1000 at once)" "$(value hangup_release_p99 "$hup")" "$(value hangup_release_p99 "$nhup")" "" "<= 50" "$(verdict "$(value hangup_release_p99 "$hup") <= 50")"
 row "memory per queued 190-byte message, bytes" "$per_msg" "" "" "<= 400" "$(verdict "$per_msg <= 400")"
 row "memory per idle empty inbox, bytes" "$per_inbox" "" "" "<= 256" "$(verdict "$per_inbox <= 256")"
 row "Argon2id hashes beyond first contacts" "$((hashes - setup_hashes))" "" "" "0" "$(verdict "$hashes == $setup_hashes")"

@@ -497,6 +497,125 @@ START_TEST(test_slow_clients_are_cut_after_connection_timeout_held_gets_are_not)
 }
 END_TEST
 
+
+/*
+ * connection-timeout bounds a request's head and body in total: bytes
+ * trickling in faster than the idle timeout do not keep it open
+ * (slowloris).  A head sent a byte every 200 ms and a body likewise are
+ * cut about connection-timeout after the connection opened; the request
+ * whose head and body came at once is served.
+ */
+START_TEST(test_trickling_requests_are_cut_after_connection_timeout)
+{
+	enum { N = 40 };
+	static const char head[] = "GET /inbox?wait=0 HTTP/1.1\r\nHost: x\r\n"
+	    "X-Padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n";
+	struct inboxd d;
+	int fd[N], i, open_n;
+	size_t at = 0;
+	long t0, cut = -1;
+	char *text;
+	size_t len;
+
+	start(&d, "connection-timeout 1\n");
+	contact(&d, "alice", "pw");
+	t0 = client_now_ms();
+	for (i = 0; i < N; i++) {
+		fd[i] = client_connect(d.port);
+		ck_assert_int_ne(fd[i], -1);
+		if (i % 2) { /* a POST whose body trickles */
+			text = client_build("POST", "/inbox?to=alice", "alice",
+			    "pw", "Content-Length: 1000\r\n", NULL, 0, &len);
+			ck_assert_int_eq(client_write(fd[i], text, len), 0);
+			free(text);
+		}
+	}
+	/* A byte each every 200 ms, for up to 3 s. */
+	for (open_n = N; open_n > 0 && client_now_ms() - t0 < 3000; ) {
+		open_n = 0;
+		for (i = 0; i < N; i++) {
+			if (fd[i] == -1)
+				continue;
+			if (client_write(fd[i], i % 2 ? "x" : head + at % (
+			    sizeof(head) - 1), 1) == -1 ||
+			    client_wait_close(fd[i], 0, NULL, 0) != -1) {
+				close(fd[i]);
+				fd[i] = -1;
+				continue;
+			}
+			open_n++;
+		}
+		at++;
+		if (open_n == 0)
+			cut = client_now_ms() - t0;
+		else
+			sleep_ms(200);
+	}
+	for (i = 0; i < N; i++)
+		if (fd[i] != -1)
+			close(fd[i]);
+	printf("connection-timeout 1: %d requests trickling a byte every "
+	    "200 ms all cut after %ld ms\n", N, cut);
+	ck_assert_msg(open_n == 0, "%d of %d trickling requests still open "
+	    "after 3 s", open_n, N);
+	ck_assert_msg(cut >= 900 && cut <= 2000, "cut after %ld ms, "
+	    "expected about 1000", cut);
+	ck_assert_int_eq(metric(&d, "inboxd_request_timeouts_total"), N);
+	/* Nothing half-sent was queued; a whole request is served. */
+	ck_assert_int_eq(get(&d, "alice", "pw", "/inbox?wait=0", NULL), 204);
+	stop(&d);
+}
+END_TEST
+
+/*
+ * Past connection-limit a connection is closed as soon as it is accepted,
+ * not left in the listen backlog; once connections close, new ones are
+ * served again.
+ */
+START_TEST(test_connections_past_connection_limit_are_closed_at_once)
+{
+	enum { LIMIT = 10 };
+	struct inboxd d;
+	int fd[LIMIT], extra, i;
+	long t0, n;
+
+	start(&d, "connection-limit 10\nper-ip-connection-limit 0\n");
+	contact(&d, "alice", "pw");
+	for (i = 0; i < LIMIT; i++) {
+		fd[i] = client_connect(d.port);
+		ck_assert_int_ne(fd[i], -1);
+	}
+	/* The daemon counts them once it has accepted them all. */
+	for (t0 = client_now_ms(); client_now_ms() - t0 < 2000; sleep_ms(20)) {
+		extra = client_connect(d.port);
+		ck_assert_int_ne(extra, -1);
+		n = client_wait_close(extra, 200, NULL, 0);
+		close(extra);
+		if (n != -1)
+			break;
+	}
+	ck_assert_msg(n != -1, "a connection past connection-limit 10 was "
+	    "not closed");
+	t0 = client_now_ms();
+	extra = client_connect(d.port);
+	ck_assert_int_ne(extra, -1);
+	n = client_wait_close(extra, 500, NULL, 0);
+	close(extra);
+	printf("connection-limit 10: the 11th connection closed after %ld "
+	    "ms\n", client_now_ms() - t0);
+	ck_assert_msg(n != -1, "the 11th connection was not closed at once");
+	for (i = 0; i < LIMIT; i++)
+		close(fd[i]);
+	/* Served again once the others closed. */
+	for (t0 = client_now_ms(); client_now_ms() - t0 < 2000; sleep_ms(20))
+		if (get(&d, "alice", "pw", "/inbox?wait=0", NULL) == 204)
+			break;
+	ck_assert_int_eq(get(&d, "alice", "pw", "/inbox?wait=0", NULL), 204);
+	ck_assert_int_ge(metric(&d, "inboxd_connections_refused_total"), 2);
+	stop(&d);
+}
+END_TEST
+
 /* ------------------------------------------------------ 429 throttle */
 
 START_TEST(test_wrong_passwords_past_the_limit_are_429_per_address)
@@ -1057,6 +1176,10 @@ limits_suite(void)
 	tc = tcase(s, "slow_clients", 15);
 	tcase_add_test(tc,
 	    test_slow_clients_are_cut_after_connection_timeout_held_gets_are_not);
+	tcase_add_test(tc,
+	    test_trickling_requests_are_cut_after_connection_timeout);
+	tcase_add_test(tc,
+	    test_connections_past_connection_limit_are_closed_at_once);
 
 	tc = tcase(s, "throttle", 15);
 	tcase_add_test(tc, test_wrong_passwords_past_the_limit_are_429_per_address);

@@ -670,6 +670,68 @@ START_TEST(test_tcp_held_get_is_woken_through_nginx_with_headers_intact)
 }
 END_TEST
 
+/*
+ * Clients that hang up on nginx while their GETs are held: nginx closes
+ * its upstream connections, and inboxd releases the holds at once
+ * (watch.h), the inboxes then served as ever.
+ */
+START_TEST(test_tcp_clients_hanging_up_on_nginx_release_their_holds)
+{
+	enum { N = 100 }; /* nginx's 256 worker_connections: two a GET */
+	static int fd[N];
+	struct inboxd d;
+	struct nginx n;
+	char name[32], *q;
+	size_t len;
+	long t0, took;
+	int k, base, open_n;
+
+	start_tcp(&d, &n, "argon2-time-cost 1\nargon2-memory-kib 8\n"
+	    "trusted-proxies 127.0.0.1\n");
+	for (k = 0; k < N; k++) {
+		snprintf(name, sizeof(name), "n%d", k);
+		contact(&d, name, "pw");
+	}
+	wait_metric(&d, "inboxd_waiters", 0, 5000);
+	base = inboxd_sockets(&d);
+	for (k = 0; k < N; k++) {
+		snprintf(name, sizeof(name), "n%d", k);
+		fd[k] = client_connect(n.port);
+		ck_assert_int_ge(fd[k], 0);
+		q = client_build("GET", "/inbox?wait=60", name, "pw", NULL,
+		    NULL, 0, &len);
+		ck_assert_int_eq(client_write(fd[k], q, len), 0);
+		free(q);
+	}
+	wait_metric(&d, "inboxd_waiters", N, 10000);
+	t0 = client_now_ms();
+	for (k = 0; k < N; k++) {
+		if (k % 2)
+			client_abort(fd[k]);
+		else
+			close(fd[k]);
+	}
+	wait_metric(&d, "inboxd_waiters", 0, 1000);
+	while ((open_n = inboxd_sockets(&d)) > base &&
+	    client_now_ms() - t0 < 1000)
+		sleep_ms(10);
+	took = client_now_ms() - t0;
+	printf("%d held GETs through nginx hung up: holds released, upstream "
+	    "sockets closed within %ld ms\n", N, took);
+	ck_assert_msg(open_n <= base, "%d upstream sockets still open",
+	    open_n - base);
+	for (k = 0; k < N; k += 9) {
+		snprintf(name, sizeof(name), "n%d", k);
+		ck_assert_int_eq(send_to(&d, "s", "pw", name, NULL, "m", 1,
+		    NULL), 204);
+		ck_assert_int_eq(get(&d, name, "pw", "/inbox?wait=0", NULL),
+		    200);
+	}
+	stop(&d);
+	nginx_stop(&n);
+}
+END_TEST
+
 START_TEST(test_tcp_client_is_forwarded_for_when_nginx_is_trusted)
 {
 	struct inboxd d;
@@ -887,6 +949,8 @@ nginx_suite(void)
 	tc = tcase(s, "tcp", 30);
 	tcase_add_test(tc,
 	    test_tcp_held_get_is_woken_through_nginx_with_headers_intact);
+	tcase_add_test(tc,
+	    test_tcp_clients_hanging_up_on_nginx_release_their_holds);
 	tcase_add_test(tc, test_tcp_client_is_forwarded_for_when_nginx_is_trusted);
 	tcase_add_test(tc, test_tcp_client_is_nginx_when_nginx_is_not_trusted);
 
