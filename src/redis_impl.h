@@ -201,6 +201,9 @@ struct store {
 	unsigned sweep_next;  /* the slow sweep's next slot */
 	uint64_t next_beat_ms;
 	uint64_t next_walk_ms; /* when the next walk may start */
+	/* The now_ms of the last store_expire: the wheel's clock, which
+	 * timers armed off the main thread count from. */
+	atomic_uint_fast64_t clock_ms;
 	uint64_t beat_held; /* nheld as the last heartbeat said */
 	struct link_batch *batch;
 	/* ARGV[1..12] of every script but the last (the first id). */

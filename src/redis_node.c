@@ -387,6 +387,7 @@ redis_node_expire(struct store *s, uint64_t now_ms)
 
 	/* The main thread keeps every timer: it waits for no failover. */
 	patience = link_patience(0);
+	atomic_store(&s->clock_ms, now_ms);
 	link_tick(s->link, now_ms);
 	pthread_mutex_lock(&s->lock);
 	while ((t = timer_next(&s->wheel, now_ms)) != NULL) {
@@ -676,6 +677,7 @@ redis_store_new(const struct store_limits *limits,
 	pthread_mutex_init(&s->sub_lock, NULL);
 	pthread_cond_init(&s->sub_cond, NULL);
 	timer_wheel_init(&s->wheel, tick_ms, now_ms);
+	atomic_store(&s->clock_ms, now_ms);
 	s->ncred_buckets = CRED_BUCKETS;
 	if ((s->creds = calloc(CRED_BUCKETS, sizeof(*s->creds))) == NULL ||
 	    (s->batch = link_batch_new(BATCH_MAX)) == NULL ||

@@ -54,7 +54,7 @@ void
 redis_reap_arm(struct store *s, unsigned slot, uint64_t due_ms)
 {
 	struct timer *t;
-	uint64_t at = now_ms() + due_ms;
+	uint64_t at = atomic_load(&s->clock_ms) + due_ms;
 
 	if (slot >= REDIS_SLOTS || s->slot_timer == NULL)
 		return;
