@@ -224,12 +224,18 @@ $(TBIN)/bench_%: test/bench/bench_%.c $(CORE_OBJS) config.mk
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(REDIS_CFLAGS) $(LDFLAGS) -o $@ $< \
 	    $(CORE_OBJS) $(LIBS) $(REDIS_LIBS)
 
-# libFuzzer targets build the socket-free modules from source with clang.
+# libFuzzer targets build the socket-free modules from source with clang;
+# fuzz_store keeps its model in test/fuzz/model.c.
+FUZZ_MODEL = test/fuzz/model.c
+$(TBIN)/fuzz_store: FUZZ_SRCS = $(FUZZ_MODEL)
+$(TBIN)/fuzz_store: $(FUZZ_MODEL) test/fuzz/model.h
+
 $(TBIN)/fuzz_%: test/fuzz/fuzz_%.c $(CORE:%=src/%.c) config.mk | need-fuzz
 	@mkdir -p $(dir $@)
-	clang $(CPPFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined \
-	    -fno-sanitize-recover=all $(DEP_CFLAGS) $(REDIS_CFLAGS) -pthread \
-	    -o $@ $< $(CORE:%=src/%.c) $(LIBS) $(REDIS_LIBS)
+	clang $(CPPFLAGS) $(FUZZ_CFLAGS) -g -O1 \
+	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	    $(DEP_CFLAGS) $(REDIS_CFLAGS) -pthread -o $@ $< $(FUZZ_SRCS) \
+	    $(CORE:%=src/%.c) $(LIBS) $(REDIS_LIBS)
 
 $(TBIN)/loadgen: test/bench/loadgen.c
 	@mkdir -p $(dir $@)
