@@ -48,7 +48,8 @@ NEEDS_check = redis-server:redis-server redis-cli:redis-tools nginx:nginx \
 	node:nodejs ip:iproute2 unshare:util-linux)
 NEEDS_sanitize = clang:clang libclang-rt-14-dev $(NEEDS_check)
 NEEDS_memcheck = valgrind:valgrind redis-server:redis-server
-NEEDS_fuzz = clang:clang libclang-rt-14-dev
+# fuzz_store_redis starts a redis-server of its own.
+NEEDS_fuzz = clang:clang libclang-rt-14-dev redis-server:redis-server
 # The bench also probes with curl, picks free ports with ss and finds
 # nginx's worker with pgrep.
 NEEDS_bench = wrk:wrk nginx:nginx \
@@ -237,12 +238,23 @@ $(TBIN)/bench_%: test/bench/bench_%.c $(CORE_OBJS) config.mk
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(REDIS_CFLAGS) $(LDFLAGS) -o $@ $< \
 	    $(CORE_OBJS) $(LIBS) $(REDIS_LIBS)
 
-# libFuzzer targets build the socket-free modules from source with clang.
+# libFuzzer targets build the socket-free modules from source with clang;
+# the store targets share their model (test/fuzz/model.c), and
+# fuzz_store_redis builds the Redis store too, to drive it on a
+# redis-server of its own.
+FUZZ_MODEL = test/fuzz/model.c
+$(TBIN)/fuzz_store: FUZZ_SRCS = $(FUZZ_MODEL)
+$(TBIN)/fuzz_store_redis: FUZZ_SRCS = $(FUZZ_MODEL) $(REDIS:%=src/%.c)
+$(TBIN)/fuzz_store_redis: FUZZ_CFLAGS = -I$(OBJ)/gen
+$(TBIN)/fuzz_store $(TBIN)/fuzz_store_redis: $(FUZZ_MODEL) test/fuzz/model.h
+$(TBIN)/fuzz_store_redis: $(REDIS:%=src/%.c) $(OBJ)/gen/lua_scripts.h
+
 $(TBIN)/fuzz_%: test/fuzz/fuzz_%.c $(CORE:%=src/%.c) config.mk | need-fuzz
 	@mkdir -p $(dir $@)
-	clang $(CPPFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined \
-	    -fno-sanitize-recover=all $(DEP_CFLAGS) $(REDIS_CFLAGS) -pthread \
-	    -o $@ $< $(CORE:%=src/%.c) $(LIBS) $(REDIS_LIBS)
+	clang $(CPPFLAGS) $(FUZZ_CFLAGS) -g -O1 \
+	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	    $(DEP_CFLAGS) $(REDIS_CFLAGS) -pthread -o $@ $< $(FUZZ_SRCS) \
+	    $(CORE:%=src/%.c) $(LIBS) $(REDIS_LIBS)
 
 $(TBIN)/loadgen: test/bench/loadgen.c
 	@mkdir -p $(dir $@)
