@@ -120,7 +120,7 @@ send_ok(const char *to, const char *from, const char *body, uint64_t now)
 static char *
 pop(const char *name, uint64_t now, char *from)
 {
-	static char body[256];
+	static char body[4096];
 	struct store_waiter w = { 0 };
 	struct fake f = { true, 0, 0 };
 	enum store_result r;
@@ -132,6 +132,7 @@ pop(const char *name, uint64_t now, char *from)
 		    "receive for %s: %d", name, (int)r);
 		return NULL;
 	}
+	ck_assert_uint_lt(w.msg->len, sizeof(body));
 	memcpy(body, message_body(w.msg), w.msg->len);
 	body[w.msg->len] = '\0';
 	if (from != NULL)
