@@ -4,6 +4,7 @@
  */
 #include <check.h>
 #include <cjson/cJSON.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -1203,4 +1204,30 @@ redis_cluster_fail_master(struct redis_cluster *c, unsigned slot,
 		return -1;
 	}
 	return now;
+}
+
+int
+process_sockets(pid_t pid)
+{
+	char path[64], link[128], target[64];
+	struct dirent *e;
+	DIR *dir;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%ld/fd", (long)pid);
+	ck_assert_msg((dir = opendir(path)) != NULL, "%s: %s", path,
+	    strerror(errno));
+	while ((e = readdir(dir)) != NULL) {
+		ssize_t k;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(link, sizeof(link), "%s/%.16s", path, e->d_name);
+		k = readlink(link, target, sizeof(target) - 1);
+		if (k > 0 && (target[k] = '\0', strncmp(target, "socket:", 7) ==
+		    0))
+			n++;
+	}
+	closedir(dir);
+	return n;
 }

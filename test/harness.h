@@ -215,4 +215,8 @@ int redis_cluster_restart_node(struct redis_cluster *c, int i, char *why,
 int redis_cluster_fail_master(struct redis_cluster *c, unsigned slot,
     int timeout_ms, char *why, size_t len);
 
+/* The sockets process pid has open (from /proc): its listening one,
+ * connections, and for a node its Redis links. */
+int process_sockets(pid_t pid);
+
 #endif

@@ -10,7 +10,6 @@
  * are spread over both nodes.  Every wait is bounded.
  */
 #include <check.h>
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,33 +28,6 @@
 /* Cheap hashes: a thousand first contacts, not a benchmark of Argon2id. */
 #define CONF "argon2-time-cost 1\nargon2-memory-kib 8\n"
 
-/* The sockets process pid has open. */
-static int
-sockets_of(pid_t pid)
-{
-	char path[64], link[300], target[64];
-	struct dirent *e;
-	DIR *dir;
-	int n = 0;
-
-	snprintf(path, sizeof(path), "/proc/%ld/fd", (long)pid);
-	ck_assert_msg((dir = opendir(path)) != NULL, "%s: %s", path,
-	    strerror(errno));
-	while ((e = readdir(dir)) != NULL) {
-		ssize_t k;
-
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(link, sizeof(link), "%s/%.16s", path, e->d_name);
-		k = readlink(link, target, sizeof(target) - 1);
-		if (k > 0 && (target[k] = '\0', strncmp(target, "socket:", 7) ==
-		    0))
-			n++;
-	}
-	closedir(dir);
-	return n;
-}
-
 /* The sockets of the daemon, or of every node. */
 static int
 daemon_sockets(struct inboxd *d)
@@ -63,9 +35,9 @@ daemon_sockets(struct inboxd *d)
 	int i, n = 0;
 
 	if (d->cluster == NULL)
-		return sockets_of(d->pid);
+		return process_sockets(d->pid);
 	for (i = 0; i < CLUSTER_NODES; i++)
-		n += sockets_of(d->cluster->node[i].pid);
+		n += process_sockets(d->cluster->node[i].pid);
 	return n;
 }
 

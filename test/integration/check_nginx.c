@@ -14,7 +14,6 @@
  */
 #include <arpa/inet.h>
 #include <check.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -461,33 +460,6 @@ assert_cors_intact(const struct response *r)
 
 /* ------------------------------------------------ through the proxy */
 
-/* The sockets the daemon has open: its listening one and connections. */
-static int
-inboxd_sockets(const struct inboxd *d)
-{
-	char path[64], link[128], target[64];
-	struct dirent *e;
-	DIR *dir;
-	int n = 0;
-
-	snprintf(path, sizeof(path), "/proc/%ld/fd", (long)d->pid);
-	ck_assert_msg((dir = opendir(path)) != NULL, "%s: %s", path,
-	    strerror(errno));
-	while ((e = readdir(dir)) != NULL) {
-		ssize_t k;
-
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(link, sizeof(link), "%s/%.16s", path, e->d_name);
-		k = readlink(link, target, sizeof(target) - 1);
-		if (k > 0 && (target[k] = '\0', strncmp(target, "socket:", 7) ==
-		    0))
-			n++;
-	}
-	closedir(dir);
-	return n;
-}
-
 /*
  * Requests one after the other all go over one upstream connection,
  * which stays open: keepalive, HTTP/1.1 and an empty Connection header
@@ -496,12 +468,12 @@ inboxd_sockets(const struct inboxd *d)
 static void
 upstream_is_kept_alive(struct inboxd *d, struct nginx *n)
 {
-	int before = inboxd_sockets(d), i, after;
+	int before = process_sockets(d->pid), i, after;
 
 	for (i = 0; i < 5; i++)
 		ck_assert_int_eq(via(n, "GET", "/healthz", NULL, NULL, NULL,
 		    NULL, 0, NULL), 200);
-	after = inboxd_sockets(d);
+	after = process_sockets(d->pid);
 	ck_assert_msg(after == before + 1, "inboxd had %d sockets before 5 "
 	    "requests through nginx and %d after, expected one kept-alive "
 	    "connection more", before, after);
@@ -693,7 +665,7 @@ START_TEST(test_tcp_clients_hanging_up_on_nginx_release_their_holds)
 		contact(&d, name, "pw");
 	}
 	wait_metric(&d, "inboxd_waiters", 0, 5000);
-	base = inboxd_sockets(&d);
+	base = process_sockets(d.pid);
 	for (k = 0; k < N; k++) {
 		snprintf(name, sizeof(name), "n%d", k);
 		fd[k] = client_connect(n.port);
@@ -712,7 +684,7 @@ START_TEST(test_tcp_clients_hanging_up_on_nginx_release_their_holds)
 			close(fd[k]);
 	}
 	wait_metric(&d, "inboxd_waiters", 0, 1000);
-	while ((open_n = inboxd_sockets(&d)) > base &&
+	while ((open_n = process_sockets(d.pid)) > base &&
 	    client_now_ms() - t0 < 1000)
 		sleep_ms(10);
 	took = client_now_ms() - t0;
