@@ -129,7 +129,7 @@ DAEMON = $(B)/inboxd
 
 # Modules without a socket: unit-tested on their own.  redis_slot reads
 # hiredis' replies without calling hiredis, but needs its header.
-CORE = util timer config json log store store_mem store_mem_room auth metrics addr peer field \
+CORE = util timer config json log store store_mem store_mem_room auth metrics addr peer field ice \
 	redis_slot
 # The daemon's own: HTTP, and the Redis store (the only hiredis user,
 # linked into the store's unit suites too: STORE_SUITES).

@@ -70,6 +70,10 @@ struct config {
 	char node_id[65];          /* empty: random at start */
 	uint64_t lease_timeout_ms; /* a dead node's in-flight messages */
 	unsigned redis_wait_replicas; /* WAIT for them after a send; 0: no */
+	char stun_uris[1024];   /* space-separated stun: and stuns: URIs */
+	char turn_uris[1024];   /* space-separated turn: and turns: URIs */
+	char turn_secret[1024]; /* shared with the TURN server; never logged */
+	uint64_t turn_ttl_ms;   /* how long /ice's credentials last */
 };
 
 /*

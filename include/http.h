@@ -31,6 +31,7 @@ struct MHD_Daemon;
 
 enum route {
 	ROUTE_NONE, ROUTE_INBOX, ROUTE_PIN, ROUTE_HEALTH, ROUTE_METRICS,
+	ROUTE_ICE,          /* /ice */
 	ROUTE_ROOMS,        /* /rooms */
 	ROUTE_ROOM,         /* /rooms/ROOM */
 	ROUTE_ROOM_MEMBERS, /* /rooms/ROOM/members */

@@ -28,6 +28,16 @@ char *json_pin(const char *pin, uint64_t expires_in);
 char *json_status(const char *status);
 
 /*
+ * The answer to GET /ice (SPEC section 9): {"iceServers":[{"urls":
+ * [stun...]},{"urls":[turn...],"username":user,"credential":credential}],
+ * "ttl":ttl_s}, ready for new RTCPeerConnection({iceServers}) (W3C
+ * WebRTC, RTCIceServer).  stun and turn are blank-separated URI lists; an
+ * empty one gives no entry, and turn is left out without a user.
+ */
+char *json_ice(const char *stun, const char *turn, const char *user,
+    const char *credential, uint64_t ttl_s);
+
+/*
  * The answer to GET /inbox?max=N (SPEC section 9): {"messages":[{"id",
  * "from","type","body"},...]} for the chain m (linked through next),
  * oldest first; type is null when the sender gave none; a room message

@@ -15,6 +15,7 @@
 
 #include "api.h"
 #include "field.h"
+#include "ice.h"
 #include "json.h"
 #include "metrics.h"
 #include "util.h"
@@ -125,7 +126,8 @@ static bool
 reverify(struct request *r)
 {
 	if (r->a.reverified ||
-	    (r->route != ROUTE_INBOX && r->route != ROUTE_PIN))
+	    (r->route != ROUTE_INBOX && r->route != ROUTE_PIN &&
+	    r->route != ROUTE_ICE))
 		return false;
 	r->a.reverified = true;
 	if (take_password(r) == -1)
@@ -346,6 +348,7 @@ route(struct request *r)
 	} routes[] = {
 		{ "/inbox", ROUTE_INBOX },
 		{ "/pin", ROUTE_PIN },
+		{ "/ice", ROUTE_ICE },
 		{ "/healthz", ROUTE_HEALTH },
 		{ "/metrics", ROUTE_METRICS },
 		{ "/rooms", ROUTE_ROOMS },
@@ -452,6 +455,7 @@ method_allowed(const struct request *r)
 		return strcmp(m, "DELETE") == 0;
 	case ROUTE_HEALTH:
 	case ROUTE_METRICS:
+	case ROUTE_ICE:
 		return strcmp(m, "GET") == 0;
 	default: /* /pin, /rooms, members, invitations */
 		return strcmp(m, "POST") == 0;
@@ -497,7 +501,7 @@ api_begin(struct request *r)
 			begin_post(r);
 		else
 			begin_get(r);
-	} else if (r->route != ROUTE_PIN)
+	} else if (r->route != ROUTE_PIN && r->route != ROUTE_ICE)
 		begin_room(r);
 }
 
@@ -698,6 +702,36 @@ act_pin(struct request *r)
 	}
 }
 
+/*
+ * GET /ice: the ICE servers for the caller, TURN with credentials of the
+ * TURN REST scheme (ice.h) when turn-secret is set (SPEC section 9).
+ */
+static void
+act_ice(struct request *r)
+{
+	const struct config *cfg = r->ctx->cfg;
+	char user[ICE_USERNAME_MAX + 1], credential[ICE_CREDENTIAL_LEN + 1] = "";
+	uint64_t ttl_s = cfg->turn_ttl_ms / 1000;
+	bool turn = cfg->turn_secret[0] != '\0' && cfg->turn_uris[0] != '\0';
+	char *body;
+
+	if (turn && ice_credential(cfg->turn_secret, strlen(cfg->turn_secret),
+	    r->user, wall_us() / 1000000 + ttl_s, user, credential) == -1) {
+		refuse(r, STORE_NOMEM, "the TURN credentials could not be made");
+		return;
+	}
+	body = json_ice(cfg->stun_uris, cfg->turn_uris, turn ? user : NULL,
+	    credential, ttl_s);
+	wipe(credential, sizeof(credential));
+	if (body == NULL) {
+		refuse(r, STORE_NOMEM, NULL);
+		return;
+	}
+	if (turn)
+		metrics_inc(ice_credentials);
+	http_body(r, 200, "application/json", body, strlen(body));
+}
+
 /* Answer a room with its members (create, join, GET). */
 static void
 reply_room(struct request *r, unsigned status, const char *room,
@@ -896,6 +930,8 @@ act(struct request *r)
 {
 	if (r->route == ROUTE_PIN)
 		act_pin(r);
+	else if (r->route == ROUTE_ICE)
+		act_ice(r);
 	else if (r->route != ROUTE_INBOX)
 		act_room(r);
 	else if (r->a.fanout)

@@ -20,7 +20,7 @@
 enum ktype {
 	K_UINT, K_SECONDS, K_SIZE, K_LISTEN, K_PATH, K_LOG_FORMAT,
 	K_ORIGINS, K_PROXIES, K_METRICS_ALLOW, K_STORE, K_REDIS_URL,
-	K_REDIS_PASSWORD, K_NODE_ID
+	K_REDIS_PASSWORD, K_NODE_ID, K_URIS, K_SECRET, K_SECRET_FILE
 };
 
 struct keyword {
@@ -92,6 +92,16 @@ static const struct keyword keywords[] = {
 	    sizeof(((struct config *)0)->node_id) },
 	S("lease-timeout", lease_timeout_ms, 1, 3600),
 	U("redis-wait-replicas", redis_wait_replicas, 0, 64),
+	{ "stun-uris", K_URIS, offsetof(struct config, stun_uris), 0, 0,
+	    sizeof(((struct config *)0)->stun_uris) },
+	{ "turn-uris", K_URIS, offsetof(struct config, turn_uris), 0, 0,
+	    sizeof(((struct config *)0)->turn_uris) },
+	{ "turn-secret", K_SECRET, offsetof(struct config, turn_secret), 0, 0,
+	    sizeof(((struct config *)0)->turn_secret) },
+	{ "turn-secret-file", K_SECRET_FILE,
+	    offsetof(struct config, turn_secret), 0, 0,
+	    sizeof(((struct config *)0)->turn_secret) },
+	S("turn-ttl", turn_ttl_ms, 60, 7 * DAY),
 };
 
 void
@@ -106,6 +116,7 @@ config_defaults(struct config *c)
 	c->default_wait_ms = 25 * 1000;
 	c->max_wait_ms = 60 * 1000;
 	c->max_batch = 32;
+	c->turn_ttl_ms = 3600 * 1000;
 	c->inbox_timeout_ms = 60 * 1000;
 	c->message_timeout_ms = 60 * 1000;
 	c->max_message_size = 64 * 1024;
@@ -275,6 +286,75 @@ report(config_error_fn *err, void *arg, const char *where, const char *fmt,
 	vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
 	va_end(ap);
 	err(arg, msg);
+}
+
+/*
+ * stun-uris, turn-uris: URIs separated by blanks, each of the scheme the
+ * keyword names, with or without the s of TLS (RFC 7064, RFC 7065).
+ */
+static int
+set_uris(const struct keyword *k, char *field, const char *where,
+    const char *value, config_error_fn *err, void *arg)
+{
+	const char *scheme = k->name[0] == 's' ? "stun" : "turn", *p = value;
+	size_t n, len = strlen(scheme);
+
+	if (strlen(value) >= k->size) {
+		report(err, arg, where, "%s: longer than %zu bytes", k->name,
+		    k->size - 1);
+		return -1;
+	}
+	while (*(p += strspn(p, " \t")) != '\0') {
+		n = strcspn(p, " \t");
+		if (strncmp(p, scheme, len) != 0 ||
+		    (p[len] != ':' && (p[len] != 's' || p[len + 1] != ':')) ||
+		    n <= len + 1 + (p[len] == 's')) {
+			report(err, arg, where, "%s: `%.*s' is not a %s: or "
+			    "%ss: URI", k->name, (int)n, p, scheme, scheme);
+			return -1;
+		}
+		p += n;
+	}
+	strcpy(field, value);
+	return 0;
+}
+
+/*
+ * turn-secret-file: the secret is the file's first line, without its
+ * newline, so that it need not stand in the configuration.
+ */
+static int
+read_secret(const struct keyword *k, char *field, const char *where,
+    const char *path, config_error_fn *err, void *arg)
+{
+	char buf[1025];
+	size_t n;
+	FILE *f;
+
+	if (path[0] != '/') {
+		report(err, arg, where, "%s: `%s' is not an absolute path",
+		    k->name, path);
+		return -1;
+	}
+	if ((f = fopen(path, "r")) == NULL) {
+		report(err, arg, where, "%s: %s: %s", k->name, path,
+		    strerror(errno));
+		return -1;
+	}
+	if (fgets(buf, sizeof(buf), f) == NULL)
+		buf[0] = '\0';
+	fclose(f);
+	n = strcspn(buf, "\r\n");
+	buf[n] = '\0';
+	if (n == 0 || n >= k->size) {
+		report(err, arg, where, "%s: %s: the first line must hold 1 "
+		    "to %zu bytes", k->name, path, k->size - 1);
+		wipe(buf, sizeof(buf));
+		return -1;
+	}
+	memcpy(field, buf, n + 1);
+	wipe(buf, sizeof(buf));
+	return 0;
 }
 
 static int
@@ -557,6 +637,18 @@ config_set(struct config *c, const char *where, const char *keyword,
 		}
 		strcpy(field, value);
 		return 0;
+	case K_URIS:
+		return set_uris(k, field, where, value, err, arg);
+	case K_SECRET:
+		if (*value == '\0' || strlen(value) >= k->size) {
+			report(err, arg, where, "%s: 1 to %zu bytes", keyword,
+			    k->size - 1);
+			return -1;
+		}
+		strcpy(field, value);
+		return 0;
+	case K_SECRET_FILE:
+		return read_secret(k, field, where, value, err, arg);
 	case K_ORIGINS:
 		return set_origins(c, where, value, err, arg);
 	case K_PROXIES:
@@ -705,6 +797,11 @@ config_check(const struct config *c, const char *name, config_error_fn *err,
 	if (c->argon2_memory_kib < 8 * c->argon2_parallelism) {
 		report(err, arg, name, "argon2-memory-kib must be at least 8 "
 		    "times argon2-parallelism (RFC 9106)");
+		errors++;
+	}
+	if (c->turn_uris[0] != '\0' && c->turn_secret[0] == '\0') {
+		report(err, arg, name, "turn-uris needs turn-secret or "
+		    "turn-secret-file: TURN servers want credentials");
 		errors++;
 	}
 	if ((c->tls_cert[0] == '\0') != (c->tls_key[0] == '\0')) {

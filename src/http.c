@@ -191,6 +191,8 @@ route_allow(enum route route)
 		return "GET, DELETE, OPTIONS";
 	case ROUTE_ROOM_MEMBER:
 		return "DELETE, OPTIONS";
+	case ROUTE_ICE:
+		return "GET, OPTIONS";
 	default:
 		return "GET";
 	}

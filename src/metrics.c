@@ -128,6 +128,8 @@ metrics_render(const struct store_stats *st, const struct peer_stats *ps,
 	series(&t, "inboxd_rate_limited_requests_total", "counter",
 	    "Requests answered 429 after auth-failures-per-minute.",
 	    LOAD(rate_limited));
+	series(&t, "inboxd_ice_credentials_total", "counter",
+	    "TURN credentials handed out by GET /ice.", LOAD(ice_credentials));
 	series(&t, "inboxd_argon2_hashes_total", "counter",
 	    "Argon2id hashes computed (first contacts).", LOAD(argon2_hashes));
 	series(&t, "inboxd_held_hangups_total", "counter",
