@@ -40,11 +40,12 @@ NEEDS_build = cc:gcc libc6-dev pkg-config:pkg-config libmicrohttpd-dev \
 # unit suites check_store and check_room) and nginx, make a certificate
 # with openssl (TLS), and the browser test runs Chromium under node (with
 # npm's playwright-core) in a network namespace of its own (ip, unshare).
-# redis-cli is for tests of a Redis Cluster.
+# redis-cli is for tests of a Redis Cluster; coturn (turnserver and its
+# turnutils clients) for the TURN credentials of GET /ice.
 BROWSER ?= 1
 CHROMIUM ?= /usr/bin/chromium
 NEEDS_check = redis-server:redis-server redis-cli:redis-tools nginx:nginx \
-	openssl:openssl $(if $(filter 0,$(BROWSER)),,$(CHROMIUM):chromium \
+	openssl:openssl turnserver:coturn timeout:coreutils $(if $(filter 0,$(BROWSER)),,$(CHROMIUM):chromium \
 	node:nodejs ip:iproute2 unshare:util-linux)
 NEEDS_sanitize = clang:clang libclang-rt-14-dev $(NEEDS_check)
 NEEDS_memcheck = valgrind:valgrind redis-server:redis-server
