@@ -59,6 +59,13 @@ int auth_init(const struct auth_params *p);
 void auth_stop(void);
 
 /*
+ * Change min-password-length, for a reload; the Argon2id parameters
+ * cannot change while the process lives, since the hashes kept were made
+ * with them.
+ */
+void auth_set_min_password_length(unsigned len);
+
+/*
  * Check a Basic auth user-id (RFC 7617 section 2): 1 to 256 bytes of
  * UTF-8 without control characters.  Returns NULL when valid, else a
  * message for the client.

@@ -13,6 +13,7 @@
 #define INBOXD_HTTP_H
 
 #include <netinet/in.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -79,7 +80,7 @@ struct api_state {
 
 /* What the API works with, given by http_start: no globals. */
 struct api_context {
-	const struct config *cfg;
+	_Atomic(const struct config *) cfg; /* swapped by http_reconfigure */
 	struct store *store;
 	struct peers *peers;
 };
@@ -149,6 +150,14 @@ void http_stop(struct MHD_Daemon *d, uint64_t grace_ms);
  * accept, or the previous request's end), however it trickles.
  */
 void http_tick(uint64_t now_ms);
+
+/*
+ * A reload: requests read their settings from c from now on (c must
+ * outlive every request that may still hold the settings before it:
+ * main.c keeps a replaced configuration a minute).  What libmicrohttpd
+ * was started with (listen, threads, connection-limit, TLS) stays.
+ */
+void http_reconfigure(const struct config *c);
 
 /* True once http_quiesce was called. */
 bool http_stopping(void);

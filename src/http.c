@@ -82,7 +82,7 @@ static pthread_mutex_t conn_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct conn *conn_head, *conn_tail; /* by deadline */
 static atomic_uint open_conns; /* against connection-limit */
 
-static const struct config *cfg;
+static _Atomic(const struct config *) cfg; /* swapped by a reload */
 static struct store *store;
 static struct api_context api_ctx; /* what requests get as r->ctx */
 static struct peers *peers;
@@ -1104,7 +1104,7 @@ http_start(const struct config *c, struct store *s, struct peers *p)
 	cfg = c;
 	store = s;
 	peers = p;
-	api_ctx.cfg = c;
+	atomic_init(&api_ctx.cfg, c);
 	api_ctx.store = s;
 	api_ctx.peers = p;
 	if (listen_unix) {
@@ -1167,6 +1167,13 @@ http_start(const struct config *c, struct store *s, struct peers *p)
 		unix_remove();
 	}
 	return d;
+}
+
+void
+http_reconfigure(const struct config *c)
+{
+	atomic_store(&cfg, c);
+	atomic_store(&api_ctx.cfg, c);
 }
 
 unsigned
