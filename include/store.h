@@ -38,7 +38,7 @@ enum room_event {
 struct message {
 	struct message *next;
 	uint64_t enqueued_ms;
-	uint64_t id;       /* unique for the life of the process */
+	uint64_t id;       /* never reused for an inbox name (SPEC section 9) */
 	uint32_t len;      /* body bytes */
 	uint32_t cap;      /* body bytes allocated */
 	uint16_t from_len; /* sender username bytes */
@@ -136,15 +136,29 @@ enum waiter_state {
 struct inbox;
 
 /*
+ * What a GET asks of store_receive beyond its wait (SPEC section 9), set
+ * by the owner before the call; all zero is the single-message GET of
+ * SPEC section 2.
+ */
+struct store_get {
+	unsigned max;    /* messages to take at once (max=); 0 and 1: one */
+	bool ack;        /* ack= given: what is delivered stays in flight */
+	uint64_t ack_id; /* the id acknowledged; 0 or unknown: none */
+};
+
+/*
  * A receiving request, embedded by the HTTP layer: set by store_receive,
- * finished by store_done.  Fields are the store's; the owner reads state,
- * inbox and msg after store_receive returns or after its release.
+ * finished by store_done.  Fields are the store's, but for get, which the
+ * owner sets; the owner reads state, inbox and msg after store_receive
+ * returns or after its release.
  */
 struct store_waiter {
 	struct timer timer; /* the hold's deadline */
 	struct store_waiter *prev, *next; /* the store's list of held waiters */
 	struct inbox *inbox;              /* set while held or delivering */
-	struct message *msg;              /* the message being delivered */
+	struct message *msg; /* the messages being delivered, oldest first,
+	                        linked through next, NULL-terminated */
+	struct store_get get;
 	enum waiter_state state;
 	void *owner; /* the HTTP layer's request */
 };
@@ -182,6 +196,7 @@ struct store_limits {
 struct store_stats {
 	uint64_t inboxes, messages, bytes, memory, waiters, pins;
 	uint64_t sent, delivered, requeued, expired, inboxes_expired;
+	uint64_t acked; /* deleted by an ack= GET (SPEC section 9) */
 	uint64_t rooms, members, invitations;          /* gauges */
 	uint64_t rooms_created, rooms_expired;         /* counters */
 	uint64_t copies_delivered, copies_failed;      /* fan-out copies */
@@ -353,7 +368,10 @@ store_admit(struct store *s, const char *name, const struct cred_hash *hash,
 
 /*
  * Queue m in inbox `to', or hand it to the inbox's held GET (whose
- * release is then called).  Sets m->id and m->enqueued_ms.  On STORE_OK
+ * release is then called).  Sets m->id and m->enqueued_ms.  Ids are
+ * never reused for an inbox name, across restarts too, and stay below
+ * 2^53 (SPEC section 9): each store says how in inboxd(8).  Messages
+ * kept in flight for an acknowledgement count against the quotas.  On STORE_OK
  * the store owns m; on STORE_NOT_FOUND, STORE_INBOX_FULL or
  * STORE_SERVER_FULL the caller keeps it.
  */
@@ -392,12 +410,19 @@ store_pin_send(struct store *s, uint32_t code,
 }
 
 /*
- * Receive for inbox name into w (idle).  STORE_OK: the oldest live message
- * is now in flight in w->msg, until store_done.  STORE_EMPTY: nothing
+ * Receive for inbox name into w (idle, w->get set).  With w->get.ack,
+ * first the acknowledgement of SPEC section 9: the messages an earlier
+ * ack= GET was handed, up to and including the one of id w->get.ack_id
+ * in the order they were handed out, are deleted, and those handed out
+ * after it go back to the head of the queue, in order, with their ids
+ * (an id not in flight so acknowledges nothing, and all go back).
+ * STORE_OK: up to w->get.max of the oldest live messages (at least one)
+ * are now in flight in w->msg, until store_done.  STORE_EMPTY: nothing
  * queued and wait_ms is 0 (or the daemon is stopping).  STORE_HELD: w is
  * held for wait_ms and ops->hold was called; a GET already held on the
- * inbox is displaced.  When the hold ends, w->state says why and
- * ops->release is called; a WAITER_MESSAGE hold then needs store_done too.
+ * inbox is displaced; a message that comes ends the hold with that one
+ * message.  When the hold ends, w->state says why and ops->release is
+ * called; a WAITER_MESSAGE hold then needs store_done too.
  * STORE_NOT_FOUND: the inbox has expired.
  */
 static inline enum store_result
@@ -408,9 +433,12 @@ store_receive(struct store *s, const char *name,
 }
 
 /*
- * Finish w's delivery: the message is freed if delivered, or else goes back
- * to the head of its inbox (or to the inbox's held GET), unless it has
- * outlived message-timeout.  w becomes idle.  No-op without a message.
+ * Finish w's delivery of the messages in w->msg.  Delivered: each is
+ * freed, or with w->get.ack kept in flight until a later GET acknowledges
+ * it (store_receive) or it outlives message-timeout.  Not delivered: each
+ * goes back to the head of its inbox in order (or to the inbox's held
+ * GET), unless it has outlived message-timeout.  w becomes idle.  No-op
+ * without a message.
  */
 static inline void
 store_done(struct store *s, struct store_waiter *w, bool delivered,
