@@ -5,8 +5,6 @@
  * own, and stopped when the test ends; a proxy in front of it that can
  * cut, swallow, replay or refuse responses; and waiting for a condition
  * with a deadline instead of sleeping.
- *
- * node --test runs this file too, as it lies in test/: it has no tests.
  */
 
 import { spawn } from 'node:child_process';
