@@ -19,6 +19,31 @@
  * for the rules of bodies, duplicates, retries and errors.
  */
 
+/**
+ * One message of our inbox, as the receive loop yields it.
+ * @typedef {object} Message
+ * @property {number|null} id  inboxd's X-Message-Id
+ * @property {string} from  the sender's inbox name
+ * @property {string} type  its Content-Type (application/octet-stream
+ *     when the sender gave none)
+ * @property {string|Uint8Array} body  text, or bytes (see isTextType)
+ * @property {string|null} room  the room of a room copy or event
+ * @property {string|null} event  joined, left, closed or invited
+ */
+/**
+ * A room's members, as a join or GET /rooms/ROOM answers.
+ * @typedef {{room: string, members: string[], expiresIn: number}} RoomInfo
+ */
+/**
+ * What onRetry is told before each wait to retry.
+ * @typedef {{request: string, status: number, error: InboxdError,
+ *     delay: number, attempt: number}} RetryInfo
+ */
+/**
+ * A body to send: text, bytes, a Blob, or any value, sent as JSON.
+ * @typedef {string|ArrayBuffer|ArrayBufferView|Blob|object|null} Body
+ */
+
 const TEXT_TYPES = new Set(['application/json', 'application/sdp',
     'application/xml', 'application/javascript', 'application/ecmascript',
     'application/x-www-form-urlencoded', 'application/x-ndjson']);
