@@ -65,6 +65,7 @@ class BrowserTest {
 		this.browser = null;
 		this.tmp = null;
 		this.pages = {};
+		this.requests = {};	/* key -> what watchRequests saw */
 		this.consoleLines = [];
 	}
 
@@ -219,6 +220,67 @@ class BrowserTest {
 		return page;
 	}
 
+	/*
+	 * Record what page key asks of origin from now on, in
+	 * requests[key]: each request its scripts make ({at, method, url})
+	 * and each CORS preflight Chromium makes for them ({preflight:
+	 * true}), which Playwright does not report but DevTools does.
+	 */
+	async watchRequests(key, origin) {
+		const page = this.pages[key];
+		const list = this.requests[key] = [];
+		const ours = (url) => url.startsWith(origin + '/');
+		const cdp = await page.context().newCDPSession(page);
+
+		page.on('request', (r) => {
+			if (ours(r.url()))
+				list.push({ at: Date.now(), method: r.method(),
+				    url: r.url(), preflight: false });
+		});
+		await cdp.send('Network.enable');
+		cdp.on('Network.requestWillBeSent', (e) => {
+			if (e.request.method === 'OPTIONS' && ours(e.request.url))
+				list.push({ at: Date.now(), method: 'OPTIONS',
+				    url: e.request.url, preflight: true });
+		});
+		return list;
+	}
+
+	/*
+	 * What page key asked of inboxd from epoch ms from to to: {requests,
+	 * preflights, what}, what the requests by method and path, such as
+	 * "GET /inbox 5, POST /pin 1".
+	 */
+	requestsOf(key, from, to) {
+		const list = (this.requests[key] || []).filter((r) =>
+		    r.at >= from && r.at <= to);
+		const kinds = new Map();
+
+		for (const r of list.filter((x) => !x.preflight)) {
+			const k = r.method + ' ' + new URL(r.url).pathname
+			    .replace(/^\/rooms\/[^/]+/, '/rooms/R')
+			    .replace(/\/members\/[^/]+$/, '/members/N');
+			kinds.set(k, (kinds.get(k) || 0) + 1);
+		}
+		return {
+			requests: list.filter((x) => !x.preflight).length,
+			preflights: list.filter((x) => x.preflight).length,
+			what: Array.from(kinds, ([k, n]) => k + ' ' + n).join(', '),
+		};
+	}
+
+	/* Close the pages of these keys, and their browser contexts. */
+	async closePages(keys) {
+		for (const key of keys) {
+			const page = this.pages[key];
+
+			if (page && !page.isClosed())
+				await page.context().close();
+			delete this.pages[key];
+			delete this.requests[key];
+		}
+	}
+
 	/* A picture of page key in out/NAME-name.png. */
 	async shoot(key, name, timeout) {
 		const file = path.join(OUT, this.name + '-' + name + '.png');
@@ -313,9 +375,24 @@ class BrowserTest {
 	}
 }
 
+/* The median of some numbers. */
+function median(values) {
+	const v = values.slice().sort((a, b) => a - b);
+	const mid = Math.floor(v.length / 2);
+
+	return v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
+}
+
+/* How many times to measure (BROWSER_RUNS, default 1). */
+function runs() {
+	const n = Number(process.env.BROWSER_RUNS || 1);
+
+	return Number.isInteger(n) && n > 0 ? n : 1;
+}
+
 function notFound(res) {
 	res.writeHead(404, { 'Content-Type': 'text/plain' });
 	res.end('not found\n');
 }
 
-module.exports = { BrowserTest, fail };
+module.exports = { BrowserTest, fail, median, runs };
