@@ -127,7 +127,7 @@ export interface CreateRoomOptions extends RequestOptions {
  */
 export class InboxdError extends Error {
 	constructor(message: string, info?: { status?: number; code?: string;
-	    retryAfter?: number | null; cause?: unknown });
+	    detail?: string; retryAfter?: number | null; cause?: unknown });
 	/** The HTTP status; 0 when inboxd could not be reached. */
 	status: number;
 	/**
@@ -135,6 +135,8 @@ export class InboxdError extends Error {
 	 * ...), `unreachable`, `timeout` or `bad_response`.
 	 */
 	code: string;
+	/** inboxd's explanation for a person, else the message. */
+	detail: string;
 	/** Seconds of the answer's Retry-After, or null. */
 	retryAfter: number | null;
 }

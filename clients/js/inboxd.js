@@ -56,14 +56,15 @@ const SEEN_MAX = 1024;		/* ids remembered for dropping duplicates */
  * reached), `code` the error word of inboxd's JSON body
  * (`"unauthorized"`, `"not_found"`, `"inbox_full"` ...; `"unreachable"`
  * for a network failure, `"bad_response"` for an answer that is not what
- * the protocol says), and `retryAfter` the seconds of its `Retry-After`
- * header, or null.
+ * the protocol says), `detail` inboxd's explanation for a person (the
+ * `message` of its JSON body, else the whole message), and `retryAfter`
+ * the seconds of its `Retry-After` header, or null.
  */
 export class InboxdError extends Error {
 	/**
 	 * @param {string} message  text for a person
-	 * @param {{status?: number, code?: string, retryAfter?: number|null,
-	 *     cause?: unknown}} [info]
+	 * @param {{status?: number, code?: string, detail?: string,
+	 *     retryAfter?: number|null, cause?: unknown}} [info]
 	 */
 	constructor(message, info = {}) {
 		super(message, info.cause === undefined ? undefined :
@@ -74,6 +75,8 @@ export class InboxdError extends Error {
 		/** @type {string} */
 		this.code = info.code || (this.status ? 'http_' + this.status :
 		    'unreachable');
+		/** @type {string} */
+		this.detail = info.detail || message;
 		/** @type {number|null} */
 		this.retryAfter = info.retryAfter === undefined ? null :
 		    info.retryAfter;
@@ -208,6 +211,7 @@ async function errorOf(res, what) {
 	return new InboxdError(what + ': ' + res.status + ' ' +
 	    (code || res.statusText || 'error') + (text ? ' (' + text + ')' :
 	    ''), { status: res.status, code: code || undefined,
+	    detail: text || code || res.statusText || undefined,
 	    retryAfter: after === null ? null : Math.ceil(after / 1000) });
 }
 
@@ -763,7 +767,10 @@ export class Inbox {
 	/**
 	 * The STUN and TURN servers inboxd offers (GET /ice), ready for
 	 * `new RTCPeerConnection({iceServers})`; `[]` from an inboxd that
-	 * has none, or no /ice at all (404).
+	 * has none or no /ice at all: a 404, or, in a browser, a failed
+	 * request (an inboxd without /ice answers its CORS preflight 404,
+	 * which fetch reports as a network failure).  One try, no retries:
+	 * a page should not wait for what it can do without.
 	 *
 	 * @param {{signal?: AbortSignal}} [opts]
 	 * @returns {Promise<RTCIceServer[]>}
@@ -771,11 +778,12 @@ export class Inbox {
 	async iceServers(opts = {}) {
 		try {
 			const j = await this._json('GET', '/ice',
-			    { signal: opts.signal });
+			    { signal: opts.signal, retry: false });
 
 			return Array.isArray(j.iceServers) ? j.iceServers : [];
 		} catch (e) {
-			if (e instanceof InboxdError && e.status === 404)
+			if (e instanceof InboxdError && (e.status === 404 ||
+			    e.status === 0))
 				return [];
 			throw e;
 		}

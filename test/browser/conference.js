@@ -205,7 +205,7 @@ async function test() {
 	t.current = 'starting the static server';
 	const pagePort = await t.startStatic();
 	const api = 'http://127.0.0.1:' + apiPort;
-	const home = 'http://127.0.0.1:' + pagePort + '/conference/';
+	const home = 'http://127.0.0.1:' + pagePort + '/examples/conference/';
 	const url = home + '?server=' + encodeURIComponent(api) +
 	    '&candidates=loopback&wait=' + WAIT;
 	t.log('inboxd at ' + api + ' (inbox-timeout ' + INBOX_TIMEOUT +

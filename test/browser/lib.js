@@ -1,10 +1,11 @@
 /*
  * lib.js - what the browser tests share: inboxd started with a config of
- * the test's on a free port of 127.0.0.1, the examples/ folder served from
- * another port (another origin, so every call to inboxd is a CORS request
- * with a preflight), headless Chromium with the flags that let WebRTC run
- * on loopback, pages that keep their console, screenshots in out/, and a
- * run() with a deadline that reports and cleans up on failure.
+ * the test's on a free port of 127.0.0.1, examples/ and clients/js/
+ * served from another port (another origin, so every call to inboxd is a
+ * CORS request with a preflight), headless Chromium with the flags that
+ * let WebRTC run on loopback, pages that keep their console, the count of
+ * their requests to inboxd, screenshots in out/, and a run() with a
+ * deadline that reports and cleans up on failure.
  *
  *     const { BrowserTest, fail } = require('./lib');
  *     const t = new BrowserTest('webrtc', { timeoutMs: 60000 });
@@ -22,7 +23,9 @@ const path = require('node:path');
 
 const { chromium } = require('playwright-core');
 
-const EXAMPLES = path.resolve(__dirname, '../../examples');
+const TOP = path.resolve(__dirname, '../..');
+/* What the static server serves: the pages, and the client they import. */
+const SERVED = ['examples', 'clients/js'].map((d) => path.join(TOP, d));
 const OUT = path.join(__dirname, 'out');
 
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu',
@@ -143,9 +146,11 @@ class BrowserTest {
 	}
 
 	/*
-	 * examples/ from its own origin, as its READMEs serve it: the pages
-	 * at /webrtc/ and /conference/, what they share at /lib/.  Resolves
-	 * to the port.
+	 * The top of the tree from its own origin, as the examples' READMEs
+	 * serve it, but only examples/ and clients/js/: the pages at
+	 * /examples/webrtc/ and /examples/conference/, what they share at
+	 * /examples/lib/, the client of inboxd they import at
+	 * /clients/js/inboxd.js.  Resolves to the port.
 	 */
 	startStatic() {
 		this.staticServer = http.createServer((req, res) => {
@@ -157,8 +162,8 @@ class BrowserTest {
 			} catch (e) {
 				name = '';
 			}
-			let file = path.join(EXAMPLES, name);
-			if (!file.startsWith(EXAMPLES + path.sep) ||
+			let file = path.join(TOP, name);
+			if (!SERVED.some((d) => file.startsWith(d + path.sep)) ||
 			    req.method !== 'GET' || !fs.existsSync(file)) {
 				notFound(res);
 				return;

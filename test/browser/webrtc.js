@@ -170,7 +170,7 @@ async function test() {
 	t.current = 'starting the static server';
 	const pagePort = await t.startStatic();
 	const api = 'http://127.0.0.1:' + apiPort;
-	const home = 'http://127.0.0.1:' + pagePort + '/webrtc/';
+	const home = 'http://127.0.0.1:' + pagePort + '/examples/webrtc/';
 	const url = home + '?server=' + encodeURIComponent(api) +
 	    '&candidates=loopback';
 	t.log('inboxd at ' + api + ', page at ' + home);
