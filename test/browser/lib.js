@@ -68,6 +68,7 @@ class BrowserTest {
 		this.browser = null;
 		this.tmp = null;
 		this.pages = {};
+		this.files = {};	/* path -> more for the static server */
 		this.requests = {};	/* key -> what watchRequests saw */
 		this.consoleLines = [];
 	}
@@ -91,15 +92,16 @@ class BrowserTest {
 	}
 
 	/*
-	 * inboxd ($INBOXD) on a free port of 127.0.0.1 with cheap Argon2id
-	 * and the config lines given; resolves to its port.
+	 * inboxd ($INBOXD) on listen (default a free port of 127.0.0.1)
+	 * with cheap Argon2id and the config lines given; resolves to its
+	 * port.
 	 */
-	startInboxd(config) {
+	startInboxd(config, listen) {
 		const conf = path.join(this.tmp, 'inboxd.conf');
 		const bin = process.env.INBOXD;
 
 		fs.writeFileSync(conf, [
-			'listen 127.0.0.1:0',
+			'listen ' + (listen || '127.0.0.1:0'),
 			'threads 2',
 			'argon2-memory-kib 64',
 			'argon2-time-cost 1',
@@ -150,7 +152,8 @@ class BrowserTest {
 	 * serve it, but only examples/ and clients/js/: the pages at
 	 * /examples/webrtc/ and /examples/conference/, what they share at
 	 * /examples/lib/, the client of inboxd they import at
-	 * /clients/js/inboxd.js.  Resolves to the port.
+	 * /clients/js/inboxd.js; and the files of this.files, by path.
+	 * Resolves to the port.
 	 */
 	startStatic() {
 		this.staticServer = http.createServer((req, res) => {
@@ -161,6 +164,13 @@ class BrowserTest {
 				name = decodeURIComponent(url.pathname);
 			} catch (e) {
 				name = '';
+			}
+			if (Object.hasOwn(this.files, name)) {
+				res.writeHead(200, { 'Content-Type':
+				    TYPES[path.extname(name)] || 'text/plain',
+				    'Cache-Control': 'no-store' });
+				res.end(this.files[name]);
+				return;
 			}
 			let file = path.join(TOP, name);
 			if (!SERVED.some((d) => file.startsWith(d + path.sep)) ||

@@ -8,6 +8,8 @@
 #                  fake camera over a mesh of RTCPeerConnections; one of
 #                  them vanishes and the others hear that its inbox expired
 #                  (examples/conference)
+#   readme.js      the WebRTC chat of clients/js/README, as it is written
+#                  there, in two pages against inboxd on 127.0.0.1:8080
 # What both share (inboxd with a config, examples/ served from another
 # origin, Chromium and its flags, the deadline, screenshots) is lib.js.
 #
@@ -80,7 +82,7 @@ limit=$((90 + 30 * (runs - 1)))
 
 mkdir -p "$here/out"
 tests=("$@")
-[ ${#tests[@]} -gt 0 ] || tests=(webrtc.js conference.js)
+[ ${#tests[@]} -gt 0 ] || tests=(webrtc.js conference.js readme.js)
 failed=0
 for t in "${tests[@]}"; do
 	t=$(basename "$t")
