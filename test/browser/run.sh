@@ -10,7 +10,7 @@
 #                  (examples/conference)
 #   readme.js      the WebRTC chat of clients/js/README, as it is written
 #                  there, in two pages against inboxd on 127.0.0.1:8080
-# What both share (inboxd with a config, examples/ served from another
+# What they share (inboxd with a config, examples/ served from another
 # origin, Chromium and its flags, the deadline, screenshots) is lib.js.
 #
 # Usage: INBOXD=/path/to/inboxd test/browser/run.sh [TEST.js ...]
