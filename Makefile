@@ -290,6 +290,7 @@ cluster: need-cluster $(DAEMON)
 # each, one for each suite, emptied for each test, where alice, bob and
 # carol each have a master of their own.
 CLUSTER_SUITES = $(TBIN)/check_inbox $(TBIN)/check_pin $(TBIN)/check_rooms \
+	$(TBIN)/check_jwt \
 	$(TBIN)/check_hangup
 
 # The browser test (test/browser) is skipped only when asked for with
