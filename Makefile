@@ -39,8 +39,9 @@ NEEDS_build = cc:gcc libc6-dev pkg-config:pkg-config libmicrohttpd-dev \
 	libjwt-dev
 # The tests run redis-server (cluster mode, and the Redis store under the
 # unit suites check_store and check_room) and nginx, make a certificate
-# with openssl (TLS), and the browser test runs Chromium under node (with
-# npm's playwright-core) in a network namespace of its own (ip, unshare).
+# (TLS) and keys (check_jwt) with openssl, and the browser test runs
+# Chromium under node (with npm's playwright-core) in a network namespace
+# of its own (ip, unshare).
 # redis-cli is for tests of a Redis Cluster.
 BROWSER ?= 1
 CHROMIUM ?= /usr/bin/chromium
