@@ -601,6 +601,45 @@ START_TEST(test_basic_and_bearer_inboxes_are_kept_apart)
 }
 END_TEST
 
+/* Send from bob until alice's inbox is gone (404), within deadline_ms. */
+static void
+wait_gone(struct inboxd *d, const char *alice_to, long deadline_ms)
+{
+	struct response r;
+	long deadline = client_now_ms() + deadline_ms;
+	int status;
+
+	contact(d, "bob", "pw");
+	for (;;) {
+		status = send_to(d, "bob", "pw", alice_to, NULL, "x", 1, &r);
+		response_free(&r);
+		if (status != 204 || client_now_ms() >= deadline)
+			break;
+		sleep_ms(100);
+	}
+	ck_assert_int_eq(status, 404);
+}
+
+START_TEST(test_an_expired_inbox_goes_to_either_scheme_again)
+{
+	struct inboxd d;
+	char *alice = rs256("alice");
+
+	start(&d, conf_with("rsa.pub", "inbox-timeout 1\n"));
+	expect_get(&d, alice, 204);
+	wait_gone(&d, "alice", 3000);
+	/* Made by a token, expired: a password may take the name now. */
+	contact(&d, "alice", "pw");
+	expect_get(&d, alice, 401);
+	wait_gone(&d, "alice", 3000);
+	/* And back to a token. */
+	expect_get(&d, alice, 204);
+	ck_assert_int_eq(get(&d, "alice", "pw", "/inbox?wait=0", NULL), 401);
+	free(alice);
+	stop(&d);
+}
+END_TEST
+
 START_TEST(test_jwt_required_refuses_basic)
 {
 	struct inboxd d;
@@ -878,6 +917,7 @@ jwt_suite(void)
 	tcase_add_test(tc, test_sub_that_is_not_an_inbox_name_is_refused);
 	tc = tcase(s, "schemes", 20);
 	tcase_add_test(tc, test_basic_and_bearer_inboxes_are_kept_apart);
+	tcase_add_test(tc, test_an_expired_inbox_goes_to_either_scheme_again);
 	tcase_add_test(tc, test_jwt_required_refuses_basic);
 	tcase_add_test(tc, test_missing_credentials_get_both_challenges);
 	tcase_add_test(tc, test_rooms_require_jwt_lets_bearer_callers_create_only);
