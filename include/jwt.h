@@ -8,8 +8,10 @@
  * never the token's (alg "none" and an HS256 token keyed with an RS256
  * public key are refused), and exp, nbf, iss and aud are checked against
  * a clock passed in.  A key is an object of its own so that a reload can
- * load a new one beside the old and swap them.  Never logs: reasons are
- * handed back.
+ * load a new one beside the old and swap them: checks only read a key,
+ * so any number of threads may check under one at once, and a key may
+ * be freed once no request can still be checking under it.  Never logs:
+ * reasons are handed back.
  */
 #ifndef INBOXD_JWT_H
 #define INBOXD_JWT_H
