@@ -8,9 +8,9 @@
  * never the token's (alg "none" and an HS256 token keyed with an RS256
  * public key are refused), and exp, nbf, iss and aud are checked against
  * a clock passed in.  A key is an object of its own so that a reload can
- * load a new one beside the old and swap them: checks only read a key,
- * so any number of threads may check under one at once, and a key may
- * be freed once no request can still be checking under it.  Never logs:
+ * load a new one beside the old and swap them: any number of threads
+ * may check under one key at once, and a key may be freed once no
+ * request can still be checking under it.  Never logs:
  * reasons are handed back.
  */
 #ifndef INBOXD_JWT_H
@@ -56,9 +56,11 @@ const char *jwt_key_alg(const struct jwt_key *k);
  * the leeway, an nbf (4.1.5), if any, before now_s plus the leeway, and
  * iss and aud as rules say.  Returns 0 with *subject the string value of
  * rules->claim (malloc'd, the caller frees it; not checked as an inbox
- * name), or -1 with *why a static reason for the log.
+ * name), or -1 with *why a static reason for the log.  k remembers the
+ * tokens whose signature it verified, so that the same token costs no
+ * second verification (its claims are checked every time); thread-safe.
  */
-int jwt_key_check(const struct jwt_key *k, const struct jwt_rules *rules,
+int jwt_key_check(struct jwt_key *k, const struct jwt_rules *rules,
     const char *token, int64_t now_s, char **subject, const char **why);
 
 #endif

@@ -10,12 +10,22 @@
  * checks), and its base64 decoder skips characters outside the alphabet,
  * so the token's syntax is checked here first.  GnuTLS (linked for the
  * MACs already) tells an RSA key from an EC one.
+ *
+ * libjwt reads the PEM key again for every RS256 or ES256 verification,
+ * which with OpenSSL 3 costs some 400 us; a client polls with one token
+ * for its whole life.  So each key remembers the SHA-256 of the tokens
+ * whose signature it verified (KEY_CACHE_SETS sets of KEY_CACHE_WAYS,
+ * the oldest of a set giving way): such a token is parsed again
+ * (microseconds) and its claims checked again against the clock and the
+ * rules, but not its signature.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <gnutls/abstract.h>
+#include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
 #include <jwt.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,11 +39,21 @@
 
 #define KEY_FILE_MAX (64 * 1024) /* bytes */
 #define PEM_BEGIN "-----BEGIN "
+#define KEY_CACHE_SETS 4096 /* 16384 tokens verified, 512 KiB a key */
+#define KEY_CACHE_WAYS 4
+#define DIGEST_BYTES 32     /* SHA-256 */
+
+struct key_cache_set {
+	uint8_t digest[KEY_CACHE_WAYS][DIGEST_BYTES];
+	unsigned next; /* the way the next token takes */
+};
 
 struct jwt_key {
 	jwt_alg_t alg;
 	unsigned char *bytes; /* the PEM text, or the HS256 secret */
 	size_t len;
+	pthread_mutex_t lock;  /* of verified */
+	struct key_cache_set *verified; /* SHA-256 of good tokens */
 };
 
 void
@@ -43,7 +63,43 @@ jwt_key_free(struct jwt_key *k)
 		return;
 	wipe(k->bytes, k->len);
 	free(k->bytes);
+	free(k->verified);
+	pthread_mutex_destroy(&k->lock);
 	free(k);
+}
+
+/* The set of digest d in k's table of verified tokens. */
+static struct key_cache_set *
+cache_set(struct jwt_key *k, const uint8_t d[DIGEST_BYTES])
+{
+	return &k->verified[((size_t)d[0] << 8 | d[1]) % KEY_CACHE_SETS];
+}
+
+/* Did k verify the signature of the token whose digest is d? */
+static bool
+cache_has(struct jwt_key *k, const uint8_t d[DIGEST_BYTES])
+{
+	struct key_cache_set *set = cache_set(k, d);
+	bool hit = false;
+	unsigned i;
+
+	pthread_mutex_lock(&k->lock);
+	for (i = 0; i < KEY_CACHE_WAYS; i++)
+		if (ct_memcmp(set->digest[i], d, DIGEST_BYTES) == 0)
+			hit = true;
+	pthread_mutex_unlock(&k->lock);
+	return hit;
+}
+
+static void
+cache_put(struct jwt_key *k, const uint8_t d[DIGEST_BYTES])
+{
+	struct key_cache_set *set = cache_set(k, d);
+
+	pthread_mutex_lock(&k->lock);
+	memcpy(set->digest[set->next], d, DIGEST_BYTES);
+	set->next = (set->next + 1) % KEY_CACHE_WAYS;
+	pthread_mutex_unlock(&k->lock);
 }
 
 const char *
@@ -141,12 +197,17 @@ jwt_key_load(const char *path, char *why, size_t len)
 	struct jwt_key *k;
 	const char *p;
 
-	if ((k = calloc(1, sizeof(*k))) == NULL) {
+	if ((k = calloc(1, sizeof(*k))) == NULL ||
+	    (k->verified = calloc(KEY_CACHE_SETS, sizeof(*k->verified))) ==
+	    NULL) {
 		snprintf(why, len, "%s: out of memory", path);
+		free(k);
 		return NULL;
 	}
+	/* All zero is no SHA-256 of a token, but by a 2^-256 chance. */
+	pthread_mutex_init(&k->lock, NULL);
 	if ((k->bytes = read_key_file(path, &k->len, why, len)) == NULL) {
-		free(k);
+		jwt_key_free(k);
 		return NULL;
 	}
 	k->bytes[k->len] = '\0'; /* read_key_file leaves room */
@@ -273,9 +334,10 @@ check_claims(jwt_t *t, const struct jwt_rules *rules, int64_t now_s)
 }
 
 int
-jwt_key_check(const struct jwt_key *k, const struct jwt_rules *rules,
+jwt_key_check(struct jwt_key *k, const struct jwt_rules *rules,
     const char *token, int64_t now_s, char **subject, const char **why)
 {
+	uint8_t digest[DIGEST_BYTES];
 	jwt_t *t = NULL;
 	const char *sub;
 	char *crit;
@@ -286,17 +348,33 @@ jwt_key_check(const struct jwt_key *k, const struct jwt_rules *rules,
 		*why = "not a signed JWT (three base64url parts)";
 		return -1;
 	}
-	if (jwt_decode(&t, token, k->bytes, (int)k->len) != 0 || t == NULL) {
-		*why = "malformed token or bad signature";
-		goto done;
+	if (gnutls_hash_fast(GNUTLS_DIG_SHA256, token, strlen(token),
+	    digest) < 0) {
+		*why = "out of memory";
+		return -1;
 	}
-	/*
-	 * libjwt verified with the token's alg: only the key's own says the
-	 * signature is the key holder's (RFC 8725 section 3.1).
-	 */
-	if (jwt_get_alg(t) != k->alg || k->alg == JWT_ALG_NONE) {
-		*why = "the token's alg is not the key's";
-		goto done;
+	if (cache_has(k, digest)) {
+		/* Verified before: parsed only (without a key, libjwt
+		 * checks no signature). */
+		if (jwt_decode(&t, token, NULL, 0) != 0 || t == NULL) {
+			*why = "malformed token or bad signature";
+			goto done;
+		}
+	} else {
+		if (jwt_decode(&t, token, k->bytes, (int)k->len) != 0 ||
+		    t == NULL) {
+			*why = "malformed token or bad signature";
+			goto done;
+		}
+		/*
+		 * libjwt verified with the token's alg: only the key's own
+		 * says the signature is the key holder's (RFC 8725 3.1).
+		 */
+		if (jwt_get_alg(t) != k->alg || k->alg == JWT_ALG_NONE) {
+			*why = "the token's alg is not the key's";
+			goto done;
+		}
+		cache_put(k, digest);
 	}
 	/* RFC 7515 4.1.11: extensions we do not know must not be ignored. */
 	if ((crit = jwt_get_headers_json(t, "crit")) != NULL) {

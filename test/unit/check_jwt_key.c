@@ -128,7 +128,7 @@ static const struct jwt_rules plain = { "sub", NULL, NULL, 30 };
 /* jwt_key_check of tok at now under rules: NULL when accepted (then the
  * subject must be want), else the reason. */
 static const char *
-check(const struct jwt_key *k, const struct jwt_rules *rules,
+check(struct jwt_key *k, const struct jwt_rules *rules,
     const char *tok, long now, const char *want)
 {
 	const char *why = NULL;
@@ -428,6 +428,44 @@ START_TEST(test_the_inbox_claim)
 }
 END_TEST
 
+START_TEST(test_a_verified_token_is_checked_again_but_for_its_signature)
+{
+	struct jwt_key *k = load(TEST_RSA_PUB), *other;
+	char *tok = sign(JWT_ALG_RS256, TEST_RSA_PEM,
+	    "{\"sub\":\"alice\",\"exp\":1000000060}", NULL), *sig;
+	struct jwt_rules aud = plain;
+	size_t n;
+
+	ck_assert_ptr_null(check(k, &plain, tok, NOW, "alice"));
+	ck_assert_ptr_null(check(k, &plain, tok, NOW, "alice"));
+	/* The clock and the rules still apply to it. */
+	ck_assert_str_eq(check(k, &plain, tok, NOW + 90, NULL),
+	    "the token has expired");
+	aud.audience = "app";
+	ck_assert_str_eq(check(k, &aud, tok, NOW, NULL),
+	    "the token has no aud");
+	aud = plain;
+	aud.claim = "email";
+	ck_assert_str_eq(check(k, &aud, tok, NOW, NULL),
+	    "the token's inbox claim is missing or not a string");
+	/* Another key verifies it afresh: what one key knows is its own. */
+	other = load(TEST_EC_PUB);
+	ck_assert_str_eq(check(other, &plain, tok, NOW, NULL),
+	    "malformed token or bad signature");
+	jwt_key_free(other);
+	/* One byte off is another token: verified, and refused. */
+	sig = strrchr(tok, '.') + 1;
+	n = strlen(sig);
+	sig[n / 2] = sig[n / 2] == 'A' ? 'B' : 'A';
+	ck_assert_str_eq(check(k, &plain, tok, NOW, NULL),
+	    "malformed token or bad signature");
+	ck_assert_str_eq(check(k, &plain, tok, NOW, NULL),
+	    "malformed token or bad signature");
+	free(tok);
+	jwt_key_free(k);
+}
+END_TEST
+
 START_TEST(test_malformed_tokens)
 {
 	static const char *const bad[] = {
@@ -462,6 +500,8 @@ main(void)
 	tcase_add_test(tc, test_iss_and_aud_as_configured);
 	tcase_add_test(tc, test_headers_libjwt_and_we_refuse);
 	tcase_add_test(tc, test_the_inbox_claim);
+	tcase_add_test(tc,
+	    test_a_verified_token_is_checked_again_but_for_its_signature);
 	tcase_add_test(tc, test_malformed_tokens);
 	suite_add_tcase(s, tc);
 	return check_run(s);
