@@ -61,7 +61,8 @@ jwt_key_free(struct jwt_key *k)
 {
 	if (k == NULL)
 		return;
-	wipe(k->bytes, k->len);
+	if (k->bytes != NULL)
+		wipe(k->bytes, k->len);
 	free(k->bytes);
 	free(k->verified);
 	pthread_mutex_destroy(&k->lock);
