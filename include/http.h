@@ -62,6 +62,7 @@ struct api_state {
 	struct auth_job job;
 	enum store_result auth_result; /* of a first contact's job */
 	bool reverified;    /* the password was verified again */
+	bool bearer;        /* the caller came with a Bearer token */
 	struct message *body;    /* POST: the message being received */
 	bool too_large;          /* POST: body passed max-message-size */
 	uint64_t discarded;      /* POST: bytes read past the limit, dropped */
@@ -95,6 +96,8 @@ struct request {
 	enum route route;   /* set by the API, read for Allow */
 	enum phase phase;   /* moved forward by the API */
 	char *user;         /* authenticated username, malloc'd (logged) */
+	bool invalid_token; /* set by the API: the Bearer token was refused
+	                       (error="invalid_token", RFC 6750 3.1) */
 	struct store_waiter w;    /* GET: the receive, held or not */
 	struct watch_entry watch; /* GET: its socket, while held */
 	struct conn *link;  /* its connection (http.c), or NULL */
@@ -186,7 +189,8 @@ void http_too_many(struct request *r, uint64_t retry_ms);
 
 /*
  * Reply with status and an error body {"error":code,"message":message}
- * (SPEC section 2), adding WWW-Authenticate to 401, Allow (the methods
+ * (SPEC section 2), adding WWW-Authenticate to 401 (Basic, and Bearer
+ * when jwt-key is set; Bearer alone with jwt-required), Allow (the methods
  * of r's route) to 405 and Retry-After to 503.
  */
 void http_error(struct request *r, unsigned status, const char *code,

@@ -92,6 +92,14 @@ char *json_fanout(const struct roster *copies);
  */
 char *json_room_event(const struct room_news *news, size_t *len);
 
+/*
+ * Does the JSON text (RFC 8259) name want: a string equal to it, or an
+ * array holding such a string (a JWT's aud, RFC 7519 section 4.1.3)?
+ * Returns 1 when it does, 0 when not, -1 when text is neither a string
+ * nor an array of strings.
+ */
+int json_names(const char *text, const char *want);
+
 /* A log line {"time","level","message"} without a trailing newline. */
 char *json_log_message(const char *time, const char *level,
     const char *message);

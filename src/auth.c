@@ -235,6 +235,29 @@ auth_mac(const char *user, const char *password, size_t password_len,
 	gnutls_hmac_deinit(h, mac);
 }
 
+void
+auth_bearer_mac(const char *user, uint8_t mac[CRED_MAC_BYTES])
+{
+	static const char bearer[] = "\0bearer";
+
+	auth_mac(user, bearer, sizeof(bearer) - 1, mac);
+}
+
+int
+auth_bearer_hash(struct cred_hash *h)
+{
+	memset(h->tag, 0, sizeof(h->tag));
+	return random_bytes(h->salt, sizeof(h->salt));
+}
+
+bool
+auth_is_bearer_hash(const struct cred_hash *h)
+{
+	static const uint8_t zero[CRED_TAG_BYTES];
+
+	return ct_memcmp(h->tag, zero, sizeof(zero)) == 0;
+}
+
 int
 auth_hash(const char *password, size_t len, struct cred_hash *h)
 {

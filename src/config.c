@@ -11,6 +11,7 @@
 #include <sys/un.h>
 
 #include "config.h"
+#include "jwt.h"
 #include "store.h"
 #include "util.h"
 
@@ -20,7 +21,8 @@
 enum ktype {
 	K_UINT, K_SECONDS, K_SIZE, K_LISTEN, K_PATH, K_LOG_FORMAT,
 	K_ORIGINS, K_PROXIES, K_METRICS_ALLOW, K_STORE, K_REDIS_URL,
-	K_REDIS_PASSWORD, K_NODE_ID, K_URIS, K_SECRET, K_SECRET_FILE
+	K_REDIS_PASSWORD, K_NODE_ID, K_URIS, K_SECRET, K_SECRET_FILE,
+	K_JWT_KEY, K_STRING, K_BOOL
 };
 
 struct keyword {
@@ -41,6 +43,12 @@ struct keyword {
 #define PATH(name, field) \
 	{ name, K_PATH, offsetof(struct config, field), 0, 0, \
 	    sizeof(((struct config *)0)->field) }
+
+#define STR(name, field) \
+	{ name, K_STRING, offsetof(struct config, field), 0, 0, \
+	    sizeof(((struct config *)0)->field) }
+#define B(name, field) \
+	{ name, K_BOOL, offsetof(struct config, field), 0, 0, 0 }
 
 #define DAY 86400
 #define GIB (1024ULL * 1024 * 1024)
@@ -102,6 +110,14 @@ static const struct keyword keywords[] = {
 	    offsetof(struct config, turn_secret), 0, 0,
 	    sizeof(((struct config *)0)->turn_secret) },
 	S("turn-ttl", turn_ttl_ms, 60, 7 * DAY),
+	{ "jwt-key", K_JWT_KEY, offsetof(struct config, jwt_key_file), 0, 0,
+	    sizeof(((struct config *)0)->jwt_key_file) },
+	STR("jwt-claim", jwt_claim),
+	STR("jwt-issuer", jwt_issuer),
+	STR("jwt-audience", jwt_audience),
+	B("jwt-required", jwt_required),
+	B("rooms-require-jwt", rooms_require_jwt),
+	S("jwt-leeway", jwt_leeway_ms, 0, 3600),
 };
 
 void
@@ -147,6 +163,8 @@ config_defaults(struct config *c)
 	c->store = STORE_KIND_MEMORY;
 	strcpy(c->redis_url, "redis://127.0.0.1:6379/0");
 	c->lease_timeout_ms = 10 * 1000;
+	strcpy(c->jwt_claim, "sub");
+	c->jwt_leeway_ms = 30 * 1000;
 }
 
 int
@@ -267,6 +285,8 @@ void
 config_free(struct config *c)
 {
 	free_origins(c);
+	jwt_key_free(c->jwt_key);
+	c->jwt_key = NULL;
 }
 
 static void
@@ -647,8 +667,45 @@ config_set(struct config *c, const char *where, const char *keyword,
 		}
 		strcpy(field, value);
 		return 0;
+	case K_JWT_KEY: {
+		struct jwt_key *key;
+		char why[1400];
+
+		if (value[0] != '/' || strlen(value) >= k->size) {
+			report(err, arg, where, "jwt-key: `%s' is not an absolute "
+			    "path of at most %zu bytes", value, k->size - 1);
+			return -1;
+		}
+		if ((key = jwt_key_load(value, why, sizeof(why))) == NULL) {
+			report(err, arg, where, "jwt-key: %s", why);
+			return -1;
+		}
+		jwt_key_free(c->jwt_key);
+		c->jwt_key = key;
+		strcpy(field, value);
+		return 0;
+	}
+	case K_STRING:
+		if (strlen(value) >= k->size) {
+			report(err, arg, where, "%s: longer than %zu bytes",
+			    keyword, k->size - 1);
+			return -1;
+		}
+		strcpy(field, value);
+		return 0;
 	case K_SECRET_FILE:
 		return read_secret(k, field, where, value, err, arg);
+	case K_BOOL:
+		if (strcmp(value, "yes") == 0)
+			*(bool *)(void *)field = true;
+		else if (strcmp(value, "no") == 0)
+			*(bool *)(void *)field = false;
+		else {
+			report(err, arg, where, "%s: `%s' is not `yes' or `no'",
+			    keyword, value);
+			return -1;
+		}
+		return 0;
 	case K_ORIGINS:
 		return set_origins(c, where, value, err, arg);
 	case K_PROXIES:
@@ -810,6 +867,11 @@ config_check(const struct config *c, const char *name, config_error_fn *err,
 	}
 	if (c->max_inbox_bytes > c->max_memory) {
 		report(err, arg, name, "max-inbox-bytes exceeds max-memory");
+		errors++;
+	}
+	if (c->jwt_key == NULL && (c->jwt_required || c->rooms_require_jwt)) {
+		report(err, arg, name, "%s needs jwt-key", c->jwt_required ?
+		    "jwt-required" : "rooms-require-jwt");
 		errors++;
 	}
 	if (c->room_timeout_ms > c->room_max_timeout_ms) {

@@ -275,8 +275,16 @@ http_error(struct request *r, unsigned status, const char *code,
 	    "application/json");
 	switch (status) {
 	case 401:
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
-		    "Basic realm=\"inboxd\", charset=\"UTF-8\"");
+		if (!cfg->jwt_required)
+			MHD_add_response_header(resp,
+			    MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+			    "Basic realm=\"inboxd\", charset=\"UTF-8\"");
+		/* RFC 6750 section 3: a challenge per scheme accepted. */
+		if (cfg->jwt_key != NULL)
+			MHD_add_response_header(resp,
+			    MHD_HTTP_HEADER_WWW_AUTHENTICATE, r->invalid_token ?
+			    "Bearer realm=\"inboxd\", error=\"invalid_token\"" :
+			    "Bearer realm=\"inboxd\"");
 		break;
 	case 405:
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,

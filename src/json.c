@@ -481,3 +481,28 @@ json_room_event(const struct room_news *n, size_t *len)
 		*len = strlen(s);
 	return s;
 }
+
+int
+json_names(const char *text, const char *want)
+{
+	cJSON *v = cJSON_Parse(text), *e;
+	int ret = -1;
+
+	if (v == NULL)
+		return -1;
+	if (cJSON_IsString(v))
+		ret = strcmp(v->valuestring, want) == 0;
+	else if (cJSON_IsArray(v)) {
+		ret = 0;
+		cJSON_ArrayForEach(e, v) {
+			if (!cJSON_IsString(e)) {
+				ret = -1;
+				break;
+			}
+			if (strcmp(e->valuestring, want) == 0)
+				ret = 1;
+		}
+	}
+	cJSON_Delete(v);
+	return ret;
+}

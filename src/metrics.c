@@ -123,7 +123,8 @@ metrics_render(const struct store_stats *st, const struct peer_stats *ps,
 	    "Cluster mode: walks over every inbox in Redis that made the "
 	    "inbox, message and byte gauges.", st->gauge_walks);
 	series(&t, "inboxd_auth_failures_total", "counter",
-	    "Wrong passwords and room secrets, and unknown PINs.",
+	    "Wrong passwords, refused Bearer tokens, wrong room secrets "
+	    "and unknown PINs.",
 	    LOAD(auth_failures));
 	series(&t, "inboxd_rate_limited_requests_total", "counter",
 	    "Requests answered 429 after auth-failures-per-minute.",

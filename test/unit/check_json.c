@@ -207,6 +207,21 @@ START_TEST(test_fanout_lists_delivered_and_failed)
 }
 END_TEST
 
+START_TEST(test_names_of_a_string_or_an_array)
+{
+	ck_assert_int_eq(json_names("\"app\"", "app"), 1);
+	ck_assert_int_eq(json_names("\"apps\"", "app"), 0);
+	ck_assert_int_eq(json_names("[\"x\",\"app\"]", "app"), 1);
+	ck_assert_int_eq(json_names("[\"x\"]", "app"), 0);
+	ck_assert_int_eq(json_names("[]", "app"), 0);
+	ck_assert_int_eq(json_names("[\"app\",1]", "app"), -1);
+	ck_assert_int_eq(json_names("7", "app"), -1);
+	ck_assert_int_eq(json_names("{\"app\":1}", "app"), -1);
+	ck_assert_int_eq(json_names("\"a\\u0070p\"", "app"), 1);
+	ck_assert_int_eq(json_names("not json", "app"), -1);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -223,6 +238,7 @@ main(void)
 	tcase_add_test(tc, test_room_request_refuses_what_is_not_described);
 	tcase_add_test(tc, test_room_event_has_five_keys);
 	tcase_add_test(tc, test_fanout_lists_delivered_and_failed);
+	tcase_add_test(tc, test_names_of_a_string_or_an_array);
 	suite_add_tcase(s, tc);
 	return check_run(s);
 }
