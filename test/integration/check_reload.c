@@ -1,7 +1,7 @@
 /*
  * check_reload.c - SIGHUP reads the configuration again (SPEC section 9,
- * Reload): new limits, CORS origins and TURN secret apply while a GET
- * stays held through the reload; a file with an error is refused whole,
+ * Reload): new limits, CORS origins, TURN secret and JWT key apply while a
+ * GET stays held through the reload; a file with an error is refused whole,
  * its FILE:LINE logged; a keyword that takes a restart is logged and kept.
  * Runs on one daemon and, in cluster mode, on every node (each reads its
  * own file).
@@ -13,6 +13,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <jwt.h>
 
 #include "check_run.h"
 #include "config.h"
@@ -140,13 +142,62 @@ ice_secret_is(struct inboxd *d, const char *secret)
 	return yes;
 }
 
+/* Write an HS256 secret to dir/name; its path in path. */
+static void
+write_secret(const char *dir, const char *name, const char *secret,
+    char *path, size_t len)
+{
+	FILE *f;
+
+	snprintf(path, len, "%s/%s", dir, name);
+	ck_assert((f = fopen(path, "w")) != NULL);
+	fprintf(f, "%s\n", secret);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+/* GET /inbox?wait=0 as alice with an HS256 token under secret: status. */
+static int
+bearer_get(struct inboxd *d, const char *secret)
+{
+	char claims[128], extra[1024], *tok;
+	struct response r;
+	jwt_t *t;
+	int status;
+
+	snprintf(claims, sizeof(claims), "{\"sub\":\"carol\",\"exp\":%ld}",
+	    (long)time(NULL) + 60);
+	ck_assert_int_eq(jwt_new(&t), 0);
+	ck_assert_int_eq(jwt_add_grants_json(t, claims), 0);
+	ck_assert_int_eq(jwt_set_alg(t, JWT_ALG_HS256,
+	    (const unsigned char *)secret, (int)strlen(secret)), 0);
+	ck_assert_ptr_nonnull(tok = jwt_encode_str(t));
+	jwt_free(t);
+	snprintf(extra, sizeof(extra), "Authorization: Bearer %s\r\n", tok);
+	free(tok);
+	status = req(d, "GET", "/inbox?wait=0", NULL, NULL, extra, NULL, 0,
+	    &r);
+	response_free(&r);
+	return status;
+}
+
+#define OLD_KEY "the HS256 secret before the reload, 40 B"
+#define NEW_KEY "the HS256 secret after the reload, 40 byt"
+
 START_TEST(test_reload_applies_new_settings_while_a_get_is_held)
 {
+	char dir[] = "/tmp/inboxd-reload-XXXXXX", conf[2048];
+	char old_key[256], new_key[256], more[512];
 	struct response r;
 	struct inboxd d;
 	int fd;
 
-	start(&d, BEFORE);
+	ck_assert(mkdtemp(dir) != NULL);
+	write_secret(dir, "old.secret", OLD_KEY, old_key, sizeof(old_key));
+	write_secret(dir, "new.secret", NEW_KEY, new_key, sizeof(new_key));
+	snprintf(conf, sizeof(conf), "%sjwt-key %s\n", BEFORE, old_key);
+	start(&d, conf);
+	ck_assert_int_eq(bearer_get(&d, OLD_KEY), 204);
+	ck_assert_int_eq(bearer_get(&d, NEW_KEY), 401);
 	contact(&d, "alice", "pw");
 	contact(&d, "bob", "pw");
 	ck_assert_int_eq(post(&d, BODY50), 413);
@@ -158,8 +209,10 @@ START_TEST(test_reload_applies_new_settings_while_a_get_is_held)
 	    NULL, 0);
 	ck_assert_int_ne(fd, -1);
 	ck_assert_msg(client_quiet(fd, 300), "bob's GET was not held");
-	append_conf(&d, "max-message-size 100\nmax-messages 3\n"
-	    "cors-origins https://new.example\nturn-secret new secret\n");
+	snprintf(more, sizeof(more), "max-message-size 100\nmax-messages 3\n"
+	    "cors-origins https://new.example\nturn-secret new secret\n"
+	    "jwt-key %s\n", new_key);
+	append_conf(&d, more);
 	reload(&d, "its settings in force", 1);
 
 	/* The held GET is still there, and takes the larger message. */
@@ -177,7 +230,12 @@ START_TEST(test_reload_applies_new_settings_while_a_get_is_held)
 	ck_assert(echoes(&d, "https://new.example"));
 	ck_assert(!echoes(&d, "https://old.example"));
 	ck_assert(ice_secret_is(&d, "new secret"));
+	ck_assert_int_eq(bearer_get(&d, NEW_KEY), 204);
+	ck_assert_int_eq(bearer_get(&d, OLD_KEY), 401);
 	stop(&d);
+	unlink(old_key);
+	unlink(new_key);
+	rmdir(dir);
 }
 END_TEST
 
