@@ -82,7 +82,7 @@ limit=$((90 + 30 * (runs - 1)))
 
 mkdir -p "$here/out"
 tests=("$@")
-[ ${#tests[@]} -gt 0 ] || tests=(webrtc.js conference.js readme.js)
+[ ${#tests[@]} -gt 0 ] || tests=(webrtc.js conference.js readme.js relay.js)
 failed=0
 for t in "${tests[@]}"; do
 	t=$(basename "$t")
