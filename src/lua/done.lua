@@ -1,34 +1,73 @@
--- done.lua - the delivery of message ID of inbox NAME is over: delivered
--- (DELIVERED 1), it is deleted; else it goes back before every later
--- message, unless it outlived message-timeout.  A delivered message of
--- a plain inbox costs the in-flight entry's deletion and, the inbox
--- being idle then, that of its counts.
--- KEYS: NAME's :i :q :f, its slot's :x.  ARGV: NAME ID DELIVERED.
--- Returns 1, or 0 when it was not in flight.
-local name, id, delivered = ARGV[13], ARGV[14], ARGV[15]
+-- done.lua - the delivery of messages ID... of inbox NAME is over.
+-- Delivered (DELIVERED 1) to a GET without ack=, they are deleted; to an
+-- ack= GET (ACK 1), they stay in flight awaiting its acknowledgement
+-- (common.lua: Acknowledgements), numbered in the order deliveries
+-- end.  Not delivered, they go back before every later message, unless
+-- they outlived message-timeout.  A delivery to a plain inbox without
+-- ack= costs the in-flight entries' deletion and, the inbox being idle
+-- then, that of its counts.
+-- KEYS: NAME's :i :q :f, its slot's :x.  ARGV: NAME DELIVERED ACK ID...
+-- Returns 1, or 0 when none was in flight.
+local name, delivered, ack = ARGV[12], ARGV[13] == '1', ARGV[14] == '1'
 local i, f = KEYS[1], KEYS[3]
 set_xkey(KEYS[4])
-if delivered == '1' then
-	if redis.call('HDEL', f, id) == 0 then
+local ids = {}
+for k = 15, #ARGV do
+	ids[#ids + 1] = ARGV[k]
+end
+if #ids == 0 then
+	return 0
+end
+if delivered and not ack then
+	local n = redis.call('HDEL', f, unpack(ids))
+	if n == 0 then
 		return 0
 	end
-	stat('delivered', 1)
+	stat('delivered', n)
 	local h = redis.call('HMGET', i, 'x', 'n')
 	if not h[1] and num(h[2]) == 0 and redis.call('HLEN', f) == 0 then
-		redis.call('HDEL', i, 's', 'n', 'b')
+		redis.call('HDEL', i, 'n', 'b', 'an', 'ab')
 	end
 	return 1
 end
-local v = redis.call('HGET', f, id)
-if not v then
+-- The entries still this node's: another's put-back may have taken one.
+local vs, mine = redis.call('HMGET', f, unpack(ids)), {}
+for k = 1, #ids do
+	if vs[k] then
+		local node, _, e = inflight(vs[k])
+		if node ~= '' then
+			mine[#mine + 1] = {ids[k], e}
+		end
+	end
+end
+if #mine == 0 then
 	return 0
 end
-redis.call('HDEL', f, id)
+if delivered then
+	local ho = redis.call('HINCRBY', i, 'ho', #mine) - #mine
+	local args, bytes = {}, 0
+	for k, m in ipairs(mine) do
+		local _, _, _, _, len = parse(m[2])
+		args[#args + 1] = m[1]
+		args[#args + 1] = awaiting(ho + k, m[2])
+		bytes = bytes + len
+	end
+	redis.call('HSET', f, unpack(args))
+	account_acks(name, #mine, bytes, 1)
+	stat('delivered', #mine)
+	return 1
+end
+for _, m in ipairs(mine) do
+	redis.call('HDEL', f, m[1])
+end
 if not exists(name) then
 	return 0
 end
 active(name)
-local _, _, e = inflight(v)
-requeue(name, e)
+-- The youngest first: each then goes in before the ones after it.
+for k = #mine, 1, -1 do
+	requeue(name, mine[k][2], true)
+end
+wake(name)
 finish()
 return 1

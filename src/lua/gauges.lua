@@ -9,18 +9,21 @@
 -- message-timeout are dropped (and counted expired), so that they leave
 -- the gauges within a walk; an indexed inbox's are the reap's.  A SCAN
 -- may return a key twice: the gauges are approximate (SPEC section 8).
+-- Messages awaiting an acknowledgement and their bytes are counted
+-- apart (they count against max-memory, not as queued).
 -- ARGV: CURSOR COUNT.  Returns {cursor, inboxes, messages, bytes, rooms,
--- members, invitations, pins, made}.
-local r = redis.call('SCAN', ARGV[13], 'MATCH', P .. '*', 'COUNT',
-    ARGV[14])
+-- members, invitations, pins, made, awaiting, their bytes}.
+local r = redis.call('SCAN', ARGV[12], 'MATCH', P .. '*', 'COUNT',
+    ARGV[13])
 local n, m, b, rooms, mem, inv, pins, made = 0, 0, 0, 0, 0, 0, 0, 0
+local an, ab = 0, 0
 local function ends(k, s)
 	return string.sub(k, -#s) == s
 end
 for _, k in ipairs(r[2]) do
 	local pre = string.sub(k, 1, 10)
 	if string.sub(pre, 1, 8) == 'inboxd:{' and ends(k, '}:i') then
-		local h = redis.call('HMGET', k, 'n', 'b', 'x', 'pt')
+		local h = redis.call('HMGET', k, 'n', 'b', 'x', 'pt', 'an', 'ab')
 		local qn, qb = num(h[1]), num(h[2])
 		if num(h[4]) > NOW then
 			pins = pins + 1
@@ -46,6 +49,8 @@ for _, k in ipairs(r[2]) do
 		n = n + 1
 		m = m + qn
 		b = b + qb
+		an = an + num(h[5])
+		ab = ab + num(h[6])
 	elseif string.sub(pre, 1, 8) == 'inboxd:{' and ends(k, '}:c') then
 		made = made + num(redis.call('GET', k))
 	elseif pre == 'inboxd:r:{' then
@@ -60,4 +65,4 @@ for _, k in ipairs(r[2]) do
 		end
 	end
 end
-return {r[1], n, m, b, rooms, mem, inv, pins, made}
+return {r[1], n, m, b, rooms, mem, inv, pins, made, an, ab}

@@ -1,23 +1,28 @@
 -- pop.lua - receive for inbox NAME: first put back what dead nodes had in
--- flight and drop stale messages, then take the oldest into the in-flight
--- hash, marked with this node; or, the inbox being empty and WAIT > 0,
--- record this node's GET (TOKEN, deadline) as the inbox's waiter, in the
--- same step, so that no send between "empty" and "waiting" goes unseen.
+-- flight and, for an ack= GET, settle what its last delivery left
+-- awaiting an acknowledgement (common.lua: settle), and drop stale
+-- messages; then take up to MAX of the oldest into the in-flight hash,
+-- marked with this node; or, the inbox being empty and WAIT > 0, record
+-- this node's GET (TOKEN, deadline) as the inbox's waiter, in the same
+-- step, so that no send between "empty" and "waiting" goes unseen.
 -- An earlier GET held on another node is told it is displaced.
 -- MODE 'wake' pops on behalf of this node's held GET after a wake-up: it
--- checks no generation and, with nothing queued, keeps the hold.
+-- checks no generation, settles nothing and, with nothing queued, keeps
+-- the hold.
 -- A plain inbox with nothing in flight (the common case) takes the short
--- way: one HMGET, the pop, the in-flight entry, its counts and TTLs.
+-- way: one HMGET, the pop, the in-flight entries, its counts and TTLs.
 -- Messages in flight on other nodes go back only once the node says
 -- those are dead (NODES, "NODE\nSTATE\n..." with STATE 1 alive, 0 dead):
 -- a node the call does not know of is answered {'NODES', node...},
 -- before anything changed, for the node to find out and call again.
 -- KEYS: NAME's :i :q :f, its slot's :x.  ARGV: NAME GEN TOKEN WAIT MODE
--- NODES.  Returns {'OK', message}, {'EMPTY'}, {'HELD'}, {'STALE'} (wake:
--- the hold is no longer this node's), {'NODES', ...}, or {'GONE'} /
--- {'WRONG'}.
-local name, gen, token, wait, mode, nodes =
-    ARGV[13], ARGV[14], ARGV[15], tonumber(ARGV[16]), ARGV[17], ARGV[18]
+-- NODES MAX ACK (the id acknowledged; empty without ack=).  Returns
+-- {'OK', message...}, oldest first, {'EMPTY'}, {'HELD'}, {'STALE'}
+-- (wake: the hold is no longer this node's), {'NODES', ...}, or
+-- {'GONE'} / {'WRONG'}.
+local name, gen, token, wait, mode, nodes, max, ack =
+    ARGV[12], ARGV[13], ARGV[14], tonumber(ARGV[15]), ARGV[16], ARGV[17],
+    math.max(tonumber(ARGV[18]) or 1, 1), ARGV[19] or ''
 local i, q, f = KEYS[1], KEYS[2], KEYS[3]
 set_xkey(KEYS[4])
 local h = redis.call('HMGET', i, 'k', 'x', 'n', 'b', 'wn', 'wt', 'wd')
@@ -31,32 +36,59 @@ if mode == 'wake' and h[5] ~= NODE then
 	return {'STALE'}
 end
 
--- The short way: take the oldest live message.
+-- Mark the messages of out (from its second element on) in flight for
+-- this GET, HSET by HSET of at most 100 fields.
+local function fly(out)
+	local args = {}
+	for k = 2, #out do
+		local _, id = parse(out[k])
+		args[#args + 1] = id
+		args[#args + 1] = flight(token, out[k])
+		if #args == 200 or k == #out then
+			redis.call('HSET', f, unpack(args))
+			args = {}
+		end
+	end
+end
+
+-- The short way: take the oldest live messages.
 if not h[2] and redis.call('HLEN', f) == 0 then
 	local n, b = num(h[3]), num(h[4])
-	local e = n > 0 and redis.call('LPOP', q)
-	while e do
-		local _, id, enq, _, len = parse(e)
-		n, b = n - 1, b - len
-		if enq + L.mt > NOW then
-			local at = str(NOW + L.it)
-			redis.call('HSET', f, id, flight(token, e))
-			redis.call('HSET', i, 'n', str(n), 'b', str(b))
-			if mode == 'wake' then
-				redis.call('HDEL', i, 'wn', 'wt', 'wd', 'a')
-				ttl_at(name, NOW + L.it)
-			else
-				if h[5] then
-					redis.call('HSET', i, 'a', str(NOW))
-				end
-				redis.call('PEXPIREAT', i, at, 'GT')
-				redis.call('PEXPIREAT', q, at, 'GT')
-				redis.call('PEXPIREAT', f, at, 'GT')
-			end
-			return {'OK', e}
+	local out = {'OK'}
+	while n > 0 and #out <= max do
+		local want = math.min(max - #out + 1, n)
+		local got = want == 1 and {redis.call('LPOP', q)} or
+		    redis.call('LPOP', q, want)
+		if not got or not got[1] then
+			n, b = 0, 0 -- counts that outlived their queue
+			break
 		end
-		stat('expired', 1)
-		e = n > 0 and redis.call('LPOP', q)
+		for _, e in ipairs(got) do
+			local _, _, enq, _, len = parse(e)
+			n, b = n - 1, b - len
+			if enq + L.mt > NOW then
+				out[#out + 1] = e
+			else
+				stat('expired', 1)
+			end
+		end
+	end
+	if #out > 1 then
+		local at = str(NOW + L.it)
+		fly(out)
+		redis.call('HSET', i, 'n', str(n), 'b', str(b))
+		if mode == 'wake' then
+			redis.call('HDEL', i, 'wn', 'wt', 'wd', 'a')
+			ttl_at(name, NOW + L.it)
+		else
+			if h[5] then
+				redis.call('HSET', i, 'a', str(NOW))
+			end
+			redis.call('PEXPIREAT', i, at, 'GT')
+			redis.call('PEXPIREAT', q, at, 'GT')
+			redis.call('PEXPIREAT', f, at, 'GT')
+		end
+		return out
 	end
 	if num(h[3]) > 0 then
 		redis.call('HSET', i, 'n', str(n), 'b', str(b))
@@ -90,17 +122,30 @@ if #unknown > 0 then
 	return unknown
 end
 requeue_dead(name, nil, states)
+if mode == 'get' and ack ~= '' then
+	settle(name, ack)
+end
 drop_stale(name)
 local w = redis.call('HMGET', i, 'wn', 'wt', 'wd')
 if mode == 'wake' and w[1] ~= NODE then
 	finish()
 	return {'STALE'}
 end
-local e = redis.call('LPOP', q)
-if e then
-	local _, id = parse(e)
-	account(name, e, -1)
-	redis.call('HSET', f, id, flight(token, e))
+local out, bytes = {'OK'}, 0
+while #out <= max do
+	local e = redis.call('LPOP', q)
+	if not e then
+		break
+	end
+	local _, _, _, _, len = parse(e)
+	out[#out + 1] = e
+	bytes = bytes + len
+end
+if #out > 1 then
+	redis.call('HINCRBY', i, 'n', str(1 - #out))
+	redis.call('HINCRBY', i, 'b', str(-bytes))
+	touch(name)
+	fly(out)
 	if mode == 'wake' then
 		redis.call('HDEL', i, 'wn', 'wt', 'wd', 'a')
 		setexp(name, NOW + L.it)
@@ -109,7 +154,7 @@ if e then
 	end
 	redis.call('PEXPIREAT', f, keys_at(name))
 	finish()
-	return {'OK', e}
+	return out
 end
 if mode == 'wake' then
 	finish()
