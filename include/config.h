@@ -18,6 +18,7 @@
 
 #define CONFIG_MAX_ORIGINS 32
 #define CONFIG_MAX_PROXIES 64
+#define CONFIG_MAX_BATCH 1024 /* bound of max-batch */
 
 enum log_format { LOG_FORMAT_TEXT, LOG_FORMAT_JSON };
 
@@ -32,6 +33,7 @@ struct config {
 	uint64_t connection_timeout_ms;
 	uint64_t default_wait_ms;
 	uint64_t max_wait_ms;
+	unsigned max_batch;        /* messages a GET takes with max= */
 	uint64_t inbox_timeout_ms;
 	uint64_t message_timeout_ms;
 	uint64_t max_message_size; /* bytes */

@@ -1,6 +1,6 @@
 /*
  * field.h - checks of request fields that need no socket: the query's
- * wait= and the sender's Content-Type.  Pure functions, fuzzed.
+ * wait=, max=, ack= and the sender's Content-Type.  Pure functions, fuzzed.
  */
 #ifndef INBOXD_FIELD_H
 #define INBOXD_FIELD_H
@@ -13,6 +13,18 @@
  * 0, or -1 for anything else (SPEC section 2: 400 bad_request).
  */
 int field_wait(const char *s, uint64_t max_ms, uint64_t *out_ms);
+
+/*
+ * Parse max=N (SPEC section 9): a decimal integer of at least 1, clamped
+ * to max (max-batch), into *out.  Returns 0, or -1 for anything else.
+ */
+int field_max(const char *s, unsigned max, unsigned *out);
+
+/*
+ * Parse ack=ID (SPEC section 9): a decimal integer that fits 64 bits.
+ * Returns 0, or -1 for anything else.
+ */
+int field_ack(const char *s, uint64_t *out);
 
 /*
  * Check a sender's Content-Type, which is handed back verbatim to the

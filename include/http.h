@@ -67,6 +67,7 @@ struct api_state {
 	bool by_pin;             /* POST: to the inbox pin_code names */
 	uint32_t pin_code;
 	uint64_t wait_ms;        /* GET: how long to hold */
+	bool batch;              /* GET: max= above 1, a JSON batch */
 	char *room;              /* /rooms/ROOM...: ROOM, malloc'd; and
 	                            POST /inbox?room= (points into the query) */
 	const char *peer;        /* /rooms/ROOM/members/NAME: NAME, in room's

@@ -27,6 +27,16 @@ char *json_pin(const char *pin, uint64_t expires_in);
 /* The answer to /healthz: {"status":status}. */
 char *json_status(const char *status);
 
+/*
+ * The answer to GET /inbox?max=N (SPEC section 9): {"messages":[{"id",
+ * "from","type","body"},...]} for the chain m (linked through next),
+ * oldest first; type is null when the sender gave none; a room message
+ * adds "room" and "event" (null for a fan-out copy); a body that is not
+ * UTF-8 text, or holds a NUL byte, comes as "body_base64" (RFC 4648
+ * section 4) instead of "body".  *len gets the length in bytes.
+ */
+char *json_batch(const struct message *m, size_t *len);
+
 /* The body of POST /rooms (SPEC section 7); absent keys stay 0/NULL. */
 struct json_room_request {
 	char *name;     /* malloc'd, or NULL */

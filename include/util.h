@@ -63,6 +63,17 @@ uint64_t now_ms(void);
 /* Microseconds of CLOCK_MONOTONIC, for durations in logs and benchmarks. */
 uint64_t now_us(void);
 
+/* Microseconds of CLOCK_REALTIME since the Unix epoch: what message ids
+ * start from, so that a restart never reuses one. */
+uint64_t wall_us(void);
+
+/* Length of the UTF-8 sequence (RFC 3629) at s, at most n bytes (n > 0),
+ * or 0 if it is not one: overlong forms and surrogates are not. */
+size_t utf8_len(const unsigned char *s, size_t n);
+
+/* True when the n bytes at s are all UTF-8 and none is NUL. */
+bool utf8_text(const void *s, size_t n);
+
 /*
  * SipHash-2-4 (Aumasson and Bernstein, 2012) of len bytes at p under the
  * 16-byte key k: a keyed hash, so that names chosen by clients cannot be

@@ -166,6 +166,9 @@ begin_get(struct request *r)
 {
 	const struct config *cfg = r->ctx->cfg;
 	const char *wait = http_query(r, "wait", NULL);
+	const char *max = http_query(r, "max", NULL);
+	const char *ack = http_query(r, "ack", NULL);
+	struct store_get *get = &r->w.get;
 
 	r->a.wait_ms = cfg->default_wait_ms;
 	if (wait != NULL && field_wait(wait, cfg->max_wait_ms, &r->a.wait_ms)) {
@@ -173,6 +176,19 @@ begin_get(struct request *r)
 		    "wait must be a whole number of seconds");
 		return -1;
 	}
+	if (max != NULL && field_max(max, cfg->max_batch, &get->max) == -1) {
+		http_error(r, 400, "bad_request",
+		    "max must be a whole number of at least 1");
+		return -1;
+	}
+	/* max=1 is the single-message form (SPEC section 9). */
+	r->a.batch = max != NULL && strcmp(max, "1") != 0;
+	if (ack != NULL && field_ack(ack, &get->ack_id) == -1) {
+		http_error(r, 400, "bad_request",
+		    "ack must be a message id");
+		return -1;
+	}
+	get->ack = ack != NULL;
 	return 0;
 }
 
@@ -542,6 +558,29 @@ auth_done(struct auth_job *job)
 	http_resume(container_of(job, struct request, a.job));
 }
 
+/*
+ * Answer a GET with the messages it was handed, which stay in flight
+ * until the response completes: one as its raw body (SPEC section 2), or
+ * with max= the JSON batch of SPEC section 9.
+ */
+static void
+reply_messages(struct request *r)
+{
+	char *body;
+	size_t len;
+
+	if (!r->a.batch) {
+		http_message(r, r->w.msg);
+		return;
+	}
+	if ((body = json_batch(r->w.msg, &len)) == NULL) {
+		store_done(r->ctx->store, &r->w, false, now_ms());
+		refuse(r, STORE_NOMEM, NULL);
+		return;
+	}
+	http_body(r, 200, "application/json", body, len);
+}
+
 static void
 act_get(struct request *r)
 {
@@ -554,7 +593,7 @@ act_get(struct request *r)
 		return;
 	switch (res) {
 	case STORE_OK:
-		http_message(r, r->w.msg);
+		reply_messages(r);
 		break;
 	case STORE_HELD:
 		r->phase = PHASE_HELD;
@@ -995,7 +1034,7 @@ api_finish(struct request *r)
 		return;
 	case PHASE_HELD:
 		if (r->w.state == WAITER_MESSAGE)
-			http_message(r, r->w.msg);
+			reply_messages(r);
 		else
 			http_empty(r, 204);
 		return;

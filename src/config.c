@@ -54,6 +54,7 @@ static const struct keyword keywords[] = {
 	S("connection-timeout", connection_timeout_ms, 1, DAY),
 	S("default-wait", default_wait_ms, 0, DAY),
 	S("max-wait", max_wait_ms, 0, DAY),
+	U("max-batch", max_batch, 1, CONFIG_MAX_BATCH),
 	S("inbox-timeout", inbox_timeout_ms, 1, 30 * DAY),
 	S("message-timeout", message_timeout_ms, 1, 30 * DAY),
 	Z("max-message-size", max_message_size, 1, GIB),
@@ -104,6 +105,7 @@ config_defaults(struct config *c)
 	c->connection_timeout_ms = 30 * 1000;
 	c->default_wait_ms = 25 * 1000;
 	c->max_wait_ms = 60 * 1000;
+	c->max_batch = 32;
 	c->inbox_timeout_ms = 60 * 1000;
 	c->message_timeout_ms = 60 * 1000;
 	c->max_message_size = 64 * 1024;

@@ -23,6 +23,24 @@ field_wait(const char *s, uint64_t max_ms, uint64_t *out_ms)
 }
 
 int
+field_max(const char *s, unsigned max, unsigned *out)
+{
+	uint64_t v;
+
+	/* The digits-only, clamp-when-large rule of wait=, in thousandths. */
+	if (field_wait(s, (uint64_t)max * 1000, &v) == -1 || v == 0)
+		return -1;
+	*out = (unsigned)(v / 1000);
+	return 0;
+}
+
+int
+field_ack(const char *s, uint64_t *out)
+{
+	return parse_uint(s, UINT64_MAX, out);
+}
+
+int
 field_content_type(const char *type)
 {
 	unsigned n;

@@ -356,6 +356,8 @@ http_body(struct request *r, unsigned status, const char *type, char *body,
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
 		    "no-store");
+		MHD_add_response_header(resp, "X-Content-Type-Options",
+		    "nosniff");
 	}
 	queue(r, status, resp, len);
 }

@@ -2,7 +2,9 @@
  * json.c - JSON bodies and log lines through cJSON.
  */
 #include <cjson/cJSON.h>
+#include <gnutls/gnutls.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,6 +24,80 @@ finish(cJSON *obj)
 	s = cJSON_PrintUnformatted(obj);
 	cJSON_Delete(obj);
 	return s;
+}
+
+/* Add m's body to o as "body", or "body_base64" when it is not text. */
+static bool
+add_body(cJSON *o, const struct message *m)
+{
+	gnutls_datum_t in, out;
+	const char *body = message_body((struct message *)m);
+	char *text;
+	bool ok;
+
+	if (utf8_text(body, m->len)) {
+		if ((text = malloc(m->len + 1)) == NULL)
+			return false;
+		memcpy(text, body, m->len);
+		text[m->len] = '\0';
+		ok = cJSON_AddStringToObject(o, "body", text) != NULL;
+		free(text);
+		return ok;
+	}
+	in.data = (unsigned char *)body;
+	in.size = m->len;
+	if (gnutls_base64_encode2(&in, &out) < 0)
+		return false;
+	if ((text = malloc(out.size + 1)) != NULL) {
+		memcpy(text, out.data, out.size);
+		text[out.size] = '\0';
+	}
+	gnutls_free(out.data);
+	if (text == NULL)
+		return false;
+	ok = cJSON_AddStringToObject(o, "body_base64", text) != NULL;
+	free(text);
+	return ok;
+}
+
+/* A string member, or null when v is NULL. */
+static bool
+add_string_or_null(cJSON *o, const char *key, const char *v)
+{
+	return (v != NULL ? cJSON_AddStringToObject(o, key, v) :
+	    cJSON_AddNullToObject(o, key)) != NULL;
+}
+
+char *
+json_batch(const struct message *m, size_t *len)
+{
+	cJSON *o = cJSON_CreateObject(), *a, *e;
+	char *s, id[24];
+
+	if (o == NULL || (a = cJSON_AddArrayToObject(o, "messages")) == NULL)
+		goto fail;
+	for (; m != NULL; m = m->next) {
+		if ((e = cJSON_CreateObject()) == NULL)
+			goto fail;
+		cJSON_AddItemToArray(a, e);
+		/* Every digit, where cJSON's %1.15g could round. */
+		snprintf(id, sizeof(id), "%llu", (unsigned long long)m->id);
+		if (cJSON_AddRawToObject(e, "id", id) == NULL ||
+		    cJSON_AddStringToObject(e, "from", message_from(m)) ==
+		    NULL || !add_string_or_null(e, "type", message_type(m)) ||
+		    !add_body(e, m))
+			goto fail;
+		if (message_room(m) != NULL &&
+		    (!add_string_or_null(e, "room", message_room(m)) ||
+		    !add_string_or_null(e, "event", message_event(m))))
+			goto fail;
+	}
+	if ((s = finish(o)) != NULL)
+		*len = strlen(s);
+	return s;
+fail:
+	cJSON_Delete(o);
+	return NULL;
 }
 
 char *

@@ -95,6 +95,8 @@ metrics_render(const struct store_stats *st, const struct peer_stats *ps,
 	series(&t, "inboxd_messages_delivered_total", "counter",
 	    "Messages whose response was handed to the client.",
 	    st->delivered);
+	series(&t, "inboxd_messages_acknowledged_total", "counter",
+	    "Messages deleted by a GET's ack= (SPEC section 9).", st->acked);
 	series(&t, "inboxd_messages_requeued_total", "counter",
 	    "Popped messages put back after a failed delivery.",
 	    st->requeued);

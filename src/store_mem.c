@@ -24,38 +24,59 @@
 #include "store_mem.h"
 #include "util.h"
 
+/* The oldest message of the ring reached through *last, or NULL. */
+static struct message *
+ring_head(struct message *last)
+{
+	return last != NULL ? last->next : NULL;
+}
+
+/* Unlink and return the oldest message of a ring that is not empty. */
+static struct message *
+ring_pop(struct message **last)
+{
+	struct message *m = (*last)->next;
+
+	if (m == *last)
+		*last = NULL;
+	else
+		(*last)->next = m->next;
+	m->next = NULL;
+	return m;
+}
+
+/* Add m to a ring as its youngest. */
+static void
+ring_append(struct message **last, struct message *m)
+{
+	if (*last == NULL)
+		m->next = m;
+	else {
+		m->next = (*last)->next;
+		(*last)->next = m;
+	}
+	*last = m;
+}
+
 /* The oldest queued message, or NULL. */
 static struct message *
 q_head(const struct inbox *in)
 {
-	return in->last != NULL ? in->last->next : NULL;
+	return ring_head(in->last);
 }
 
 /* Unlink and return the oldest queued message (the queue is not empty). */
 static struct message *
 q_pop(struct inbox *in)
 {
-	struct message *m = in->last->next;
-
-	if (m == in->last)
-		in->last = NULL;
-	else
-		in->last->next = m->next;
-	m->next = NULL;
-	return m;
+	return ring_pop(&in->last);
 }
 
 /* Queue m as the youngest. */
 static void
 q_append(struct inbox *in, struct message *m)
 {
-	if (in->last == NULL)
-		m->next = m;
-	else {
-		m->next = in->last->next;
-		in->last->next = m;
-	}
-	in->last = m;
+	ring_append(&in->last, m);
 }
 
 /*
@@ -109,7 +130,7 @@ store_new(const struct store_limits *limits,
 	s->nbuckets = INITIAL_BUCKETS;
 	s->lim = *limits;
 	s->ops = ops;
-	s->next_id = 1;
+	s->next_id = wall_us();
 	timer_wheel_init(&s->wheel, tick_ms, now_ms);
 	return s;
 }
@@ -119,6 +140,8 @@ free_queue(struct inbox *in)
 {
 	while (in->last != NULL)
 		message_free(q_pop(in));
+	while (in->unacked != NULL)
+		message_free(ring_pop(&in->unacked));
 }
 
 static void
@@ -191,11 +214,26 @@ msg_deadline(const struct store *s, const struct message *m)
 	return m->enqueued_ms + s->lim.message_timeout_ms;
 }
 
-/* Drop the queued messages that outlived message-timeout (oldest first). */
+/* Forget an unacknowledged message taken off in->unacked. */
+static void
+do_unacked_free(struct store *s, struct inbox *in, struct message *m)
+{
+	in->nunacked--;
+	in->unacked_bytes -= m->len;
+	s->st.memory -= message_cost(m);
+	message_free(m);
+}
+
+/*
+ * Drop the messages that outlived message-timeout: queued ones oldest
+ * first, and any awaiting an acknowledgement (a short list, handed out
+ * nearly but not quite in id order, so looked at whole).
+ */
 static void
 do_drop_stale(struct store *s, struct inbox *in, uint64_t now)
 {
-	struct message *m;
+	struct message *m, *keep = NULL;
+	uint32_t n;
 
 	while ((m = q_head(in)) != NULL && msg_deadline(s, m) <= now) {
 		q_pop(in);
@@ -206,6 +244,50 @@ do_drop_stale(struct store *s, struct inbox *in, uint64_t now)
 		s->st.memory -= message_cost(m);
 		s->st.expired++;
 		message_free(m);
+	}
+	for (n = in->nunacked; n > 0; n--) {
+		m = ring_pop(&in->unacked);
+		if (msg_deadline(s, m) > now)
+			ring_append(&keep, m);
+		else {
+			s->st.expired++;
+			do_unacked_free(s, in, m);
+		}
+	}
+	in->unacked = keep;
+}
+
+/*
+ * The acknowledgement of an ack= GET (SPEC section 9): delete the
+ * unacknowledged messages up to and including ack_id, in the order they
+ * were handed out, and put the later ones back at the head of the queue
+ * with their ids.  An id not awaiting acknowledgement deletes nothing.
+ */
+static void
+do_ack(struct store *s, struct inbox *in, uint64_t ack_id)
+{
+	struct message *m = ring_head(in->unacked);
+	bool del = false;
+	uint32_t n;
+
+	for (n = in->nunacked; n > 0 && !del; n--, m = m->next)
+		del = ack_id != 0 && m->id == ack_id;
+	while (in->unacked != NULL) {
+		m = ring_pop(&in->unacked);
+		if (del) {
+			del = m->id != ack_id;
+			s->st.acked++;
+			do_unacked_free(s, in, m);
+			continue;
+		}
+		in->nunacked--;
+		in->unacked_bytes -= m->len;
+		q_insert_by_id(in, m);
+		in->nmsg++;
+		in->bytes += m->len;
+		s->st.messages++;
+		s->st.bytes += m->len;
+		s->st.requeued++;
 	}
 }
 
@@ -270,6 +352,10 @@ do_delete_inbox(struct store *s, struct inbox *in,
 		s->st.memory -= message_cost(m);
 		s->st.expired++;
 		message_free(m);
+	}
+	while (in->unacked != NULL) {
+		s->st.expired++;
+		do_unacked_free(s, in, ring_pop(&in->unacked));
 	}
 	if (in->pin != NULL)
 		do_drop_pin(s, in->pin);
@@ -348,6 +434,7 @@ do_deliver(struct store *s, struct inbox *in, struct message *m, bool head,
 
 	if (w != NULL) {
 		if (s->ops->alive(w)) {
+			m->next = NULL;
 			w->msg = m;
 			in->inflight++;
 			do_unhold(s, w, WAITER_MESSAGE, release, now);
@@ -442,8 +529,9 @@ mem_enqueue(struct store *s, struct inbox *in, struct message *m, uint64_t now_m
     struct store_waiter **release)
 {
 	do_drop_stale(s, in, now_ms);
-	if (in->nmsg >= s->lim.max_messages ||
-	    (uint64_t)in->bytes + m->len > s->lim.max_inbox_bytes)
+	if (in->nmsg + in->nunacked >= s->lim.max_messages ||
+	    (uint64_t)in->bytes + in->unacked_bytes + m->len >
+	    s->lim.max_inbox_bytes)
 		return STORE_INBOX_FULL;
 	if (s->st.memory + message_cost(m) > s->lim.max_memory)
 		return STORE_SERVER_FULL;
@@ -486,16 +574,24 @@ mem_receive(struct store *s, const char *name, struct store_waiter *w,
 	}
 	in->last_seen_ms = now_ms;
 	do_drop_stale(s, in, now_ms);
+	if (w->get.ack)
+		do_ack(s, in, w->get.ack_id);
 	if (in->last != NULL) {
-		m = q_pop(in);
-		in->nmsg--;
-		in->bytes -= m->len;
-		in->inflight++;
-		s->st.messages--;
-		s->st.bytes -= m->len;
-		s->st.memory -= message_cost(m);
+		struct message **tail = &w->msg;
+		unsigned k = 0;
+
+		do {
+			m = q_pop(in);
+			in->nmsg--;
+			in->bytes -= m->len;
+			in->inflight++;
+			s->st.messages--;
+			s->st.bytes -= m->len;
+			s->st.memory -= message_cost(m);
+			*tail = m;
+			tail = &m->next;
+		} while (++k < w->get.max && in->last != NULL);
 		w->inbox = in;
-		w->msg = m;
 		w->state = WAITER_IDLE;
 		r = STORE_OK;
 		goto done;
@@ -532,7 +628,7 @@ mem_done(struct store *s, struct store_waiter *w, bool delivered,
 {
 	struct store_waiter *release = NULL;
 	struct inbox *in = w->inbox;
-	struct message *m = w->msg;
+	struct message *m = w->msg, *next;
 
 	if (m == NULL)
 		return;
@@ -540,17 +636,27 @@ mem_done(struct store *s, struct store_waiter *w, bool delivered,
 	w->inbox = NULL;
 	w->state = WAITER_IDLE;
 	pthread_mutex_lock(&s->lock);
-	in->inflight--;
 	in->last_seen_ms = now_ms;
-	if (delivered) {
-		s->st.delivered++;
-		message_free(m);
-	} else if (msg_deadline(s, m) <= now_ms) {
-		s->st.expired++;
-		message_free(m);
-	} else {
-		s->st.requeued++;
-		do_deliver(s, in, m, true, &release, now_ms);
+	for (; m != NULL; m = next) {
+		next = m->next;
+		in->inflight--;
+		if (delivered) {
+			s->st.delivered++;
+			if (!w->get.ack) {
+				message_free(m);
+				continue;
+			}
+			ring_append(&in->unacked, m);
+			in->nunacked++;
+			in->unacked_bytes += m->len;
+			s->st.memory += message_cost(m);
+		} else if (msg_deadline(s, m) <= now_ms) {
+			s->st.expired++;
+			message_free(m);
+		} else {
+			s->st.requeued++;
+			do_deliver(s, in, m, true, &release, now_ms);
+		}
 	}
 	pthread_mutex_unlock(&s->lock);
 	store_release(s->ops, release);
@@ -714,13 +820,25 @@ mem_check(struct store *s, char *why, size_t len)
 				    "%llu and %llu queued", in->name, in->nmsg,
 				    (unsigned long long)in->bytes,
 				    (unsigned long long)n, (unsigned long long)b);
+			messages += n;
+			bytes += b;
+			for (m = ring_head(in->unacked), n = 0, b = 0; m != NULL;
+			    m = m == in->unacked ? NULL : m->next) {
+				if (++n > in->nunacked)
+					BREACH("inbox %s: a broken ring of "
+					    "unacknowledged messages", in->name);
+				b += m->len;
+				memory += message_cost(m);
+			}
+			if (n != in->nunacked || b != in->unacked_bytes)
+				BREACH("inbox %s: %u unacknowledged counted, "
+				    "%llu found", in->name, in->nunacked,
+				    (unsigned long long)n);
 			if (in->waiter != NULL && (in->last != NULL ||
 			    in->waiter->inbox != in ||
 			    in->waiter->state != WAITER_HELD))
 				BREACH("inbox %s: held GET beside messages",
 				    in->name);
-			messages += n;
-			bytes += b;
 		}
 	}
 	for (w = s->held; w != NULL; w = w->next) {

@@ -22,9 +22,10 @@ enum { TIMER_INBOX = 1, TIMER_WAITER = 2, TIMER_PIN = 3, TIMER_ROOM = 4 };
 #define PIN_DRAWS 32     /* fresh codes tried before giving up */
 
 /*
- * 176 bytes and the name: the queue is a circular list reached through its
- * youngest message (last->next is the oldest), and the hash of the name is
- * not kept but recomputed when the table grows.
+ * 192 bytes and the name: the queue is a circular list reached through its
+ * youngest message (last->next is the oldest), as is the list of
+ * messages awaiting an acknowledgement, and the hash of the name is not
+ * kept but recomputed when the table grows.
  */
 struct inbox {
 	struct inbox *hnext; /* hash chain */
@@ -36,6 +37,11 @@ struct inbox {
 	uint32_t bytes; /* body bytes queued */
 	uint32_t nmsg;
 	uint32_t inflight; /* messages popped and not yet done */
+	struct message *unacked; /* delivered to ack= GETs, not yet
+	                            acknowledged: a ring through its
+	                            youngest, in the order handed out */
+	uint32_t nunacked;
+	uint32_t unacked_bytes;
 	uint16_t name_len;
 	uint16_t nrooms;      /* rooms it is a member of */
 	struct member *rooms; /* its memberships and invitations */
@@ -77,9 +83,6 @@ struct inbox *mem_find(struct store *s, const char *name);
 /* Queue m in `in' after its quota checks; the store owns m on STORE_OK. */
 enum store_result mem_enqueue(struct store *s, struct inbox *in,
     struct message *m, uint64_t now_ms, struct store_waiter **release);
-
-/* Resume the waiters collected while the lock was held; without it. */
-
 
 /* store_mem_room.c: the room operations of the in-memory store (store.h). */
 enum store_result mem_room_create(struct store *s, const char *creator,
