@@ -332,20 +332,20 @@ redis_result(const redisReply *r)
 
 /*
  * A message from its form in Redis (src/lua/common.lua):
- * "SEQ ID ENQ EVENT LEN\nFROM\nTYPE\nROOM\nBODY", len bytes.  NULL when
+ * "ID ENQ EVENT LEN\nFROM\nTYPE\nROOM\nBODY", len bytes.  NULL when
  * malformed or memory ran out.  enqueued_ms is on Redis' clock.
  */
 struct message *
 redis_message(const char *e, size_t len)
 {
 	char head[ELEMENT_HEAD_MAX], *field[4], *p, *nl;
-	unsigned long long seq, id, enq, ev, blen;
+	unsigned long long id, enq, ev, blen;
 	struct message *m;
 	size_t hlen;
 	int i;
 
-	if (sscanf(e, "%llu %llu %llu %llu %llu", &seq, &id, &enq, &ev,
-	    &blen) != 5 || ev > EVENT_INVITED || blen >= len)
+	if (sscanf(e, "%llu %llu %llu %llu", &id, &enq, &ev, &blen) != 4 ||
+	    ev > EVENT_INVITED || blen >= len)
 		return NULL;
 	hlen = len - blen; /* the header and its four newlines */
 	if (hlen > sizeof(head))

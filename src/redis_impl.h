@@ -370,7 +370,7 @@ enum store_result redis_result(const redisReply *r);
 
 /*
  * A message from its form in Redis (src/lua/common.lua):
- * "SEQ ID ENQ EVENT LEN\nFROM\nTYPE\nROOM\nBODY", len bytes.  NULL when
+ * "ID ENQ EVENT LEN\nFROM\nTYPE\nROOM\nBODY", len bytes.  NULL when
  * malformed or memory ran out.  enqueued_ms is on Redis' clock.
  */
 struct message *redis_message(const char *e, size_t len);
