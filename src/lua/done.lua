@@ -44,8 +44,8 @@ if #mine == 0 then
 	return 0
 end
 if delivered then
-	local ho = redis.call('HINCRBY', i, 'ho', #mine) - #mine
-	local args, bytes = {}, 0
+	local c = redis.call('HMGET', i, 'ho', 'an', 'ab')
+	local ho, args, bytes = num(c[1]), {}, 0
 	for k, m in ipairs(mine) do
 		local _, _, _, _, len = parse(m[2])
 		args[#args + 1] = m[1]
@@ -53,7 +53,8 @@ if delivered then
 		bytes = bytes + len
 	end
 	redis.call('HSET', f, unpack(args))
-	account_acks(name, #mine, bytes, 1)
+	redis.call('HSET', i, 'ho', str(ho + #mine), 'an',
+	    str(num(c[2]) + #mine), 'ab', str(num(c[3]) + bytes))
 	stat('delivered', #mine)
 	return 1
 end

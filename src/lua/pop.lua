@@ -25,7 +25,7 @@ local name, gen, token, wait, mode, nodes, max, ack =
     math.max(tonumber(ARGV[18]) or 1, 1), ARGV[19] or ''
 local i, q, f = KEYS[1], KEYS[2], KEYS[3]
 set_xkey(KEYS[4])
-local h = redis.call('HMGET', i, 'k', 'x', 'n', 'b', 'wn', 'wt', 'wd')
+local h = redis.call('HMGET', i, 'k', 'x', 'n', 'b', 'wn', 'wt', 'wd', 'an')
 if not h[1] then
 	return {'GONE'}
 end
@@ -51,8 +51,72 @@ local function fly(out)
 	end
 end
 
+-- An ack= GET of a plain inbox whose messages in flight all await an
+-- acknowledgement: settle them as settle() would, with one HGETALL, one
+-- HDEL and one LPUSH, when those that go back are all older than the
+-- queue's head (always, unless a failed delivery of another GET put
+-- back older ones meanwhile).  The in-flight hash is then empty and the
+-- short way goes on with the counts given back; false if it cannot.
+local function settle_plain()
+	local all, list = redis.call('HGETALL', f), {}
+	for k = 1, #all, 2 do
+		local node, ho, e = inflight(all[k + 1])
+		if node ~= '' then
+			return false
+		end
+		list[#list + 1] = {tonumber(ho), all[k], e}
+	end
+	table.sort(list, function(x, y) return x[1] < y[1] end)
+	local upto = 0
+	for k, a in ipairs(list) do
+		if a[2] == ack then
+			upto = k
+		end
+	end
+	local back, gone, ids = {}, 0, {}
+	for k, a in ipairs(list) do
+		ids[#ids + 1] = a[2]
+		if k > upto then
+			local seq, _, enq = parse(a[3])
+			if enq + L.mt > NOW then
+				back[#back + 1] = {seq, a[3]}
+			else
+				gone = gone + 1
+			end
+		end
+	end
+	table.sort(back, function(x, y) return x[1] > y[1] end)
+	local head = #back > 0 and num(h[3]) > 0 and redis.call('LINDEX', q, 0)
+	if head and parse(head) < back[1][1] then
+		return false
+	end
+	redis.call('HDEL', f, unpack(ids))
+	stat('acked', upto)
+	stat('expired', gone)
+	local n, b = num(h[3]), num(h[4])
+	if #back > 0 then
+		local es = {}
+		for k, x in ipairs(back) do
+			local _, _, _, _, len = parse(x[2])
+			es[k] = x[2]
+			n, b = n + 1, b + len
+		end
+		if redis.call('LPUSH', q, unpack(es)) == #es then
+			redis.call('PEXPIREAT', q, str(NOW + L.it))
+		end
+		stat('requeued', #back)
+	end
+	redis.call('HDEL', i, 'an', 'ab')
+	h[3], h[4] = str(n), str(b)
+	return true
+end
+
 -- The short way: take the oldest live messages.
-if not h[2] and redis.call('HLEN', f) == 0 then
+local short = not h[2] and redis.call('HLEN', f) == 0
+if not short and not h[2] and mode == 'get' and ack ~= '' and h[8] then
+	short = settle_plain()
+end
+if short then
 	local n, b = num(h[3]), num(h[4])
 	local out = {'OK'}
 	while n > 0 and #out <= max do
@@ -86,7 +150,7 @@ if not h[2] and redis.call('HLEN', f) == 0 then
 			end
 			redis.call('PEXPIREAT', i, at, 'GT')
 			redis.call('PEXPIREAT', q, at, 'GT')
-			redis.call('PEXPIREAT', f, at, 'GT')
+			redis.call('PEXPIREAT', f, at) -- a new key: GT sets none
 		end
 		return out
 	end
@@ -132,14 +196,14 @@ if mode == 'wake' and w[1] ~= NODE then
 	return {'STALE'}
 end
 local out, bytes = {'OK'}, 0
-while #out <= max do
-	local e = redis.call('LPOP', q)
-	if not e then
-		break
+local got = max == 1 and {redis.call('LPOP', q)} or
+    redis.call('LPOP', q, max)
+for _, e in ipairs(got or {}) do
+	if e then -- drop_stale left only live ones
+		local _, _, _, _, len = parse(e)
+		out[#out + 1] = e
+		bytes = bytes + len
 	end
-	local _, _, _, _, len = parse(e)
-	out[#out + 1] = e
-	bytes = bytes + len
 end
 if #out > 1 then
 	redis.call('HINCRBY', i, 'n', str(1 - #out))
