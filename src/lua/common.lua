@@ -166,6 +166,16 @@ local function newid(last)
 	return math.max(num(last) + 1, NOWUS)
 end
 
+-- redis.call(cmd, key, ...) with the values of list, a thousand a call
+-- (unpack's stack has room for a few thousand): the last call's answer.
+local function calln(cmd, key, list)
+	local r
+	for k = 1, #list, 1000 do
+		r = redis.call(cmd, key, unpack(list, k, math.min(k + 999, #list)))
+	end
+	return r
+end
+
 -- Its id as a number (the order of the queue), its id as written,
 -- enqueue time, event, body length: of message e.
 local function parse(e)

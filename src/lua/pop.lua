@@ -90,7 +90,7 @@ local function settle_plain()
 	if head and parse(head) < back[1][1] then
 		return false
 	end
-	redis.call('HDEL', f, unpack(ids))
+	calln('HDEL', f, ids)
 	stat('acked', upto)
 	stat('expired', gone)
 	local n, b = num(h[3]), num(h[4])
@@ -101,7 +101,7 @@ local function settle_plain()
 			es[k] = x[2]
 			n, b = n + 1, b + len
 		end
-		if redis.call('LPUSH', q, unpack(es)) == #es then
+		if calln('LPUSH', q, es) == #es then
 			redis.call('PEXPIREAT', q, str(NOW + L.it))
 		end
 		stat('requeued', #back)
