@@ -1463,6 +1463,86 @@ START_TEST(test_pin_table_grows_and_frees_with_the_store)
 }
 END_TEST
 
+/*
+ * Redis only: what an ack= GET was delivered awaits its client's
+ * acknowledgement whichever node delivered it.  The node leaving (its
+ * heartbeat gone, as when it dies) puts none of it back, and another
+ * node settles it (src/lua/common.lua: Acknowledgements).
+ */
+START_TEST(test_awaiting_acknowledgement_outlives_its_node)
+{
+	struct store_waiter w = { 0 };
+	struct fake f = { true, 0, 0 };
+	struct cred_hash h;
+	struct store *other;
+	uint64_t first, second, third;
+
+	create("alice", 0);
+	create("bob", 0);
+	send_ok("alice", "bob", "1", 0);
+	send_ok("alice", "bob", "2", 0);
+	send_ok("alice", "bob", "3", 0);
+	w.owner = &f;
+	w.get.max = 2;
+	w.get.ack = true;
+	ck_assert_int_eq(store_receive(s, "alice", &w, 0, 0), STORE_OK);
+	ck_assert_ptr_nonnull(w.msg->next);
+	ck_assert_ptr_null(w.msg->next->next);
+	first = w.msg->id;
+	second = w.msg->next->id;
+	ck_assert_uint_lt(first, second);
+	store_done(s, &w, true, 0);
+	other = backend_store_join(&lim, &backend_fake_ops, TICK);
+	store_free(s);
+	s = other;
+	ck_assert_int_eq(store_credential(s, "alice", &h), STORE_OK);
+	ck_assert_int_eq(store_admit(s, "alice", &h, mac_a, 0), STORE_OK);
+	w.get.max = 3;
+	w.get.ack_id = first;
+	ck_assert_int_eq(store_receive(s, "alice", &w, 0, 0), STORE_OK);
+	ck_assert_uint_eq(w.msg->id, second);
+	ck_assert_mem_eq(message_body(w.msg), "2", 1);
+	ck_assert_ptr_nonnull(w.msg->next);
+	ck_assert_mem_eq(message_body(w.msg->next), "3", 1);
+	ck_assert_ptr_null(w.msg->next->next);
+	third = w.msg->next->id;
+	store_done(s, &w, true, 0);
+	ck_assert_uint_eq(stats().acked, 1);
+	w.get.ack_id = third;
+	ck_assert_int_eq(store_receive(s, "alice", &w, 0, 0), STORE_EMPTY);
+	ck_assert_uint_eq(stats().acked, 3);
+	ck_assert_uint_eq(stats().requeued, 1);
+}
+END_TEST
+
+/*
+ * Redis only: an inbox made again after its keys were gone (expired, or
+ * lost) gives ids past those of the earlier one, below 2^53.
+ */
+START_TEST(test_ids_of_an_inbox_made_again_pass_the_earlier_ones)
+{
+	struct store_waiter w = { 0 };
+	struct fake f = { true, 0, 0 };
+	uint64_t before;
+
+	create("alice", 0);
+	create("bob", 0);
+	send_ok("alice", "bob", "1", 0);
+	w.owner = &f;
+	ck_assert_int_eq(store_receive(s, "alice", &w, 0, 0), STORE_OK);
+	before = w.msg->id;
+	store_done(s, &w, true, 0);
+	backend_lose_data();
+	create("alice", 0);
+	create("bob", 0);
+	send_ok("alice", "bob", "2", 0);
+	ck_assert_int_eq(store_receive(s, "alice", &w, 0, 0), STORE_OK);
+	ck_assert_uint_gt(w.msg->id, before);
+	ck_assert_uint_lt(w.msg->id, (uint64_t)1 << 53);
+	store_done(s, &w, true, 0);
+}
+END_TEST
+
 /* A case group of backend be, with its fixture; its name says which. */
 #define GROUP(su, name, be)                                               \
 	group(su, (be) == BACKEND_REDIS ? "redis/" name : "memory/" name, be)
@@ -1543,6 +1623,13 @@ add_cases(Suite *su, enum backend be)
 	    test_replacing_pins_draws_every_code_and_never_the_live_one);
 	tcase_add_test(p, test_nine_digit_pins_stay_below_a_billion);
 	tcase_add_test(p, test_pin_table_grows_and_frees_with_the_store);
+	if (be == BACKEND_REDIS) {
+		TCase *a = GROUP(su, "acks", be);
+
+		tcase_add_test(a, test_awaiting_acknowledgement_outlives_its_node);
+		tcase_add_test(a,
+		    test_ids_of_an_inbox_made_again_pass_the_earlier_ones);
+	}
 }
 
 int
