@@ -467,13 +467,16 @@ local function awaiting(ho, e)
 	return '\n' .. str(ho) .. '\n' .. str(NOW) .. '\n' .. e
 end
 
--- Account for n messages of len body bytes in all joining (1) or
--- leaving (-1) those of inbox name awaiting an acknowledgement.
-local function account_acks(name, n, len, sign)
+-- Inbox name now has n messages of len body bytes awaiting an
+-- acknowledgement: its an and ab, absent while 0.  Written whole, not
+-- counted up and down: counts that outlived their in-flight hash (its
+-- TTL may come before the inbox's) come right again.
+local function set_acks(name, n, len)
+	local i = ikey(name, 'i')
 	if n > 0 then
-		local i = ikey(name, 'i')
-		redis.call('HINCRBY', i, 'an', str(sign * n))
-		redis.call('HINCRBY', i, 'ab', str(sign * len))
+		redis.call('HSET', i, 'an', str(n), 'ab', str(len))
+	else
+		redis.call('HDEL', i, 'an', 'ab')
 	end
 end
 
@@ -512,10 +515,9 @@ local function settle(name, ack)
 			upto = k
 		end
 	end
-	local f, bytes, back = ikey(name, 'f'), 0, {}
+	local f, back = ikey(name, 'f'), {}
 	for k, a in ipairs(list) do
 		redis.call('HDEL', f, a[2])
-		bytes = bytes + a[4]
 		if k <= upto then
 			stat('acked', 1)
 		else
@@ -527,7 +529,7 @@ local function settle(name, ack)
 	for _, e in ipairs(back) do
 		requeue(name, e, true)
 	end
-	account_acks(name, #list, bytes, -1)
+	set_acks(name, 0, 0)
 	touch(name)
 	if #back > 0 then
 		wake(name)
@@ -537,15 +539,17 @@ end
 -- Drop inbox name's messages awaiting an acknowledgement that outlived
 -- message-timeout: they are never delivered again.
 local function drop_stale_acks(name)
-	local f, n, bytes = ikey(name, 'f'), 0, 0
+	local f, n, left, bytes = ikey(name, 'f'), 0, 0, 0
 	for _, a in ipairs(acks(name)) do
 		local _, _, enq = parse(a[3])
 		if enq + L.mt <= NOW then
 			redis.call('HDEL', f, a[2])
-			n, bytes = n + 1, bytes + a[4]
+			n = n + 1
+		else
+			left, bytes = left + 1, bytes + a[4]
 		end
 	end
-	account_acks(name, n, bytes, -1)
+	set_acks(name, left, bytes)
 	stat('expired', n)
 end
 

@@ -113,7 +113,9 @@ end
 
 -- The short way: take the oldest live messages.
 local short = not h[2] and redis.call('HLEN', f) == 0
-if not short and not h[2] and mode == 'get' and ack ~= '' and h[8] then
+if short and h[8] then
+	redis.call('HDEL', i, 'an', 'ab') -- counts that outlived their hash
+elseif not short and not h[2] and mode == 'get' and ack ~= '' and h[8] then
 	short = settle_plain()
 end
 if short then
