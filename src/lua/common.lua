@@ -353,13 +353,13 @@ local function drop_stale(name)
 end
 
 -- Put message e back into inbox name before every later one (by id),
--- unless it outlived message-timeout, and wake its held GET unless
--- quiet (the caller wakes it once for several).
+-- unless it outlived message-timeout (then false), and wake its held GET
+-- unless quiet (the caller wakes it once for several).
 local function requeue(name, e, quiet)
 	local seq, _, enq = parse(e)
 	if enq + L.mt <= NOW then
 		stat('expired', 1)
-		return
+		return false
 	end
 	local q = ikey(name, 'q')
 	local k, pivot = 0, nil
@@ -385,6 +385,7 @@ local function requeue(name, e, quiet)
 	if not quiet then
 		wake(name)
 	end
+	return true
 end
 
 -- An in-flight entry for message e, popped now by this node's GET
@@ -480,6 +481,21 @@ local function set_acks(name, n, len)
 	end
 end
 
+-- A GET held on inbox name gives way to the ack= GET that put messages
+-- back beside it, as to any newer GET (SPEC section 2): its node is told
+-- and it is no longer the inbox's waiter.
+local function displace(name)
+	local i = ikey(name, 'i')
+	local w = redis.call('HMGET', i, 'wn', 'wt', 'wd')
+	if w[1] then
+		if num(w[3]) > NOW then
+			redis.call('PUBLISH', P .. 'node:' .. w[1],
+			    'displace ' .. w[2] .. ' ' .. name)
+		end
+		redis.call('HDEL', i, 'wn', 'wt', 'wd', 'a')
+	end
+end
+
 -- The messages of inbox name awaiting an acknowledgement, in the order
 -- their deliveries ended: each {that number, id, message, body length}.
 local function acks(name)
@@ -526,13 +542,14 @@ local function settle(name, ack)
 	end
 	-- The youngest first: each then goes in before the queue's head.
 	table.sort(back, function(x, y) return parse(x) > parse(y) end)
+	local queued = false
 	for _, e in ipairs(back) do
-		requeue(name, e, true)
+		queued = requeue(name, e, true) or queued
 	end
 	set_acks(name, 0, 0)
 	touch(name)
-	if #back > 0 then
-		wake(name)
+	if queued then
+		displace(name)
 	end
 end
 

@@ -105,6 +105,10 @@ local function settle_plain()
 			redis.call('PEXPIREAT', q, str(NOW + L.it))
 		end
 		stat('requeued', #back)
+		if h[5] then
+			displace(name)
+			h[5] = nil
+		end
 	end
 	redis.call('HDEL', i, 'an', 'ab')
 	h[3], h[4] = str(n), str(b)
