@@ -574,8 +574,17 @@ mem_receive(struct store *s, const char *name, struct store_waiter *w,
 	}
 	in->last_seen_ms = now_ms;
 	do_drop_stale(s, in, now_ms);
-	if (w->get.ack)
+	if (w->get.ack) {
 		do_ack(s, in, w->get.ack_id);
+		/*
+		 * A GET held meanwhile (one without ack= leaves what is in
+		 * flight alone) may not wait beside what came back: it gives
+		 * way to this newer one, as SPEC section 2 says.
+		 */
+		if (in->waiter != NULL && in->last != NULL)
+			do_unhold(s, in->waiter, WAITER_DISPLACED, &release,
+			    now_ms);
+	}
 	if (in->last != NULL) {
 		struct message **tail = &w->msg;
 		unsigned k = 0;
