@@ -513,8 +513,9 @@ redis_inbox_done(struct store *s, struct store_waiter *w, bool delivered,
 {
 	struct held *h = redis_held_of(w);
 	struct message *m = w->msg, *next;
+	uint64_t some[DONE_IDS], *ids = some, *many;
 	struct retry *rt;
-	unsigned n = 0;
+	unsigned n = 0, cap = DONE_IDS;
 
 	(void)now_ms;
 	if (m == NULL)
@@ -524,29 +525,31 @@ redis_inbox_done(struct store *s, struct store_waiter *w, bool delivered,
 	w->state = WAITER_IDLE;
 	for (next = m; next != NULL; next = next->next)
 		n++;
-	if ((rt = calloc(1, sizeof(*rt) + n * sizeof(rt->ids[0]))) == NULL) {
-		/* No room to say which: they wait for this node's end. */
-		for (; m != NULL; m = next) {
-			next = m->next;
-			message_free(m);
-		}
-		free(h);
-		return;
+	/* Without memory for more, the rest wait for this node's end. */
+	if (n > DONE_IDS && (many = malloc(n * sizeof(*many))) != NULL) {
+		ids = many;
+		cap = n;
 	}
-	for (; m != NULL; m = next) {
+	for (n = 0; m != NULL; m = next) {
 		next = m->next;
-		rt->ids[rt->nids++] = m->id;
+		if (n < cap)
+			ids[n++] = m->id;
 		message_free(m);
 	}
-	rt->delivered = delivered;
-	rt->ack = w->get.ack;
-	snprintf(rt->name, sizeof(rt->name), "%s", h->name);
-	free(h);
-	if (redis_inbox_finish(s, rt->name, rt->ids, rt->nids, delivered,
-	    rt->ack) == 0)
-		free(rt);
-	else /* told when Redis is back; till then they stay in flight */
+	if (redis_inbox_finish(s, h->name, ids, n, delivered,
+	    w->get.ack) == -1 &&
+	    (rt = calloc(1, sizeof(*rt) + n * sizeof(rt->ids[0]))) != NULL) {
+		/* Told when Redis is back; till then they stay in flight. */
+		rt->delivered = delivered;
+		rt->ack = w->get.ack;
+		rt->nids = n;
+		memcpy(rt->ids, ids, n * sizeof(ids[0]));
+		snprintf(rt->name, sizeof(rt->name), "%s", h->name);
 		redis_inbox_add_retry(s, rt);
+	}
+	if (ids != some)
+		free(ids);
+	free(h);
 }
 
 void
