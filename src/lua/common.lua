@@ -11,7 +11,9 @@
 -- tag, the salt's first 8 bytes being the inbox's generation; x expiry
 -- ms, kept here unless the inbox is plain (below); s the last message
 -- id it gave (see Ids below); n messages and b body bytes queued, and
--- an and ab those awaiting an acknowledgement, each absent while 0; p and pt
+-- an and ab those awaiting an acknowledgement (ad: when the first of
+-- them outlives message-timeout, ho: the last delivery's number), each
+-- absent while 0; p and pt
 -- its PIN and when that lapses; wn wt wd the node, token and deadline of
 -- its held GET, with a, the last request of its owner; d while the reap
 -- takes it out of its rooms); :q, the list of queued messages, oldest
@@ -252,7 +254,7 @@ local function finish()
 	for name, was in pairs(touched) do
 		touched[name] = nil
 		local i = ikey(name, 'i')
-		local h = redis.call('HMGET', i, 'x', 'n')
+		local h = redis.call('HMGET', i, 'x', 'n', 'ad')
 		local x = tonumber(h[1]) or getx(name)
 		if not x then
 			-- Gone.
@@ -264,6 +266,7 @@ local function finish()
 				local _, _, enq = parse(e)
 				at = math.min(at, enq + L.mt)
 			end
+			at = math.min(at, tonumber(h[3]) or at)
 			if not h[1] then
 				redis.call('HSET', i, 'x', str(x))
 			end
@@ -291,7 +294,7 @@ local function finish()
 			if h[2] and num(h[2]) == 0 and
 			    redis.call('HLEN', ikey(name, 'f')) == 0 then
 				-- Nothing queued or in flight to count.
-				redis.call('HDEL', i, 'n', 'b', 'an', 'ab')
+				redis.call('HDEL', i, 'n', 'b', 'an', 'ab', 'ad')
 			end
 		end
 	end
@@ -469,16 +472,18 @@ local function awaiting(ho, e)
 end
 
 -- Inbox name now has n messages of len body bytes awaiting an
--- acknowledgement: its an and ab, absent while 0.  Written whole, not
--- counted up and down: counts that outlived their in-flight hash (its
--- TTL may come before the inbox's) come right again.
-local function set_acks(name, n, len)
+-- acknowledgement, the first to outlive message-timeout at `at': its
+-- an, ab and ad, absent while n is 0.  Written whole, not counted up
+-- and down: counts that outlived their in-flight hash (its TTL may come
+-- before the inbox's) come right again.
+local function set_acks(name, n, len, at)
 	local i = ikey(name, 'i')
 	if n > 0 then
-		redis.call('HSET', i, 'an', str(n), 'ab', str(len))
+		redis.call('HSET', i, 'an', str(n), 'ab', str(len), 'ad', str(at))
 	else
-		redis.call('HDEL', i, 'an', 'ab')
+		redis.call('HDEL', i, 'an', 'ab', 'ad')
 	end
+	touch(name)
 end
 
 -- A GET held on inbox name gives way to the ack= GET that put messages
@@ -547,7 +552,6 @@ local function settle(name, ack)
 		queued = requeue(name, e, true) or queued
 	end
 	set_acks(name, 0, 0)
-	touch(name)
 	if queued then
 		displace(name)
 	end
@@ -556,7 +560,7 @@ end
 -- Drop inbox name's messages awaiting an acknowledgement that outlived
 -- message-timeout: they are never delivered again.
 local function drop_stale_acks(name)
-	local f, n, left, bytes = ikey(name, 'f'), 0, 0, 0
+	local f, n, left, bytes, next = ikey(name, 'f'), 0, 0, 0, nil
 	for _, a in ipairs(acks(name)) do
 		local _, _, enq = parse(a[3])
 		if enq + L.mt <= NOW then
@@ -564,9 +568,10 @@ local function drop_stale_acks(name)
 			n = n + 1
 		else
 			left, bytes = left + 1, bytes + a[4]
+			next = math.min(next or enq + L.mt, enq + L.mt)
 		end
 	end
-	set_acks(name, left, bytes)
+	set_acks(name, left, bytes, next)
 	stat('expired', n)
 end
 

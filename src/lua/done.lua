@@ -2,7 +2,8 @@
 -- Delivered (DELIVERED 1) to a GET without ack=, they are deleted; to an
 -- ack= GET (ACK 1), they stay in flight awaiting its acknowledgement
 -- (common.lua: Acknowledgements), numbered in the order deliveries
--- end.  Not delivered, they go back before every later message, unless
+-- end, and an indexed inbox is due for a reap when the first outlives
+-- message-timeout.  Not delivered, they go back before every later message, unless
 -- they outlived message-timeout.  A delivery to a plain inbox without
 -- ack= costs the in-flight entries' deletion and, the inbox being idle
 -- then, that of its counts.
@@ -26,7 +27,7 @@ if delivered and not ack then
 	stat('delivered', n)
 	local h = redis.call('HMGET', i, 'x', 'n')
 	if not h[1] and num(h[2]) == 0 and redis.call('HLEN', f) == 0 then
-		redis.call('HDEL', i, 'n', 'b', 'an', 'ab')
+		redis.call('HDEL', i, 'n', 'b', 'an', 'ab', 'ad')
 	end
 	return 1
 end
@@ -44,17 +45,24 @@ if #mine == 0 then
 	return 0
 end
 if delivered then
-	local c = redis.call('HMGET', i, 'ho', 'an', 'ab')
-	local ho, args, bytes = num(c[1]), {}, 0
+	local c = redis.call('HMGET', i, 'ho', 'an', 'ab', 'x', 'ad')
+	local ho, args, bytes, at = num(c[1]), {}, 0, tonumber(c[5])
 	for k, m in ipairs(mine) do
-		local _, _, _, _, len = parse(m[2])
+		local _, _, enq, _, len = parse(m[2])
 		args[#args + 1] = m[1]
 		args[#args + 1] = awaiting(ho + k, m[2])
 		bytes = bytes + len
+		at = math.min(at or enq + L.mt, enq + L.mt)
+	end
+	if c[4] then
+		-- Indexed: its reap drops them on time (a plain inbox's go in
+		-- the gauges' walk).
+		redis.call('ZADD', XKEY, 'LT', str(at), 'i' .. name)
+		due(at)
 	end
 	redis.call('HSET', f, unpack(args))
 	redis.call('HSET', i, 'ho', str(ho + #mine), 'an',
-	    str(num(c[2]) + #mine), 'ab', str(num(c[3]) + bytes))
+	    str(num(c[2]) + #mine), 'ab', str(num(c[3]) + bytes), 'ad', str(at))
 	stat('delivered', #mine)
 	return 1
 end

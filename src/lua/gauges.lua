@@ -7,7 +7,8 @@
 -- up, over every master of a cluster, and a walk that reached cursor 0
 -- everywhere gives the cluster's gauges.  On the way, a plain inbox's messages that outlived
 -- message-timeout are dropped (and counted expired), so that they leave
--- the gauges within a walk; an indexed inbox's are the reap's.  A SCAN
+-- the gauges within a walk, and so are those awaiting an
+-- acknowledgement; an indexed inbox's are the reap's.  A SCAN
 -- may return a key twice: the gauges are approximate (SPEC section 8).
 -- Messages awaiting an acknowledgement and their bytes are counted
 -- apart (they count against max-memory, not as queued).
@@ -46,11 +47,42 @@ for _, k in ipairs(r[2]) do
 				stat('expired', dropped)
 			end
 		end
+		local wn, wb = num(h[5]), num(h[6])
+		if wn > 0 and not h[3] then
+			-- What awaits an acknowledgement expires so too.
+			local f = string.sub(k, 1, -2) .. 'f'
+			local all = redis.call('HGETALL', f)
+			local dropped, at = 0, nil
+			wn, wb = 0, 0
+			for j = 1, #all, 2 do
+				local node, _, e = inflight(all[j + 1])
+				if node == '' then
+					local _, _, enq, _, len = parse(e)
+					if enq + L.mt > NOW then
+						wn, wb = wn + 1, wb + len
+						at = math.min(at or enq + L.mt,
+						    enq + L.mt)
+					else
+						redis.call('HDEL', f, all[j])
+						dropped = dropped + 1
+					end
+				end
+			end
+			if dropped > 0 or wn ~= num(h[5]) then
+				if wn > 0 then
+					redis.call('HSET', k, 'an', str(wn), 'ab',
+					    str(wb), 'ad', str(at))
+				else
+					redis.call('HDEL', k, 'an', 'ab', 'ad')
+				end
+				stat('expired', dropped)
+			end
+		end
 		n = n + 1
 		m = m + qn
 		b = b + qb
-		an = an + num(h[5])
-		ab = ab + num(h[6])
+		an = an + wn
+		ab = ab + wb
 	elseif string.sub(pre, 1, 8) == 'inboxd:{' and ends(k, '}:c') then
 		made = made + num(redis.call('GET', k))
 	elseif pre == 'inboxd:r:{' then

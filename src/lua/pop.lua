@@ -110,7 +110,7 @@ local function settle_plain()
 			h[5] = nil
 		end
 	end
-	redis.call('HDEL', i, 'an', 'ab')
+	redis.call('HDEL', i, 'an', 'ab', 'ad')
 	h[3], h[4] = str(n), str(b)
 	return true
 end
@@ -118,7 +118,7 @@ end
 -- The short way: take the oldest live messages.
 local short = not h[2] and redis.call('HLEN', f) == 0
 if short and h[8] then
-	redis.call('HDEL', i, 'an', 'ab') -- counts that outlived their hash
+	redis.call('HDEL', i, 'an', 'ab', 'ad') -- counts outlived their hash
 elseif not short and not h[2] and mode == 'get' and ack ~= '' and h[8] then
 	short = settle_plain()
 end
