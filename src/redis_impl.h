@@ -80,7 +80,7 @@
 #define OUTBOX_EVENTS 5    /* events of a room a member_deliver takes */
 #define BEAT_MS 1000       /* heartbeat period */
 #define SUBSCRIBE_WAIT_MS 3000 /* for the first subscription at start */
-#define ARGS_MAX 96        /* arguments of a script call, keys too */
+#define ARGS_MAX LINK_EVAL_ARGS /* arguments of a script call, keys too */
 #define DONE_IDS 64        /* messages a done.lua call finishes */
 #define CALL_KEYS 5        /* KEYS of a script at most */
 /* A key: inboxd:{TAG}:x with a tag of 2 * STORE_NAME_MAX + 1 (hex). */

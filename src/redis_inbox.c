@@ -263,6 +263,10 @@ redis_inbox_pop(struct store *s, const char *name, const char *gen,
 	}
 }
 
+/* done.lua's KEYS, common arguments, NAME DELIVERED ACK and ids. */
+_Static_assert(4 + COMMON_ARGS + 3 + DONE_IDS <= ARGS_MAX,
+    "DONE_IDS ids do not fit a call");
+
 /*
  * done.lua: the n messages ids of inbox name were delivered (to an ack=
  * GET: ack), or go back; DONE_IDS a call.

@@ -1543,6 +1543,43 @@ START_TEST(test_ids_of_an_inbox_made_again_pass_the_earlier_ones)
 }
 END_TEST
 
+/*
+ * Redis only: a batch of more messages than one done.lua call takes
+ * (DONE_IDS, redis_impl.h) goes back whole, in order, and is then
+ * delivered whole.
+ */
+START_TEST(test_batch_past_one_call_is_finished_whole)
+{
+	struct store_waiter w = { 0 };
+	struct fake f = { true, 0, 0 };
+	struct message *m;
+	char body[16];
+	unsigned k;
+
+	create("alice", 0);
+	create("bob", 0);
+	for (k = 0; k < 100; k++) {
+		snprintf(body, sizeof(body), "%u", k);
+		send_ok("alice", "bob", body, 0);
+	}
+	w.owner = &f;
+	w.get.max = 100;
+	ck_assert_int_eq(store_receive(s, "alice", &w, 0, 0), STORE_OK);
+	store_done(s, &w, false, 0);
+	ck_assert_uint_eq(stats().requeued, 100);
+	ck_assert_int_eq(store_receive(s, "alice", &w, 0, 0), STORE_OK);
+	for (m = w.msg, k = 0; m != NULL; m = m->next, k++) {
+		snprintf(body, sizeof(body), "%u", k);
+		ck_assert_uint_eq(m->len, strlen(body));
+		ck_assert_mem_eq(message_body(m), body, m->len);
+	}
+	ck_assert_uint_eq(k, 100);
+	store_done(s, &w, true, 0);
+	ck_assert_uint_eq(stats().delivered, 100);
+	ck_assert_int_eq(store_receive(s, "alice", &w, 0, 0), STORE_EMPTY);
+}
+END_TEST
+
 /* A case group of backend be, with its fixture; its name says which. */
 #define GROUP(su, name, be)                                               \
 	group(su, (be) == BACKEND_REDIS ? "redis/" name : "memory/" name, be)
@@ -1629,6 +1666,7 @@ add_cases(Suite *su, enum backend be)
 		tcase_add_test(a, test_awaiting_acknowledgement_outlives_its_node);
 		tcase_add_test(a,
 		    test_ids_of_an_inbox_made_again_pass_the_earlier_ones);
+		tcase_add_test(a, test_batch_past_one_call_is_finished_whole);
 	}
 }
 
