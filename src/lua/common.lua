@@ -392,19 +392,23 @@ local function requeue(name, e, quiet)
 end
 
 -- An in-flight entry for message e, popped now by this node's GET
--- token.
-local function flight(token, e)
-	return NODE .. '\n' .. token .. '\n' .. str(NOW) .. '\n' .. e
+-- token; an ack= GET's carries the inbox's count of ack= GETs (ac) as
+-- it was at that GET's pop, after "/" (see done.lua).
+local function flight(token, e, epoch)
+	return NODE .. '\n' .. token .. '\n' .. str(NOW) ..
+	    (epoch and '/' .. str(epoch) or '') .. '\n' .. e
 end
 
 -- An in-flight entry: node, token of the GET, message, when it was
--- popped.
+-- popped, and the count of ack= GETs it was popped under (or nil).
 local function inflight(v)
 	local a = string.find(v, '\n', 1, true)
 	local b = string.find(v, '\n', a + 1, true)
 	local c = string.find(v, '\n', b + 1, true)
+	local at, epoch = string.match(string.sub(v, b + 1, c - 1),
+	    '^(%d*)/?(%d*)$')
 	return string.sub(v, 1, a - 1), string.sub(v, a + 1, b - 1),
-	    string.sub(v, c + 1), tonumber(string.sub(v, b + 1, c - 1))
+	    string.sub(v, c + 1), tonumber(at), tonumber(epoch)
 end
 
 -- The nodes the C side says are alive ('1') or dead ('0'): ARGV text
@@ -497,7 +501,7 @@ local function displace(name)
 			redis.call('PUBLISH', P .. 'node:' .. w[1],
 			    'displace ' .. w[2] .. ' ' .. name)
 		end
-		redis.call('HDEL', i, 'wn', 'wt', 'wd', 'a')
+		redis.call('HDEL', i, 'wn', 'wt', 'wd', 'a', 'we')
 	end
 end
 

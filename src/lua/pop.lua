@@ -25,7 +25,8 @@ local name, gen, token, wait, mode, nodes, max, ack =
     math.max(tonumber(ARGV[18]) or 1, 1), ARGV[19] or ''
 local i, q, f = KEYS[1], KEYS[2], KEYS[3]
 set_xkey(KEYS[4])
-local h = redis.call('HMGET', i, 'k', 'x', 'n', 'b', 'wn', 'wt', 'wd', 'an')
+local h = redis.call('HMGET', i, 'k', 'x', 'n', 'b', 'wn', 'wt', 'wd', 'an',
+    'we')
 if not h[1] then
 	return {'GONE'}
 end
@@ -36,6 +37,17 @@ if mode == 'wake' and h[5] ~= NODE then
 	return {'STALE'}
 end
 
+-- An ack= GET counts one more of the inbox's ack= GETs (ac): what
+-- earlier ones popped and are still writing then goes back when their
+-- delivery ends (done.lua).  Its messages carry the count, now or, held,
+-- when it is woken (we).
+local epoch
+if mode == 'get' and ack ~= '' then
+	epoch = redis.call('HINCRBY', i, 'ac', 1)
+elseif mode == 'wake' then
+	epoch = tonumber(h[9])
+end
+
 -- Mark the messages of out (from its second element on) in flight for
 -- this GET, HSET by HSET of at most 100 fields.
 local function fly(out)
@@ -43,7 +55,7 @@ local function fly(out)
 	for k = 2, #out do
 		local _, id = parse(out[k])
 		args[#args + 1] = id
-		args[#args + 1] = flight(token, out[k])
+		args[#args + 1] = flight(token, out[k], epoch)
 		if #args == 200 or k == #out then
 			redis.call('HSET', f, unpack(args))
 			args = {}
@@ -148,7 +160,7 @@ if short then
 		fly(out)
 		redis.call('HSET', i, 'n', str(n), 'b', str(b))
 		if mode == 'wake' then
-			redis.call('HDEL', i, 'wn', 'wt', 'wd', 'a')
+			redis.call('HDEL', i, 'wn', 'wt', 'wd', 'a', 'we')
 			ttl_at(name, NOW + L.it)
 		else
 			if h[5] then
@@ -175,7 +187,7 @@ if short then
 		return {'EMPTY'}
 	end
 	redis.call('HSET', i, 'wn', NODE, 'wt', token, 'wd', str(NOW + wait),
-	    'a', str(NOW))
+	    'a', str(NOW), 'we', epoch and str(epoch) or '')
 	redis.call('PEXPIREAT', i, str(NOW + wait + L.it), 'GT')
 	if h[5] and h[5] ~= NODE and num(h[7]) > NOW then
 		redis.call('PUBLISH', P .. 'node:' .. h[5],
@@ -217,7 +229,7 @@ if #out > 1 then
 	touch(name)
 	fly(out)
 	if mode == 'wake' then
-		redis.call('HDEL', i, 'wn', 'wt', 'wd', 'a')
+		redis.call('HDEL', i, 'wn', 'wt', 'wd', 'a', 'we')
 		setexp(name, NOW + L.it)
 	else
 		active(name)
@@ -236,7 +248,7 @@ if wait == 0 then
 	return {'EMPTY'}
 end
 redis.call('HSET', i, 'wn', NODE, 'wt', token, 'wd', str(NOW + wait),
-    'a', str(NOW))
+    'a', str(NOW), 'we', epoch and str(epoch) or '')
 extend(name, NOW + wait + L.it)
 if w[1] and w[1] ~= NODE and num(w[3]) > NOW then
 	redis.call('PUBLISH', P .. 'node:' .. w[1],

@@ -54,7 +54,7 @@ local function reap_inbox(name)
 	local h = redis.call('HMGET', i, 'x', 'wd', 'wn', 'a')
 	if num(h[2]) > NOW and states[h[3]] == '0' then
 		-- Held on a node that died: nobody waits there.
-		redis.call('HDEL', i, 'wn', 'wt', 'wd', 'a')
+		redis.call('HDEL', i, 'wn', 'wt', 'wd', 'a', 'we')
 		setexp(name, num(h[4]) + L.it)
 		h[1], h[2] = str(num(h[4]) + L.it), nil
 	end

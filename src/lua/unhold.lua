@@ -12,7 +12,7 @@ local w = redis.call('HMGET', i, 'wn', 'wt', 'a')
 if w[1] ~= NODE or w[2] ~= token then
 	return 0
 end
-redis.call('HDEL', i, 'wn', 'wt', 'wd', 'a')
+redis.call('HDEL', i, 'wn', 'wt', 'wd', 'a', 'we')
 if gone then
 	setexp(name, num(w[3]) + L.it)
 else

@@ -1544,6 +1544,40 @@ START_TEST(test_ids_of_an_inbox_made_again_pass_the_earlier_ones)
 END_TEST
 
 /*
+ * Redis only, as the memory store does it: what an ack= GET was still
+ * delivering when a newer ack= GET came goes back instead of waiting for
+ * an acknowledgement, so that the newer GET's ack cannot delete it
+ * unread (src/lua/done.lua).
+ */
+START_TEST(test_delivery_overtaken_by_a_newer_ack_get_goes_back)
+{
+	struct store_waiter a = { 0 }, b = { 0 }, c = { 0 };
+	struct fake f = { true, 0, 0 };
+	uint64_t first, second;
+
+	create("alice", 0);
+	create("bob", 0);
+	send_ok("alice", "bob", "1", 0);
+	send_ok("alice", "bob", "2", 0);
+	a.owner = b.owner = c.owner = &f;
+	a.get.ack = b.get.ack = c.get.ack = true;
+	ck_assert_int_eq(store_receive(s, "alice", &a, 0, 0), STORE_OK);
+	first = a.msg->id;
+	ck_assert_int_eq(store_receive(s, "alice", &b, 0, 0), STORE_OK);
+	second = b.msg->id;
+	store_done(s, &a, true, 0);
+	store_done(s, &b, true, 0);
+	ck_assert_uint_eq(stats().requeued, 1);
+	c.get.ack_id = second;
+	ck_assert_int_eq(store_receive(s, "alice", &c, 0, 0), STORE_OK);
+	ck_assert_uint_eq(c.msg->id, first);
+	ck_assert_ptr_null(c.msg->next);
+	store_done(s, &c, true, 0);
+	ck_assert_uint_eq(stats().acked, 1);
+}
+END_TEST
+
+/*
  * Redis only: a batch of more messages than one done.lua call takes
  * (DONE_IDS, redis_impl.h) goes back whole, in order, and is then
  * delivered whole.
@@ -1667,6 +1701,8 @@ add_cases(Suite *su, enum backend be)
 		tcase_add_test(a,
 		    test_ids_of_an_inbox_made_again_pass_the_earlier_ones);
 		tcase_add_test(a, test_batch_past_one_call_is_finished_whole);
+		tcase_add_test(a,
+		    test_delivery_overtaken_by_a_newer_ack_get_goes_back);
 	}
 }
 
