@@ -288,7 +288,7 @@ cluster: need-cluster $(DAEMON)
 # each, one for each suite, emptied for each test, where alice, bob and
 # carol each have a master of their own.
 CLUSTER_SUITES = $(TBIN)/check_inbox $(TBIN)/check_pin $(TBIN)/check_rooms \
-	$(TBIN)/check_hangup
+	$(TBIN)/check_hangup $(TBIN)/check_ack
 
 # The browser test (test/browser) is skipped only when asked for with
 # BROWSER=0; when it cannot run (it exits 77), that is a failure.
