@@ -1279,6 +1279,151 @@ START_TEST(test_acknowledged_total_counts_what_was_acknowledged)
 }
 END_TEST
 
+/* True when the len bytes at s are UTF-8 (RFC 3629): no overlong form,
+ * no surrogate, nothing past U+10FFFF. */
+static int
+is_utf8(const unsigned char *s, size_t len)
+{
+	size_t i = 0, n, k;
+	unsigned long cp;
+
+	while (i < len) {
+		if (s[i] < 0x80) {
+			i++;
+			continue;
+		}
+		if (s[i] >= 0xc2 && s[i] <= 0xdf)
+			n = 2, cp = s[i] & 0x1f;
+		else if (s[i] >= 0xe0 && s[i] <= 0xef)
+			n = 3, cp = s[i] & 0x0f;
+		else if (s[i] >= 0xf0 && s[i] <= 0xf4)
+			n = 4, cp = s[i] & 0x07;
+		else
+			return 0;
+		if (i + n > len)
+			return 0;
+		for (k = 1; k < n; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				return 0;
+			cp = cp << 6 | (s[i + k] & 0x3f);
+		}
+		if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+		    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+			return 0;
+		i += n;
+	}
+	return 1;
+}
+
+/*
+ * A Content-Type may hold bytes 0x80-0xFF (obs-text, RFC 9110 section
+ * 5.5), which need not be UTF-8; the batch is JSON, which must be
+ * (RFC 8259 section 8.1).  The daemon may refuse such a type at the send,
+ * or carry it in the batch somehow, but never answer a batch that is not
+ * UTF-8.
+ */
+START_TEST(test_batch_is_utf8_json_whatever_the_senders_content_type)
+{
+	static const char latin1[] = "text/plain; title=caf\xe9";
+	struct inboxd d;
+	struct response r;
+	cJSON *j;
+	int status;
+
+	begin(&d, "");
+	status = send_to(&d, "bob", PW, "alice", latin1, "hi", 2, &r);
+	ck_assert_msg(status == 204 || status == 400, "the send of a "
+	    "Latin-1 Content-Type answered %d", status);
+	response_free(&r);
+	if (status == 400) {
+		stop(&d);
+		return;
+	}
+	ck_assert_int_ne(get(&d, "alice", PW, "/inbox?wait=0&max=5", &r), -1);
+	expect_status(&r, 200);
+	ck_assert_msg(is_utf8((const unsigned char *)r.body, r.body_len),
+	    "the batch is not UTF-8: %.*s", (int)r.body_len, r.body);
+	j = parse_batch(&r, "GET max=5");
+	ck_assert_int_eq(cJSON_GetArraySize(items(j)), 1);
+	cJSON_Delete(j);
+	response_free(&r);
+	settle(&d, 1);
+	stop(&d);
+}
+END_TEST
+
+/*
+ * An ack= GET may put messages back in the queue while another GET of
+ * the inbox is held (one without ack= leaves the in-flight alone, so it
+ * can be held beside them).  The held GET must not go on waiting beside
+ * queued messages: it is answered at once, with a message or displaced,
+ * and nothing is lost or doubled.
+ */
+START_TEST(test_held_get_is_answered_when_an_ack_get_puts_messages_back)
+{
+	static const char *const b[] = { "m1", "m2", "m3" };
+	struct inboxd d;
+	struct response r;
+	cJSON *j, *a;
+	msgid ids[3], id1;
+	int fd, seen[3] = { 0, 0, 0 }, i, k, n;
+	const char *body;
+
+	begin(&d, "");
+	put(&d, "m1");
+	put(&d, "m2");
+	put(&d, "m3");
+	batch(&d, "/inbox?wait=0&max=3&ack=0", 3, b, ids);
+	/* Held: nothing queued, three in flight. */
+	fd = hold(&d, "/inbox?wait=10", 1);
+	/* All three back, one taken: two queued beside the held GET. */
+	ck_assert_int_ne(get(&d, "alice", PW, "/inbox?wait=0&ack=0", &r), -1);
+	expect_status(&r, 200);
+	id1 = parse_id(response_header(&r, "X-Message-Id"));
+	for (k = 0; k < 3; k++)
+		if (r.body_len == 2 && memcmp(r.body, b[k], 2) == 0)
+			seen[k]++;
+	response_free(&r);
+	settle(&d, 1);
+	ck_assert_msg(client_read(fd, &r, 2000) == 0, "the held GET was not "
+	    "answered within 2 s, with %lld messages queued",
+	    metric(&d, "inboxd_messages_queued"));
+	close(fd);
+	ck_assert_msg(r.status == 200 || r.status == 204, "the held GET "
+	    "answered %d", r.status);
+	if (r.status == 200) {
+		for (k = 0; k < 3; k++)
+			if (r.body_len == 2 && memcmp(r.body, b[k], 2) == 0)
+				seen[k]++;
+		settle(&d, 1);
+	}
+	response_free(&r);
+	/* The rest, and the first acknowledged. */
+	ck_assert_int_ne(get(&d, "alice", PW, target(0,
+	    "/inbox?wait=0&max=5&ack=%llu", id1), &r), -1);
+	if (r.status == 200) {
+		j = parse_batch(&r, "the rest");
+		a = items(j);
+		n = cJSON_GetArraySize(a);
+		for (i = 0; i < n; i++) {
+			body = cJSON_GetObjectItemCaseSensitive(
+			    cJSON_GetArrayItem(a, i), "body")->valuestring;
+			for (k = 0; k < 3; k++)
+				if (strcmp(body, b[k]) == 0)
+					seen[k]++;
+		}
+		cJSON_Delete(j);
+		settle(&d, n);
+	} else
+		expect_status(&r, 204);
+	response_free(&r);
+	for (k = 0; k < 3; k++)
+		ck_assert_msg(seen[k] == 1, "%s was received %d times", b[k],
+		    seen[k]);
+	stop(&d);
+}
+END_TEST
+
 /* --------------------------------------------------------------- suite */
 
 static Suite *
@@ -1306,6 +1451,8 @@ ack_suite(void)
 	tcase_add_test(tc,
 	    test_binary_body_comes_as_body_base64_and_utf8_as_body);
 	tcase_add_test(tc, test_room_messages_carry_room_and_event);
+	tcase_add_test(tc,
+	    test_batch_is_utf8_json_whatever_the_senders_content_type);
 
 	tc = tcase(s, "ack", 15);
 	tcase_add_test(tc, test_ack_0_on_a_first_poll_acknowledges_nothing);
@@ -1319,6 +1466,8 @@ ack_suite(void)
 	    test_second_ack_get_displaces_a_held_one_and_ack_still_works);
 	tcase_add_test(tc,
 	    test_acknowledged_total_counts_what_was_acknowledged);
+	tcase_add_test(tc,
+	    test_held_get_is_answered_when_an_ack_get_puts_messages_back);
 
 	tc = tcase(s, "no_loss", 30);
 	tcase_add_test(tc, test_dropped_response_of_an_ack_get_loses_nothing);
