@@ -552,6 +552,19 @@ START_TEST(test_max_1_is_the_single_message_form)
 }
 END_TEST
 
+/* max=01 is the decimal number 1 (field_max reads it so): the single
+ * form too, as max=1 is (SPEC section 9). */
+START_TEST(test_max_01_is_the_single_message_form_too)
+{
+	struct inboxd d;
+
+	begin(&d, "");
+	put_typed(&d, "text/plain", "hello", 5);
+	pop1(&d, "/inbox?wait=0&max=01", "hello", "text/plain");
+	stop(&d);
+}
+END_TEST
+
 START_TEST(test_empty_inbox_with_max_and_wait_0_is_204)
 {
 	struct inboxd d;
@@ -1443,6 +1456,7 @@ ack_suite(void)
 	tcase_add_test(tc, test_max_above_max_batch_is_clamped_to_it);
 	tcase_add_test(tc, test_max_or_ack_that_is_not_a_decimal_number_is_400);
 	tcase_add_test(tc, test_max_1_is_the_single_message_form);
+	tcase_add_test(tc, test_max_01_is_the_single_message_form_too);
 	tcase_add_test(tc, test_empty_inbox_with_max_and_wait_0_is_204);
 	tcase_add_test(tc,
 	    test_held_max_get_is_woken_by_one_send_with_a_batch_of_one);
