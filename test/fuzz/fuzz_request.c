@@ -184,6 +184,40 @@ check_wait(const struct field *f)
 	check_wait_with(f->s, UINT64_MAX / 1000 * 1000);
 }
 
+/* max=: all digits, at least 1, clamped to max; ack=: a 64-bit decimal. */
+static void
+check_max_ack(const struct field *f)
+{
+	uint64_t v = 0, id = 1;
+	bool digits = *f->s != '\0', big = false;
+	unsigned out = 0;
+	const char *p;
+	int r;
+
+	for (p = f->s; *p != '\0'; p++) {
+		if (!is_digit(*p)) {
+			digits = false;
+			break;
+		}
+		if (big || v > (UINT64_MAX - (uint64_t)(*p - '0')) / 10)
+			big = true;
+		else
+			v = v * 10 + (uint64_t)(*p - '0');
+	}
+	r = field_max(f->s, 32, &out);
+	if (!digits || (!big && v == 0))
+		REQUIRE(r == -1, "max=`%s' accepted", f->s);
+	else
+		REQUIRE(r == 0 && out == (big || v > 32 ? 32 : v),
+		    "max=`%s' gave %d, %u", f->s, r, out);
+	r = field_ack(f->s, &id);
+	if (!digits || big)
+		REQUIRE(r == -1, "ack=`%s' accepted", f->s);
+	else
+		REQUIRE(r == 0 && id == v, "ack=`%s' gave %d, %llu", f->s, r,
+		    (unsigned long long)id);
+}
+
 /* Content-Type: at most 255 bytes, none of them a control character. */
 static void
 check_content_type(const struct field *f)
@@ -460,6 +494,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 
 	check_wait(&f[0]);
+	check_max_ack(&f[0]);
 	check_content_type(&f[1]);
 	check_username(f[2].s, f[2].len);
 	check_username((const char *)data, size);
