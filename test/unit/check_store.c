@@ -1869,6 +1869,82 @@ START_TEST(test_ack_that_puts_messages_back_releases_a_held_receiver)
 }
 END_TEST
 
+/*
+ * A batch as large as max-batch allows (1024), and any in between, is
+ * finished whole by store_done: delivered, acknowledged, or put back.
+ */
+#define BIG_BATCH 100
+
+START_TEST(test_large_batches_are_finished_whole)
+{
+	static const unsigned sizes[] = { 22, 23, 32, 64, 65, BIG_BATCH };
+	struct store_waiter w;
+	struct message *m;
+	uint64_t delivered = 0, acked = 0, last = 0;
+	unsigned i, n, k;
+	char body[32];
+
+	lim.max_messages = 2 * BIG_BATCH;
+	make_store();
+	create("alice", 0);
+	create("bob", 0);
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		n = sizes[i];
+		for (k = 0; k < n; k++) {
+			snprintf(body, sizeof(body), "%u.%u", n, k);
+			send_ok("alice", "bob", body, 10);
+		}
+		/* Without ack=: delivered and gone. */
+		ck_assert_int_eq(take("alice", &w, n, false, 0, 20), STORE_OK);
+		for (k = 0, m = w.msg; m != NULL; m = m->next)
+			k++;
+		ck_assert_uint_eq(k, n);
+		store_done(s, &w, true, 20);
+		delivered += n;
+		ck_assert_msg(counts().delivered == delivered, "a batch of %u: "
+		    "%llu delivered, expected %llu", n,
+		    (unsigned long long)counts().delivered,
+		    (unsigned long long)delivered);
+		take_none("alice", n, true, 0, 20);
+		ck_assert_uint_eq(stats().messages, 0);
+		/* With ack=: in flight as one, then acknowledged whole. */
+		for (k = 0; k < n; k++) {
+			snprintf(body, sizeof(body), "%u.%u", n, k);
+			send_ok("alice", "bob", body, 30);
+		}
+		ck_assert_int_eq(take("alice", &w, n, true, 0, 40), STORE_OK);
+		for (k = 0, m = w.msg; m != NULL; m = m->next, k++)
+			last = m->id;
+		ck_assert_uint_eq(k, n);
+		store_done(s, &w, true, 40);
+		delivered += n;
+		ck_assert_uint_eq(counts().delivered, delivered);
+		/* Not delivered: all back, in order. */
+		ck_assert_int_eq(take("alice", &w, n, true, 0, 50), STORE_OK);
+		store_done(s, &w, false, 50);
+		ck_assert_int_eq(take("alice", &w, n, true, 0, 60), STORE_OK);
+		for (k = 0, m = w.msg; m != NULL; m = m->next, k++) {
+			snprintf(body, sizeof(body), "%u.%u", n, k);
+			ck_assert_msg(m->len == strlen(body) &&
+			    memcmp(message_body(m), body, m->len) == 0,
+			    "a batch of %u put back: message %u is %.*s", n, k,
+			    (int)m->len, message_body(m));
+		}
+		ck_assert_uint_eq(k, n);
+		store_done(s, &w, true, 60);
+		delivered += n;
+		take_none("alice", n, true, last, 70);
+		acked += n;
+		ck_assert_msg(counts().acked == acked, "a batch of %u: %llu "
+		    "acknowledged, expected %llu", n,
+		    (unsigned long long)counts().acked,
+		    (unsigned long long)acked);
+		take_none("alice", n, true, 0, 70);
+		consistent();
+	}
+}
+END_TEST
+
 /* A case group of backend be, with its fixture; its name says which. */
 #define GROUP(su, name, be)                                               \
 	group(su, (be) == BACKEND_REDIS ? "redis/" name : "memory/" name, be)
@@ -1969,6 +2045,7 @@ add_cases(Suite *su, enum backend be)
 	tcase_add_test(a, test_unacknowledged_messages_are_freed_by_the_wheel);
 	tcase_add_test(a,
 	    test_ack_that_puts_messages_back_releases_a_held_receiver);
+	tcase_add_test(a, test_large_batches_are_finished_whole);
 }
 
 int
