@@ -461,6 +461,59 @@ START_TEST(test_ids_of_one_inbox_strictly_increase_over_100_sends)
 }
 END_TEST
 
+static void put_full(struct inboxd *d, const char *body);
+
+/*
+ * bob sends n messages "PREFIX k" to alice; GET target answers them all
+ * in one batch, in order; their last id goes to *last.  Settled.
+ */
+static void
+round_trip(struct inboxd *d, const char *prefix, int n, const char *target,
+    msgid *last)
+{
+	struct response r;
+	char body[32];
+	cJSON *j, *a;
+	int k;
+
+	for (k = 0; k < n; k++) {
+		snprintf(body, sizeof(body), "%s %d", prefix, k);
+		put(d, body);
+	}
+	ck_assert_int_ne(get(d, "alice", PW, target, &r), -1);
+	j = parse_batch(&r, target);
+	a = items(j);
+	ck_assert_int_eq(cJSON_GetArraySize(a), n);
+	for (k = 0; k < n; k++) {
+		snprintf(body, sizeof(body), "%s %d", prefix, k);
+		*last = item_text(a, k, body, NULL);
+	}
+	cJSON_Delete(j);
+	response_free(&r);
+	settle(d, n);
+}
+
+/* A full batch (max-batch 32, the default) is done with whole: once
+ * delivered, it is gone and frees its places; in flight, it is
+ * acknowledged whole. */
+START_TEST(test_full_batches_are_delivered_and_acknowledged_whole)
+{
+	struct inboxd d;
+	msgid last;
+
+	begin(&d, "max-messages 32\n");
+	round_trip(&d, "plain", 32, "/inbox?wait=0&max=32", &last);
+	none(&d, "/inbox?wait=0&max=32&ack=0");
+	round_trip(&d, "acked", 32, "/inbox?wait=0&max=32&ack=0", &last);
+	/* 32 in flight: full. */
+	put_full(&d, "one more");
+	none(&d, target(0, "/inbox?wait=0&max=32&ack=%llu", last));
+	ck_assert_int_eq(metric(&d, "inboxd_messages_acknowledged_total"), 32);
+	round_trip(&d, "again", 32, "/inbox?wait=0&max=32", &last);
+	stop(&d);
+}
+END_TEST
+
 /* --------------------------------------------------------------- max= */
 
 START_TEST(test_max_takes_the_oldest_n_and_the_rest_stay_queued_in_order)
@@ -1449,6 +1502,8 @@ ack_suite(void)
 	tcase_add_test(tc, test_ids_grow_across_a_restart_and_stay_below_2_53);
 	tcase_add_test(tc,
 	    test_ids_of_one_inbox_strictly_increase_over_100_sends);
+	tcase_add_test(tc,
+	    test_full_batches_are_delivered_and_acknowledged_whole);
 
 	tc = tcase(s, "max", 15);
 	tcase_add_test(tc,
