@@ -298,6 +298,30 @@ batch(struct inboxd *d, const char *target, int n,
 	settle(d, n);
 }
 
+/* "/inbox?wait=0&ack=ID" and the like, in a static buffer per call
+ * site's slot (0 to 3). */
+static const char *
+target(int slot, const char *fmt, msgid id)
+{
+	static char buf[4][128];
+
+	snprintf(buf[slot], sizeof(buf[slot]), fmt, id);
+	return buf[slot];
+}
+
+/* bob's send to alice is 503 inbox_full with Retry-After 1. */
+static void
+put_full(struct inboxd *d, const char *body)
+{
+	struct response r;
+
+	ck_assert_int_ne(send_to(d, "bob", PW, "alice", NULL, body,
+	    strlen(body), &r), -1);
+	assert_error_full(&r, 503, "inbox_full");
+	ck_assert_str_eq(response_header(&r, "Retry-After"), "1");
+	response_free(&r);
+}
+
 /* A GET as alice on its own socket, once /metrics shows waiters held. */
 static int
 hold(struct inboxd *d, const char *target, long long waiters)
@@ -460,8 +484,6 @@ START_TEST(test_ids_of_one_inbox_strictly_increase_over_100_sends)
 	stop(&d);
 }
 END_TEST
-
-static void put_full(struct inboxd *d, const char *body);
 
 /*
  * bob sends n messages "PREFIX k" to alice; GET target answers them all
@@ -836,17 +858,6 @@ END_TEST
 
 /* --------------------------------------------------------------- ack= */
 
-/* "/inbox?wait=0&ack=ID" and the like, in a static buffer per call
- * site's slot (0 to 3). */
-static const char *
-target(int slot, const char *fmt, msgid id)
-{
-	static char buf[4][128];
-
-	snprintf(buf[slot], sizeof(buf[slot]), fmt, id);
-	return buf[slot];
-}
-
 START_TEST(test_ack_0_on_a_first_poll_acknowledges_nothing)
 {
 	struct inboxd d;
@@ -1145,19 +1156,6 @@ START_TEST(test_dropped_batch_of_an_ack_get_comes_back_whole)
 	stop(&d);
 }
 END_TEST
-
-/* bob's send to alice is 503 inbox_full with Retry-After 1. */
-static void
-put_full(struct inboxd *d, const char *body)
-{
-	struct response r;
-
-	ck_assert_int_ne(send_to(d, "bob", PW, "alice", NULL, body,
-	    strlen(body), &r), -1);
-	assert_error_full(&r, 503, "inbox_full");
-	ck_assert_str_eq(response_header(&r, "Retry-After"), "1");
-	response_free(&r);
-}
 
 START_TEST(test_in_flight_messages_count_against_max_messages)
 {
