@@ -30,7 +30,8 @@ char *json_status(const char *status);
 /*
  * The answer to GET /inbox?max=N (SPEC section 9): {"messages":[{"id",
  * "from","type","body"},...]} for the chain m (linked through next),
- * oldest first; type is null when the sender gave none; a room message
+ * oldest first; type is null when the sender gave none (and read as
+ * ISO-8859-1 when it is not UTF-8, RFC 9110 section 5.5); a room message
  * adds "room" and "event" (null for a fan-out copy); a body that is not
  * UTF-8 text, or holds a NUL byte, comes as "body_base64" (RFC 4648
  * section 4) instead of "body".  *len gets the length in bytes.

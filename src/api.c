@@ -8,6 +8,7 @@
  * first contact's hash and the mailbox itself.  Everything but the hash is
  * decided when the headers arrive, so a refused upload is never read.
  */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -176,13 +177,16 @@ begin_get(struct request *r)
 		    "wait must be a whole number of seconds");
 		return -1;
 	}
-	if (max != NULL && field_max(max, cfg->max_batch, &get->max) == -1) {
+	if (max != NULL && field_max(max, UINT_MAX, &get->max) == -1) {
 		http_error(r, 400, "bad_request",
 		    "max must be a whole number of at least 1");
 		return -1;
 	}
-	/* max=1 is the single-message form (SPEC section 9). */
-	r->a.batch = max != NULL && strcmp(max, "1") != 0;
+	/* max=1 is the single-message form (SPEC section 9); a larger
+	 * max asks for a batch, even if max-batch is 1. */
+	r->a.batch = get->max > 1;
+	if (get->max > cfg->max_batch)
+		get->max = cfg->max_batch;
 	if (ack != NULL && field_ack(ack, &get->ack_id) == -1) {
 		http_error(r, 400, "bad_request",
 		    "ack must be a message id");

@@ -60,6 +60,34 @@ add_body(cJSON *o, const struct message *m)
 	return ok;
 }
 
+/*
+ * A Content-Type as a JSON string: as it is when it is UTF-8, else its
+ * bytes read as ISO-8859-1, the obs-text of RFC 9110 section 5.5.
+ * Returns v or a malloc'd copy in *copy (free it), NULL when memory ran
+ * out.
+ */
+static const char *
+as_utf8(const char *v, char **copy)
+{
+	const unsigned char *p;
+	char *q;
+
+	*copy = NULL;
+	if (v == NULL || utf8_text(v, strlen(v)))
+		return v;
+	if ((*copy = q = malloc(2 * strlen(v) + 1)) == NULL)
+		return NULL;
+	for (p = (const unsigned char *)v; *p != '\0'; p++)
+		if (*p < 0x80)
+			*q++ = (char)*p;
+		else {
+			*q++ = (char)(0xc0 | *p >> 6);
+			*q++ = (char)(0x80 | (*p & 0x3f));
+		}
+	*q = '\0';
+	return *copy;
+}
+
 /* A string member, or null when v is NULL. */
 static bool
 add_string_or_null(cJSON *o, const char *key, const char *v)
@@ -72,7 +100,9 @@ char *
 json_batch(const struct message *m, size_t *len)
 {
 	cJSON *o = cJSON_CreateObject(), *a, *e;
-	char *s, id[24];
+	char *s, *copy, id[24];
+	const char *type;
+	bool ok;
 
 	if (o == NULL || (a = cJSON_AddArrayToObject(o, "messages")) == NULL)
 		goto fail;
@@ -82,10 +112,14 @@ json_batch(const struct message *m, size_t *len)
 		cJSON_AddItemToArray(a, e);
 		/* Every digit, where cJSON's %1.15g could round. */
 		snprintf(id, sizeof(id), "%llu", (unsigned long long)m->id);
-		if (cJSON_AddRawToObject(e, "id", id) == NULL ||
-		    cJSON_AddStringToObject(e, "from", message_from(m)) ==
-		    NULL || !add_string_or_null(e, "type", message_type(m)) ||
-		    !add_body(e, m))
+		type = as_utf8(message_type(m), &copy);
+		ok = (type != NULL || message_type(m) == NULL) &&
+		    cJSON_AddRawToObject(e, "id", id) != NULL &&
+		    cJSON_AddStringToObject(e, "from", message_from(m)) !=
+		    NULL && add_string_or_null(e, "type", type) &&
+		    add_body(e, m);
+		free(copy);
+		if (!ok)
 			goto fail;
 		if (message_room(m) != NULL &&
 		    (!add_string_or_null(e, "room", message_room(m)) ||

@@ -306,7 +306,25 @@ do_arm_inbox(struct store *s, struct inbox *in, uint64_t now)
 		at = now + s->lim.inbox_timeout_ms;
 	if (q_head(in) != NULL && msg_deadline(s, q_head(in)) < at)
 		at = msg_deadline(s, q_head(in));
+	if (in->unacked != NULL) {
+		struct message *m = in->unacked;
+
+		do {
+			m = m->next;
+			if (msg_deadline(s, m) < at)
+				at = msg_deadline(s, m);
+		} while (m != in->unacked);
+	}
 	timer_add(&s->wheel, &in->timer, at);
+}
+
+/* The inbox timer fires by deadline at the latest. */
+static void
+do_arm_before(struct store *s, struct inbox *in, uint64_t deadline)
+{
+	if (!timer_pending(&in->timer) ||
+	    deadline < timer_expires(&in->timer))
+		timer_add(&s->wheel, &in->timer, deadline);
 }
 
 static struct pin **
@@ -452,9 +470,8 @@ do_deliver(struct store *s, struct inbox *in, struct message *m, bool head,
 	s->st.bytes += m->len;
 	s->st.memory += message_cost(m);
 	/* The first message may expire before the inbox would. */
-	if (q_head(in) == m && (!timer_pending(&in->timer) ||
-	    msg_deadline(s, m) < timer_expires(&in->timer)))
-		timer_add(&s->wheel, &in->timer, msg_deadline(s, m));
+	if (q_head(in) == m)
+		do_arm_before(s, in, msg_deadline(s, m));
 }
 
 static enum store_result
@@ -574,8 +591,17 @@ mem_receive(struct store *s, const char *name, struct store_waiter *w,
 	}
 	in->last_seen_ms = now_ms;
 	do_drop_stale(s, in, now_ms);
-	if (w->get.ack)
+	if (w->get.ack) {
 		do_ack(s, in, w->get.ack_id);
+		/*
+		 * A GET held meanwhile (one without ack= leaves what is in
+		 * flight alone) may not wait beside what came back: it gives
+		 * way to this newer one, as SPEC section 2 says.
+		 */
+		if (in->waiter != NULL && in->last != NULL)
+			do_unhold(s, in->waiter, WAITER_DISPLACED, &release,
+			    now_ms);
+	}
 	if (in->last != NULL) {
 		struct message **tail = &w->msg;
 		unsigned k = 0;
@@ -650,6 +676,7 @@ mem_done(struct store *s, struct store_waiter *w, bool delivered,
 			in->nunacked++;
 			in->unacked_bytes += m->len;
 			s->st.memory += message_cost(m);
+			do_arm_before(s, in, msg_deadline(s, m));
 		} else if (msg_deadline(s, m) <= now_ms) {
 			s->st.expired++;
 			message_free(m);
