@@ -397,20 +397,38 @@ is_utf8(const unsigned char *s, size_t n)
 /*
  * A sender's Content-Type is any header value without control characters
  * (field_content_type), so it may hold bytes 0x80-0xFF that are not
- * UTF-8; JSON text must be UTF-8 (RFC 8259 section 8.1).
+ * UTF-8; JSON text must be UTF-8 (RFC 8259 section 8.1): such a type is
+ * read as ISO-8859-1 (json.h), and one that is UTF-8 stays as it is.
  */
 START_TEST(test_batch_is_utf8_whatever_the_content_type)
 {
 	struct message *m = mk("bob", "text/plain; title=caf\xe9", NULL,
 	    EVENT_NONE, "hi", 2, 1);
+	struct message *u = mk("bob", "text/plain; title=caf\xc3\xa9", NULL,
+	    EVENT_NONE, "hi", 2, 2);
+	struct message *x = mk("bob", "a\xff\x80\xc3", NULL, EVENT_NONE, "",
+	    0, 3);
 	size_t len;
-	char *s = json_batch(m, &len);
+	char *s;
 
+	m->next = u;
+	u->next = x;
+	x->next = NULL;
+	s = json_batch(m, &len);
 	ck_assert_ptr_nonnull(s);
 	ck_assert_msg(is_utf8((const unsigned char *)s, len),
 	    "json_batch is not UTF-8: %s", s);
+	ck_assert_str_eq(s, "{\"messages\":["
+	    "{\"id\":1,\"from\":\"bob\",\"type\":\"text/plain; title=caf"
+	    "\xc3\xa9\",\"body\":\"hi\"},"
+	    "{\"id\":2,\"from\":\"bob\",\"type\":\"text/plain; title=caf"
+	    "\xc3\xa9\",\"body\":\"hi\"},"
+	    "{\"id\":3,\"from\":\"bob\",\"type\":\"a\xc3\xbf\xc2\x80"
+	    "\xc3\x83\",\"body\":\"\"}]}");
 	free(s);
 	message_free(m);
+	message_free(u);
+	message_free(x);
 }
 END_TEST
 
