@@ -444,6 +444,42 @@ START_TEST(test_ids_grow_across_a_restart_and_stay_below_2_53)
 }
 END_TEST
 
+START_TEST(test_ids_grow_when_an_inbox_is_made_again_under_its_name)
+{
+	struct inboxd d;
+	struct response r;
+	msgid old, fresh;
+	long t0, deadline;
+	int status;
+
+	begin(&d, "inbox-timeout 1\n");
+	put(&d, "old");
+	old = pop1(&d, "/inbox?wait=0&max=1&ack=0", "old", NULL);
+	/* alice's inbox expires, with old in flight: bob's sends do not
+	 * keep it alive. */
+	t0 = client_now_ms();
+	deadline = t0 + 4000;
+	for (;;) {
+		status = send_to(&d, "bob", PW, "alice", NULL, "x", 1, &r);
+		if (status != 204 || client_now_ms() >= deadline)
+			break;
+		response_free(&r);
+		sleep_ms(100);
+	}
+	assert_error_full(&r, 404, "not_found");
+	response_free(&r);
+	/* Made again under its name. */
+	contact(&d, "alice", PW);
+	none(&d, "/inbox?wait=0&ack=0");
+	put(&d, "new");
+	fresh = pop1(&d, "/inbox?wait=0&ack=0", "new", NULL);
+	ck_assert_msg(fresh > old, "the inbox made again has id %llu, not "
+	    "above %llu of the one before", fresh, old);
+	none(&d, target(0, "/inbox?wait=0&ack=%llu", fresh));
+	stop(&d);
+}
+END_TEST
+
 #define HUNDRED 100
 
 START_TEST(test_ids_of_one_inbox_strictly_increase_over_100_sends)
@@ -1496,6 +1532,8 @@ ack_suite(void)
 
 	tc = tcase(s, "ids", 20);
 	tcase_add_test(tc, test_ids_grow_across_a_restart_and_stay_below_2_53);
+	tcase_add_test(tc,
+	    test_ids_grow_when_an_inbox_is_made_again_under_its_name);
 	tcase_add_test(tc,
 	    test_ids_of_one_inbox_strictly_increase_over_100_sends);
 	tcase_add_test(tc,
