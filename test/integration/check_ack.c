@@ -20,6 +20,7 @@
  */
 #include <check.h>
 #include <cjson/cJSON.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1522,6 +1523,77 @@ START_TEST(test_held_get_is_answered_when_an_ack_get_puts_messages_back)
 }
 END_TEST
 
+/*
+ * Cluster mode only (SPEC sections 8 and 9): what an ack= GET on one
+ * node was handed awaits its client's acknowledgement, not that node; the
+ * node dying puts none of it back early, and the other node settles it.
+ */
+START_TEST(test_in_flight_for_an_ack_outlives_the_node_that_delivered_it)
+{
+	struct inboxd d;
+	struct response r;
+	unsigned a, b;
+	long deadline;
+	cJSON *j;
+	msgid ids[2], back;
+
+	if (!cluster_mode()) {
+		printf("test_in_flight_for_an_ack_outlives_the_node_that_"
+		    "delivered_it: only in cluster mode (two nodes)\n");
+		fflush(stdout);
+		return;
+	}
+	begin(&d, "");
+	a = d.cluster->node[0].port;
+	b = d.cluster->node[1].port;
+	put(&d, "m1");
+	put(&d, "m2");
+	ck_assert_int_eq(client_request(a, "GET", "/inbox?wait=0&max=2&ack=0",
+	    "alice", PW, NULL, NULL, 0, &r), 200);
+	j = parse_batch(&r, "GET max=2 on node-1");
+	ck_assert_int_eq(cJSON_GetArraySize(items(j)), 2);
+	ids[0] = item_text(items(j), 0, "m1", NULL);
+	ids[1] = item_text(items(j), 1, "m2", NULL);
+	cJSON_Delete(j);
+	response_free(&r);
+	/* Done with on node-1 before it dies. */
+	deadline = client_now_ms() + SETTLE_MS;
+	while (node_metric_from(a, NULL, "inboxd_messages_delivered_total") !=
+	    2) {
+		ck_assert_msg(client_now_ms() < deadline, "node-1 did not count "
+		    "its deliveries");
+		sleep_ms(5);
+	}
+	ck_assert_int_eq(inboxd_kill(&d.cluster->node[0], SIGKILL), -1);
+	/* m1 acknowledged on node-2, m2 back with its id. */
+	ck_assert_int_eq(client_request(b, "GET", target(0,
+	    "/inbox?wait=0&ack=%llu", ids[0]), "alice", PW, NULL, NULL, 0, &r),
+	    200);
+	ck_assert_uint_eq(r.body_len, 2);
+	ck_assert(memcmp(r.body, "m2", 2) == 0);
+	back = parse_id(response_header(&r, "X-Message-Id"));
+	response_free(&r);
+	ck_assert_uint_eq(back, ids[1]);
+	deadline = client_now_ms() + SETTLE_MS;
+	while (node_metric_from(b, NULL, "inboxd_messages_delivered_total") !=
+	    1) {
+		ck_assert_msg(client_now_ms() < deadline, "node-2 did not count "
+		    "its delivery");
+		sleep_ms(5);
+	}
+	ck_assert_int_eq(client_request(b, "GET", target(0,
+	    "/inbox?wait=0&ack=%llu", ids[1]), "alice", PW, NULL, NULL, 0, &r),
+	    204);
+	response_free(&r);
+	ck_assert_int_eq(node_metric_from(b, NULL,
+	    "inboxd_messages_acknowledged_total"), 2);
+	ck_assert_int_eq(client_request(b, "GET", "/inbox?wait=0&ack=0",
+	    "alice", PW, NULL, NULL, 0, &r), 204);
+	response_free(&r);
+	stop(&d);
+}
+END_TEST
+
 /* --------------------------------------------------------------- suite */
 
 static Suite *
@@ -1575,6 +1647,8 @@ ack_suite(void)
 	tc = tcase(s, "no_loss", 30);
 	tcase_add_test(tc, test_dropped_response_of_an_ack_get_loses_nothing);
 	tcase_add_test(tc, test_dropped_batch_of_an_ack_get_comes_back_whole);
+	tcase_add_test(tc,
+	    test_in_flight_for_an_ack_outlives_the_node_that_delivered_it);
 
 	tc = tcase(s, "quotas_and_expiry", 15);
 	tcase_add_test(tc, test_in_flight_messages_count_against_max_messages);
