@@ -40,12 +40,13 @@ NEEDS_build = cc:gcc libc6-dev pkg-config:pkg-config libmicrohttpd-dev \
 # unit suites check_store and check_room) and nginx, make a certificate
 # with openssl (TLS), and the browser test runs Chromium under node (with
 # npm's playwright-core) in a network namespace of its own (ip, unshare).
-# redis-cli is for tests of a Redis Cluster.
+# redis-cli is for tests of a Redis Cluster.  node also runs the suites
+# of clients/js, with or without the browser test.
 BROWSER ?= 1
 CHROMIUM ?= /usr/bin/chromium
 NEEDS_check = redis-server:redis-server redis-cli:redis-tools nginx:nginx \
-	openssl:openssl $(if $(filter 0,$(BROWSER)),,$(CHROMIUM):chromium \
-	node:nodejs ip:iproute2 unshare:util-linux)
+	openssl:openssl node:nodejs $(if $(filter 0,$(BROWSER)),, \
+	$(CHROMIUM):chromium ip:iproute2 unshare:util-linux)
 NEEDS_sanitize = clang:clang libclang-rt-14-dev $(NEEDS_check)
 NEEDS_memcheck = valgrind:valgrind redis-server:redis-server
 # fuzz_store_redis starts a redis-server of its own.
@@ -307,6 +308,9 @@ check: need-check $(DAEMON) $(UNIT_TESTS) $(INTEGRATION_TESTS)
 		INBOXD_CLUSTER=redis-cluster INBOXD=$(DAEMON) TESTDATA=test/data \
 		    ETCDIR=etc $$t || failed=1; \
 	done; \
+	echo "== clients/js"; \
+	INBOXD=$(CURDIR)/$(DAEMON) node --test clients/js/test/*.test.js || \
+	    failed=1; \
 	echo "== test/browser/run.sh"; \
 	if [ "$(BROWSER)" = 0 ]; then \
 		echo "test/browser: SKIPPED, as asked for with BROWSER=0"; \

@@ -159,6 +159,7 @@ struct store_waiter {
 	struct message *msg; /* the messages being delivered, oldest first,
 	                        linked through next, NULL-terminated */
 	struct store_get get;
+	uint32_t epoch; /* memory store: the inbox's acks when it popped */
 	enum waiter_state state;
 	void *owner; /* the HTTP layer's request */
 };

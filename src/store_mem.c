@@ -592,6 +592,7 @@ mem_receive(struct store *s, const char *name, struct store_waiter *w,
 	in->last_seen_ms = now_ms;
 	do_drop_stale(s, in, now_ms);
 	if (w->get.ack) {
+		in->acks++;
 		do_ack(s, in, w->get.ack_id);
 		/*
 		 * A GET held meanwhile (one without ack= leaves what is in
@@ -602,6 +603,7 @@ mem_receive(struct store *s, const char *name, struct store_waiter *w,
 			do_unhold(s, in->waiter, WAITER_DISPLACED, &release,
 			    now_ms);
 	}
+	w->epoch = in->acks; /* what it is handed, now or held */
 	if (in->last != NULL) {
 		struct message **tail = &w->msg;
 		unsigned k = 0;
@@ -663,6 +665,15 @@ mem_done(struct store *s, struct store_waiter *w, bool delivered,
 	w->state = WAITER_IDLE;
 	pthread_mutex_lock(&s->lock);
 	in->last_seen_ms = now_ms;
+	/*
+	 * An ack= GET came while this response was being written: its
+	 * client had given up on it, or it would not have asked again, so
+	 * what it carried must not wait to be acknowledged after what the
+	 * newer GET took (an ack of that would delete it unread).  It goes
+	 * back; if it did arrive after all, it comes again with its id.
+	 */
+	if (delivered && w->get.ack && w->epoch != in->acks)
+		delivered = false;
 	for (; m != NULL; m = next) {
 		next = m->next;
 		in->inflight--;

@@ -42,6 +42,8 @@ struct inbox {
 	                            youngest, in the order handed out */
 	uint32_t nunacked;
 	uint32_t unacked_bytes;
+	uint32_t acks; /* ack= GETs so far: what was popped before the
+	                  last one and is still being written goes back */
 	uint16_t name_len;
 	uint16_t nrooms;      /* rooms it is a member of */
 	struct member *rooms; /* its memberships and invitations */

@@ -27,25 +27,31 @@
  *
  * Query parameters:
  *   server=URL            inboxd (default: the field, http://127.0.0.1:8080)
+ *   token=JWT             a Bearer token for inboxd (its sub is our name),
+ *                         instead of a random name and password; it is
+ *                         not passed on in the meeting link
  *   ice=URL,URL           STUN/TURN URLs for the RTCPeerConnections, or a
- *                         JSON array of RTCIceServer (default: none)
+ *                         JSON array of RTCIceServer (default: what inboxd
+ *                         offers at GET /ice, if anything)
  *   wait=SECONDS          how long each GET /inbox is held (default 25)
  *   candidates=loopback   send only candidates on 127.0.0.1 (tests)
  *
- * Plain JavaScript, no framework, no build step.  The Progress list and
- * the client of inboxd (Basic auth, retries, the long poll) are shared
- * with the other examples in ../lib/inbox.js, loaded first.
+ * Plain JavaScript, no framework, no build step.  All that talks to
+ * inboxd (auth, retries, rooms, the receive loop with its batches and
+ * acknowledgements, leaving on pagehide) is the client in
+ * ../../clients/js/inboxd.js; the Progress list and the settings are
+ * shared with the other examples in ../lib/page.js.
  */
-'use strict';
+import { Inbox } from '../../clients/js/inboxd.js';
+import * as Page from '../lib/page.js';
 
 (function () {
 	const DEFAULT_WAIT = 25;	/* seconds a GET /inbox is held */
 
 	const fragment = new URLSearchParams(location.hash.slice(1));
-	const $ = Inboxd.$;
-	const show = Inboxd.show;
-	const explain = Inboxd.explain;
-	const errorMessage = Inboxd.errorMessage;
+	const $ = Page.$;
+	const show = Page.show;
+	const explain = Page.explain;
 
 	/* What the page knows and did, for a person at the console or a test. */
 	const conf = window.conference = {
@@ -89,20 +95,21 @@
 	let localStream = null;
 	let left = false;		/* we told inboxd we left */
 	let limbo = Promise.resolve();	/* messages from unknown senders */
+	let inbox = null;		/* our inbox on inboxd */
+	let ice = null;			/* the promise of the ICE servers */
+	let iceList = [];		/* and what it gave */
 	const links = new Map();	/* peer -> its connection state */
 	const tiles = new Map();	/* peer -> {name, el, video, note} */
 
-	const page = Inboxd.page({
+	const page = Page.page({
 		record: conf,
 		log: '[inboxd-conference] ',
 		keep: 300,
-		onMessage,
 		onStop: teardown,
 		/* Our inbox may have expired meanwhile. */
 		onRecover: () => checkMembership(),
 	});
-	const { params, step, setState, showError, clearError, fatal,
-	    request } = page;
+	const { params, step, setState, showError, clearError, fatal } = page;
 
 	/* ---- settings ---- */
 
@@ -129,6 +136,7 @@
 		const f = new URLSearchParams();
 
 		q.set('server', page.server);
+		q.delete('token');	/* ours, not theirs */
 		f.set('room', conf.room);
 		f.set('token', token);
 		return location.origin + location.pathname + '?' + q + '#' + f;
@@ -136,26 +144,61 @@
 
 	/* ---- inboxd ---- */
 
-	async function errorCode(res) {
+	/*
+	 * Our inbox: a random name and password, or ?token=; the first
+	 * request makes it.  False (and said) if the token names nobody.
+	 */
+	function openInbox() {
+		const opts = {
+			url: page.server,
+			wait,
+			onRetry: page.retrying,
+			onRecover: page.recovered,
+		};
+
+		if (params.get('token')) {
+			inbox = new Inbox(Object.assign({ token:
+			    params.get('token') }, opts));
+			if (!inbox.user) {
+				showError('?token= has no sub: our name is not ' +
+				    'known.');
+				return false;
+			}
+			$('my-name').textContent = inbox.user;
+		} else {
+			inbox = new Inbox(Object.assign(page.newInbox('conf-'),
+			    opts));
+		}
+		conf.me = inbox.user;
+		return true;
+	}
+
+	/* ?ice=, or what inboxd offers (GET /ice), asked for once. */
+	function iceServers() {
+		if (ice === null)
+			ice = page.iceServers !== null ?
+			    Promise.resolve(page.iceServers) :
+			    inbox.iceServers().catch(() => []);
+		return ice;
+	}
+
+	/* Receive until the page stops: events and set-up messages. */
+	async function receive() {
 		try {
-			return (await res.clone().json()).error || '';
+			for await (const m of inbox.messages())
+				onMessage(m);
 		} catch (e) {
-			return '';
+			if (!page.stopped)
+				fatal('Waiting for messages: ' + explain(e));
 		}
 	}
 
-	function roomPath(rest) {
-		return '/rooms/' + encodeURIComponent(conf.room) + (rest || '');
-	}
-
 	/* A message from our inbox: a room event or a set-up message. */
-	function onMessage(headers, text) {
-		const event = headers.get('X-Event');
-
-		if (event !== null)
-			handleEvent(event, headers.get('X-Room'), text);
+	function onMessage(m) {
+		if (m.event !== null)
+			handleEvent(m.event, m.room, m.body);
 		else
-			handleSignal(headers.get('X-From'), text);
+			handleSignal(m);
 	}
 
 	/* Send obj as JSON to peer l, in order, one at a time. */
@@ -163,87 +206,84 @@
 		return l.send(async () => {
 			if (l.gone || page.stopped)
 				return;
-			const res = await page.postJson(l.name,
-			    Object.assign({ room: conf.room }, obj),
-			    what + ' to ' + l.name);
-
-			if (res === null || res.status === 204)
-				return;
-			if (res.status === 404) {
-				/* inboxd will tell the room it left. */
-				l.gone = true;
-				step('The inbox of ' + l.name + ' is gone; ' +
-				    'waiting for inboxd to say it left', 'warn');
-				return;
+			try {
+				await inbox.send(l.name,
+				    Object.assign({ room: conf.room }, obj));
+			} catch (e) {
+				if (e.name === 'AbortError' || page.stopped)
+					return;
+				if (e.status === 404) {
+					/* inboxd will tell the room it left. */
+					l.gone = true;
+					step('The inbox of ' + l.name + ' is gone; ' +
+					    'waiting for inboxd to say it left',
+					    'warn');
+					return;
+				}
+				step(what + ' to ' + l.name + ': ' + explain(e),
+				    'warn');
 			}
-			step(what + ' to ' + l.name + ': ' +
-			    explain(res.status, await errorMessage(res)), 'warn');
 		});
 	}
 
 	/* ---- the room ---- */
 
 	async function createRoom() {
+		let r;
+
 		step('Creating a room on ' + page.server + ' (our inbox ' +
 		    conf.me + ' is created with it)');
-		const res = await request('POST', '/rooms', {},
-		    'Creating the room');
-
-		if (res === null)
-			return false;
-		if (res.status !== 201) {
-			fatal('Creating the room: ' +
-			    explain(res.status, await errorMessage(res)));
+		try {
+			r = await inbox.createRoom();
+		} catch (e) {
+			if (e.name !== 'AbortError')
+				fatal('Creating the room: ' + explain(e));
 			return false;
 		}
-		const r = await res.json();
 		conf.room = r.room;
 		token = r.token;
 		conf.creator = true;
 		conf.link = meetingLink();
 		/* A reload joins again from the link rather than make a room. */
 		history.replaceState(null, '', conf.link);
-		step('Room ' + r.room + ' created; it lasts ' + r.expires_in +
+		step('Room ' + r.room + ' created; it lasts ' + r.expiresIn +
 		    ' s', 'ok');
 		setMembers(r.members);
 		return true;
 	}
 
 	async function joinRoom() {
+		let r;
+
 		step('Joining room ' + conf.room + ' as ' + conf.me);
-		const res = await request('POST', roomPath('/members'), {
-			headers: { 'X-Room-Token': token },
-			no429: true,
-		}, 'Joining the room');
-
-		if (res === null)
+		try {
+			r = await inbox.join(conf.room, token);
+		} catch (e) {
+			if (e.name === 'AbortError')
+				return false;
+			if (e.status === 404)
+				fatal('This meeting does not exist any more: it ' +
+				    'ended, everyone left, or the link is ' +
+				    'mistyped.');
+			else if (e.status === 403)
+				fatal('inboxd refused the link\'s token (403: ' +
+				    e.detail + '). Ask for the link again.');
+			else if (e.status === 409 && e.code === 'room_full')
+				fatal('The meeting is full (409: ' + e.detail +
+				    ').');
+			else if (e.status === 429)
+				fatal('Too many wrong tokens or passwords from ' +
+				    'this address: inboxd refuses them for ' +
+				    (e.retryAfter || 'a while') + ' s.');
+			else
+				fatal('Joining the room: ' + explain(e));
 			return false;
-		if (res.status === 200) {
-			const r = await res.json();
-
-			step('In the room with ' + (r.members.length - 1) +
-			    ' other' + (r.members.length === 2 ? '' : 's') +
-			    '; it lasts ' + r.expires_in + ' more s', 'ok');
-			setMembers(r.members);
-			return true;
 		}
-		const code = await errorCode(res);
-		const msg = await errorMessage(res);
-		if (res.status === 404)
-			fatal('This meeting does not exist any more: it ended, ' +
-			    'everyone left, or the link is mistyped.');
-		else if (res.status === 403)
-			fatal('inboxd refused the link\'s token (403: ' + msg +
-			    '). Ask for the link again.');
-		else if (res.status === 409 && code === 'room_full')
-			fatal('The meeting is full (409: ' + msg + ').');
-		else if (res.status === 429)
-			fatal('Too many wrong tokens or passwords from this ' +
-			    'address: inboxd refuses them for ' +
-			    (res.headers.get('Retry-After') || 'a while') + ' s.');
-		else
-			fatal('Joining the room: ' + explain(res.status, msg));
-		return false;
+		step('In the room with ' + (r.members.length - 1) + ' other' +
+		    (r.members.length === 2 ? '' : 's') + '; it lasts ' +
+		    r.expiresIn + ' more s', 'ok');
+		setMembers(r.members);
+		return true;
 	}
 
 	/*
@@ -257,22 +297,16 @@
 			return;
 		checking = true;
 		try {
-			const res = await request('GET', roomPath(), {},
-			    'Asking who is in the room');
-
-			if (res === null)
+			setMembers((await inbox.members(conf.room)).members);
+		} catch (e) {
+			if (e.name === 'AbortError')
 				return;
-			if (res.status === 200) {
-				setMembers((await res.json()).members);
-				return;
-			}
-			if (res.status === 404) {
+			if (e.status === 404) {
 				ended('The meeting is over: the room is gone.');
 				return;
 			}
-			if (res.status !== 403) {
-				step('Asking who is in the room: ' +
-				    explain(res.status, await errorMessage(res)),
+			if (e.status !== 403) {
+				step('Asking who is in the room: ' + explain(e),
 				    'warn');
 				return;
 			}
@@ -378,8 +412,9 @@
 	}
 
 	/* A set-up message from a peer. */
-	function handleSignal(from, text) {
-		const msg = page.parseJson(from, text);
+	function handleSignal(m) {
+		const from = m.from;
+		const msg = page.parseJson(m);
 
 		if (msg === undefined)
 			return;
@@ -433,6 +468,8 @@
 			dropPeer(name);
 		if (localStream)
 			localStream.getTracks().forEach((t) => t.stop());
+		if (inbox)
+			inbox.stop();
 		$('mute').disabled = true;
 		$('camera').disabled = true;
 		$('leave').disabled = true;
@@ -443,19 +480,16 @@
 	async function leave() {
 		left = true;
 		step('Leaving the room');
-		await request('DELETE', roomPath('/members/' +
-		    encodeURIComponent(conf.me)), { once: true }, 'Leaving');
+		await inbox.leave(conf.room).catch((e) =>
+		    step('Leaving: ' + explain(e), 'warn'));
 		ended('You left the meeting.');
 	}
 
 	async function endForAll() {
 		left = true;
 		step('Ending the meeting for everyone');
-		const res = await request('DELETE', roomPath(), { once: true },
-		    'Ending the meeting');
-		if (res !== null && res.status !== 204)
-			step('Ending the meeting: ' + explain(res.status,
-			    await errorMessage(res)), 'warn');
+		await inbox.close(conf.room).catch((e) =>
+		    step('Ending the meeting: ' + explain(e), 'warn'));
 		ended('You ended the meeting.');
 	}
 
@@ -547,8 +581,7 @@
 	 * track of; otherwise the peer's offer brings them.
 	 */
 	function makeLink(name, initiate) {
-		const pc = new RTCPeerConnection(
-		    { iceServers: page.iceServers });
+		const pc = new RTCPeerConnection({ iceServers: iceList });
 		const l = {
 			name,
 			pc,
@@ -557,7 +590,7 @@
 			ignoreOffer: false,
 			pending: [],		/* candidates before the SDP */
 			chain: Promise.resolve(),
-			send: Inboxd.queue(),	/* what we send it */
+			send: Page.queue(),	/* what we send it */
 			gone: false,
 			since: Date.now(),
 			connectedOnce: false,
@@ -787,12 +820,20 @@
 			showError('This browser has no WebRTC (RTCPeerConnection).');
 			return;
 		}
-		conf.me = page.newInbox('conf-');
+		if (!openInbox())
+			return;
 		conf.timings.start = Date.now();
 		show('setup', false);
 		show('call', true);
 		show('people', true);
 		setState('joining', 'joining');
+		/*
+		 * Best effort: on pagehide leave with a keepalive fetch; if it
+		 * is lost, our inbox expires instead.
+		 */
+		inbox.leaveOnPagehide({ rooms: () => conf.state === 'in-room' &&
+		    !left ? inbox.rooms : [] });
+		const asked = iceServers();
 		await openCamera();
 		if (fragment.get('room')) {
 			conf.room = fragment.get('room');
@@ -808,7 +849,8 @@
 		$('end').hidden = !conf.creator;
 		conf.timings.inRoom = Date.now();
 		setState('in-room', 'in the room');
-		page.poll(wait);
+		receive();
+		iceList = await asked;
 		connectToAll();
 	}
 
@@ -835,20 +877,8 @@
 	$('leave').addEventListener('click', () => leave().catch(() => {}));
 	$('end').addEventListener('click', () => endForAll().catch(() => {}));
 	$('restart').addEventListener('click', () => location.reload());
-	window.addEventListener('pagehide', () => {
-		/* Best effort: if it is lost, our inbox expires instead. */
-		if (conf.room !== null && conf.me !== null && !left &&
-		    !page.stopped) {
-			left = true;
-			fetch(page.server + roomPath('/members/' +
-			    encodeURIComponent(conf.me)), {
-				method: 'DELETE',
-				headers: { Authorization: page.auth },
-				keepalive: true,
-			}).catch(() => {});
-		}
-		page.stop();
-	});
+	/* Leaving the room on pagehide is inbox.leaveOnPagehide's. */
+	window.addEventListener('pagehide', () => page.stop());
 	/* Back from the back/forward cache: we left the room, start anew. */
 	window.addEventListener('pageshow', (ev) => {
 		if (ev.persisted)

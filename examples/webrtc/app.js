@@ -13,22 +13,26 @@
  * Query parameters:
  *   server=URL            inboxd (default: the field, http://127.0.0.1:8080)
  *   ice=URL,URL           STUN/TURN URLs for the RTCPeerConnection, or a
- *                         JSON array of RTCIceServer (default: none, which
- *                         is enough on one machine or one LAN)
+ *                         JSON array of RTCIceServer (default: what inboxd
+ *                         offers at GET /ice, if anything; none is enough
+ *                         on one machine or one LAN)
  *   candidates=loopback   send only candidates on 127.0.0.1 (tests)
  *
- * Plain JavaScript, no framework, no build step.  The Progress list and
- * the client of inboxd (Basic auth, retries, the long poll) are shared
- * with the other examples in ../lib/inbox.js, loaded first.
+ * Plain JavaScript, no framework, no build step.  All that talks to
+ * inboxd (Basic auth, retries, the receive loop with its batches and
+ * acknowledgements) is the client in ../../clients/js/inboxd.js; the
+ * Progress list and the settings are shared with the other examples in
+ * ../lib/page.js.
  */
-'use strict';
+import { Inbox } from '../../clients/js/inboxd.js';
+import * as Page from '../lib/page.js';
 
 (function () {
 	const WAIT = 25;		/* seconds a GET /inbox is held */
 	const MAX_CHAT = 4000;		/* characters in one chat message */
 
-	const $ = Inboxd.$;
-	const show = Inboxd.show;
+	const $ = Page.$;
+	const show = Page.show;
 
 	/* What the page did, for a person reading the console or a test. */
 	const demo = window.inboxdDemo = {
@@ -42,72 +46,92 @@
 		chat: [],
 	};
 
-	let signalingDone = false;	/* the data channel is open */
 	let pc = null;
 	let channel = null;
 	let pendingCandidates = [];	/* received before the remote SDP */
-	const inOrder = Inboxd.queue();	/* what we send to the peer */
+	const inOrder = Page.queue();	/* what we send to the peer */
 	let pinTimer = null;
+	let inbox = null;		/* our inbox on inboxd */
+	let receiving = null;		/* AbortController of the loop */
+	let ice = null;			/* the promise of the ICE servers */
 
-	const page = Inboxd.page({
+	const page = Page.page({
 		record: demo,
 		log: '[inboxd-demo] ',
-		onMessage: (headers, text) =>
-		    handleMessage(headers.get('X-From'), text),
 		onStop: () => {
 			if (pinTimer)
 				clearInterval(pinTimer);
+			if (inbox)
+				inbox.stop();
 		},
 		unreachable: 'a wrong address, a server that is down, or one ' +
 		    'that does not allow this origin',
-		fetch: { cache: 'no-store' },
 	});
-	const { step, setState, showError, clearError, fatal, request } = page;
+	const { step, setState, showError, clearError, fatal } = page;
 
-	function explain(status, message) {
-		if (status === 413)
-			return 'The message is too large for inboxd (413).';
-		return Inboxd.explain(status, message);
+	/* Our inbox: a random name and password; the first request makes it. */
+	function openInbox() {
+		const cred = page.newInbox('webrtc-');
+
+		demo.name = cred.user;
+		inbox = new Inbox({
+			url: page.server,
+			user: cred.user,
+			password: cred.password,
+			wait: WAIT,
+			onRetry: page.retrying,
+			onRecover: page.recovered,
+		});
+		step('Our inbox is ' + demo.name + ' on ' + page.server);
 	}
 
-	async function errorText(res) {
-		return explain(res.status, await Inboxd.errorMessage(res));
+	/* ?ice=, or what inboxd offers (GET /ice), asked for once. */
+	function iceServers() {
+		if (ice === null)
+			ice = page.iceServers !== null ?
+			    Promise.resolve(page.iceServers) :
+			    inbox.iceServers().catch((e) => {
+				step('No ICE servers from inboxd (' +
+				    Page.explain(e) + ')', 'warn');
+				return [];
+			    });
+		return ice;
 	}
 
-	/* The first request of a name creates its inbox (Argon2id, slow). */
-	async function firstContact() {
-		step('Creating our inbox ' + demo.name + ' on ' + page.server);
-		const res = await request('GET', '/inbox?wait=0', {},
-		    'Creating our inbox');
-
-		if (res === null)
-			return false;
-		if (res.status === 204) {
-			step('Inbox ready', 'ok');
-			return true;
+	/*
+	 * Receive until the data channel is open: each message once, in
+	 * order, bursts in one request (clients/js/inboxd.js).
+	 */
+	async function receive() {
+		receiving = new AbortController();
+		try {
+			for await (const m of inbox.messages(
+			    { signal: receiving.signal }))
+				handleMessage(m);
+		} catch (e) {
+			if (!page.stopped)
+				fatal('Waiting for messages: ' + Page.explain(e));
 		}
-		if (res.status === 200) {	/* cannot be, but do not lose it */
-			await page.receive(res);
-			return true;
-		}
-		fatal('Creating our inbox: ' + await errorText(res));
-		return false;
 	}
 
 	/* Send obj as JSON to the peer, in order, one at a time. */
 	function sendToPeer(obj, what) {
 		return inOrder(async () => {
-			const res = await page.postJson(demo.peer, obj, what);
-
-			if (res === null || res.status === 204)
+			if (page.stopped)
 				return;
-			if (res.status === 404) {
-				fatal(what + ': the other side\'s inbox is ' +
-				    'gone (its page was closed, or it waited ' +
-				    'too long). Start over on both sides.');
-				return;
+			try {
+				await inbox.send(demo.peer, obj);
+			} catch (e) {
+				if (e.name === 'AbortError')
+					return;
+				if (e.status === 404)
+					fatal(what + ': the other side\'s inbox ' +
+					    'is gone (its page was closed, or it ' +
+					    'waited too long). Start over on both ' +
+					    'sides.');
+				else
+					fatal(what + ': ' + Page.explain(e));
 			}
-			fatal(what + ': ' + await errorText(res));
 		});
 	}
 
@@ -131,22 +155,27 @@
 		demo.role = 'show';
 		show('pin-show', true);
 		setState('pin', 'getting a PIN');
-		if (!await firstContact())
+		/* The PIN's request is the first: it makes our inbox. */
+		if (!await newPin())
 			return;
-		page.poll(WAIT, () => !signalingDone);
-		await newPin();
+		receive();
+		iceServers();
 	}
 
 	async function newPin() {
-		const res = await request('POST', '/pin', {}, 'Asking for a PIN');
+		let r;
 
-		if (res === null || demo.peer !== null)
-			return;
-		if (res.status !== 201) {
-			fatal('Asking for a PIN: ' + await errorText(res));
-			return;
+		step('Asking inboxd for a PIN');
+		try {
+			r = await inbox.pin();
+		} catch (e) {
+			if (e.name !== 'AbortError')
+				fatal('Asking for a PIN: ' + Page.explain(e));
+			return false;
 		}
-		const { pin, expires_in: ttl } = await res.json();
+		if (demo.peer !== null)
+			return true;
+		const { pin, expiresIn: ttl } = r;
 		const deadline = performance.now() + ttl * 1000;
 
 		$('pin').textContent = pin.length > 4 ?
@@ -171,17 +200,18 @@
 			clearInterval(pinTimer);
 		pinTimer = setInterval(tick, 1000);
 		tick();
+		return true;
 	}
 
-	/* Side B: type the PIN, say hello through it. */
+	/*
+	 * Side B: type the PIN, say hello through it.  The loop's first GET
+	 * makes our inbox, or the hello does if it comes first.
+	 */
 	async function startEnter() {
 		demo.role = 'enter';
 		show('pin-enter', true);
-		setState('enter', 'creating the inbox');
-		$('pin-submit').disabled = true;
-		if (!await firstContact())
-			return;
-		page.poll(WAIT, () => !signalingDone);
+		receive();
+		iceServers();
 		setState('enter', 'waiting for the PIN');
 		$('pin-submit').disabled = false;
 		$('pin-input').focus();
@@ -190,6 +220,7 @@
 	async function submitPin(ev) {
 		ev.preventDefault();
 		const pin = $('pin-input').value.replace(/\s+/g, '');
+		let to;
 
 		if (!/^[0-9]{4,9}$/.test(pin)) {
 			showError('A PIN is 4 to 9 digits.', 'warn');
@@ -198,50 +229,43 @@
 		clearError();
 		$('pin-submit').disabled = true;
 		step('Sending hello with PIN ' + pin);
-		const res = await request('POST', '/inbox', {
-			headers: { 'Content-Type': 'application/json',
-			    'X-PIN': pin },
-			body: JSON.stringify({ type: 'hello' }),
-			no429: true,
-		}, 'Sending hello');
-
-		if (res === null)
-			return;
-		if (res.status === 204 && res.headers.get('X-To')) {
-			paired(res.headers.get('X-To'), 'its PIN reached it');
-			await call();
-			return;
-		}
-		$('pin-submit').disabled = false;
-		if (res.status === 404) {
-			const text = 'No inbox has the PIN ' + pin + ': it is ' +
-			    'mistyped, used already or expired. Check it, or ' +
-			    'wait for the next one on the other side.';
-			step(text, 'warn');
-			showError(text, 'warn');
-			return;
-		}
-		if (res.status === 429) {
-			const after = res.headers.get('Retry-After') || '60';
-			const text = 'Too many wrong PINs or passwords from ' +
-			    'this address: inboxd refuses them for ' + after +
-			    ' s.';
-			step(text, 'warn');
-			showError(text, 'warn');
+		try {
+			to = await inbox.sendByPin(pin, { type: 'hello' });
+		} catch (e) {
+			if (e.name === 'AbortError')
+				return;
+			$('pin-submit').disabled = false;
+			if (e.status === 404) {
+				const text = 'No inbox has the PIN ' + pin +
+				    ': it is mistyped, used already or ' +
+				    'expired. Check it, or wait for the next ' +
+				    'one on the other side.';
+				step(text, 'warn');
+				showError(text, 'warn');
+			} else if (e.status === 429) {
+				const text = 'Too many wrong PINs or passwords ' +
+				    'from this address: inboxd refuses them ' +
+				    'for ' + (e.retryAfter || 60) + ' s.';
+				step(text, 'warn');
+				showError(text, 'warn');
+			} else if (e.code === 'bad_response') {
+				fatal('inboxd accepted the PIN but did not say ' +
+				    'whose it is: its ' +
+				    'Access-Control-Expose-Headers lacks X-To.');
+			} else {
+				fatal('Sending hello: ' + Page.explain(e));
+			}
 			return;
 		}
-		if (res.status === 204) {
-			fatal('inboxd accepted the PIN but did not say whose ' +
-			    'it is: its Access-Control-Expose-Headers lacks X-To.');
-			return;
-		}
-		fatal('Sending hello: ' + await errorText(res));
+		paired(to, 'its PIN reached it');
+		await call();
 	}
 
 	/* ---- messages from the other side ---- */
 
-	function handleMessage(from, text) {
-		const msg = page.parseJson(from, text);
+	function handleMessage(m) {
+		const from = m.from;
+		const msg = page.parseJson(m);
 
 		if (msg === undefined)
 			return;
@@ -288,18 +312,18 @@
 		const type = f.indexOf('typ') >= 0 ? f[f.indexOf('typ') + 1] : '?';
 
 		return (f[2] || '').toLowerCase() + ' ' +
-		    Inboxd.candidateAddress(c) +
+		    Page.candidateAddress(c) +
 		    ':' + (f[5] || '?') + ' (' + type + ')';
 	}
 
-	function makePeerConnection() {
-		const iceServers = page.iceServers;
+	async function makePeerConnection() {
+		const servers = await iceServers();
 
-		step('Creating the RTCPeerConnection (' + (iceServers.length ?
-		    'ICE servers ' + JSON.stringify(iceServers) :
+		step('Creating the RTCPeerConnection (' + (servers.length ?
+		    'ICE servers ' + JSON.stringify(servers) :
 		    'no STUN/TURN: host candidates only') +
 		    (page.loopbackOnly ? ', loopback candidates only' : '') + ')');
-		pc = new RTCPeerConnection({ iceServers });
+		pc = new RTCPeerConnection({ iceServers: servers });
 		pc.onicecandidate = (ev) => {
 			const c = ev.candidate;
 
@@ -335,7 +359,7 @@
 
 	/* Side B: make the offer. */
 	async function call() {
-		makePeerConnection();
+		await makePeerConnection();
 		setupChannel(pc.createDataChannel('chat'));
 		await pc.setLocalDescription(await pc.createOffer());
 		setState('signaling', 'offer sent');
@@ -351,7 +375,7 @@
 	async function answer(sdp) {
 		step('Offer received', 'ok');
 		if (pc === null)
-			makePeerConnection();
+			await makePeerConnection();
 		await pc.setRemoteDescription({ type: 'offer', sdp });
 		flushCandidates();
 		await pc.setLocalDescription(await pc.createAnswer());
@@ -400,8 +424,8 @@
 			$('chat-send').disabled = false;
 			$('chat-input').focus();
 			/* Signaling is over: inboxd has served its purpose. */
-			signalingDone = true;
-			page.stopPolling();
+			if (receiving)
+				receiving.abort();
 			step('Signaling done; our inbox on inboxd expires by ' +
 			    'itself');
 		};
@@ -447,7 +471,7 @@
 		clearError();
 		if (!page.readSettings())
 			return;
-		demo.name = page.newInbox('webrtc-');
+		openInbox();
 		show('setup', false);
 		(role === 'show' ? startShow() : startEnter()).catch((e) =>
 		    fatal('Unexpected error: ' + e.message));

@@ -26,13 +26,14 @@
  */
 'use strict';
 
-const { BrowserTest, fail } = require('./lib');
+const { BrowserTest, fail, median, runs } = require('./lib');
 
 const INBOX_TIMEOUT = 5;	/* s, inboxd's inbox-timeout here */
 const WAIT = 1;			/* s, the pages' GET /inbox?wait= */
 
 const t = new BrowserTest('conference', {
-	timeoutMs: 75000,
+	/* 75 s, and 20 s more for each run past the first (BROWSER_RUNS). */
+	timeoutMs: 55000 + 20000 * runs(),
 	consoleTail: 80,
 	logTail: 60,
 	shotName: (n) => 'page' + n,
@@ -116,28 +117,23 @@ async function checkFrames(n) {
 	return after;
 }
 
-async function test() {
-	t.checkOnlyLoopback();
-
-	t.current = 'starting inboxd';
-	const apiPort = await t.startInboxd(['inbox-timeout ' +
-	    INBOX_TIMEOUT]);
-	t.current = 'starting the static server';
-	const pagePort = await t.startStatic();
-	const api = 'http://127.0.0.1:' + apiPort;
-	const home = 'http://127.0.0.1:' + pagePort + '/conference/';
-	const url = home + '?server=' + encodeURIComponent(api) +
-	    '&candidates=loopback&wait=' + WAIT;
-	t.log('inboxd at ' + api + ' (inbox-timeout ' + INBOX_TIMEOUT +
-	    ' s), page at ' + home);
-
-	t.current = 'starting Chromium';
-	await t.launch(['--use-fake-device-for-media-stream',
-	    '--use-fake-ui-for-media-stream']);
+/*
+ * Page 1 creates a room, pages 2 and 3 join from its link, and every page
+ * must play the videos of the other two.  Returns the names, the link,
+ * and the figures of the run: for each page, what it asked of inboxd from
+ * its click to playing every other video, and the times.
+ */
+async function meetOnce(url, api) {
+	const clicked = {};
+	const start = async (k, link, button) => {
+		await openPage(k, link);
+		await t.watchRequests(k, api);
+		clicked[k] = Date.now();
+		return enter(k, button);
+	};
 
 	t.current = 'creating the room on page 1';
-	await openPage(1, url);
-	const name1 = await enter(1, '#start');
+	const name1 = await start(1, url, '#start');
 	const link = await pages[1].evaluate(() => window.conference.link);
 	const hash = new URLSearchParams(new URL(link).hash.slice(1));
 	if (!hash.get('room') || !hash.get('token'))
@@ -145,16 +141,14 @@ async function test() {
 	t.log('page 1 (' + name1 + ') created room ' + hash.get('room'));
 
 	t.current = 'joining with page 2';
-	await openPage(2, link);
-	const name2 = await enter(2, '#join');
+	const name2 = await start(2, link, '#join');
 	await Promise.all([waitVideos(1, [name2], 20000),
 	    waitVideos(2, [name1], 20000)]);
 	t.log('page 2 (' + name2 + ') joined; pages 1 and 2 see each other');
 
 	t.current = 'joining with page 3';
 	const opened = Date.now();
-	await openPage(3, link);
-	const name3 = await enter(3, '#join');
+	const name3 = await start(3, link, '#join');
 	await waitVideos(3, [name1, name2], 20000);
 	const seen = Date.now();
 	const c3 = await pages[3].evaluate(() => window.conference);
@@ -168,24 +162,79 @@ async function test() {
 	t.current = 'checking the videos on every page';
 	await Promise.all([waitVideos(1, [name2, name3], 15000),
 	    waitVideos(2, [name1, name3], 15000)]);
-	for (const [n, peers] of [[1, [name2, name3]], [2, [name1, name3]],
+	const names = { 1: name1, 2: name2, 3: name3 };
+	const figures = {};
+	for (const [k, peers] of [[1, [name2, name3]], [2, [name1, name3]],
 	    [3, [name1, name2]]]) {
-		const v = await checkFrames(n);
-		const members = await pages[n].evaluate(() =>
-		    window.conference.members);
+		const v = await checkFrames(k);
+		const c = await pages[k].evaluate(() => window.conference);
+		const members = c.members;
 
 		if (members.length !== 3 ||
-		    ![name1, name2, name3].every((m) => members.includes(m)))
-			fail('page ' + n + ' lists the members ' +
+		    ![name1, name2, name3].every((x) => members.includes(x)))
+			fail('page ' + k + ' lists the members ' +
 			    JSON.stringify(members));
-		t.log('page ' + n + ': ' + v.map((x) => x.peer + ' ' + x.width +
+		t.log('page ' + k + ': ' + v.map((x) => x.peer + ' ' + x.width +
 		    'x' + x.height + ' (' + x.frames + ' frames)').join(', '));
+		const all = Math.max(...peers.map((p) => c.videoPlaying[p]));
+		figures[k] = Object.assign(t.requestsOf(k, clicked[k], all), {
+			ms: all - clicked[k],
+			first: Math.min(...peers.map((p) => c.videoPlaying[p])) -
+			    clicked[k],
+		});
+		t.log('page ' + k + ' (' + names[k] + '): requests to inboxd ' +
+		    'from its click to playing every other video: ' +
+		    figures[k].requests + ' and ' + figures[k].preflights +
+		    ' preflights (' + figures[k].what + '), in ' +
+		    figures[k].ms + ' ms');
 	}
-	const candidates = await Promise.all([1, 2, 3].map((n) =>
-	    pages[n].evaluate(() => window.conference.sentCandidates)));
-	if (candidates.flat().some((a) => a !== '127.0.0.1'))
+	const candidates = await Promise.all([1, 2, 3].map((k) =>
+	    pages[k].evaluate(() => window.conference.sentCandidates)));
+	if (candidates.flat().some((x) => x !== '127.0.0.1'))
 		fail('a page sent a candidate off loopback: ' +
 		    candidates.flat().join(' '));
+	return { name1, name2, name3, link, figures };
+}
+
+async function test() {
+	t.checkOnlyLoopback();
+
+	t.current = 'starting inboxd';
+	const apiPort = await t.startInboxd(['inbox-timeout ' +
+	    INBOX_TIMEOUT]);
+	t.current = 'starting the static server';
+	const pagePort = await t.startStatic();
+	const api = 'http://127.0.0.1:' + apiPort;
+	const home = 'http://127.0.0.1:' + pagePort + '/examples/conference/';
+	const url = home + '?server=' + encodeURIComponent(api) +
+	    '&candidates=loopback&wait=' + WAIT;
+	t.log('inboxd at ' + api + ' (inbox-timeout ' + INBOX_TIMEOUT +
+	    ' s), page at ' + home);
+
+	t.current = 'starting Chromium';
+	await t.launch(['--use-fake-device-for-media-stream',
+	    '--use-fake-ui-for-media-stream']);
+
+	const n = runs();
+	const figures = [];
+	let met;
+	for (let run = 1; run <= n; run++) {
+		if (n > 1)
+			t.log('run ' + run + ' of ' + n);
+		met = await meetOnce(url, api);
+		figures.push(met.figures);
+		if (run < n)
+			await t.closePages([1, 2, 3]);
+	}
+	const m = (f) => median(figures.map(f));
+	t.log('median of ' + n + ' run' + (n === 1 ? '' : 's') + ': requests ' +
+	    'from the click to playing every other video: ' + [1, 2, 3].map((k) =>
+	    'page ' + k + ' ' + m((f) => f[k].requests) + ' (+' +
+	    m((f) => f[k].preflights) + ' preflights)').join(', ') +
+	    '; click -> playing every other video: page 2 ' +
+	    m((f) => f[2].first) + ' ms (to page 1\'s), page 3 ' +
+	    m((f) => f[3].ms) + ' ms');
+	const { name1, name2, name3, link } = met;
 
 	t.current = 'taking the screenshot of page 1';
 	await t.shoot(1, 'three', 5000);

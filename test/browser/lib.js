@@ -1,10 +1,11 @@
 /*
  * lib.js - what the browser tests share: inboxd started with a config of
- * the test's on a free port of 127.0.0.1, the examples/ folder served from
- * another port (another origin, so every call to inboxd is a CORS request
- * with a preflight), headless Chromium with the flags that let WebRTC run
- * on loopback, pages that keep their console, screenshots in out/, and a
- * run() with a deadline that reports and cleans up on failure.
+ * the test's on a free port of 127.0.0.1, examples/ and clients/js/
+ * served from another port (another origin, so every call to inboxd is a
+ * CORS request with a preflight), headless Chromium with the flags that
+ * let WebRTC run on loopback, pages that keep their console, the count of
+ * their requests to inboxd, screenshots in out/, and a run() with a
+ * deadline that reports and cleans up on failure.
  *
  *     const { BrowserTest, fail } = require('./lib');
  *     const t = new BrowserTest('webrtc', { timeoutMs: 60000 });
@@ -22,7 +23,9 @@ const path = require('node:path');
 
 const { chromium } = require('playwright-core');
 
-const EXAMPLES = path.resolve(__dirname, '../../examples');
+const TOP = path.resolve(__dirname, '../..');
+/* What the static server serves: the pages, and the client they import. */
+const SERVED = ['examples', 'clients/js'].map((d) => path.join(TOP, d));
 const OUT = path.join(__dirname, 'out');
 
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu',
@@ -65,6 +68,8 @@ class BrowserTest {
 		this.browser = null;
 		this.tmp = null;
 		this.pages = {};
+		this.files = {};	/* path -> more for the static server */
+		this.requests = {};	/* key -> what watchRequests saw */
 		this.consoleLines = [];
 	}
 
@@ -87,15 +92,16 @@ class BrowserTest {
 	}
 
 	/*
-	 * inboxd ($INBOXD) on a free port of 127.0.0.1 with cheap Argon2id
-	 * and the config lines given; resolves to its port.
+	 * inboxd ($INBOXD) on listen (default a free port of 127.0.0.1)
+	 * with cheap Argon2id and the config lines given; resolves to its
+	 * port.
 	 */
-	startInboxd(config) {
+	startInboxd(config, listen) {
 		const conf = path.join(this.tmp, 'inboxd.conf');
 		const bin = process.env.INBOXD;
 
 		fs.writeFileSync(conf, [
-			'listen 127.0.0.1:0',
+			'listen ' + (listen || '127.0.0.1:0'),
 			'threads 2',
 			'argon2-memory-kib 64',
 			'argon2-time-cost 1',
@@ -142,9 +148,12 @@ class BrowserTest {
 	}
 
 	/*
-	 * examples/ from its own origin, as its READMEs serve it: the pages
-	 * at /webrtc/ and /conference/, what they share at /lib/.  Resolves
-	 * to the port.
+	 * The top of the tree from its own origin, as the examples' READMEs
+	 * serve it, but only examples/ and clients/js/: the pages at
+	 * /examples/webrtc/ and /examples/conference/, what they share at
+	 * /examples/lib/, the client of inboxd they import at
+	 * /clients/js/inboxd.js; and the files of this.files, by path.
+	 * Resolves to the port.
 	 */
 	startStatic() {
 		this.staticServer = http.createServer((req, res) => {
@@ -156,8 +165,15 @@ class BrowserTest {
 			} catch (e) {
 				name = '';
 			}
-			let file = path.join(EXAMPLES, name);
-			if (!file.startsWith(EXAMPLES + path.sep) ||
+			if (Object.hasOwn(this.files, name)) {
+				res.writeHead(200, { 'Content-Type':
+				    TYPES[path.extname(name)] || 'text/plain',
+				    'Cache-Control': 'no-store' });
+				res.end(this.files[name]);
+				return;
+			}
+			let file = path.join(TOP, name);
+			if (!SERVED.some((d) => file.startsWith(d + path.sep)) ||
 			    req.method !== 'GET' || !fs.existsSync(file)) {
 				notFound(res);
 				return;
@@ -217,6 +233,67 @@ class BrowserTest {
 		this.pages[key] = page;
 		await page.goto(url);
 		return page;
+	}
+
+	/*
+	 * Record what page key asks of origin from now on, in
+	 * requests[key]: each request its scripts make ({at, method, url})
+	 * and each CORS preflight Chromium makes for them ({preflight:
+	 * true}), which Playwright does not report but DevTools does.
+	 */
+	async watchRequests(key, origin) {
+		const page = this.pages[key];
+		const list = this.requests[key] = [];
+		const ours = (url) => url.startsWith(origin + '/');
+		const cdp = await page.context().newCDPSession(page);
+
+		page.on('request', (r) => {
+			if (ours(r.url()))
+				list.push({ at: Date.now(), method: r.method(),
+				    url: r.url(), preflight: false });
+		});
+		await cdp.send('Network.enable');
+		cdp.on('Network.requestWillBeSent', (e) => {
+			if (e.request.method === 'OPTIONS' && ours(e.request.url))
+				list.push({ at: Date.now(), method: 'OPTIONS',
+				    url: e.request.url, preflight: true });
+		});
+		return list;
+	}
+
+	/*
+	 * What page key asked of inboxd from epoch ms from to to: {requests,
+	 * preflights, what}, what the requests by method and path, such as
+	 * "GET /inbox 5, POST /pin 1".
+	 */
+	requestsOf(key, from, to) {
+		const list = (this.requests[key] || []).filter((r) =>
+		    r.at >= from && r.at <= to);
+		const kinds = new Map();
+
+		for (const r of list.filter((x) => !x.preflight)) {
+			const k = r.method + ' ' + new URL(r.url).pathname
+			    .replace(/^\/rooms\/[^/]+/, '/rooms/R')
+			    .replace(/\/members\/[^/]+$/, '/members/N');
+			kinds.set(k, (kinds.get(k) || 0) + 1);
+		}
+		return {
+			requests: list.filter((x) => !x.preflight).length,
+			preflights: list.filter((x) => x.preflight).length,
+			what: Array.from(kinds, ([k, n]) => k + ' ' + n).join(', '),
+		};
+	}
+
+	/* Close the pages of these keys, and their browser contexts. */
+	async closePages(keys) {
+		for (const key of keys) {
+			const page = this.pages[key];
+
+			if (page && !page.isClosed())
+				await page.context().close();
+			delete this.pages[key];
+			delete this.requests[key];
+		}
 	}
 
 	/* A picture of page key in out/NAME-name.png. */
@@ -313,9 +390,24 @@ class BrowserTest {
 	}
 }
 
+/* The median of some numbers. */
+function median(values) {
+	const v = values.slice().sort((a, b) => a - b);
+	const mid = Math.floor(v.length / 2);
+
+	return v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
+}
+
+/* How many times to measure (BROWSER_RUNS, default 1). */
+function runs() {
+	const n = Number(process.env.BROWSER_RUNS || 1);
+
+	return Number.isInteger(n) && n > 0 ? n : 1;
+}
+
 function notFound(res) {
 	res.writeHead(404, { 'Content-Type': 'text/plain' });
 	res.end('not found\n');
 }
 
-module.exports = { BrowserTest, fail };
+module.exports = { BrowserTest, fail, median, runs };

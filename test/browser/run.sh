@@ -8,7 +8,9 @@
 #                  fake camera over a mesh of RTCPeerConnections; one of
 #                  them vanishes and the others hear that its inbox expired
 #                  (examples/conference)
-# What both share (inboxd with a config, examples/ served from another
+#   readme.js      the WebRTC chat of clients/js/README, as it is written
+#                  there, in two pages against inboxd on 127.0.0.1:8080
+# What they share (inboxd with a config, examples/ served from another
 # origin, Chromium and its flags, the deadline, screenshots) is lib.js.
 #
 # Usage: INBOXD=/path/to/inboxd test/browser/run.sh [TEST.js ...]
@@ -17,6 +19,9 @@
 #   INBOXD    the daemon to test (default: inboxd at the top of the tree);
 #             run.sh builds nothing
 #   CHROMIUM  the browser (default /usr/bin/chromium, Debian's chromium)
+#   BROWSER_RUNS  how many times each test pairs or meets, to print the
+#             medians of the requests each page made to inboxd and of the
+#             times to connected (default 1)
 #
 # Exits 0 when every test passed, 1 when one failed, 77 when they cannot
 # run here (no Chromium, no node, no node_modules, no network namespace);
@@ -67,9 +72,17 @@ if ! err=$("${ns[@]}" true 2>&1); then
 	skip "cannot make a network namespace (${ns[*]}: ${err:-failed})"
 fi
 
+# BROWSER_RUNS=N: measure N times (the medians of the requests and times
+# to connected); the outer deadline grows with it.
+runs=${BROWSER_RUNS:-1}
+case $runs in
+'' | *[!0-9]* | 0) runs=1 ;;
+esac
+limit=$((90 + 30 * (runs - 1)))
+
 mkdir -p "$here/out"
 tests=("$@")
-[ ${#tests[@]} -gt 0 ] || tests=(webrtc.js conference.js)
+[ ${#tests[@]} -gt 0 ] || tests=(webrtc.js conference.js readme.js)
 failed=0
 for t in "${tests[@]}"; do
 	t=$(basename "$t")
@@ -78,14 +91,15 @@ for t in "${tests[@]}"; do
 		failed=1
 		continue
 	fi
-	# Each test has its own deadline (60 or 75 s); this one only catches
-	# a hang of the deadline itself.
-	timeout -k 5 90 "${ns[@]}" env INBOXD="$INBOXD" CHROMIUM="$CHROMIUM" \
+	# Each test has its own deadline (60 or 75 s, more with BROWSER_RUNS);
+	# this one only catches a hang of the deadline itself.
+	timeout -k 5 "$limit" "${ns[@]}" env INBOXD="$INBOXD" \
+		CHROMIUM="$CHROMIUM" BROWSER_RUNS="$runs" \
 		bash -c 'ip link set lo up && exec node "$1"' _ "$here/$t"
 	rc=$?
 	case $rc in
 	0) ;;
-	124 | 137) echo "test/browser: FAIL: $t killed after 90 s" >&2 ;;
+	124 | 137) echo "test/browser: FAIL: $t killed after $limit s" >&2 ;;
 	1) ;;
 	77) echo "test/browser: FAIL: $t exited 77 after it ran" >&2 ;;
 	*) echo "test/browser: FAIL: $t exit status $rc" >&2 ;;

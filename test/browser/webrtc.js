@@ -11,16 +11,22 @@
  * waits for both data channels to open, sends a chat message each way,
  * and checks that only 127.0.0.1 candidates were exchanged and that the
  * browser did preflight.  It prints the time from pairing to the open
- * data channel and saves a screenshot of each page in out/.
+ * data channel, and the requests each page made to inboxd from its click
+ * to its open channel (its fetches, and the CORS preflights Chromium made
+ * for them), and saves a screenshot of each page in out/.  With
+ * BROWSER_RUNS=N it pairs N pairs of pages, one after the other, and
+ * prints the medians of those figures.
  *
- * Exits 0 on success, 1 with the reason on failure; gives up after 60 s.
+ * Exits 0 on success, 1 with the reason on failure; gives up after 60 s
+ * (and 15 s more for each run past the first).
  * What it shares with conference.js is in lib.js.
  */
 'use strict';
 
-const { BrowserTest, fail } = require('./lib');
+const { BrowserTest, fail, median, runs } = require('./lib');
 
-const t = new BrowserTest('webrtc', { timeoutMs: 60000 });
+/* 60 s, and 15 s more for each run past the first (BROWSER_RUNS). */
+const t = new BrowserTest('webrtc', { timeoutMs: 45000 + 15000 * runs() });
 const pages = t.pages;		/* A, B */
 
 /* What a page shows a person: its state, its error, its last steps. */
@@ -60,28 +66,24 @@ async function waitChat(page, side, text) {
 	    'message "' + text + '"'));
 }
 
-async function test() {
-	t.checkOnlyLoopback();
-
-	t.current = 'starting inboxd';
-	const apiPort = await t.startInboxd();
-	t.current = 'starting the static server';
-	const pagePort = await t.startStatic();
-	const api = 'http://127.0.0.1:' + apiPort;
-	const home = 'http://127.0.0.1:' + pagePort + '/webrtc/';
-	const url = home + '?server=' + encodeURIComponent(api) +
-	    '&candidates=loopback';
-	t.log('inboxd at ' + api + ', page at ' + home);
-
-	t.current = 'starting Chromium';
-	await t.launch();
+/*
+ * Open pages A and B, pair them by PIN (after a wrong PIN on B) and wait
+ * until both data channels are open; check the candidates.  Returns the
+ * figures of the run: what each page asked of inboxd from its click to
+ * its open channel, and the times.  last: take the screenshots.
+ */
+async function pairOnce(url, api, last) {
 	/* Two contexts: two people with nothing shared but inboxd. */
 	const viewport = { width: 760, height: 900 };
 	const a = await t.openPage('A', url, viewport);
 	const b = await t.openPage('B', url, viewport);
+	await t.watchRequests('A', api);
+	await t.watchRequests('B', api);
 
 	t.current = 'getting a PIN on page A';
+	const startA = Date.now();
 	await a.click('#show-pin');
+	const startB = Date.now();
 	await b.click('#enter-pin');
 	const pin = await a.waitForFunction(() =>
 	    document.getElementById('pin').dataset.pin ||
@@ -90,7 +92,8 @@ async function test() {
 	if (!/^[0-9]{4,9}$/.test(pin || ''))
 		fail('page A shows no PIN: ' + await pageSays('A'));
 	t.log('page A shows PIN ' + pin);
-	await t.shoot('A', 'A-pin');
+	if (last)
+		await t.shoot('A', 'A-pin');
 
 	t.current = 'typing a wrong PIN into page B';
 	await b.waitForSelector('#pin-submit:not([disabled])',
@@ -105,7 +108,8 @@ async function test() {
 	}, null, { timeout: 10000 }).catch(async () =>
 	    fail('page B did not say that PIN ' + wrong + ' is unknown: ' +
 	    await pageSays('B')));
-	await t.shoot('B', 'B-wrong-pin');
+	if (last)
+		await t.shoot('B', 'B-wrong-pin');
 	t.log('page B says that the wrong PIN ' + wrong + ' names no inbox');
 
 	t.current = 'typing the PIN into page B';
@@ -131,6 +135,12 @@ async function test() {
 	    '(A ' + (ta.timings.open - ta.timings.paired) + ' ms, B ' +
 	    (tb.timings.open - tb.timings.paired) + ' ms; PIN submitted -> ' +
 	    'both pages connected: ' + wall + ' ms)');
+	const ra = t.requestsOf('A', startA, ta.timings.open);
+	const rb = t.requestsOf('B', startB, tb.timings.open);
+	t.log('requests to inboxd from the click to connected: A ' +
+	    ra.requests + ' and ' + ra.preflights + ' preflights (' + ra.what +
+	    '), B ' + rb.requests + ' and ' + rb.preflights + ' preflights (' +
+	    rb.what + ')');
 
 	t.current = 'checking the candidates';
 	for (const [side, d] of [['A', ta], ['B', tb]]) {
@@ -144,6 +154,49 @@ async function test() {
 	    tb.sentCandidates.length + ' (all 127.0.0.1; not sent: ' +
 	    (ta.skippedCandidates.concat(tb.skippedCandidates).join(' ') ||
 	    'none') + ')');
+	return {
+		a: ra, b: rb,
+		submitted: open - submitted,
+		start: open - startA,
+		pin,
+	};
+}
+
+async function test() {
+	t.checkOnlyLoopback();
+
+	t.current = 'starting inboxd';
+	const apiPort = await t.startInboxd();
+	t.current = 'starting the static server';
+	const pagePort = await t.startStatic();
+	const api = 'http://127.0.0.1:' + apiPort;
+	const home = 'http://127.0.0.1:' + pagePort + '/examples/webrtc/';
+	const url = home + '?server=' + encodeURIComponent(api) +
+	    '&candidates=loopback';
+	t.log('inboxd at ' + api + ', page at ' + home);
+
+	t.current = 'starting Chromium';
+	await t.launch();
+	const n = runs();
+	const figures = [];
+	for (let run = 1; run <= n; run++) {
+		if (n > 1)
+			t.log('run ' + run + ' of ' + n);
+		figures.push(await pairOnce(url, api, run === n));
+		if (run < n)
+			await t.closePages(['A', 'B']);
+	}
+	const m = (f) => median(figures.map(f));
+	t.log('median of ' + n + ' run' + (n === 1 ? '' : 's') + ': requests ' +
+	    'from the click to connected: A ' + m((f) => f.a.requests) +
+	    ' (+' + m((f) => f.a.preflights) + ' preflights), B ' +
+	    m((f) => f.b.requests) + ' (+' + m((f) => f.b.preflights) +
+	    ' preflights); PIN submitted -> both connected ' +
+	    m((f) => f.submitted) + ' ms; A\'s click -> both connected ' +
+	    m((f) => f.start) + ' ms');
+	const a = pages.A;
+	const b = pages.B;
+	const pin = figures[n - 1].pin;
 
 	t.current = 'chatting';
 	const hello = 'Hello A, this is B (' + pin + ')';
