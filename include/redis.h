@@ -28,8 +28,10 @@
  *   reached; no change was made) and, for the caller's own inbox,
  *   STORE_WRONG when the inbox was made again since its password was
  *   verified (another generation).
- * - X-Message-Ids are unique in the cluster: the node's number (taken
- *   once at start) times 2^40 plus a counter.
+ * - X-Message-Ids are the inbox's last id plus one, or Redis' clock in
+ *   microseconds if later (src/lua/common.lua: Ids): they grow within
+ *   an inbox and pass an earlier inbox's of the same name, but two
+ *   inboxes may hold the same id.  store_send does not set m->id.
  * - store_check always returns 0: the invariants live in the scripts.
  * - store_stats: counters are this node's own (each function hands back
  *   what it counted), but inboxes_expired, the cluster's inboxes made

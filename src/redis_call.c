@@ -21,6 +21,7 @@ static const char *const counter_names[NCOUNTERS] = {
 	[C_COPIES_FAILED] = "copies_failed",
 	[C_EVENTS] = "events",
 	[C_EVENTS_DROPPED] = "events_dropped",
+	[C_ACKED] = "acked",
 };
 
 static const char *const result_words[] = {
@@ -64,24 +65,19 @@ redis_call_tag(const char *name, char *buf, size_t size)
 	return 2 * n + 1;
 }
 
-/* Start c with no KEYS: its ARGV[1..12], the first id `first'. */
+/* Start c with no KEYS: its ARGV[1..11]. */
 static void
-call_common(struct store *s, struct call *c, uint64_t first)
+call_common(struct store *s, struct call *c)
 {
 	int i;
 
-	for (i = 0; i < COMMON_ARGS - 1; i++) {
+	for (i = 0; i < COMMON_ARGS; i++) {
 		c->argv[c->nkeys + i] = s->common[i];
 		c->len[c->nkeys + i] = strlen(s->common[i]);
 	}
 	/* ARGV[10]: whether events are rendered, which may change. */
 	c->argv[c->nkeys + 9] = atomic_load(&s->render) ? "1" : "0";
 	c->len[c->nkeys + 9] = 1;
-	snprintf(c->num[c->nnum], sizeof(c->num[0]), "%llu",
-	    (unsigned long long)first);
-	c->argv[c->nkeys + COMMON_ARGS - 1] = c->num[c->nnum++];
-	c->len[c->nkeys + COMMON_ARGS - 1] =
-	    strlen(c->argv[c->nkeys + COMMON_ARGS - 1]);
 	c->argc = c->nkeys + COMMON_ARGS;
 }
 
@@ -109,7 +105,7 @@ redis_call_slot_key(const char *key, size_t len, char suffix, char *buf,
 
 void
 redis_call_inbox(struct store *s, struct call *c, const char *name,
-    const char *keys, uint64_t first)
+    const char *keys)
 {
 	char tag[KEY_MAX], slot[2] = { 0, 0 };
 	const char *k;
@@ -130,12 +126,11 @@ redis_call_inbox(struct store *s, struct call *c, const char *name,
 		slot[0] = *k;
 		call_key(c, "inboxd:{%s}:%s", tag, slot);
 	}
-	call_common(s, c, first);
+	call_common(s, c);
 }
 
 void
-redis_call_room(struct store *s, struct call *c, const char *room,
-    uint64_t first)
+redis_call_room(struct store *s, struct call *c, const char *room)
 {
 	static const char *const suffix[] = { "", ":m", ":v", ":o" };
 	char tag[KEY_MAX];
@@ -151,19 +146,18 @@ redis_call_room(struct store *s, struct call *c, const char *room,
 	    c->key[c->nkeys], sizeof(c->key[0]));
 	c->argv[c->nkeys] = c->key[c->nkeys];
 	c->nkeys++;
-	call_common(s, c, first);
+	call_common(s, c);
 }
 
 void
-redis_call_key(struct store *s, struct call *c, const char *key,
-    uint64_t first)
+redis_call_key(struct store *s, struct call *c, const char *key)
 {
-	redis_call_keys(s, c, &key, 1, first);
+	redis_call_keys(s, c, &key, 1);
 }
 
 void
 redis_call_keys(struct store *s, struct call *c, const char *const *keys,
-    int n, uint64_t first)
+    int n)
 {
 	int i;
 
@@ -171,15 +165,15 @@ redis_call_keys(struct store *s, struct call *c, const char *const *keys,
 	c->nkeys = 0;
 	for (i = 0; i < n && i < CALL_KEYS; i++)
 		call_key(c, "%s%s", keys[i], "");
-	call_common(s, c, first);
+	call_common(s, c);
 }
 
 void
-redis_call_init(struct store *s, struct call *c, uint64_t first)
+redis_call_init(struct store *s, struct call *c)
 {
 	c->nnum = 0;
 	c->nkeys = 0;
-	call_common(s, c, first);
+	call_common(s, c);
 }
 
 void
@@ -294,16 +288,6 @@ redis_call_run_wait(struct store *s, enum lua_script script, struct call *c,
 	    c->nkeys > 0 ? c->len[0] : 0, r);
 }
 
-/* n X-Message-Ids for a script, from any thread: the first. */
-uint64_t
-redis_call_ids(struct store *s, unsigned n)
-{
-	uint64_t k = atomic_fetch_add(&s->next_id, n);
-
-	return s->node_number << ID_COUNTER_BITS |
-	    (k & (((uint64_t)1 << ID_COUNTER_BITS) - 1));
-}
-
 /* Is r (a reply or an element) the word w? */
 bool
 redis_is_word(const redisReply *r, const char *w)
@@ -348,20 +332,20 @@ redis_result(const redisReply *r)
 
 /*
  * A message from its form in Redis (src/lua/common.lua):
- * "SEQ ID ENQ EVENT LEN\nFROM\nTYPE\nROOM\nBODY", len bytes.  NULL when
+ * "ID ENQ EVENT LEN\nFROM\nTYPE\nROOM\nBODY", len bytes.  NULL when
  * malformed or memory ran out.  enqueued_ms is on Redis' clock.
  */
 struct message *
 redis_message(const char *e, size_t len)
 {
 	char head[ELEMENT_HEAD_MAX], *field[4], *p, *nl;
-	unsigned long long seq, id, enq, ev, blen;
+	unsigned long long id, enq, ev, blen;
 	struct message *m;
 	size_t hlen;
 	int i;
 
-	if (sscanf(e, "%llu %llu %llu %llu %llu", &seq, &id, &enq, &ev,
-	    &blen) != 5 || ev > EVENT_INVITED || blen >= len)
+	if (sscanf(e, "%llu %llu %llu %llu", &id, &enq, &ev, &blen) != 4 ||
+	    ev > EVENT_INVITED || blen >= len)
 		return NULL;
 	hlen = len - blen; /* the header and its four newlines */
 	if (hlen > sizeof(head))

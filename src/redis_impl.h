@@ -80,8 +80,8 @@
 #define OUTBOX_EVENTS 5    /* events of a room a member_deliver takes */
 #define BEAT_MS 1000       /* heartbeat period */
 #define SUBSCRIBE_WAIT_MS 3000 /* for the first subscription at start */
-#define ID_COUNTER_BITS 40 /* X-Message-Id: node number << 40 | counter */
-#define ARGS_MAX 32        /* arguments of a script call, keys too */
+#define ARGS_MAX LINK_EVAL_ARGS /* arguments of a script call, keys too */
+#define DONE_IDS 64        /* messages a done.lua call finishes */
 #define CALL_KEYS 5        /* KEYS of a script at most */
 /* A key: inboxd:{TAG}:x with a tag of 2 * STORE_NAME_MAX + 1 (hex). */
 #define KEY_MAX (2 * STORE_NAME_MAX + 40)
@@ -90,9 +90,9 @@
 #define INBOX_COST 256     /* bytes an inbox costs, against max-memory */
 #define WALK_COUNT 500     /* keys a step of the gauges' walk scans */
 #define WALK_STEPS 4       /* steps of the walk a tick */
-#define WALK_GAUGES 8      /* what a step of gauges.lua counts */
+#define WALK_GAUGES 10     /* what a step of gauges.lua counts */
 #define WALK_PERIOD_MS 250 /* a walk starts at most so often */
-#define COMMON_ARGS 12     /* ARGV[1..12], see src/lua/common.lua */
+#define COMMON_ARGS 11     /* ARGV[1..11], see src/lua/common.lua */
 #define ELEMENT_HEAD_MAX 1024 /* a message's header: 3 names and numbers */
 #define BATCH_MAX 256      /* unholds the main thread sends in one batch */
 
@@ -145,16 +145,18 @@ struct retry {
 	struct retry *next;
 	bool recover;   /* a lost pop of GET token, else a delivery's end */
 	bool delivered;
+	bool ack;       /* delivered to an ack= GET */
 	uint64_t token;
-	char id[24];
-	char name[];
+	char name[STORE_NAME_MAX + 1];
+	unsigned nids;
+	uint64_t ids[]; /* the messages of the delivery */
 };
 
 /* The counters functions report (src/lua/common.lua: stat). */
 enum {
 	C_SENT, C_DELIVERED, C_REQUEUED, C_EXPIRED, C_ROOMS_CREATED,
 	C_ROOMS_EXPIRED, C_COPIES_DELIVERED, C_COPIES_FAILED, C_EVENTS,
-	C_EVENTS_DROPPED, NCOUNTERS
+	C_EVENTS_DROPPED, C_ACKED, NCOUNTERS
 };
 
 struct store {
@@ -165,7 +167,6 @@ struct store {
 	struct redis_link *link;
 	char node[NODE_NAME_MAX + 1];
 	uint64_t node_number;
-	atomic_uint_fast64_t next_id; /* modulo 2^ID_COUNTER_BITS */
 	uint64_t lease_ms;
 	unsigned wait_replicas;      /* redis-wait-replicas */
 	uint8_t key[CRED_MAC_BYTES]; /* the cluster's MAC key */
@@ -192,7 +193,7 @@ struct store {
 	_Atomic uint64_t counter[NCOUNTERS];
 	/* The gauges of the last walk over every key (gauges.lua). */
 	_Atomic uint64_t g_inboxes, g_messages, g_bytes, g_walks, g_rooms,
-	    g_members, g_invitations, g_pins, g_made;
+	    g_members, g_invitations, g_pins, g_made, g_acks, g_ack_bytes;
 	/* The main thread's: */
 	char walk_cursor[24]; /* of the walk under way, on walk_master */
 	unsigned walk_master;
@@ -206,8 +207,8 @@ struct store {
 	atomic_uint_fast64_t clock_ms;
 	uint64_t beat_held; /* nheld as the last heartbeat said */
 	struct link_batch *batch;
-	/* ARGV[1..12] of every script but the last (the first id). */
-	char common[COMMON_ARGS - 1][NODE_NAME_MAX + 1];
+	/* ARGV[1..11] of every script. */
+	char common[COMMON_ARGS][NODE_NAME_MAX + 1];
 	atomic_bool render;
 	unsigned fail_limit;      /* auth-failures-per-minute, or 0 */
 	redis_learn_fn *learn;    /* told of an address over it */
@@ -301,29 +302,26 @@ size_t redis_call_slot_key(const char *key, size_t len, char suffix,
     char *buf, size_t size);
 
 /*
- * Start a call of a script of inbox name, which makes messages with ids
- * from first: KEYS as keys says, one letter each, i q f r for the
- * inbox's :i :q :f :r and x c for its slot's index and count (i first:
- * the call goes to its slot; src/lua/common.lua).
+ * Start a call of a script of inbox name: KEYS as keys says, one letter
+ * each, i q f r for the inbox's :i :q :f :r and x c for its slot's index
+ * and count (i first: the call goes to its slot; src/lua/common.lua).
  */
 void redis_call_inbox(struct store *s, struct call *c, const char *name,
-    const char *keys, uint64_t first);
+    const char *keys);
 
 /* Start a call of a script of room: KEYS its hash, :m, :v, :o and its
  * slot's index. */
-void redis_call_room(struct store *s, struct call *c, const char *room,
-    uint64_t first);
+void redis_call_room(struct store *s, struct call *c, const char *room);
 
 /* Start a call of a script whose one KEY is key. */
-void redis_call_key(struct store *s, struct call *c, const char *key,
-    uint64_t first);
+void redis_call_key(struct store *s, struct call *c, const char *key);
 
 /* Start a call of a script whose KEYS are the n keys (one slot). */
 void redis_call_keys(struct store *s, struct call *c, const char *const *keys,
-    int n, uint64_t first);
+    int n);
 
 /* Start a call of a script without KEYS (a walk of one server). */
-void redis_call_init(struct store *s, struct call *c, uint64_t first);
+void redis_call_init(struct store *s, struct call *c);
 
 /* Append len bytes at p to c's ARGV; p must live until the call ran. */
 void redis_call_bytes(struct call *c, const void *p, size_t len);
@@ -361,9 +359,6 @@ redisReply *redis_call_run_wait(struct store *s, enum lua_script script,
 redisReply *redis_call_answer(struct store *s, const char *key, size_t len,
     redisReply *r);
 
-/* n X-Message-Ids for a script of an HTTP thread; the first. */
-uint64_t redis_call_ids(struct store *s, unsigned n);
-
 /* Is r (a reply or an element) the word w? */
 bool redis_is_word(const redisReply *r, const char *w);
 
@@ -375,7 +370,7 @@ enum store_result redis_result(const redisReply *r);
 
 /*
  * A message from its form in Redis (src/lua/common.lua):
- * "SEQ ID ENQ EVENT LEN\nFROM\nTYPE\nROOM\nBODY", len bytes.  NULL when
+ * "ID ENQ EVENT LEN\nFROM\nTYPE\nROOM\nBODY", len bytes.  NULL when
  * malformed or memory ran out.  enqueued_ms is on Redis' clock.
  */
 struct message *redis_message(const char *e, size_t len);
@@ -460,15 +455,19 @@ enum store_result redis_inbox_send(struct store *s, const char *to,
 
 /*
  * pop.lua for name: mode "get" (with the caller's generation gen, a hold
- * of wait_ms) or "wake" (on behalf of this node's held GET).
+ * of wait_ms, the acknowledgement of get->ack) or "wake" (on behalf of
+ * this node's held GET), taking up to get->max messages.
  */
 redisReply *redis_inbox_pop(struct store *s, const char *name, const char *gen,
-    uint64_t token,
-    uint64_t wait_ms, const char *mode);
+    uint64_t token, uint64_t wait_ms, const char *mode,
+    const struct store_get *get);
 
-/* done.lua: message id of inbox name was delivered, or goes back. */
-int redis_inbox_finish(struct store *s, const char *name, const char *id,
-    bool delivered);
+/*
+ * done.lua: the n messages ids of inbox name were delivered (to an ack=
+ * GET: ack), or go back.  0, or -1 when Redis did not answer.
+ */
+int redis_inbox_finish(struct store *s, const char *name, const uint64_t *ids,
+    unsigned n, bool delivered, bool ack);
 
 /*
  * A pop of GET token on name got no answer: it may have taken a message,
@@ -486,10 +485,13 @@ void redis_inbox_unhold(struct store *s, const char *name, uint64_t token,
 /* Queue unhold.lua for h on the main thread's batch (under the lock). */
 int redis_inbox_batch_unhold(struct store *s, const struct held *h, bool gone);
 
-/* A popped message, as pop.lua answered it; NULL if malformed. */
+/*
+ * The messages pop.lua answered, oldest first, linked through next; NULL
+ * if one is malformed or memory ran out.
+ */
 struct message *redis_inbox_popped(const redisReply *r);
 
-/* A pop whose message could not be built: it goes back at once. */
+/* A pop whose messages could not be built: they go back at once. */
 void redis_inbox_put_back(struct store *s, const char *name,
     const redisReply *r);
 

@@ -19,7 +19,8 @@ static bool
 redis_inbox_over_memory(struct store *s, uint64_t cost)
 {
 	uint64_t used = atomic_load(&s->g_bytes) +
-	    atomic_load(&s->g_messages) * MSG_COST +
+	    atomic_load(&s->g_ack_bytes) + (atomic_load(&s->g_messages) +
+	    atomic_load(&s->g_acks)) * MSG_COST +
 	    atomic_load(&s->g_inboxes) * INBOX_COST;
 
 	return used + cost > s->lim.max_memory;
@@ -58,7 +59,7 @@ create_inbox(struct store *s, const char *name, const struct cred_hash *h,
 		return STORE_SERVER_FULL;
 	if (redis_inbox_over_memory(s, INBOX_COST))
 		return STORE_SERVER_FULL;
-	redis_call_inbox(s, &c, name, "iqfrc", 0);
+	redis_call_inbox(s, &c, name, "iqfrc");
 	redis_call_str(&c, name);
 	redis_call_bytes(&c, h->salt, sizeof(h->salt));
 	redis_call_bytes(&c, h->tag, sizeof(h->tag));
@@ -171,7 +172,7 @@ redis_inbox_refresh(struct store *s, const char *name, const char *gen,
 
 	if (!force && !redis_cred_refresh_due(s, name, now))
 		return STORE_OK;
-	redis_call_inbox(s, &c, name, "iqfx", 0);
+	redis_call_inbox(s, &c, name, "iqfx");
 	redis_call_str(&c, name);
 	redis_call_str(&c, gen);
 	redis_call_u64(&c, REFRESH_MS);
@@ -195,7 +196,6 @@ redis_inbox_send(struct store *s, const char *to, struct message *m,
 	const char *from = message_from(m), *type = message_type(m);
 	char gen[GEN_CHARS + 1];
 	enum store_result res;
-	uint64_t id;
 	struct call c;
 	redisReply *r;
 	bool durable;
@@ -209,8 +209,7 @@ redis_inbox_send(struct store *s, const char *to, struct message *m,
 		return res == STORE_NOT_FOUND ? STORE_UNAVAILABLE : res;
 	if (redis_inbox_over_memory(s, message_cost(m)))
 		return STORE_SERVER_FULL;
-	id = redis_call_ids(s, 1);
-	redis_call_inbox(s, &c, to, "iqx", id);
+	redis_call_inbox(s, &c, to, "iqx");
 	redis_call_str(&c, to);
 	redis_call_str(&c, from);
 	redis_call_str(&c, type != NULL ? type : "");
@@ -221,38 +220,41 @@ redis_inbox_send(struct store *s, const char *to, struct message *m,
 		freeReplyObject(r);
 	if (res == STORE_OK && !durable)
 		res = STORE_UNAVAILABLE; /* queued, but maybe not for long */
-	if (res == STORE_OK) {
-		m->id = id;
-		m->enqueued_ms = now_ms;
-		message_free(m);
-	}
+	if (res == STORE_OK)
+		message_free(m); /* its id is the script's (common.lua: Ids) */
 	return res;
 }
 
 /*
  * pop.lua for name: mode "get" (with the caller's generation gen, a hold
- * of wait_ms) or "wake" (on behalf of this node's held GET).  Messages
- * in flight on other nodes make it ask which of those are dead, and
- * call again with the answer.
+ * of wait_ms, the acknowledgement of get->ack) or "wake" (on behalf of
+ * this node's held GET), taking up to get->max messages.  Messages in
+ * flight on other nodes make it ask which of those are dead, and call
+ * again with the answer.
  */
 redisReply *
 redis_inbox_pop(struct store *s, const char *name, const char *gen,
-    uint64_t token,
-    uint64_t wait_ms, const char *mode)
+    uint64_t token, uint64_t wait_ms, const char *mode,
+    const struct store_get *get)
 {
-	char states[2048] = "";
+	char states[2048] = "", ack[24] = "";
 	struct call c;
 	redisReply *r;
 	int tries;
 
+	if (get->ack && strcmp(mode, "get") == 0)
+		snprintf(ack, sizeof(ack), "%llu",
+		    (unsigned long long)get->ack_id);
 	for (tries = 0;; tries++) {
-		redis_call_inbox(s, &c, name, "iqfx", 0);
+		redis_call_inbox(s, &c, name, "iqfx");
 		redis_call_str(&c, name);
 		redis_call_str(&c, gen);
 		redis_call_u64(&c, token);
 		redis_call_u64(&c, wait_ms);
 		redis_call_str(&c, mode);
 		redis_call_str(&c, states);
+		redis_call_u64(&c, get->max > 1 ? get->max : 1);
+		redis_call_str(&c, ack);
 		r = redis_call_run(s, LUA_POP, &c);
 		if (tries == 2 || !redis_is_word(redis_first_word(r), "NODES"))
 			return r;
@@ -261,18 +263,37 @@ redis_inbox_pop(struct store *s, const char *name, const char *gen,
 	}
 }
 
-/* done.lua: message id of inbox name was delivered, or goes back. */
-int
-redis_inbox_finish(struct store *s, const char *name, const char *id,
-    bool delivered)
-{
-	struct call c;
+/* done.lua's KEYS, common arguments, NAME DELIVERED ACK and ids. */
+_Static_assert(4 + COMMON_ARGS + 3 + DONE_IDS <= ARGS_MAX,
+    "DONE_IDS ids do not fit a call");
 
-	redis_call_inbox(s, &c, name, "iqfx", 0);
-	redis_call_str(&c, name);
-	redis_call_str(&c, id);
-	redis_call_str(&c, delivered ? "1" : "0");
-	return redis_call_done(s, LUA_DONE, &c);
+/*
+ * done.lua: the n messages ids of inbox name were delivered (to an ack=
+ * GET: ack), or go back; DONE_IDS a call.
+ */
+int
+redis_inbox_finish(struct store *s, const char *name, const uint64_t *ids,
+    unsigned n, bool delivered, bool ack)
+{
+	char num[DONE_IDS][24];
+	unsigned i, k;
+	struct call c;
+	int ret = 0;
+
+	for (i = 0; i < n; i += k) {
+		redis_call_inbox(s, &c, name, "iqfx");
+		redis_call_str(&c, name);
+		redis_call_str(&c, delivered ? "1" : "0");
+		redis_call_str(&c, ack ? "1" : "0");
+		for (k = 0; k < DONE_IDS && i + k < n; k++) {
+			snprintf(num[k], sizeof(num[k]), "%llu",
+			    (unsigned long long)ids[i + k]);
+			redis_call_str(&c, num[k]);
+		}
+		if (redis_call_done(s, LUA_DONE, &c) == -1)
+			ret = -1;
+	}
+	return ret;
 }
 
 static void
@@ -291,13 +312,13 @@ redis_inbox_add_retry(struct store *s, struct retry *rt)
 void
 redis_inbox_pop_lost(struct store *s, const char *name, uint64_t token)
 {
-	struct retry *rt = calloc(1, sizeof(*rt) + strlen(name) + 1);
+	struct retry *rt = calloc(1, sizeof(*rt));
 
 	if (rt == NULL)
 		return; /* then the message waits for this node's end */
 	rt->recover = true;
 	rt->token = token;
-	strcpy(rt->name, name);
+	snprintf(rt->name, sizeof(rt->name), "%s", name);
 	redis_inbox_add_retry(s, rt);
 }
 
@@ -311,7 +332,7 @@ redis_inbox_unhold(struct store *s, const char *name, uint64_t token,
 {
 	struct call c;
 
-	redis_call_inbox(s, &c, name, "iqfx", 0);
+	redis_call_inbox(s, &c, name, "iqfx");
 	redis_call_str(&c, name);
 	redis_call_u64(&c, token);
 	redis_call_str(&c, gone ? "1" : "0");
@@ -324,7 +345,7 @@ redis_inbox_batch_unhold(struct store *s, const struct held *h, bool gone)
 {
 	struct call c;
 
-	redis_call_inbox(s, &c, h->name, "iqfx", 0);
+	redis_call_inbox(s, &c, h->name, "iqfx");
 	redis_call_str(&c, h->name);
 	redis_call_u64(&c, h->token);
 	redis_call_str(&c, gone ? "1" : "0");
@@ -332,27 +353,58 @@ redis_inbox_batch_unhold(struct store *s, const struct held *h, bool gone)
 	    c.len);
 }
 
-/* A popped message, as pop.lua answered it; NULL if malformed. */
+/*
+ * The messages pop.lua answered, oldest first, linked through next; NULL
+ * if one is malformed or memory ran out.
+ */
 struct message *
 redis_inbox_popped(const redisReply *r)
 {
-	if (r->elements != 2 || r->element[1]->type != REDIS_REPLY_STRING)
+	struct message *head = NULL, **tail = &head, *m;
+	size_t i;
+
+	if (r->type != REDIS_REPLY_ARRAY || r->elements < 2)
 		return NULL;
-	return redis_message(r->element[1]->str, r->element[1]->len);
+	for (i = 1; i < r->elements; i++) {
+		if (r->element[i]->type != REDIS_REPLY_STRING ||
+		    (m = redis_message(r->element[i]->str,
+		    r->element[i]->len)) == NULL) {
+			while ((m = head) != NULL) {
+				head = m->next;
+				message_free(m);
+			}
+			return NULL;
+		}
+		m->next = NULL;
+		*tail = m;
+		tail = &m->next;
+	}
+	return head;
 }
 
-/* A pop whose message could not be built: it goes back at once. */
+/* A pop whose messages could not be built: they go back at once. */
 void
 redis_inbox_put_back(struct store *s, const char *name, const redisReply *r)
 {
-	unsigned long long seq, id;
-	char ids[24];
+	uint64_t ids[DONE_IDS];
+	unsigned long long id;
+	unsigned n = 0;
+	size_t i;
 
-	if (r->elements == 2 && r->element[1]->type == REDIS_REPLY_STRING &&
-	    sscanf(r->element[1]->str, "%llu %llu", &seq, &id) == 2) {
-		snprintf(ids, sizeof(ids), "%llu", id);
-		redis_inbox_finish(s, name, ids, false);
+	if (r->type != REDIS_REPLY_ARRAY)
+		return;
+	for (i = 1; i < r->elements; i++) {
+		if (r->element[i]->type != REDIS_REPLY_STRING ||
+		    sscanf(r->element[i]->str, "%llu", &id) != 1)
+			continue;
+		ids[n++] = id;
+		if (n == DONE_IDS) {
+			redis_inbox_finish(s, name, ids, n, false, false);
+			n = 0;
+		}
 	}
+	if (n > 0)
+		redis_inbox_finish(s, name, ids, n, false, false);
 }
 
 enum store_result
@@ -380,7 +432,8 @@ redis_inbox_receive(struct store *s, const char *name, struct store_waiter *w,
 	since = s->note_seq;
 	pthread_mutex_unlock(&s->lock);
 	for (;;) {
-		r = redis_inbox_pop(s, name, gen, h->token, wait_ms, "get");
+		r = redis_inbox_pop(s, name, gen, h->token, wait_ms, "get",
+		    &w->get);
 		if (redis_is_word(redis_first_word(r), "OK")) {
 			if ((m = redis_inbox_popped(r)) == NULL) {
 				redis_inbox_put_back(s, name, r);
@@ -463,9 +516,10 @@ redis_inbox_done(struct store *s, struct store_waiter *w, bool delivered,
     uint64_t now_ms)
 {
 	struct held *h = redis_held_of(w);
-	struct message *m = w->msg;
+	struct message *m = w->msg, *next;
+	uint64_t some[DONE_IDS], *ids = some, *many;
 	struct retry *rt;
-	char id[24];
+	unsigned n = 0, cap = DONE_IDS;
 
 	(void)now_ms;
 	if (m == NULL)
@@ -473,16 +527,32 @@ redis_inbox_done(struct store *s, struct store_waiter *w, bool delivered,
 	w->msg = NULL;
 	w->inbox = NULL;
 	w->state = WAITER_IDLE;
-	snprintf(id, sizeof(id), "%llu", (unsigned long long)m->id);
-	message_free(m);
-	if (redis_inbox_finish(s, h->name, id, delivered) == -1 &&
-	    (rt = calloc(1, sizeof(*rt) + strlen(h->name) + 1)) != NULL) {
-		/* Told when Redis is back; till then it stays in flight. */
+	for (next = m; next != NULL; next = next->next)
+		n++;
+	/* Without memory for more, the rest wait for this node's end. */
+	if (n > DONE_IDS && (many = malloc(n * sizeof(*many))) != NULL) {
+		ids = many;
+		cap = n;
+	}
+	for (n = 0; m != NULL; m = next) {
+		next = m->next;
+		if (n < cap)
+			ids[n++] = m->id;
+		message_free(m);
+	}
+	if (redis_inbox_finish(s, h->name, ids, n, delivered,
+	    w->get.ack) == -1 &&
+	    (rt = calloc(1, sizeof(*rt) + n * sizeof(rt->ids[0]))) != NULL) {
+		/* Told when Redis is back; till then they stay in flight. */
 		rt->delivered = delivered;
-		memcpy(rt->id, id, sizeof(id));
-		strcpy(rt->name, h->name);
+		rt->ack = w->get.ack;
+		rt->nids = n;
+		memcpy(rt->ids, ids, n * sizeof(ids[0]));
+		snprintf(rt->name, sizeof(rt->name), "%s", h->name);
 		redis_inbox_add_retry(s, rt);
 	}
+	if (ids != some)
+		free(ids);
 	free(h);
 }
 
@@ -521,7 +591,7 @@ pin_drop(struct store *s, const char *code, const char *name)
 	struct call c;
 
 	snprintf(key, sizeof(key), "inboxd:pin:{%s}", code);
-	redis_call_key(s, &c, key, 0);
+	redis_call_key(s, &c, key);
 	redis_call_str(&c, name);
 	(void)redis_call_done(s, LUA_PIN_DROP, &c);
 }
@@ -574,7 +644,7 @@ redis_inbox_pin_create(struct store *s, const char *name, unsigned digits,
 		if (res != STORE_CONFLICT)
 			return res;
 	}
-	redis_call_inbox(s, &c, name, "iqfx", 0);
+	redis_call_inbox(s, &c, name, "iqfx");
 	redis_call_str(&c, name);
 	redis_call_str(&c, gen);
 	redis_call_str(&c, codes);
@@ -612,7 +682,6 @@ redis_inbox_pin_send(struct store *s, uint32_t code, struct message *m,
 	const char *argv[2] = { "GET", key };
 	size_t lens[2];
 	enum store_result res;
-	uint64_t id;
 	struct call c;
 	redisReply *r;
 	bool durable;
@@ -638,8 +707,7 @@ redis_inbox_pin_send(struct store *s, uint32_t code, struct message *m,
 	freeReplyObject(r);
 	if (redis_inbox_over_memory(s, message_cost(m)))
 		return STORE_SERVER_FULL;
-	id = redis_call_ids(s, 1);
-	redis_call_inbox(s, &c, name, "iqx", id);
+	redis_call_inbox(s, &c, name, "iqx");
 	redis_call_str(&c, name);
 	redis_call_str(&c, codes);
 	redis_call_str(&c, from);
@@ -654,8 +722,6 @@ redis_inbox_pin_send(struct store *s, uint32_t code, struct message *m,
 		strcpy(to, name);
 		if (!durable)
 			return STORE_UNAVAILABLE;
-		m->id = id;
-		m->enqueued_ms = now_ms;
 		message_free(m);
 	}
 	return res;

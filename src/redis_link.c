@@ -28,7 +28,6 @@
 #define VERSION_HEX 16
 #define FNAME_MAX 48
 #define PIPES_MAX 64         /* addresses a link ever talks to */
-#define EVAL_ARGS_MAX 40
 #define REDIRECTS_MAX 8      /* MOVED and ASK a call follows */
 #define RETRY_MIN_MS 25      /* first pause before a retry, doubling */
 #define RETRY_MAX_MS 400
@@ -754,12 +753,12 @@ static long long
 format_fcall(struct redis_link *l, char **cmd, enum lua_script script,
     int nkeys, int argc, const char **argv, const size_t *argvlen)
 {
-	const char *av[EVAL_ARGS_MAX + 3];
-	size_t lens[EVAL_ARGS_MAX + 3];
+	const char *av[LINK_EVAL_ARGS + 3];
+	size_t lens[LINK_EVAL_ARGS + 3];
 	char nk[12];
 	int i;
 
-	if (argc > EVAL_ARGS_MAX || nkeys < 0 || nkeys > argc)
+	if (argc > LINK_EVAL_ARGS || nkeys < 0 || nkeys > argc)
 		return -1;
 	snprintf(nk, sizeof(nk), "%d", nkeys);
 	av[0] = "FCALL";

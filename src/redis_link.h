@@ -116,6 +116,8 @@ uint64_t link_patience(uint64_t ms);
 redisReply *link_command(struct redis_link *l, int argc, const char **argv,
     const size_t *argvlen);
 
+#define LINK_EVAL_ARGS 96 /* arguments of a link_eval, KEYS included */
+
 /*
  * FCALL the function of script with argc arguments, the first nkeys of
  * them its KEYS (sharing one slot, by which the call is routed), as

@@ -115,12 +115,12 @@ heartbeat(struct store *s)
 	pthread_mutex_unlock(&s->lock);
 	s->beat_held = held;
 	beat_key(key, sizeof(key), s->node);
-	redis_call_key(s, &c, key, 0);
+	redis_call_key(s, &c, key);
 	redis_call_u64(&c, held);
 	redis_call_u64(&c, s->lease_ms);
 	link_batch_add(s->batch, LUA_HEARTBEAT, c.nkeys, c.argc, c.argv,
 	    c.len);
-	redis_call_keys(s, &c, keys, 2, 0);
+	redis_call_keys(s, &c, keys, 2);
 	redis_call_u64(&c, s->node_number);
 	link_batch_add(s->batch, LUA_KEYCHECK, 2, c.argc, c.argv, c.len);
 	link_batch_run(s->link, s->batch);
@@ -263,7 +263,7 @@ recover(struct store *s, const char *name, uint64_t token)
 {
 	struct call c;
 
-	redis_call_inbox(s, &c, name, "iqfx", 0);
+	redis_call_inbox(s, &c, name, "iqfx");
 	redis_call_str(&c, name);
 	redis_call_u64(&c, token);
 	return redis_call_done(s, LUA_RECOVER, &c);
@@ -282,8 +282,8 @@ retry_deliveries(struct store *s)
 	for (; rt != NULL; rt = next) {
 		next = rt->next;
 		if (rt->recover ? recover(s, rt->name, rt->token) == 0 :
-		    redis_inbox_finish(s, rt->name, rt->id, rt->delivered) ==
-		    0) {
+		    redis_inbox_finish(s, rt->name, rt->ids, rt->nids,
+		    rt->delivered, rt->ack) == 0) {
 			free(rt);
 			continue;
 		}
@@ -302,7 +302,7 @@ retry_deliveries(struct store *s)
 
 /* The gauges a walk counts, in the order gauges.lua answers them. */
 enum { W_INBOXES, W_MESSAGES, W_BYTES, W_ROOMS, W_MEMBERS, W_INVITATIONS,
-	W_PINS, W_MADE };
+	W_PINS, W_MADE, W_ACKS, W_ACK_BYTES };
 
 /*
  * A few steps of the walk over every key (gauges.lua) that gives the
@@ -338,7 +338,7 @@ walk(struct store *s, uint64_t now_ms)
 		memset(s->walk_sum, 0, sizeof(s->walk_sum));
 	}
 	for (step = 0; step < WALK_STEPS; step++) {
-		redis_call_init(s, &c, 0);
+		redis_call_init(s, &c);
 		redis_call_str(&c, s->walk_cursor);
 		redis_call_u64(&c, WALK_COUNT);
 		r = redis_call_answer(s, NULL, 0, link_eval_at(s->link,
@@ -370,6 +370,8 @@ walk(struct store *s, uint64_t now_ms)
 		atomic_store(&s->g_invitations, s->walk_sum[W_INVITATIONS]);
 		atomic_store(&s->g_pins, s->walk_sum[W_PINS]);
 		atomic_store(&s->g_made, s->walk_sum[W_MADE]);
+		atomic_store(&s->g_acks, s->walk_sum[W_ACKS]);
+		atomic_store(&s->g_ack_bytes, s->walk_sum[W_ACK_BYTES]);
 		atomic_fetch_add(&s->g_walks, 1);
 		s->walk_cursor[0] = '\0';
 		return;
@@ -480,7 +482,8 @@ redis_node_stats(struct store *s, struct store_stats *st)
 	st->inboxes_expired = made > st->inboxes ? made - st->inboxes : 0;
 	st->messages = atomic_load(&s->g_messages);
 	st->bytes = atomic_load(&s->g_bytes);
-	st->memory = st->bytes + st->messages * MSG_COST +
+	st->memory = st->bytes + atomic_load(&s->g_ack_bytes) +
+	    (st->messages + atomic_load(&s->g_acks)) * MSG_COST +
 	    st->inboxes * INBOX_COST;
 	st->rooms = atomic_load(&s->g_rooms);
 	st->members = atomic_load(&s->g_members);
@@ -497,6 +500,7 @@ redis_node_stats(struct store *s, struct store_stats *st)
 	st->copies_failed = atomic_load(&s->counter[C_COPIES_FAILED]);
 	st->events = atomic_load(&s->counter[C_EVENTS]);
 	st->events_dropped = atomic_load(&s->counter[C_EVENTS_DROPPED]);
+	st->acked = atomic_load(&s->counter[C_ACKED]);
 	pthread_mutex_lock(&s->lock);
 	st->waiters = s->nheld;
 	for (i = 0; i < s->nbeats; i++)
@@ -618,8 +622,7 @@ join_cluster(struct store *s, char *why, size_t len)
 	lens[0] = 4;
 	lens[1] = strlen(argv[1]);
 	if ((r = link_command(s->link, 2, argv, lens)) == NULL ||
-	    r->type != REDIS_REPLY_INTEGER || r->integer <= 0 ||
-	    r->integer >= (long long)1 << (64 - ID_COUNTER_BITS)) {
+	    r->type != REDIS_REPLY_INTEGER || r->integer <= 0) {
 		snprintf(why, len, "taking a node number: %s", r == NULL ?
 		    "Redis did not answer" : r->type == REDIS_REPLY_ERROR ?
 		    r->str : "unexpected reply");

@@ -52,7 +52,7 @@ redis_share_failure(void *arg, const struct addr *key, uint64_t window_ms,
 
 	addr_hex(key, hex);
 	fail_key(k, sizeof(k), hex);
-	redis_call_key(s, &c, k, 0);
+	redis_call_key(s, &c, k);
 	redis_call_str(&c, hex);
 	redis_call_u64(&c, window_ms);
 	redis_call_u64(&c, s->fail_limit);
@@ -81,7 +81,7 @@ redis_peek_failures(void *arg, const struct addr *key, uint64_t *left_ms)
 
 	addr_hex(key, hex);
 	fail_key(k, sizeof(k), hex);
-	redis_call_key(s, &c, k, 0);
+	redis_call_key(s, &c, k);
 	redis_call_str(&c, hex);
 	r = redis_call_run(s, LUA_FAIL_PEEK, &c);
 	if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&

@@ -85,7 +85,7 @@ queue_reap(struct store *s, struct link_batch *b, unsigned slot,
 	struct call c;
 
 	snprintf(key, sizeof(key), "inboxd:{%s}:x", redis_slot_tag(slot));
-	redis_call_key(s, &c, key, 0);
+	redis_call_key(s, &c, key);
 	redis_call_u64(&c, REAP_LIMIT);
 	redis_call_str(&c, states);
 	return link_batch_add(b, LUA_REAP, c.nkeys, c.argc, c.argv, c.len);
@@ -99,7 +99,7 @@ bury(struct store *s, const redisReply *w)
 	struct call c;
 	size_t i;
 
-	redis_call_inbox(s, &c, name, "iqfrx", 0);
+	redis_call_inbox(s, &c, name, "iqfrx");
 	redis_call_str(&c, name);
 	for (i = 2; i < w->elements && c.argc < ARGS_MAX; i++)
 		redis_call_bytes(&c, w->element[i]->str, w->element[i]->len);

@@ -151,7 +151,7 @@ trim(struct store *s, const char *room, unsigned long long seq)
 {
 	struct call c;
 
-	redis_call_room(s, &c, room, 0);
+	redis_call_room(s, &c, room);
 	redis_call_str(&c, room);
 	redis_call_u64(&c, seq);
 	return redis_call_done(s, LUA_ROOM_TRIM, &c);
@@ -171,8 +171,7 @@ deliver_to(struct store *s, struct link_batch *b, const char *room,
 		return -1;
 	memcpy(who, name, n);
 	who[n] = '\0';
-	redis_call_inbox(s, &c, who, "iqfrx", redis_call_ids(s,
-	    OUTBOX_EVENTS));
+	redis_call_inbox(s, &c, who, "iqfrx");
 	redis_call_str(&c, who);
 	redis_call_str(&c, room);
 	for (i = 0; i < nev && ret == 0; i++) {
@@ -184,8 +183,7 @@ deliver_to(struct store *s, struct link_batch *b, const char *room,
 			    c.argc, c.argv, c.len);
 			while (k > 0)
 				free(arg[--k]);
-			redis_call_inbox(s, &c, who, "iqfrx", redis_call_ids(s,
-			    OUTBOX_EVENTS));
+			redis_call_inbox(s, &c, who, "iqfrx");
 			redis_call_str(&c, who);
 			redis_call_str(&c, room);
 		}
@@ -303,7 +301,7 @@ mark(struct store *s, const char *user, const char *gen, const char *room,
 	struct call c;
 	redisReply *r;
 
-	redis_call_inbox(s, &c, user, "iqfrx", 0);
+	redis_call_inbox(s, &c, user, "iqfrx");
 	redis_call_str(&c, user);
 	redis_call_str(&c, gen);
 	redis_call_str(&c, room);
@@ -334,7 +332,7 @@ confirm(struct store *s, const char *user, const char *room, bool ok,
 {
 	struct call c;
 
-	redis_call_inbox(s, &c, user, "iqfrx", 0);
+	redis_call_inbox(s, &c, user, "iqfrx");
 	redis_call_str(&c, user);
 	redis_call_str(&c, room);
 	redis_call_str(&c, ok ? "1" : "0");
@@ -362,7 +360,7 @@ redis_room_create(struct store *s, const char *creator,
 		confirm(s, creator, p->name, false, "0", prior);
 		return STORE_SERVER_FULL;
 	}
-	redis_call_room(s, &c, p->name, 0);
+	redis_call_room(s, &c, p->name);
 	redis_call_str(&c, p->name);
 	redis_call_str(&c, creator);
 	redis_call_bytes(&c, p->mac != NULL ? (const char *)p->mac : "",
@@ -397,7 +395,7 @@ redis_room_join(struct store *s, const char *room, const char *user,
 	if ((res = mark(s, user, gen, room, STORE_UNAVAILABLE, nrooms,
 	    prior)) != STORE_OK)
 		return res;
-	redis_call_room(s, &c, room, redis_call_ids(s, 1));
+	redis_call_room(s, &c, room);
 	redis_call_str(&c, room);
 	redis_call_str(&c, user);
 	redis_call_bytes(&c, mac != NULL ? (const char *)mac : "",
@@ -432,7 +430,7 @@ room_roster(struct store *s, const char *room, const char *user,
 	struct call c;
 	redisReply *r;
 
-	redis_call_room(s, &c, room, 0);
+	redis_call_room(s, &c, room);
 	redis_call_str(&c, room);
 	redis_call_str(&c, user);
 	r = redis_call_run(s, LUA_ROOM_MEMBERS, &c);
@@ -501,8 +499,7 @@ redis_room_send(struct store *s, const char *room, const struct message *m,
 		goto done;
 	}
 	for (i = 0; i < n; i++) {
-		redis_call_inbox(s, &c, r->element[2 + i]->str, "iqx",
-		    redis_call_ids(s, 1));
+		redis_call_inbox(s, &c, r->element[2 + i]->str, "iqx");
 		redis_call_str(&c, r->element[2 + i]->str);
 		redis_call_str(&c, from);
 		redis_call_str(&c, type != NULL ? type : "");
@@ -554,7 +551,7 @@ invite(struct store *s, const char *room, const char *user,
 {
 	struct call c;
 
-	redis_call_room(s, &c, room, redis_call_ids(s, 1));
+	redis_call_room(s, &c, room);
 	redis_call_str(&c, room);
 	redis_call_str(&c, user);
 	redis_call_str(&c, peer);
@@ -572,7 +569,7 @@ invite_side(struct store *s, const char *room, const char *peer, bool undo,
 	struct call c;
 	redisReply *r;
 
-	redis_call_inbox(s, &c, peer, "iqfrx", 0);
+	redis_call_inbox(s, &c, peer, "iqfrx");
 	redis_call_str(&c, peer);
 	redis_call_str(&c, room);
 	redis_call_str(&c, undo ? "1" : "0");
@@ -629,7 +626,7 @@ room_change(struct store *s, enum lua_script script, const char *room,
 	struct call c;
 	redisReply *r;
 
-	redis_call_room(s, &c, room, 0);
+	redis_call_room(s, &c, room);
 	redis_call_str(&c, room);
 	redis_call_str(&c, user);
 	if (peer != NULL)
@@ -674,7 +671,7 @@ redis_room_forget(struct store *s, const char *room, const char *name)
 	redisReply *r;
 	int ret;
 
-	redis_call_room(s, &c, room, 0);
+	redis_call_room(s, &c, room);
 	redis_call_str(&c, room);
 	redis_call_str(&c, name);
 	if ((r = redis_call_run(s, LUA_ROOM_FORGET, &c)) == NULL ||

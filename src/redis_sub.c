@@ -14,14 +14,15 @@
 
 /*
  * The subscriber heard "wake NAME": pop for the GET held on name, and
- * resume it with the message; with nothing there (another GET took it),
- * it stays held.
+ * resume it with what is there now (up to its max=); with nothing there
+ * (another GET took it), it stays held.
  */
 static void
 redis_sub_wake(struct store *s, const char *name)
 {
 	struct store_waiter *release = NULL;
 	enum waiter_state end = WAITER_IDLE;
+	struct store_get get;
 	uint64_t token;
 	struct held *h;
 	struct message *m;
@@ -48,9 +49,10 @@ redis_sub_wake(struct store *s, const char *name)
 		return;
 	}
 	h->popping = true;
+	get = h->w->get;
 	pthread_mutex_unlock(&s->lock);
 	for (;;) {
-		r = redis_inbox_pop(s, name, "", token, 0, "wake");
+		r = redis_inbox_pop(s, name, "", token, 0, "wake", &get);
 		pthread_mutex_lock(&s->lock);
 		if (redis_is_word(redis_first_word(r), "OK")) {
 			if ((m = redis_inbox_popped(r)) != NULL) {

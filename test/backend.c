@@ -234,6 +234,23 @@ backend_store_new(const struct store_limits *lim,
 	return s;
 }
 
+struct store *
+backend_store_join(const struct store_limits *lim,
+    const struct store_waiter_ops *ops, uint64_t tick)
+{
+	struct redis_params p = { 0 };
+	struct store *s;
+	char why[256] = "";
+
+	ck_assert(on_redis());
+	p.url = redis.url;
+	p.lease_timeout_ms = LEASE_MS;
+	s = redis_store_new(lim, ops, &p, backend_clock_ms(), tick, why,
+	    sizeof(why));
+	ck_assert_msg(s != NULL, "redis_store_new on %s: %s", redis.url, why);
+	return s;
+}
+
 void
 backend_settle(struct store *s, uint64_t now_ms)
 {

@@ -47,6 +47,14 @@ struct store *backend_store_new(const struct store_limits *lim,
     const struct store_waiter_ops *ops, uint64_t tick_ms);
 
 /*
+ * Redis only: another node on the running case's Redis, with its data as
+ * it is (no FLUSHALL), its wheel starting at backend_clock_ms(); for what
+ * one node leaves to another.  Freed with store_free.
+ */
+struct store *backend_store_join(const struct store_limits *lim,
+    const struct store_waiter_ops *ops, uint64_t tick_ms);
+
+/*
  * Milliseconds of CLOCK_MONOTONIC since the last backend_store_new: the
  * now_ms of cases that run on the real clock, so that the store's own
  * wheel (which starts at 0) and Redis' clock agree.

@@ -9,13 +9,17 @@
 -- Inbox NAME, tag T (NAME, or ~ and its hex when it holds a `}' or begins
 -- with `~', see tag()): inboxd:{T}:i, a hash (k its Argon2id salt and
 -- tag, the salt's first 8 bytes being the inbox's generation; x expiry
--- ms, kept here unless the inbox is plain (below); s last sequence
--- number, b body bytes and m cost queued, each absent while 0; p and pt
+-- ms, kept here unless the inbox is plain (below); s the last message
+-- id it gave (see Ids below); n messages and b body bytes queued, and
+-- an and ab those awaiting an acknowledgement (ad: when the first of
+-- them outlives message-timeout, ho: the last delivery's number), each
+-- absent while 0; p and pt
 -- its PIN and when that lapses; wn wt wd the node, token and deadline of
 -- its held GET, with a, the last request of its owner; d while the reap
 -- takes it out of its rooms); :q, the list of queued messages, oldest
 -- first; :f, a hash of messages in flight (id -> node NL token of the
--- GET NL when popped NL message); :r, a hash of the rooms it is in or
+-- GET NL when popped NL message; node and token empty once delivered to
+-- an ack= GET, awaiting its acknowledgement); :r, a hash of the rooms it is in or
 -- invited to (room -> STATE SEQ: m member, j joining, v invited; SEQ the
 -- last event of the room it got, see Rooms below).
 --
@@ -55,16 +59,31 @@
 -- dies between leaves the room due in its slot's index: the next reap
 -- delivers what is left.
 
--- A message is one string: "SEQ ID ENQ EVENT LEN\nFROM\nTYPE\nROOM\nBODY";
--- names, types and rooms never hold a newline.  SEQ orders an inbox's
--- messages, ID is the X-Message-Id, ENQ the enqueue time (ms of Redis'
--- clock), EVENT an enum room_event.
+-- A message is one string: "ID ENQ EVENT LEN\nFROM\nTYPE\nROOM\nBODY";
+-- names, types and rooms never hold a newline.  ID is the X-Message-Id,
+-- which also orders an inbox's messages, ENQ the enqueue time (ms of
+-- Redis' clock), EVENT an enum room_event.
 --
--- ARGV[1..12] are the same for every script (redis_call.c: redis_call_init):
--- timeouts and limits, whether events are rendered, this node's id and
--- the first X-Message-Id the script may give; its own arguments follow
--- from ARGV[13].  A script that reaches an inbox names the inbox's slot
--- index XKEY (set_xkey()) among its KEYS.
+-- Ids (SPEC section 9).  The id of a message is the inbox's last (s)
+-- plus one, or Redis' clock in microseconds if that is later: so ids grow
+-- within an inbox while it lives, and one that expired and came back
+-- under the same name starts past every id it gave, as long as the clock
+-- of the inbox's shard does not step back; below 2^53 until the year
+-- 2255.  s outlives the messages (finish() leaves it), so that the
+-- queue, put-backs and acknowledgements can go by id.
+--
+-- Acknowledgements (SPEC section 9).  What an ack= GET was handed and
+-- delivered stays in :f, with no node and numbered by the inbox's count
+-- of such deliveries (ho), counted in an and ab against the quotas; a
+-- dead node's put-back (requeue_dead) leaves it: the client has it, or
+-- its next ack= GET puts it back.  That GET, in its pop (settle),
+-- deletes the one it names and those delivered before it, and puts the
+-- others back, by id; one that outlived message-timeout is dropped.
+--
+-- ARGV[1..11] are the same for every script (redis_call.c: redis_call_init):
+-- timeouts and limits, whether events are rendered and this node's id;
+-- its own arguments follow from ARGV[12].  A script that reaches an inbox
+-- names the inbox's slot index XKEY (set_xkey()) among its KEYS.
 
 local P = 'inboxd:'
 local GRACE = 60000     -- ms keys outlive their deadline, if no node reaps
@@ -72,8 +91,8 @@ local RETRY = 5000      -- ms before a reap finishes what a node left
 
 -- What one call knows, set by begin() as each function starts: the
 -- library's top level runs once, when it is loaded, not per call.
-local L, NODE, IDBASE, NOW
-local touched, nids, CNT, XKEY, DUE
+local L, NODE, NOW, NOWUS
+local touched, CNT, XKEY, DUE
 
 local function num(v)
 	return tonumber(v) or 0
@@ -144,29 +163,26 @@ local function counts()
 	return out
 end
 
--- The ids of messages made here: IDBASE, IDBASE + 1, ... (decimal
--- strings: an id may pass 2^53, where Lua's numbers stop being exact).
-local function nextid()
-	local k = nids
-	nids = nids + 1
-	if k == 0 then
-		return IDBASE
-	end
-	local out, i = {}, #IDBASE
-	while i >= 1 or k > 0 do
-		local d = k + (i >= 1 and string.byte(IDBASE, i) - 48 or 0)
-		out[#out + 1] = string.char(48 + d % 10)
-		k = math.floor(d / 10)
-		i = i - 1
-	end
-	return string.reverse(table.concat(out))
+-- The id of a message queued now in an inbox whose last id is last.
+local function newid(last)
+	return math.max(num(last) + 1, NOWUS)
 end
 
--- seq, id, enqueue time, event, body length of message e.
+-- redis.call(cmd, key, ...) with the values of list, a thousand a call
+-- (unpack's stack has room for a few thousand): the last call's answer.
+local function calln(cmd, key, list)
+	local r
+	for k = 1, #list, 1000 do
+		r = redis.call(cmd, key, unpack(list, k, math.min(k + 999, #list)))
+	end
+	return r
+end
+
+-- Its id as a number (the order of the queue), its id as written,
+-- enqueue time, event, body length: of message e.
 local function parse(e)
-	local seq, id, enq, ev, len =
-	    string.match(e, '^(%d+) (%d+) (%d+) (%d+) (%d+)\n')
-	return tonumber(seq), id, tonumber(enq), tonumber(ev), tonumber(len)
+	local id, enq, ev, len = string.match(e, '^(%d+) (%d+) (%d+) (%d+)\n')
+	return tonumber(id), id, tonumber(enq), tonumber(ev), tonumber(len)
 end
 
 -- Inbox name's idle expiry (ms), or nil when it does not exist: its x,
@@ -238,7 +254,7 @@ local function finish()
 	for name, was in pairs(touched) do
 		touched[name] = nil
 		local i = ikey(name, 'i')
-		local h = redis.call('HMGET', i, 'x', 'n')
+		local h = redis.call('HMGET', i, 'x', 'n', 'ad')
 		local x = tonumber(h[1]) or getx(name)
 		if not x then
 			-- Gone.
@@ -250,6 +266,7 @@ local function finish()
 				local _, _, enq = parse(e)
 				at = math.min(at, enq + L.mt)
 			end
+			at = math.min(at, tonumber(h[3]) or at)
 			if not h[1] then
 				redis.call('HSET', i, 'x', str(x))
 			end
@@ -277,7 +294,7 @@ local function finish()
 			if h[2] and num(h[2]) == 0 and
 			    redis.call('HLEN', ikey(name, 'f')) == 0 then
 				-- Nothing queued or in flight to count.
-				redis.call('HDEL', i, 's', 'n', 'b')
+				redis.call('HDEL', i, 'n', 'b', 'an', 'ab', 'ad')
 			end
 		end
 	end
@@ -338,13 +355,14 @@ local function drop_stale(name)
 	end
 end
 
--- Put message e back into inbox name before every later one (by
--- sequence number), unless it outlived message-timeout.
-local function requeue(name, e)
+-- Put message e back into inbox name before every later one (by id),
+-- unless it outlived message-timeout (then false), and wake its held GET
+-- unless quiet (the caller wakes it once for several).
+local function requeue(name, e, quiet)
 	local seq, _, enq = parse(e)
 	if enq + L.mt <= NOW then
 		stat('expired', 1)
-		return
+		return false
 	end
 	local q = ikey(name, 'q')
 	local k, pivot = 0, nil
@@ -367,23 +385,30 @@ local function requeue(name, e)
 	redis.call('PEXPIREAT', q, keys_at(name))
 	account(name, e, 1)
 	stat('requeued', 1)
-	wake(name)
+	if not quiet then
+		wake(name)
+	end
+	return true
 end
 
 -- An in-flight entry for message e, popped now by this node's GET
--- token.
-local function flight(token, e)
-	return NODE .. '\n' .. token .. '\n' .. str(NOW) .. '\n' .. e
+-- token; an ack= GET's carries the inbox's count of ack= GETs (ac) as
+-- it was at that GET's pop, after "/" (see done.lua).
+local function flight(token, e, epoch)
+	return NODE .. '\n' .. token .. '\n' .. str(NOW) ..
+	    (epoch and '/' .. str(epoch) or '') .. '\n' .. e
 end
 
 -- An in-flight entry: node, token of the GET, message, when it was
--- popped.
+-- popped, and the count of ack= GETs it was popped under (or nil).
 local function inflight(v)
 	local a = string.find(v, '\n', 1, true)
 	local b = string.find(v, '\n', a + 1, true)
 	local c = string.find(v, '\n', b + 1, true)
+	local at, epoch = string.match(string.sub(v, b + 1, c - 1),
+	    '^(%d*)/?(%d*)$')
 	return string.sub(v, 1, a - 1), string.sub(v, a + 1, b - 1),
-	    string.sub(v, c + 1), tonumber(string.sub(v, b + 1, c - 1))
+	    string.sub(v, c + 1), tonumber(at), tonumber(epoch)
 end
 
 -- The nodes the C side says are alive ('1') or dead ('0'): ARGV text
@@ -406,7 +431,7 @@ local function unknown_nodes(name, states, wn, since)
 	local out, seen = {}, {}
 	local recent = NOW - (L.lease - 1000)
 	local function see(node, at)
-		if node and node ~= NODE and not states[node] and
+		if node and node ~= '' and node ~= NODE and not states[node] and
 		    not seen[node] and (at or 0) <= recent then
 			seen[node] = true
 			out[#out + 1] = node
@@ -426,7 +451,8 @@ end
 
 -- Requeue inbox name's messages in flight on nodes states says are dead
 -- (at-least-once: such a node may have died mid-delivery), or on this
--- node for GET token (its pop's answer never reached the node).
+-- node for GET token (its pop's answer never reached the node).  Those
+-- awaiting an acknowledgement have no node: they stay.
 local function requeue_dead(name, token, states)
 	local f = ikey(name, 'f')
 	if redis.call('HLEN', f) == 0 then
@@ -442,9 +468,142 @@ local function requeue_dead(name, token, states)
 	end
 end
 
+-- An in-flight entry for message e, delivered now to an ack= GET and
+-- awaiting its acknowledgement: no node, and in the token's place its
+-- number in the order the inbox's deliveries ended (ho).
+local function awaiting(ho, e)
+	return '\n' .. str(ho) .. '\n' .. str(NOW) .. '\n' .. e
+end
+
+-- Inbox name now has n messages of len body bytes awaiting an
+-- acknowledgement, the first to outlive message-timeout at `at': its
+-- an, ab and ad, absent while n is 0.  Written whole, not counted up
+-- and down: counts that outlived their in-flight hash (its TTL may come
+-- before the inbox's) come right again.
+local function set_acks(name, n, len, at)
+	local i = ikey(name, 'i')
+	if n > 0 then
+		redis.call('HSET', i, 'an', str(n), 'ab', str(len), 'ad', str(at))
+	else
+		redis.call('HDEL', i, 'an', 'ab', 'ad')
+	end
+	touch(name)
+end
+
+-- A GET held on inbox name gives way to the ack= GET that put messages
+-- back beside it, as to any newer GET (SPEC section 2): its node is told
+-- and it is no longer the inbox's waiter.
+local function displace(name)
+	local i = ikey(name, 'i')
+	local w = redis.call('HMGET', i, 'wn', 'wt', 'wd')
+	if w[1] then
+		if num(w[3]) > NOW then
+			redis.call('PUBLISH', P .. 'node:' .. w[1],
+			    'displace ' .. w[2] .. ' ' .. name)
+		end
+		redis.call('HDEL', i, 'wn', 'wt', 'wd', 'a', 'we')
+	end
+end
+
+-- The messages of inbox name awaiting an acknowledgement, in the order
+-- their deliveries ended: each {that number, id, message, body length}.
+local function acks(name)
+	local f, out = ikey(name, 'f'), {}
+	if redis.call('HLEN', f) == 0 then
+		return out
+	end
+	local all = redis.call('HGETALL', f)
+	for k = 1, #all, 2 do
+		local node, ho, e = inflight(all[k + 1])
+		if node == '' then
+			local _, id, _, _, len = parse(e)
+			out[#out + 1] = {tonumber(ho), id, e, len}
+		end
+	end
+	table.sort(out, function(x, y) return x[1] < y[1] end)
+	return out
+end
+
+-- The acknowledgement of an ack= GET of inbox name (SPEC section 9): of
+-- the messages awaiting one, the one of id ack and those handed out
+-- before it are deleted, the others go back to the queue by id (so at
+-- its head, in order), unless they outlived message-timeout; an ack
+-- that names none deletes none.
+local function settle(name, ack)
+	local list = acks(name)
+	if #list == 0 then
+		return
+	end
+	local upto = 0
+	for k, a in ipairs(list) do
+		if a[2] == ack then
+			upto = k
+		end
+	end
+	local f, back = ikey(name, 'f'), {}
+	for k, a in ipairs(list) do
+		redis.call('HDEL', f, a[2])
+		if k <= upto then
+			stat('acked', 1)
+		else
+			back[#back + 1] = a[3]
+		end
+	end
+	-- The youngest first: each then goes in before the queue's head.
+	table.sort(back, function(x, y) return parse(x) > parse(y) end)
+	local queued = false
+	for _, e in ipairs(back) do
+		queued = requeue(name, e, true) or queued
+	end
+	set_acks(name, 0, 0)
+	if queued then
+		displace(name)
+	end
+end
+
+-- Drop inbox name's messages awaiting an acknowledgement that outlived
+-- message-timeout: they are never delivered again.
+local function drop_stale_acks(name)
+	local f, n, left, bytes, next = ikey(name, 'f'), 0, 0, 0, nil
+	for _, a in ipairs(acks(name)) do
+		local _, _, enq = parse(a[3])
+		if enq + L.mt <= NOW then
+			redis.call('HDEL', f, a[2])
+			n = n + 1
+		else
+			left, bytes = left + 1, bytes + a[4]
+			next = math.min(next or enq + L.mt, enq + L.mt)
+		end
+	end
+	set_acks(name, left, bytes, next)
+	stat('expired', n)
+end
+
+-- Messages of inbox name in flight on a node: not awaiting an
+-- acknowledgement, which keeps nobody's delivery open.
+local function flying(name)
+	local f = ikey(name, 'f')
+	if redis.call('HLEN', f) == 0 then
+		return 0
+	end
+	local n = 0
+	for _, v in ipairs(redis.call('HVALS', f)) do
+		if string.byte(v, 1) ~= 10 then
+			n = n + 1
+		end
+	end
+	return n
+end
+
+-- Would n messages of len bytes more take inbox name, whose fields h
+-- are {n, b, an, ab}, past max-messages or max-inbox-bytes?
+local function full(h, len)
+	return num(h[1]) + num(h[3]) >= L.maxmsg or
+	    num(h[2]) + num(h[4]) + len > L.maxbytes
+end
+
 -- Queue a message in inbox `to': 'OK', 'INBOX_FULL', or 'NOT_FOUND' when
--- it does not exist (its hash is never made here).  Its id is the next
--- of this script's.
+-- it does not exist (its hash is never made here).
 local function enqueue(to, ev, from, ctype, room, body)
 	local i, q = ikey(to, 'i'), ikey(to, 'q')
 	if not exists(to) then
@@ -452,13 +611,19 @@ local function enqueue(to, ev, from, ctype, room, body)
 	end
 	touch(to)
 	drop_stale(to)
-	local h = redis.call('HMGET', i, 'n', 'b')
-	if num(h[1]) >= L.maxmsg or num(h[2]) + #body > L.maxbytes then
-		return 'INBOX_FULL'
+	local h = redis.call('HMGET', i, 'n', 'b', 'an', 'ab', 's')
+	if full(h, #body) then
+		drop_stale_acks(to)
+		h = redis.call('HMGET', i, 'n', 'b', 'an', 'ab', 's')
+		if full(h, #body) then
+			return 'INBOX_FULL'
+		end
 	end
-	local e = str(redis.call('HINCRBY', i, 's', 1)) .. ' ' .. nextid() ..
-	    ' ' .. str(NOW) .. ' ' .. ev .. ' ' .. str(#body) .. '\n' .. from ..
-	    '\n' .. ctype .. '\n' .. room .. '\n' .. body
+	local id = newid(h[5])
+	local e = str(id) .. ' ' .. str(NOW) .. ' ' .. ev .. ' ' ..
+	    str(#body) .. '\n' .. from .. '\n' .. ctype .. '\n' .. room ..
+	    '\n' .. body
+	redis.call('HSET', i, 's', str(id))
 	redis.call('RPUSH', q, e)
 	redis.call('PEXPIREAT', q, keys_at(to))
 	account(to, e, 1)
@@ -632,7 +797,7 @@ local function leave(room, name, reason, remover)
 	return nil
 end
 
--- Every function's first step: ARGV[1..12] (see above) and Redis' clock.
+-- Every function's first step: ARGV[1..11] (see above) and Redis' clock.
 local function begin(ARGV)
 	L = {
 		it = tonumber(ARGV[1]),         -- inbox-timeout, ms
@@ -647,8 +812,8 @@ local function begin(ARGV)
 		render = ARGV[10] == '1',
 	}
 	NODE = ARGV[11]
-	IDBASE = ARGV[12]
-	touched, nids, CNT, XKEY, DUE = {}, 0, {}, nil, nil
+	touched, CNT, XKEY, DUE = {}, {}, nil, nil
 	local t = redis.call('TIME')
 	NOW = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+	NOWUS = tonumber(t[1]) * 1000000 + tonumber(t[2])
 end

@@ -6,7 +6,7 @@
 -- made (from which the walk tells how many expired) is kept.
 -- KEYS: NAME's :i :q :f :r, its slot's :c.  ARGV: NAME SALT TAG.
 -- Returns {'OK'} or {'EXISTS', salt, tag}.
-local i, salt, tag = KEYS[1], ARGV[14], ARGV[15]
+local i, salt, tag = KEYS[1], ARGV[13], ARGV[14]
 local k = redis.call('HGET', i, 'k')
 if k then
 	return {'EXISTS', string.sub(k, 1, #salt), string.sub(k, #salt + 1)}

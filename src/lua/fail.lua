@@ -5,7 +5,7 @@
 -- address is refused everywhere at once, not node by node.
 -- KEYS: inboxd:fail:{ADDR}.  ARGV: ADDR WINDOW LIMIT.  Returns {failures,
 -- ms left in the window}.
-local addr, window, limit = ARGV[13], ARGV[14], tonumber(ARGV[15])
+local addr, window, limit = ARGV[12], ARGV[13], tonumber(ARGV[14])
 local k = KEYS[1]
 local n = redis.call('INCR', k)
 local left = redis.call('PTTL', k)

@@ -4,6 +4,6 @@
 -- node's alone; the other nodes learn HELD (their waiters gauge) from
 -- the beat published on inboxd:all.
 -- KEYS: inboxd:hb:{NODE}.  ARGV: HELD LEASE.  Returns 1.
-redis.call('SET', KEYS[1], ARGV[13], 'PX', ARGV[14])
-redis.call('PUBLISH', P .. 'all', 'beat ' .. NODE .. ' ' .. ARGV[13])
+redis.call('SET', KEYS[1], ARGV[12], 'PX', ARGV[13])
+redis.call('PUBLISH', P .. 'all', 'beat ' .. NODE .. ' ' .. ARGV[12])
 return 1

@@ -4,7 +4,7 @@
 -- again.
 -- KEYS: inboxd:{g}:key inboxd:{g}:nodes.  ARGV: NUMBER.  Returns 1 while
 -- the key exists, 0 when the node must write it again.
-if num(redis.call('GET', KEYS[2])) < tonumber(ARGV[13]) then
-	redis.call('SET', KEYS[2], ARGV[13])
+if num(redis.call('GET', KEYS[2])) < tonumber(ARGV[12]) then
+	redis.call('SET', KEYS[2], ARGV[12])
 end
 return redis.call('EXISTS', KEYS[1])

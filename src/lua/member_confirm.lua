@@ -6,7 +6,7 @@
 -- KEYS: USER's :i :q :f :r, its slot's :x.  ARGV: USER ROOM OK SEQ PRIOR.
 -- Returns 1.
 local user, room, ok, seq, prior =
-    ARGV[13], ARGV[14], ARGV[15] == '1', tonumber(ARGV[16]), ARGV[17]
+    ARGV[12], ARGV[13], ARGV[14] == '1', tonumber(ARGV[15]), ARGV[16]
 set_xkey(KEYS[5])
 local cur = redis.call('HGET', KEYS[4], room)
 if not cur then

@@ -7,7 +7,7 @@
 -- ROOM gets nothing.
 -- KEYS: NAME's :i :q :f :r, its slot's :x.  ARGV: NAME ROOM EVENT...
 -- Returns the events queued.
-local name, room = ARGV[13], ARGV[14]
+local name, room = ARGV[12], ARGV[13]
 set_xkey(KEYS[5])
 local cur = redis.call('HGET', KEYS[4], room)
 if not cur then
@@ -16,7 +16,7 @@ end
 local st, got = string.match(cur, '^(%a) (%d+)$')
 got = tonumber(got) or 0
 local told = 0
-for k = 15, #ARGV do
+for k = 14, #ARGV do
 	local seq, ev, flags, from, body =
 	    string.match(ARGV[k], '^(%d+) (%d+) (%d+)\n([^\n]*)\n(.*)$')
 	seq, flags = tonumber(seq), tonumber(flags)

@@ -4,7 +4,7 @@
 -- when the room said no.
 -- KEYS: PEER's :i :q :f :r, its slot's :x.  ARGV: PEER ROOM UNDO.
 -- Returns {'OK', '1' when the entry is new, else '0'}, or {'NO_PEER'}.
-local peer, room, undo = ARGV[13], ARGV[14], ARGV[15] == '1'
+local peer, room, undo = ARGV[12], ARGV[13], ARGV[14] == '1'
 set_xkey(KEYS[5])
 local cur = redis.call('HGET', KEYS[4], room)
 if undo then

@@ -6,7 +6,7 @@
 -- KEYS: USER's :i :q :f :r, its slot's :x.  ARGV: USER GEN ROOM.
 -- Returns {'OK', rooms USER is in or joining but ROOM, its entry's state
 -- before ('' for none)}, or {'GONE'} / {'WRONG'}.
-local user, gen, room = ARGV[13], ARGV[14], ARGV[15]
+local user, gen, room = ARGV[12], ARGV[13], ARGV[14]
 set_xkey(KEYS[5])
 local bad = checkgen(user, gen)
 if bad then

@@ -5,7 +5,7 @@
 -- KEYS: TO's :i :q, its slot's :x.  ARGV: TO CODE FROM TYPE BODY.
 -- Returns OK, INBOX_FULL (the PIN stays) or NOT_FOUND.
 local to, code, from, ctype, body =
-    ARGV[13], ARGV[14], ARGV[15], ARGV[16], ARGV[17]
+    ARGV[12], ARGV[13], ARGV[14], ARGV[15], ARGV[16]
 set_xkey(KEYS[3])
 local h = redis.call('HMGET', KEYS[1], 'p', 'pt')
 if h[1] ~= code or num(h[2]) <= NOW then

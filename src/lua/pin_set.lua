@@ -5,8 +5,8 @@
 -- claim outlived its inbox, leads nowhere (pin_deliver.lua).
 -- KEYS: NAME's :i :q :f, its slot's :x.  ARGV: NAME GEN CODE TIMEOUT.
 -- Returns {'OK', the earlier code or ''}, or {'GONE'} / {'WRONG'}.
-local name, gen, code, timeout = ARGV[13], ARGV[14], ARGV[15],
-    tonumber(ARGV[16])
+local name, gen, code, timeout = ARGV[12], ARGV[13], ARGV[14],
+    tonumber(ARGV[15])
 set_xkey(KEYS[4])
 local bad = checkgen(name, gen)
 if bad then

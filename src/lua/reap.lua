@@ -4,7 +4,8 @@
 -- Plain inboxes (common.lua: Expiry) are never here: they go with their
 -- TTLs.  An inbox that is due is rid of its stale messages; then, if it
 -- stayed idle for inbox-timeout, holds no GET and has nothing in flight
--- on a live node, it is deleted with its queue, unless it is in rooms or
+-- on a live node (what awaits an acknowledgement goes with it), it is
+-- deleted with its queue, unless it is in rooms or
 -- invited to some: then it is marked (d) and handed to the node, which
 -- takes it out of each room (room_forget.lua, the others told: left,
 -- expired) and then deletes it (inbox_bury.lua); should the node die
@@ -15,13 +16,14 @@
 -- KEYS: the slot's :x.  ARGV: LIMIT NODES.  Returns {entries handled,
 -- {unknown node...}, {work...}}, work {'i', NAME, room...} or {'r',
 -- ROOM, outbox entry...}.
-local limit, states = tonumber(ARGV[13]), node_states(ARGV[14])
+local limit, states = tonumber(ARGV[12]), node_states(ARGV[13])
 set_xkey(KEYS[1])
 local n, unknown, work, asked = 0, {}, {}, {}
 
 local function delete_inbox(name)
 	local i = ikey(name, 'i')
-	stat('expired', num(redis.call('HGET', i, 'n')))
+	local h = redis.call('HMGET', i, 'n', 'an')
+	stat('expired', num(h[1]) + num(h[2]))
 	redis.call('DEL', i, ikey(name, 'q'), ikey(name, 'f'), ikey(name, 'r'))
 	redis.call('ZREM', XKEY, 'i' .. name)
 	touched[name] = nil
@@ -47,17 +49,18 @@ local function reap_inbox(name)
 	end
 	requeue_dead(name, nil, states)
 	drop_stale(name)
+	drop_stale_acks(name)
 	touch(name)
 	local h = redis.call('HMGET', i, 'x', 'wd', 'wn', 'a')
 	if num(h[2]) > NOW and states[h[3]] == '0' then
 		-- Held on a node that died: nobody waits there.
-		redis.call('HDEL', i, 'wn', 'wt', 'wd', 'a')
+		redis.call('HDEL', i, 'wn', 'wt', 'wd', 'a', 'we')
 		setexp(name, num(h[4]) + L.it)
 		h[1], h[2] = str(num(h[4]) + L.it), nil
 	end
 	if num(h[1]) > NOW then
 		-- Only messages were due.
-	elseif redis.call('HLEN', ikey(name, 'f')) > 0 then
+	elseif flying(name) > 0 then
 		setexp(name, NOW + L.it)
 	elseif num(h[2]) > NOW then
 		setexp(name, num(h[2]) + L.it)

@@ -6,7 +6,7 @@
 -- longer already).  Room operations begin with it, for their caller.
 -- KEYS: NAME's :i :q :f, its slot's :x.  ARGV: NAME GEN SLACK.  Returns
 -- 'OK', or 'GONE' / 'WRONG'.
-local name, gen, slack = ARGV[13], ARGV[14], tonumber(ARGV[15])
+local name, gen, slack = ARGV[12], ARGV[13], tonumber(ARGV[14])
 local i = KEYS[1]
 set_xkey(KEYS[4])
 local h = redis.call('HMGET', i, 'k', 'x', 'wn')

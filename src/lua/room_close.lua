@@ -3,7 +3,7 @@
 -- room stays, closing, until that is done (room_trim.lua).
 -- KEYS: ROOM's hash :m :v :o, its slot's :x.  ARGV: ROOM USER.  Returns
 -- {'OK', outbox...}, {'NOT_FOUND'}, {'FORBIDDEN'}.
-local room, user = ARGV[13], ARGV[14]
+local room, user = ARGV[12], ARGV[13]
 set_xkey(KEYS[5])
 if not room_live(room) then
 	return {'NOT_FOUND'}

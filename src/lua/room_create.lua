@@ -8,8 +8,8 @@
 -- TTL NROOMS.  Returns a roster (see roster()), or {'CONFLICT'},
 -- {'TOO_MANY_ROOMS'}.
 local room, creator, mac, max, ttl, nrooms =
-    ARGV[13], ARGV[14], ARGV[15], tonumber(ARGV[16]), tonumber(ARGV[17]),
-    tonumber(ARGV[18])
+    ARGV[12], ARGV[13], ARGV[14], tonumber(ARGV[15]), tonumber(ARGV[16]),
+    tonumber(ARGV[17])
 set_xkey(KEYS[5])
 if redis.call('EXISTS', KEYS[1]) == 1 then
 	return {'CONFLICT'}

@@ -3,7 +3,7 @@
 -- Doing it again does nothing more.
 -- KEYS: ROOM's hash :m :v :o, its slot's :x.  ARGV: ROOM NAME.  Returns
 -- {outbox...}.
-local room, name = ARGV[13], ARGV[14]
+local room, name = ARGV[12], ARGV[13]
 set_xkey(KEYS[5])
 if not room_live(room) then
 	return outbox(room)

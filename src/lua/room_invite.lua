@@ -6,8 +6,8 @@
 -- KEYS: ROOM's hash :m :v :o, its slot's :x.  ARGV: ROOM USER PEER CHECK.
 -- Returns {'OK', outbox...}, {'MEMBER'} (PEER is one: OK, nothing done),
 -- {'NOT_FOUND'}, {'FORBIDDEN'}, {'TOO_MANY_INVITATIONS'}.
-local room, user, peer, check = ARGV[13], ARGV[14], ARGV[15],
-    ARGV[16] == '1'
+local room, user, peer, check = ARGV[12], ARGV[13], ARGV[14],
+    ARGV[15] == '1'
 set_xkey(KEYS[5])
 if not room_live(room) then
 	return {'NOT_FOUND'}

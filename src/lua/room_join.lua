@@ -7,8 +7,8 @@
 -- Returns {'OK', ms left, SEQ, N, N members..., outbox...} (SEQ: the
 -- last event the user need not get), or {'NOT_FOUND'},
 -- {'WRONG_SECRET'}, {'FORBIDDEN'}, {'ROOM_FULL'}, {'TOO_MANY_ROOMS'}.
-local room, user, mac, nrooms = ARGV[13], ARGV[14], ARGV[15],
-    tonumber(ARGV[16])
+local room, user, mac, nrooms = ARGV[12], ARGV[13], ARGV[14],
+    tonumber(ARGV[15])
 set_xkey(KEYS[5])
 
 local function answer()

@@ -4,7 +4,7 @@
 -- outbox).  The last member out deletes the room.
 -- KEYS: ROOM's hash :m :v :o, its slot's :x.  ARGV: ROOM USER PEER.
 -- Returns {'OK', outbox...}, {'NOT_FOUND'}, {'FORBIDDEN'}, {'NO_PEER'}.
-local room, user, peer = ARGV[13], ARGV[14], ARGV[15]
+local room, user, peer = ARGV[12], ARGV[13], ARGV[14]
 set_xkey(KEYS[5])
 if not room_live(room) then
 	return {'NOT_FOUND'}

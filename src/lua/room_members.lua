@@ -2,7 +2,7 @@
 -- inbox refresh.lua checked), or the recipients of USER's copies.
 -- KEYS: ROOM's hash :m.  ARGV: ROOM USER.  Returns a roster, or
 -- {'NOT_FOUND'}, {'FORBIDDEN'}.
-local room, user = ARGV[13], ARGV[14]
+local room, user = ARGV[12], ARGV[13]
 if not room_live(room) then
 	return {'NOT_FOUND'}
 end

@@ -3,7 +3,7 @@
 -- any other is due at its expiry again, or in RETRY while events are
 -- still out.
 -- KEYS: ROOM's hash :m :v :o, its slot's :x.  ARGV: ROOM SEQ.  Returns 1.
-local room, seq = ARGV[13], tonumber(ARGV[14])
+local room, seq = ARGV[12], tonumber(ARGV[13])
 set_xkey(KEYS[5])
 while true do
 	local e = redis.call('LINDEX', KEYS[4], 0)

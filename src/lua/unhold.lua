@@ -5,14 +5,14 @@
 -- request: a GET nobody waits for keeps nobody present.
 -- KEYS: NAME's :i :q :f, its slot's :x.  ARGV: NAME TOKEN GONE.  Returns
 -- 1 when it was the waiter, else 0.
-local name, token, gone = ARGV[13], ARGV[14], ARGV[15] == '1'
+local name, token, gone = ARGV[12], ARGV[13], ARGV[14] == '1'
 local i = KEYS[1]
 set_xkey(KEYS[4])
 local w = redis.call('HMGET', i, 'wn', 'wt', 'a')
 if w[1] ~= NODE or w[2] ~= token then
 	return 0
 end
-redis.call('HDEL', i, 'wn', 'wt', 'wd', 'a')
+redis.call('HDEL', i, 'wn', 'wt', 'wd', 'a', 'we')
 if gone then
 	setexp(name, num(w[3]) + L.it)
 else

@@ -23,7 +23,7 @@
  *   or store_create for a new inbox.
  * - A send to a held GET wakes it over pub/sub: the subscriber thread
  *   pops for it and releases it; the model waits for every release due.
- * - A popped message is a copy, with an id of the node's own and its
+ * - A popped message is a copy, with an id of the script's and its
  *   enqueue time on Redis' clock, between the clock read before and after
  *   the send.
  * - The gauges of inboxes, messages and bytes come from a walk over the

@@ -1945,6 +1945,157 @@ START_TEST(test_pin_table_grows_and_frees_with_the_store)
 }
 END_TEST
 
+/*
+ * Redis only: what an ack= GET was delivered awaits its client's
+ * acknowledgement whichever node delivered it.  The node leaving (its
+ * heartbeat gone, as when it dies) puts none of it back, and another
+ * node settles it (src/lua/common.lua: Acknowledgements).
+ */
+START_TEST(test_awaiting_acknowledgement_outlives_its_node)
+{
+	struct store_waiter w = { 0 };
+	struct fake f = { true, 0, 0 };
+	struct cred_hash h;
+	struct store *other;
+	uint64_t first, second, third;
+
+	create("alice", 0);
+	create("bob", 0);
+	send_ok("alice", "bob", "1", 0);
+	send_ok("alice", "bob", "2", 0);
+	send_ok("alice", "bob", "3", 0);
+	w.owner = &f;
+	w.get.max = 2;
+	w.get.ack = true;
+	ck_assert_int_eq(store_receive(s, "alice", &w, 0, 0), STORE_OK);
+	ck_assert_ptr_nonnull(w.msg->next);
+	ck_assert_ptr_null(w.msg->next->next);
+	first = w.msg->id;
+	second = w.msg->next->id;
+	ck_assert_uint_lt(first, second);
+	store_done(s, &w, true, 0);
+	other = backend_store_join(&lim, &backend_fake_ops, TICK);
+	store_free(s);
+	s = other;
+	ck_assert_int_eq(store_credential(s, "alice", &h), STORE_OK);
+	ck_assert_int_eq(store_admit(s, "alice", &h, mac_a, 0), STORE_OK);
+	w.get.max = 3;
+	w.get.ack_id = first;
+	ck_assert_int_eq(store_receive(s, "alice", &w, 0, 0), STORE_OK);
+	ck_assert_uint_eq(w.msg->id, second);
+	ck_assert_mem_eq(message_body(w.msg), "2", 1);
+	ck_assert_ptr_nonnull(w.msg->next);
+	ck_assert_mem_eq(message_body(w.msg->next), "3", 1);
+	ck_assert_ptr_null(w.msg->next->next);
+	third = w.msg->next->id;
+	store_done(s, &w, true, 0);
+	ck_assert_uint_eq(stats().acked, 1);
+	w.get.ack_id = third;
+	ck_assert_int_eq(store_receive(s, "alice", &w, 0, 0), STORE_EMPTY);
+	ck_assert_uint_eq(stats().acked, 3);
+	ck_assert_uint_eq(stats().requeued, 1);
+}
+END_TEST
+
+/*
+ * Redis only: an inbox made again after its keys were gone (expired, or
+ * lost) gives ids past those of the earlier one, below 2^53.
+ */
+START_TEST(test_ids_of_an_inbox_made_again_pass_the_earlier_ones)
+{
+	struct store_waiter w = { 0 };
+	struct fake f = { true, 0, 0 };
+	uint64_t before;
+
+	create("alice", 0);
+	create("bob", 0);
+	send_ok("alice", "bob", "1", 0);
+	w.owner = &f;
+	ck_assert_int_eq(store_receive(s, "alice", &w, 0, 0), STORE_OK);
+	before = w.msg->id;
+	store_done(s, &w, true, 0);
+	backend_lose_data();
+	create("alice", 0);
+	create("bob", 0);
+	send_ok("alice", "bob", "2", 0);
+	ck_assert_int_eq(store_receive(s, "alice", &w, 0, 0), STORE_OK);
+	ck_assert_uint_gt(w.msg->id, before);
+	ck_assert_uint_lt(w.msg->id, (uint64_t)1 << 53);
+	store_done(s, &w, true, 0);
+}
+END_TEST
+
+/*
+ * Redis only, as the memory store does it: what an ack= GET was still
+ * delivering when a newer ack= GET came goes back instead of waiting for
+ * an acknowledgement, so that the newer GET's ack cannot delete it
+ * unread (src/lua/done.lua).
+ */
+START_TEST(test_delivery_overtaken_by_a_newer_ack_get_goes_back)
+{
+	struct store_waiter a = { 0 }, b = { 0 }, c = { 0 };
+	struct fake f = { true, 0, 0 };
+	uint64_t first, second;
+
+	create("alice", 0);
+	create("bob", 0);
+	send_ok("alice", "bob", "1", 0);
+	send_ok("alice", "bob", "2", 0);
+	a.owner = b.owner = c.owner = &f;
+	a.get.ack = b.get.ack = c.get.ack = true;
+	ck_assert_int_eq(store_receive(s, "alice", &a, 0, 0), STORE_OK);
+	first = a.msg->id;
+	ck_assert_int_eq(store_receive(s, "alice", &b, 0, 0), STORE_OK);
+	second = b.msg->id;
+	store_done(s, &a, true, 0);
+	store_done(s, &b, true, 0);
+	ck_assert_uint_eq(stats().requeued, 1);
+	c.get.ack_id = second;
+	ck_assert_int_eq(store_receive(s, "alice", &c, 0, 0), STORE_OK);
+	ck_assert_uint_eq(c.msg->id, first);
+	ck_assert_ptr_null(c.msg->next);
+	store_done(s, &c, true, 0);
+	ck_assert_uint_eq(stats().acked, 1);
+}
+END_TEST
+
+/*
+ * Redis only: a batch of more messages than one done.lua call takes
+ * (DONE_IDS, redis_impl.h) goes back whole, in order, and is then
+ * delivered whole.
+ */
+START_TEST(test_batch_past_one_call_is_finished_whole)
+{
+	struct store_waiter w = { 0 };
+	struct fake f = { true, 0, 0 };
+	struct message *m;
+	char body[16];
+	unsigned k;
+
+	create("alice", 0);
+	create("bob", 0);
+	for (k = 0; k < 100; k++) {
+		snprintf(body, sizeof(body), "%u", k);
+		send_ok("alice", "bob", body, 0);
+	}
+	w.owner = &f;
+	w.get.max = 100;
+	ck_assert_int_eq(store_receive(s, "alice", &w, 0, 0), STORE_OK);
+	store_done(s, &w, false, 0);
+	ck_assert_uint_eq(stats().requeued, 100);
+	ck_assert_int_eq(store_receive(s, "alice", &w, 0, 0), STORE_OK);
+	for (m = w.msg, k = 0; m != NULL; m = m->next, k++) {
+		snprintf(body, sizeof(body), "%u", k);
+		ck_assert_uint_eq(m->len, strlen(body));
+		ck_assert_mem_eq(message_body(m), body, m->len);
+	}
+	ck_assert_uint_eq(k, 100);
+	store_done(s, &w, true, 0);
+	ck_assert_uint_eq(stats().delivered, 100);
+	ck_assert_int_eq(store_receive(s, "alice", &w, 0, 0), STORE_EMPTY);
+}
+END_TEST
+
 /* A case group of backend be, with its fixture; its name says which. */
 #define GROUP(su, name, be)                                               \
 	group(su, (be) == BACKEND_REDIS ? "redis/" name : "memory/" name, be)
@@ -2054,6 +2205,16 @@ add_cases(Suite *su, enum backend be)
 	    test_replacing_pins_draws_every_code_and_never_the_live_one);
 	tcase_add_test(p, test_nine_digit_pins_stay_below_a_billion);
 	tcase_add_test(p, test_pin_table_grows_and_frees_with_the_store);
+	if (be == BACKEND_REDIS) {
+		TCase *a = GROUP(su, "acks", be);
+
+		tcase_add_test(a, test_awaiting_acknowledgement_outlives_its_node);
+		tcase_add_test(a,
+		    test_ids_of_an_inbox_made_again_pass_the_earlier_ones);
+		tcase_add_test(a, test_batch_past_one_call_is_finished_whole);
+		tcase_add_test(a,
+		    test_delivery_overtaken_by_a_newer_ack_get_goes_back);
+	}
 }
 
 int
