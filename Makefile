@@ -295,7 +295,7 @@ cluster: need-cluster $(DAEMON)
 # carol each have a master of their own.
 CLUSTER_SUITES = $(TBIN)/check_inbox $(TBIN)/check_pin $(TBIN)/check_rooms \
 	$(TBIN)/check_reload $(TBIN)/check_jwt \
-	$(TBIN)/check_hangup
+	$(TBIN)/check_hangup $(TBIN)/check_ack
 
 # The browser test (test/browser) is skipped only when asked for with
 # BROWSER=0; when it cannot run (it exits 77), that is a failure.
