@@ -221,6 +221,9 @@ START_TEST(test_names_of_a_string_or_an_array)
 	ck_assert_int_eq(json_names("{\"app\":1}", "app"), -1);
 	ck_assert_int_eq(json_names("\"a\\u0070p\"", "app"), 1);
 	ck_assert_int_eq(json_names("not json", "app"), -1);
+}
+END_TEST
+
 /* A message from `from' with type (NULL: none), room (NULL: direct)
  * and event, its body the len bytes at body, its id id. */
 static struct message *
