@@ -1387,38 +1387,32 @@ op_receive_get(struct model *c, uint8_t a, uint8_t b, uint8_t o)
 {
 	static const unsigned maxes[8] = { 1, 2, 3, 4, 0, 2, 3, 8 };
 	struct store_get get = { maxes[o & 7], (o & 8) != 0, 0 };
-	unsigned sel = o >> 6, n = 0;
+	unsigned sel = o >> 6, n = 0, t;
+	uint64_t after, best = 0;
 	int k = a & 7;
 	size_t id;
 
 	switch ((o >> 4) & 3) {
-	case 0: /* awaiting on k */
+	case 0: /* awaiting on k: the sel-th in the order deliveries ended */
 		for (id = first_live(c); id <= c->sent; id++)
 			if (c->rec[id].to == k && c->rec[id].state == M_AWAIT)
 				n++;
 		if (n == 0)
 			break;
-		sel %= n;
-		/* The sel-th in the order of their deliveries. */
-		{
-			uint64_t after = 0, best = 0;
-			unsigned t;
+		for (t = 0, after = 0; t <= sel % n; t++) {
+			uint64_t bseq = UINT64_MAX;
 
-			for (t = 0; t <= sel; t++) {
-				uint64_t bseq = UINT64_MAX;
-
-				for (id = first_live(c); id <= c->sent; id++)
-					if (c->rec[id].to == k &&
-					    c->rec[id].state == M_AWAIT &&
-					    c->rec[id].seq > after &&
-					    c->rec[id].seq < bseq) {
-						bseq = c->rec[id].seq;
-						best = id;
-					}
-				after = bseq;
-			}
-			get.ack_id = c->rec[best].id;
+			for (id = first_live(c); id <= c->sent; id++)
+				if (c->rec[id].to == k &&
+				    c->rec[id].state == M_AWAIT &&
+				    c->rec[id].seq > after &&
+				    c->rec[id].seq < bseq) {
+					bseq = c->rec[id].seq;
+					best = id;
+				}
+			after = bseq;
 		}
+		get.ack_id = c->rec[best].id;
 		break;
 	case 1: /* a message seen, of any inbox, in any state */
 		for (id = 1; id <= c->sent; id++)
