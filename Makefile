@@ -28,24 +28,28 @@ DESTDIR ?=
 CC ?= cc
 CFLAGS ?= -O2 -g
 WARNINGS = -Wall -Wextra -Wpedantic -Werror
-PKGS = libmicrohttpd libargon2 libcjson gnutls check hiredis
+PKGS = libmicrohttpd libargon2 libcjson gnutls check hiredis libjwt
 
 # The Debian packages each target needs, as probes for need below: a
 # PACKAGE alone is there when dpkg says it is installed (on a machine
 # without dpkg it is taken to be), COMMAND:PACKAGE when COMMAND is on
 # PATH, /FILE:PACKAGE when FILE exists.
 NEEDS_build = cc:gcc libc6-dev pkg-config:pkg-config libmicrohttpd-dev \
-	libargon2-dev libcjson-dev libgnutls28-dev check libhiredis-dev
+	libargon2-dev libcjson-dev libgnutls28-dev check libhiredis-dev \
+	libjwt-dev
 # The tests run redis-server (cluster mode, and the Redis store under the
 # unit suites check_store and check_room) and nginx, make a certificate
-# with openssl (TLS), and the browser test runs Chromium under node (with
-# npm's playwright-core) in a network namespace of its own (ip, unshare).
-# redis-cli is for tests of a Redis Cluster.  node also runs the suites
-# of clients/js, with or without the browser test.
+# (TLS) and keys (check_jwt) with openssl, and the browser test runs
+# Chromium under node (with npm's playwright-core) in a network namespace
+# of its own (ip, unshare).
+# redis-cli is for tests of a Redis Cluster; coturn (turnserver and its
+# turnutils clients) for the TURN credentials of GET /ice.  node also runs
+# the suites of clients/js, with or without the browser test.
 BROWSER ?= 1
 CHROMIUM ?= /usr/bin/chromium
 NEEDS_check = redis-server:redis-server redis-cli:redis-tools nginx:nginx \
-	openssl:openssl node:nodejs $(if $(filter 0,$(BROWSER)),, \
+	openssl:openssl turnserver:coturn timeout:coreutils node:nodejs \
+	$(if $(filter 0,$(BROWSER)),, \
 	$(CHROMIUM):chromium ip:iproute2 unshare:util-linux)
 NEEDS_sanitize = clang:clang libclang-rt-14-dev $(NEEDS_check)
 NEEDS_memcheck = valgrind:valgrind redis-server:redis-server
@@ -117,7 +121,8 @@ ifeq ($(filter clean distclean,$(MAKECMDGOALS)),)
 include config.mk
 endif
 
-CPPFLAGS += -Iinclude -D_GNU_SOURCE -DINBOXD_VERSION='"$(VERSION)"' \
+# -iquote: "jwt.h" is ours, <jwt.h> libjwt's.
+CPPFLAGS += -iquote include -D_GNU_SOURCE -DINBOXD_VERSION='"$(VERSION)"' \
 	-DINBOXD_CONF='"$(SYSCONFDIR)/inboxd.conf"'
 ALL_CFLAGS = -std=c11 $(WARNINGS) $(CFLAGS) $(DEP_CFLAGS) -pthread -MMD -MP
 LIBS = $(DEP_LIBS) -lm -pthread
@@ -130,8 +135,8 @@ DAEMON = $(B)/inboxd
 
 # Modules without a socket: unit-tested on their own.  redis_slot reads
 # hiredis' replies without calling hiredis, but needs its header.
-CORE = util timer config json log store store_mem store_mem_room auth metrics addr peer field \
-	redis_slot
+CORE = util timer config json log store store_mem store_mem_room auth metrics addr peer field ice \
+	redis_slot jwt
 # The daemon's own: HTTP, and the Redis store (the only hiredis user,
 # linked into the store's unit suites too: STORE_SUITES).
 REDIS = redis_call redis_held redis_cred redis_inbox redis_room redis_sub \
@@ -158,8 +163,8 @@ config.mk: Makefile
 	$(call need,$(NEEDS_build) $(foreach g,$(MAKECMDGOALS),$(NEEDS_$(g))),\
 	    $(foreach g,$(MAKECMDGOALS),$(NPM_$(g))))
 	@pkg-config --exists --print-errors $(PKGS)
-	@{ echo "DEP_CFLAGS = $$(pkg-config --cflags libmicrohttpd libargon2 libcjson gnutls)"; \
-	   echo "DEP_LIBS = $$(pkg-config --libs libmicrohttpd libargon2 libcjson gnutls)"; \
+	@{ echo "DEP_CFLAGS = $$(pkg-config --cflags libmicrohttpd libargon2 libcjson gnutls libjwt)"; \
+	   echo "DEP_LIBS = $$(pkg-config --libs libmicrohttpd libargon2 libcjson gnutls libjwt)"; \
 	   echo "CHECK_CFLAGS = $$(pkg-config --cflags check)"; \
 	   echo "CHECK_LIBS = $$(pkg-config --libs check)"; \
 	   echo "REDIS_CFLAGS = $$(pkg-config --cflags hiredis)"; \
@@ -289,7 +294,8 @@ cluster: need-cluster $(DAEMON)
 # each, one for each suite, emptied for each test, where alice, bob and
 # carol each have a master of their own.
 CLUSTER_SUITES = $(TBIN)/check_inbox $(TBIN)/check_pin $(TBIN)/check_rooms \
-	$(TBIN)/check_hangup
+	$(TBIN)/check_reload $(TBIN)/check_jwt \
+	$(TBIN)/check_hangup $(TBIN)/check_ack
 
 # The browser test (test/browser) is skipped only when asked for with
 # BROWSER=0; when it cannot run (it exits 77), that is a failure.

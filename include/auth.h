@@ -11,6 +11,7 @@
 #ifndef INBOXD_AUTH_H
 #define INBOXD_AUTH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -59,6 +60,13 @@ int auth_init(const struct auth_params *p);
 void auth_stop(void);
 
 /*
+ * Change min-password-length, for a reload; the Argon2id parameters
+ * cannot change while the process lives, since the hashes kept were made
+ * with them.
+ */
+void auth_set_min_password_length(unsigned len);
+
+/*
  * Check a Basic auth user-id (RFC 7617 section 2): 1 to 256 bytes of
  * UTF-8 without control characters.  Returns NULL when valid, else a
  * message for the client.
@@ -91,6 +99,25 @@ int auth_hash(const char *password, size_t len, struct cred_hash *h);
 
 /* Check a password against h in constant time.  Returns 0 on a match. */
 int auth_verify(const char *password, size_t len, const struct cred_hash *h);
+
+/*
+ * Bearer inboxes (SPEC section 9) share the store with Basic ones and are
+ * kept apart by their credentials alone.  auth_bearer_mac: the MAC of
+ * user's Bearer callers, of a password holding a NUL byte, which no Basic
+ * password holds (RFC 7617's user-pass is NUL-terminated here), so no
+ * Basic login ever matches it.
+ */
+void auth_bearer_mac(const char *user, uint8_t mac[CRED_MAC_BYTES]);
+
+/*
+ * The hash stored with an inbox made by a Bearer caller: a fresh random
+ * salt (the store's generation of the inbox) and an all-zero tag, which
+ * no Argon2id output is but by a 2^-256 chance.  Returns 0 or -1.
+ */
+int auth_bearer_hash(struct cred_hash *h);
+
+/* Is h the hash of an inbox made by a Bearer caller?  Constant time. */
+bool auth_is_bearer_hash(const struct cred_hash *h);
 
 /* Queue job for a worker thread; job->done is called when it is hashed. */
 void auth_submit(struct auth_job *job);

@@ -11,10 +11,13 @@
 #ifndef INBOXD_CONFIG_H
 #define INBOXD_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "addr.h"
+
+struct jwt_key;
 
 #define CONFIG_MAX_ORIGINS 32
 #define CONFIG_MAX_PROXIES 64
@@ -70,6 +73,20 @@ struct config {
 	char node_id[65];          /* empty: random at start */
 	uint64_t lease_timeout_ms; /* a dead node's in-flight messages */
 	unsigned redis_wait_replicas; /* WAIT for them after a send; 0: no */
+	char stun_uris[1024];   /* space-separated stun: and stuns: URIs */
+	char turn_uris[1024];   /* space-separated turn: and turns: URIs */
+	char turn_secret[1024]; /* shared with the TURN server; never logged */
+	uint64_t turn_ttl_ms;   /* how long /ice's credentials last */
+	/* Bearer tokens (SPEC section 9): none without jwt-key. */
+	char jwt_key_file[1024];
+	struct jwt_key *jwt_key; /* read from jwt_key_file by the parser;
+	                            config_free frees it (jwt.h) */
+	char jwt_claim[256];     /* the claim naming the inbox */
+	char jwt_issuer[1024];   /* empty: iss not checked */
+	char jwt_audience[1024]; /* empty: a token with aud is refused */
+	bool jwt_required;       /* Basic refused */
+	bool rooms_require_jwt;  /* only Bearer callers create rooms */
+	uint64_t jwt_leeway_ms;  /* clock skew allowed for exp and nbf */
 };
 
 /*

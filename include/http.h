@@ -13,6 +13,7 @@
 #define INBOXD_HTTP_H
 
 #include <netinet/in.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -31,6 +32,7 @@ struct MHD_Daemon;
 
 enum route {
 	ROUTE_NONE, ROUTE_INBOX, ROUTE_PIN, ROUTE_HEALTH, ROUTE_METRICS,
+	ROUTE_ICE,          /* /ice */
 	ROUTE_ROOMS,        /* /rooms */
 	ROUTE_ROOM,         /* /rooms/ROOM */
 	ROUTE_ROOM_MEMBERS, /* /rooms/ROOM/members */
@@ -60,6 +62,7 @@ struct api_state {
 	struct auth_job job;
 	enum store_result auth_result; /* of a first contact's job */
 	bool reverified;    /* the password was verified again */
+	bool bearer;        /* the caller came with a Bearer token */
 	struct message *body;    /* POST: the message being received */
 	bool too_large;          /* POST: body passed max-message-size */
 	uint64_t discarded;      /* POST: bytes read past the limit, dropped */
@@ -78,7 +81,7 @@ struct api_state {
 
 /* What the API works with, given by http_start: no globals. */
 struct api_context {
-	const struct config *cfg;
+	_Atomic(const struct config *) cfg; /* swapped by http_reconfigure */
 	struct store *store;
 	struct peers *peers;
 };
@@ -93,6 +96,8 @@ struct request {
 	enum route route;   /* set by the API, read for Allow */
 	enum phase phase;   /* moved forward by the API */
 	char *user;         /* authenticated username, malloc'd (logged) */
+	bool invalid_token; /* set by the API: the Bearer token was refused
+	                       (error="invalid_token", RFC 6750 3.1) */
 	struct store_waiter w;    /* GET: the receive, held or not */
 	struct watch_entry watch; /* GET: its socket, while held */
 	struct conn *link;  /* its connection (http.c), or NULL */
@@ -149,6 +154,14 @@ void http_stop(struct MHD_Daemon *d, uint64_t grace_ms);
  */
 void http_tick(uint64_t now_ms);
 
+/*
+ * A reload: requests read their settings from c from now on (c must
+ * outlive every request that may still hold the settings before it:
+ * main.c keeps a replaced configuration a minute).  What libmicrohttpd
+ * was started with (listen, threads, connection-limit, TLS) stays.
+ */
+void http_reconfigure(const struct config *c);
+
 /* True once http_quiesce was called. */
 bool http_stopping(void);
 
@@ -176,7 +189,8 @@ void http_too_many(struct request *r, uint64_t retry_ms);
 
 /*
  * Reply with status and an error body {"error":code,"message":message}
- * (SPEC section 2), adding WWW-Authenticate to 401, Allow (the methods
+ * (SPEC section 2), adding WWW-Authenticate to 401 (Basic, and Bearer
+ * when jwt-key is set; Bearer alone with jwt-required), Allow (the methods
  * of r's route) to 405 and Retry-After to 503.
  */
 void http_error(struct request *r, unsigned status, const char *code,

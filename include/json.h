@@ -28,6 +28,16 @@ char *json_pin(const char *pin, uint64_t expires_in);
 char *json_status(const char *status);
 
 /*
+ * The answer to GET /ice (SPEC section 9): {"iceServers":[{"urls":
+ * [stun...]},{"urls":[turn...],"username":user,"credential":credential}],
+ * "ttl":ttl_s}, ready for new RTCPeerConnection({iceServers}) (W3C
+ * WebRTC, RTCIceServer).  stun and turn are blank-separated URI lists; an
+ * empty one gives no entry, and turn is left out without a user.
+ */
+char *json_ice(const char *stun, const char *turn, const char *user,
+    const char *credential, uint64_t ttl_s);
+
+/*
  * The answer to GET /inbox?max=N (SPEC section 9): {"messages":[{"id",
  * "from","type","body"},...]} for the chain m (linked through next),
  * oldest first; type is null when the sender gave none (and read as
@@ -81,6 +91,14 @@ char *json_fanout(const struct roster *copies);
  * room_render_fn (store.h).
  */
 char *json_room_event(const struct room_news *news, size_t *len);
+
+/*
+ * Does the JSON text (RFC 8259) name want: a string equal to it, or an
+ * array holding such a string (a JWT's aud, RFC 7519 section 4.1.3)?
+ * Returns 1 when it does, 0 when not, -1 when text is neither a string
+ * nor an array of strings.
+ */
+int json_names(const char *text, const char *want);
 
 /* A log line {"time","level","message"} without a trailing newline. */
 char *json_log_message(const char *time, const char *level,

@@ -40,6 +40,14 @@ struct peers *peers_new(const struct peer_limits *lim, uint64_t now_ms,
 
 void peers_free(struct peers *p);
 
+/*
+ * Change the per-address connection and failure limits (0: unlimited),
+ * for a reload: connections already open stay, and a failure window
+ * already running counts on against the new limit.
+ */
+void peers_set_limits(struct peers *p, unsigned connections,
+    unsigned failures);
+
 /* True when address a may open one more connection. */
 bool peers_may_connect(struct peers *p, const struct addr *a);
 

@@ -285,6 +285,7 @@ struct store_ops {
 	enum store_result (*credential)(struct store *s, const char *name, struct cred_hash *hash);
 	enum store_result (*admit)(struct store *s, const char *name, const struct cred_hash *hash, const uint8_t mac[CRED_MAC_BYTES], uint64_t now_ms);
 	bool (*healthy)(struct store *s);
+	void (*set_limits)(struct store *s, const struct store_limits *lim);
 };
 
 /* Every store's first member: what the wrappers dispatch on. */
@@ -501,6 +502,17 @@ static inline bool
 store_healthy(struct store *s)
 {
 	return STORE_OPS(s)->healthy(s);
+}
+
+/*
+ * Apply new limits, for a reload: what is queued, held or in rooms stays
+ * (an inbox over a lowered quota refuses sends until it drains), and
+ * timeouts apply from each inbox's next timer.
+ */
+static inline void
+store_set_limits(struct store *s, const struct store_limits *lim)
+{
+	STORE_OPS(s)->set_limits(s, lim);
 }
 
 /* Copy the gauges and counters into *st. */

@@ -7,16 +7,26 @@
  * (401), query (400), declared size (413); then, once the body is in, a
  * first contact's hash and the mailbox itself.  Everything but the hash is
  * decided when the headers arrive, so a refused upload is never read.
+ *
+ * A Bearer token (SPEC section 9) stands where Basic credentials do: the
+ * token is checked in full when the headers arrive (jwt.h), and its
+ * caller's inbox is told from a Basic one by credentials alone, so both
+ * stores keep them apart unchanged: the Bearer MAC (auth_bearer_mac),
+ * which no password's equals, and at creation a hash that no Argon2id
+ * output equals (auth_bearer_hash).  A Bearer request never runs Argon2.
  */
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <stdio.h>
 
 #include "api.h"
 #include "field.h"
+#include "ice.h"
 #include "json.h"
+#include "jwt.h"
 #include "metrics.h"
 #include "util.h"
 
@@ -113,6 +123,8 @@ take_password(struct request *r)
 
 static void auth_done(struct auth_job *job);
 static int first_contact(struct auth_job *job);
+static enum store_result bearer_contact(struct request *r);
+static void finish_auth(struct request *r);
 
 /*
  * The caller's inbox was made again since this node verified its
@@ -126,9 +138,17 @@ static bool
 reverify(struct request *r)
 {
 	if (r->a.reverified ||
-	    (r->route != ROUTE_INBOX && r->route != ROUTE_PIN))
+	    (r->route != ROUTE_INBOX && r->route != ROUTE_PIN &&
+	    r->route != ROUTE_ICE))
 		return false;
 	r->a.reverified = true;
+	if (r->a.bearer) { /* no hash to wait for: at once */
+		r->a.authed = false;
+		r->a.auth_result = bearer_contact(r);
+		r->a.job.result = 0;
+		finish_auth(r);
+		return true;
+	}
 	if (take_password(r) == -1)
 		return false;
 	r->a.authed = false;
@@ -265,6 +285,74 @@ begin_post(struct request *r)
 	return 0;
 }
 
+/* The token of "Authorization: Bearer TOKEN" (RFC 6750 2.1), or NULL. */
+static const char *
+bearer_token(struct request *r)
+{
+	const char *v = http_header(r, "Authorization");
+
+	if (v == NULL || strncasecmp(v, "Bearer ", 7) != 0)
+		return NULL;
+	for (v += 7; *v == ' '; v++)
+		;
+	return v;
+}
+
+/* A refused token: 401, and a failure of the address (SPEC section 9). */
+static void
+bad_token(struct request *r, const char *why)
+{
+	metrics_inc(auth_failures);
+	peers_fail(r->ctx->peers, &r->client_addr, now_ms());
+	r->invalid_token = true;
+	http_error(r, 401, "unauthorized", why);
+}
+
+/*
+ * Check a Bearer token: the inbox is its jwt-claim, which must be an
+ * inbox name (else 401 too: the token is unusable here, RFC 6750 3.1).
+ * A known inbox is settled by the Bearer MAC at once; an unknown one is
+ * made once the body is in.
+ */
+static int
+begin_bearer(struct request *r, const char *token)
+{
+	const struct config *cfg = r->ctx->cfg;
+	const struct jwt_rules rules = {
+		.claim = cfg->jwt_claim,
+		.issuer = cfg->jwt_issuer,
+		.audience = cfg->jwt_audience,
+		.leeway_s = cfg->jwt_leeway_ms / 1000,
+	};
+	const char *why;
+	char *name;
+
+	r->a.bearer = true;
+	if (jwt_key_check(cfg->jwt_key, &rules, token,
+	    (int64_t)(wall_us() / 1000000), &name, &why) == -1) {
+		bad_token(r, why);
+		return -1;
+	}
+	if (auth_check_username(name, strlen(name)) != NULL) {
+		free(name);
+		bad_token(r, "the token's inbox claim is not 1 to 256 bytes of "
+		    "UTF-8 without control characters");
+		return -1;
+	}
+	r->user = name;
+	auth_bearer_mac(name, r->a.mac);
+	switch (store_login(r->ctx->store, name, r->a.mac, now_ms())) {
+	case STORE_OK:
+		r->a.authed = true;
+		return 0;
+	case STORE_NOT_FOUND: /* made once the body is in (api_finish) */
+		return 0;
+	default:
+		refuse(r, STORE_WRONG, "the inbox was made with a password");
+		return -1;
+	}
+}
+
 /*
  * Check the credentials: a cached MAC settles a known inbox at once; an
  * unknown one is a first contact whose hash waits for the body.
@@ -272,13 +360,22 @@ begin_post(struct request *r)
 static int
 begin_auth(struct request *r)
 {
+	const struct config *cfg = r->ctx->cfg;
 	char *user, *password;
-	const char *why;
+	const char *why, *token;
 	size_t len;
 	int ret = -1;
 
-	if (http_credentials(r, &user, &password) == -1) {
+	if (cfg->jwt_key != NULL && (token = bearer_token(r)) != NULL)
+		return begin_bearer(r, token);
+	if (cfg->jwt_required) {
 		http_error(r, 401, "unauthorized",
+		    "a Bearer token is required");
+		return -1;
+	}
+	if (http_credentials(r, &user, &password) == -1) {
+		http_error(r, 401, "unauthorized", cfg->jwt_key != NULL ?
+		    "Basic credentials or a Bearer token are required" :
 		    "Basic credentials are required");
 		return -1;
 	}
@@ -350,6 +447,7 @@ route(struct request *r)
 	} routes[] = {
 		{ "/inbox", ROUTE_INBOX },
 		{ "/pin", ROUTE_PIN },
+		{ "/ice", ROUTE_ICE },
 		{ "/healthz", ROUTE_HEALTH },
 		{ "/metrics", ROUTE_METRICS },
 		{ "/rooms", ROUTE_ROOMS },
@@ -426,6 +524,11 @@ begin_room(struct request *r)
 	}
 	if (r->route != ROUTE_ROOMS)
 		return 0; /* no body: one sent is read and dropped */
+	if (r->ctx->cfg->rooms_require_jwt && !r->a.bearer) {
+		http_error(r, 403, "forbidden", "rooms are made by callers "
+		    "with a Bearer token only (rooms-require-jwt)");
+		return -1;
+	}
 	length = http_header(r, "Content-Length");
 	if (length != NULL && (parse_uint(length, UINT64_MAX, &cap) == -1 ||
 	    cap > ROOM_BODY_MAX)) {
@@ -456,6 +559,7 @@ method_allowed(const struct request *r)
 		return strcmp(m, "DELETE") == 0;
 	case ROUTE_HEALTH:
 	case ROUTE_METRICS:
+	case ROUTE_ICE:
 		return strcmp(m, "GET") == 0;
 	default: /* /pin, /rooms, members, invitations */
 		return strcmp(m, "POST") == 0;
@@ -501,7 +605,7 @@ api_begin(struct request *r)
 			begin_post(r);
 		else
 			begin_get(r);
-	} else if (r->route != ROUTE_PIN)
+	} else if (r->route != ROUTE_PIN && r->route != ROUTE_ICE)
 		begin_room(r);
 }
 
@@ -702,6 +806,36 @@ act_pin(struct request *r)
 	}
 }
 
+/*
+ * GET /ice: the ICE servers for the caller, TURN with credentials of the
+ * TURN REST scheme (ice.h) when turn-secret is set (SPEC section 9).
+ */
+static void
+act_ice(struct request *r)
+{
+	const struct config *cfg = r->ctx->cfg;
+	char user[ICE_USERNAME_MAX + 1], credential[ICE_CREDENTIAL_LEN + 1] = "";
+	uint64_t ttl_s = cfg->turn_ttl_ms / 1000;
+	bool turn = cfg->turn_secret[0] != '\0' && cfg->turn_uris[0] != '\0';
+	char *body;
+
+	if (turn && ice_credential(cfg->turn_secret, strlen(cfg->turn_secret),
+	    r->user, wall_us() / 1000000 + ttl_s, user, credential) == -1) {
+		refuse(r, STORE_NOMEM, "the TURN credentials could not be made");
+		return;
+	}
+	body = json_ice(cfg->stun_uris, cfg->turn_uris, turn ? user : NULL,
+	    credential, ttl_s);
+	wipe(credential, sizeof(credential));
+	if (body == NULL) {
+		refuse(r, STORE_NOMEM, NULL);
+		return;
+	}
+	if (turn)
+		metrics_inc(ice_credentials);
+	http_body(r, 200, "application/json", body, strlen(body));
+}
+
 /* Answer a room with its members (create, join, GET). */
 static void
 reply_room(struct request *r, unsigned status, const char *room,
@@ -900,6 +1034,8 @@ act(struct request *r)
 {
 	if (r->route == ROUTE_PIN)
 		act_pin(r);
+	else if (r->route == ROUTE_ICE)
+		act_ice(r);
 	else if (r->route != ROUTE_INBOX)
 		act_room(r);
 	else if (r->a.fanout)
@@ -935,9 +1071,40 @@ verify_or_create(struct store *s, const char *name, const char *password,
 			return res;
 		}
 	}
+	/* A Bearer caller's inbox: no password opens it, nor is hashed. */
 	if (res == STORE_OK)
-		res = auth_verify(password, len, &h) == 0 ?
+		res = !auth_is_bearer_hash(&h) &&
+		    auth_verify(password, len, &h) == 0 ?
 		    store_admit(s, name, &h, mac, now_ms()) : STORE_WRONG;
+	wipe(&h, sizeof(h));
+	return res == STORE_NOT_FOUND ? STORE_UNAVAILABLE : res;
+}
+
+/*
+ * A Bearer caller's first contact with this node: make its inbox with
+ * the Bearer hash, or admit it to one the store holds with that hash;
+ * an inbox made with a password is STORE_WRONG.  The token was the
+ * proof: no Argon2, so it runs at once, on the request's thread.
+ */
+static enum store_result
+bearer_contact(struct request *r)
+{
+	struct store *s = r->ctx->store;
+	struct cred_hash h;
+	enum store_result res;
+
+	res = store_credential(s, r->user, &h);
+	if (res == STORE_NOT_FOUND) {
+		if (auth_bearer_hash(&h) == -1)
+			return STORE_NOMEM;
+		res = store_create(s, r->user, &h, r->a.mac, now_ms());
+		if (res != STORE_CONFLICT)
+			return res;
+		res = store_credential(s, r->user, &h);
+	}
+	if (res == STORE_OK)
+		res = auth_is_bearer_hash(&h) ? store_admit(s, r->user, &h,
+		    r->a.mac, now_ms()) : STORE_WRONG;
 	wipe(&h, sizeof(h));
 	return res == STORE_NOT_FOUND ? STORE_UNAVAILABLE : res;
 }
@@ -963,7 +1130,8 @@ finish_auth(struct request *r)
 		act(r);
 		break;
 	case STORE_WRONG:
-		refuse(r, STORE_WRONG, "wrong password");
+		refuse(r, STORE_WRONG, r->a.bearer ?
+		    "the inbox was made with a password" : "wrong password");
 		break;
 	case STORE_SERVER_FULL:
 		refuse(r, STORE_SERVER_FULL,
@@ -1008,6 +1176,12 @@ api_finish(struct request *r)
 		if (r->a.too_large) {
 			http_error(r, 413, "payload_too_large",
 			    "the message is larger than max-message-size");
+			return;
+		}
+		if (!r->a.authed && r->a.bearer) {
+			r->a.auth_result = bearer_contact(r);
+			r->a.job.result = 0;
+			finish_auth(r);
 			return;
 		}
 		if (!r->a.authed) {

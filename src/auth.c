@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <gnutls/crypto.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@
 #define MAC_KEY_BYTES 32
 
 static struct auth_params params;
+static atomic_uint min_password_length; /* params', reloadable */
 static uint8_t mac_key[MAC_KEY_BYTES];
 static unsigned key_generation; /* a new key at each auth_init */
 
@@ -75,6 +77,7 @@ auth_init(const struct auth_params *p)
 	unsigned i;
 
 	params = *p;
+	atomic_store(&min_password_length, p->min_password_length);
 	if (params.max_concurrent == 0)
 		params.max_concurrent = 1;
 	if (random_bytes(mac_key, sizeof(mac_key)) == -1)
@@ -104,6 +107,12 @@ auth_set_key(const uint8_t key[CRED_MAC_BYTES])
 {
 	memcpy(mac_key, key, sizeof(mac_key));
 	key_generation++; /* every thread keys its context again */
+}
+
+void
+auth_set_min_password_length(unsigned len)
+{
+	atomic_store(&min_password_length, len);
 }
 
 void
@@ -146,7 +155,7 @@ auth_check_password(size_t len)
 {
 	if (len == 0)
 		return "password is empty";
-	if (len < params.min_password_length)
+	if (len < atomic_load(&min_password_length))
 		return "password is shorter than min-password-length";
 	if (len > AUTH_PASSWORD_MAX)
 		return "password is longer than 1024 bytes";
@@ -224,6 +233,29 @@ auth_mac(const char *user, const char *password, size_t password_len,
 	gnutls_hmac(h, &sep, 1);
 	gnutls_hmac(h, password, password_len);
 	gnutls_hmac_deinit(h, mac);
+}
+
+void
+auth_bearer_mac(const char *user, uint8_t mac[CRED_MAC_BYTES])
+{
+	static const char bearer[] = "\0bearer";
+
+	auth_mac(user, bearer, sizeof(bearer) - 1, mac);
+}
+
+int
+auth_bearer_hash(struct cred_hash *h)
+{
+	memset(h->tag, 0, sizeof(h->tag));
+	return random_bytes(h->salt, sizeof(h->salt));
+}
+
+bool
+auth_is_bearer_hash(const struct cred_hash *h)
+{
+	static const uint8_t zero[CRED_TAG_BYTES];
+
+	return ct_memcmp(h->tag, zero, sizeof(zero)) == 0;
 }
 
 int

@@ -11,6 +11,7 @@
 #include <sys/un.h>
 
 #include "config.h"
+#include "jwt.h"
 #include "store.h"
 #include "util.h"
 
@@ -20,7 +21,8 @@
 enum ktype {
 	K_UINT, K_SECONDS, K_SIZE, K_LISTEN, K_PATH, K_LOG_FORMAT,
 	K_ORIGINS, K_PROXIES, K_METRICS_ALLOW, K_STORE, K_REDIS_URL,
-	K_REDIS_PASSWORD, K_NODE_ID
+	K_REDIS_PASSWORD, K_NODE_ID, K_URIS, K_SECRET, K_SECRET_FILE,
+	K_JWT_KEY, K_STRING, K_BOOL
 };
 
 struct keyword {
@@ -41,6 +43,12 @@ struct keyword {
 #define PATH(name, field) \
 	{ name, K_PATH, offsetof(struct config, field), 0, 0, \
 	    sizeof(((struct config *)0)->field) }
+
+#define STR(name, field) \
+	{ name, K_STRING, offsetof(struct config, field), 0, 0, \
+	    sizeof(((struct config *)0)->field) }
+#define B(name, field) \
+	{ name, K_BOOL, offsetof(struct config, field), 0, 0, 0 }
 
 #define DAY 86400
 #define GIB (1024ULL * 1024 * 1024)
@@ -92,6 +100,24 @@ static const struct keyword keywords[] = {
 	    sizeof(((struct config *)0)->node_id) },
 	S("lease-timeout", lease_timeout_ms, 1, 3600),
 	U("redis-wait-replicas", redis_wait_replicas, 0, 64),
+	{ "stun-uris", K_URIS, offsetof(struct config, stun_uris), 0, 0,
+	    sizeof(((struct config *)0)->stun_uris) },
+	{ "turn-uris", K_URIS, offsetof(struct config, turn_uris), 0, 0,
+	    sizeof(((struct config *)0)->turn_uris) },
+	{ "turn-secret", K_SECRET, offsetof(struct config, turn_secret), 0, 0,
+	    sizeof(((struct config *)0)->turn_secret) },
+	{ "turn-secret-file", K_SECRET_FILE,
+	    offsetof(struct config, turn_secret), 0, 0,
+	    sizeof(((struct config *)0)->turn_secret) },
+	S("turn-ttl", turn_ttl_ms, 60, 7 * DAY),
+	{ "jwt-key", K_JWT_KEY, offsetof(struct config, jwt_key_file), 0, 0,
+	    sizeof(((struct config *)0)->jwt_key_file) },
+	STR("jwt-claim", jwt_claim),
+	STR("jwt-issuer", jwt_issuer),
+	STR("jwt-audience", jwt_audience),
+	B("jwt-required", jwt_required),
+	B("rooms-require-jwt", rooms_require_jwt),
+	S("jwt-leeway", jwt_leeway_ms, 0, 3600),
 };
 
 void
@@ -106,6 +132,7 @@ config_defaults(struct config *c)
 	c->default_wait_ms = 25 * 1000;
 	c->max_wait_ms = 60 * 1000;
 	c->max_batch = 32;
+	c->turn_ttl_ms = 3600 * 1000;
 	c->inbox_timeout_ms = 60 * 1000;
 	c->message_timeout_ms = 60 * 1000;
 	c->max_message_size = 64 * 1024;
@@ -136,6 +163,8 @@ config_defaults(struct config *c)
 	c->store = STORE_KIND_MEMORY;
 	strcpy(c->redis_url, "redis://127.0.0.1:6379/0");
 	c->lease_timeout_ms = 10 * 1000;
+	strcpy(c->jwt_claim, "sub");
+	c->jwt_leeway_ms = 30 * 1000;
 }
 
 int
@@ -256,6 +285,8 @@ void
 config_free(struct config *c)
 {
 	free_origins(c);
+	jwt_key_free(c->jwt_key);
+	c->jwt_key = NULL;
 }
 
 static void
@@ -275,6 +306,75 @@ report(config_error_fn *err, void *arg, const char *where, const char *fmt,
 	vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
 	va_end(ap);
 	err(arg, msg);
+}
+
+/*
+ * stun-uris, turn-uris: URIs separated by blanks, each of the scheme the
+ * keyword names, with or without the s of TLS (RFC 7064, RFC 7065).
+ */
+static int
+set_uris(const struct keyword *k, char *field, const char *where,
+    const char *value, config_error_fn *err, void *arg)
+{
+	const char *scheme = k->name[0] == 's' ? "stun" : "turn", *p = value;
+	size_t n, len = strlen(scheme);
+
+	if (strlen(value) >= k->size) {
+		report(err, arg, where, "%s: longer than %zu bytes", k->name,
+		    k->size - 1);
+		return -1;
+	}
+	while (*(p += strspn(p, " \t")) != '\0') {
+		n = strcspn(p, " \t");
+		if (strncmp(p, scheme, len) != 0 ||
+		    (p[len] != ':' && (p[len] != 's' || p[len + 1] != ':')) ||
+		    n <= len + 1 + (p[len] == 's')) {
+			report(err, arg, where, "%s: `%.*s' is not a %s: or "
+			    "%ss: URI", k->name, (int)n, p, scheme, scheme);
+			return -1;
+		}
+		p += n;
+	}
+	strcpy(field, value);
+	return 0;
+}
+
+/*
+ * turn-secret-file: the secret is the file's first line, without its
+ * newline, so that it need not stand in the configuration.
+ */
+static int
+read_secret(const struct keyword *k, char *field, const char *where,
+    const char *path, config_error_fn *err, void *arg)
+{
+	char buf[1025];
+	size_t n;
+	FILE *f;
+
+	if (path[0] != '/') {
+		report(err, arg, where, "%s: `%s' is not an absolute path",
+		    k->name, path);
+		return -1;
+	}
+	if ((f = fopen(path, "r")) == NULL) {
+		report(err, arg, where, "%s: %s: %s", k->name, path,
+		    strerror(errno));
+		return -1;
+	}
+	if (fgets(buf, sizeof(buf), f) == NULL)
+		buf[0] = '\0';
+	fclose(f);
+	n = strcspn(buf, "\r\n");
+	buf[n] = '\0';
+	if (n == 0 || n >= k->size) {
+		report(err, arg, where, "%s: %s: the first line must hold 1 "
+		    "to %zu bytes", k->name, path, k->size - 1);
+		wipe(buf, sizeof(buf));
+		return -1;
+	}
+	memcpy(field, buf, n + 1);
+	wipe(buf, sizeof(buf));
+	return 0;
 }
 
 static int
@@ -557,6 +657,55 @@ config_set(struct config *c, const char *where, const char *keyword,
 		}
 		strcpy(field, value);
 		return 0;
+	case K_URIS:
+		return set_uris(k, field, where, value, err, arg);
+	case K_SECRET:
+		if (*value == '\0' || strlen(value) >= k->size) {
+			report(err, arg, where, "%s: 1 to %zu bytes", keyword,
+			    k->size - 1);
+			return -1;
+		}
+		strcpy(field, value);
+		return 0;
+	case K_JWT_KEY: {
+		struct jwt_key *key;
+		char why[1400];
+
+		if (value[0] != '/' || strlen(value) >= k->size) {
+			report(err, arg, where, "jwt-key: `%s' is not an absolute "
+			    "path of at most %zu bytes", value, k->size - 1);
+			return -1;
+		}
+		if ((key = jwt_key_load(value, why, sizeof(why))) == NULL) {
+			report(err, arg, where, "jwt-key: %s", why);
+			return -1;
+		}
+		jwt_key_free(c->jwt_key);
+		c->jwt_key = key;
+		strcpy(field, value);
+		return 0;
+	}
+	case K_STRING:
+		if (strlen(value) >= k->size) {
+			report(err, arg, where, "%s: longer than %zu bytes",
+			    keyword, k->size - 1);
+			return -1;
+		}
+		strcpy(field, value);
+		return 0;
+	case K_SECRET_FILE:
+		return read_secret(k, field, where, value, err, arg);
+	case K_BOOL:
+		if (strcmp(value, "yes") == 0)
+			*(bool *)(void *)field = true;
+		else if (strcmp(value, "no") == 0)
+			*(bool *)(void *)field = false;
+		else {
+			report(err, arg, where, "%s: `%s' is not `yes' or `no'",
+			    keyword, value);
+			return -1;
+		}
+		return 0;
 	case K_ORIGINS:
 		return set_origins(c, where, value, err, arg);
 	case K_PROXIES:
@@ -707,12 +856,22 @@ config_check(const struct config *c, const char *name, config_error_fn *err,
 		    "times argon2-parallelism (RFC 9106)");
 		errors++;
 	}
+	if (c->turn_uris[0] != '\0' && c->turn_secret[0] == '\0') {
+		report(err, arg, name, "turn-uris needs turn-secret or "
+		    "turn-secret-file: TURN servers want credentials");
+		errors++;
+	}
 	if ((c->tls_cert[0] == '\0') != (c->tls_key[0] == '\0')) {
 		report(err, arg, name, "tls-cert and tls-key go together");
 		errors++;
 	}
 	if (c->max_inbox_bytes > c->max_memory) {
 		report(err, arg, name, "max-inbox-bytes exceeds max-memory");
+		errors++;
+	}
+	if (c->jwt_key == NULL && (c->jwt_required || c->rooms_require_jwt)) {
+		report(err, arg, name, "%s needs jwt-key", c->jwt_required ?
+		    "jwt-required" : "rooms-require-jwt");
 		errors++;
 	}
 	if (c->room_timeout_ms > c->room_max_timeout_ms) {

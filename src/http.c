@@ -82,7 +82,7 @@ static pthread_mutex_t conn_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct conn *conn_head, *conn_tail; /* by deadline */
 static atomic_uint open_conns; /* against connection-limit */
 
-static const struct config *cfg;
+static _Atomic(const struct config *) cfg; /* swapped by a reload */
 static struct store *store;
 static struct api_context api_ctx; /* what requests get as r->ctx */
 static struct peers *peers;
@@ -191,6 +191,8 @@ route_allow(enum route route)
 		return "GET, DELETE, OPTIONS";
 	case ROUTE_ROOM_MEMBER:
 		return "DELETE, OPTIONS";
+	case ROUTE_ICE:
+		return "GET, OPTIONS";
 	default:
 		return "GET";
 	}
@@ -273,8 +275,16 @@ http_error(struct request *r, unsigned status, const char *code,
 	    "application/json");
 	switch (status) {
 	case 401:
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
-		    "Basic realm=\"inboxd\", charset=\"UTF-8\"");
+		if (!cfg->jwt_required)
+			MHD_add_response_header(resp,
+			    MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+			    "Basic realm=\"inboxd\", charset=\"UTF-8\"");
+		/* RFC 6750 section 3: a challenge per scheme accepted. */
+		if (cfg->jwt_key != NULL)
+			MHD_add_response_header(resp,
+			    MHD_HTTP_HEADER_WWW_AUTHENTICATE, r->invalid_token ?
+			    "Bearer realm=\"inboxd\", error=\"invalid_token\"" :
+			    "Bearer realm=\"inboxd\"");
 		break;
 	case 405:
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
@@ -1102,7 +1112,7 @@ http_start(const struct config *c, struct store *s, struct peers *p)
 	cfg = c;
 	store = s;
 	peers = p;
-	api_ctx.cfg = c;
+	atomic_init(&api_ctx.cfg, c);
 	api_ctx.store = s;
 	api_ctx.peers = p;
 	if (listen_unix) {
@@ -1165,6 +1175,13 @@ http_start(const struct config *c, struct store *s, struct peers *p)
 		unix_remove();
 	}
 	return d;
+}
+
+void
+http_reconfigure(const struct config *c)
+{
+	atomic_store(&cfg, c);
+	atomic_store(&api_ctx.cfg, c);
 }
 
 unsigned

@@ -96,6 +96,62 @@ add_string_or_null(cJSON *o, const char *key, const char *v)
 	    cJSON_AddNullToObject(o, key)) != NULL;
 }
 
+static bool push(cJSON *a, const char *v);
+
+/* An RTCIceServer of the blank-separated uris, added to a unless empty;
+ * returns it (or a, for none), NULL when memory ran out. */
+static cJSON *
+add_ice_server(cJSON *a, const char *uris)
+{
+	cJSON *o, *list;
+	char buf[1024];
+	size_t n;
+
+	if (*(uris += strspn(uris, " \t")) == '\0')
+		return a;
+	if ((o = cJSON_CreateObject()) == NULL)
+		return NULL;
+	cJSON_AddItemToArray(a, o);
+	if ((list = cJSON_AddArrayToObject(o, "urls")) == NULL)
+		return NULL;
+	for (; *uris != '\0'; uris += strspn(uris, " \t")) {
+		n = strcspn(uris, " \t");
+		if (n >= sizeof(buf))
+			return NULL;
+		memcpy(buf, uris, n);
+		buf[n] = '\0';
+		uris += n;
+		if (!push(list, buf))
+			return NULL;
+	}
+	return o;
+}
+
+char *
+json_ice(const char *stun, const char *turn, const char *user,
+    const char *credential, uint64_t ttl_s)
+{
+	cJSON *o = cJSON_CreateObject(), *a, *t;
+
+	if (o == NULL || (a = cJSON_AddArrayToObject(o, "iceServers")) == NULL ||
+	    add_ice_server(a, stun) == NULL)
+		goto fail;
+	if (user != NULL) {
+		if ((t = add_ice_server(a, turn)) == NULL)
+			goto fail;
+		if (t != a && (cJSON_AddStringToObject(t, "username", user) ==
+		    NULL || cJSON_AddStringToObject(t, "credential",
+		    credential) == NULL))
+			goto fail;
+	}
+	if (cJSON_AddNumberToObject(o, "ttl", (double)ttl_s) == NULL)
+		goto fail;
+	return finish(o);
+fail:
+	cJSON_Delete(o);
+	return NULL;
+}
+
 char *
 json_batch(const struct message *m, size_t *len)
 {
@@ -424,4 +480,29 @@ json_room_event(const struct room_news *n, size_t *len)
 	if ((s = finish(o)) != NULL)
 		*len = strlen(s);
 	return s;
+}
+
+int
+json_names(const char *text, const char *want)
+{
+	cJSON *v = cJSON_Parse(text), *e;
+	int ret = -1;
+
+	if (v == NULL)
+		return -1;
+	if (cJSON_IsString(v))
+		ret = strcmp(v->valuestring, want) == 0;
+	else if (cJSON_IsArray(v)) {
+		ret = 0;
+		cJSON_ArrayForEach(e, v) {
+			if (!cJSON_IsString(e)) {
+				ret = -1;
+				break;
+			}
+			if (strcmp(e->valuestring, want) == 0)
+				ret = 1;
+		}
+	}
+	cJSON_Delete(v);
+	return ret;
 }

@@ -38,6 +38,35 @@
 #define FAILURE_WINDOW_MS 60000
 #define PEER_MAX_ENTRIES 65536 /* addresses with failures tracked at once */
 #define SHUTDOWN_GRACE_MS 10000
+#define RETIRE_MS 60000 /* a replaced configuration is freed after it */
+
+/* The settings a reload cannot change: read when the process starts. */
+#define FIELD(f, kw) { kw, offsetof(struct config, f), \
+	sizeof(((struct config *)0)->f) }
+static const struct {
+	const char *keyword;
+	size_t offset, size;
+} fixed[] = {
+	FIELD(listen, "listen"), FIELD(threads, "threads"),
+	FIELD(connection_limit, "connection-limit"),
+	FIELD(tls_cert, "tls-cert"), FIELD(tls_key, "tls-key"),
+	FIELD(store, "store"), FIELD(redis_url, "redis-url"),
+	FIELD(redis_password, "redis-password"), FIELD(node_id, "node-id"),
+	FIELD(lease_timeout_ms, "lease-timeout"),
+	FIELD(redis_wait_replicas, "redis-wait-replicas"),
+	FIELD(argon2_time_cost, "argon2-time-cost"),
+	FIELD(argon2_memory_kib, "argon2-memory-kib"),
+	FIELD(argon2_parallelism, "argon2-parallelism"),
+	FIELD(argon2_max_concurrent, "argon2-max-concurrent"),
+	FIELD(log_file, "log-file"), FIELD(log_format, "log-format"),
+};
+
+/* A configuration a reload replaced, freed RETIRE_MS later. */
+struct retired {
+	struct config *cfg;
+	uint64_t at_ms;
+	struct retired *next;
+};
 
 /* The Redis store heard that an address is over its failures. */
 static void
@@ -58,6 +87,111 @@ print_error(void *arg, const char *msg)
 {
 	(void)arg;
 	fprintf(stderr, "%s\n", msg);
+}
+
+static void
+log_error(void *arg, const char *msg)
+{
+	(void)arg;
+	log_warn("reload: %s", msg);
+}
+
+/* The store's limits from the configuration. */
+static void
+store_limits_of(const struct config *c, struct store_limits *lim)
+{
+	lim->inbox_timeout_ms = c->inbox_timeout_ms;
+	lim->message_timeout_ms = c->message_timeout_ms;
+	lim->max_messages = c->max_messages;
+	lim->max_inbox_bytes = c->max_inbox_bytes;
+	lim->max_inboxes = c->max_inboxes;
+	lim->max_memory = c->max_memory;
+	lim->max_rooms = c->max_rooms;
+	lim->max_room_members = c->max_room_members;
+	lim->max_rooms_per_inbox = c->max_rooms_per_inbox;
+}
+
+/*
+ * SIGHUP: read file again (and -l's listen over it).  A file with errors
+ * is refused whole, each error logged with its FILE:LINE; else what
+ * changed takes effect at once, but the keywords of fixed[], which keep
+ * their running values and are named in the log.  The replaced settings
+ * go on *retired, for requests that may still read them.  Returns the
+ * settings in force.
+ */
+static struct config *
+reload(struct config *cur, const char *file, const char *listen,
+    struct store *store, struct peers *peers, struct retired **retired)
+{
+	struct store_limits lim;
+	struct config *next;
+	struct retired *rt;
+	int errors = 0;
+	size_t i;
+
+	if (file == NULL) {
+		log_info("reload: no configuration file, nothing to read");
+		return cur;
+	}
+	if ((next = malloc(sizeof(*next))) == NULL ||
+	    (rt = malloc(sizeof(*rt))) == NULL) {
+		free(next);
+		log_warn("reload: out of memory; the running settings stay");
+		return cur;
+	}
+	config_defaults(next);
+	errors += config_load(next, file, log_error, NULL);
+	if (listen != NULL &&
+	    config_set(next, "-l", "listen", listen, log_error, NULL) == -1)
+		errors++;
+	errors += config_check(next, file, log_error, NULL);
+	if (errors > 0) {
+		log_warn("reload: %d error%s in %s; the running settings stay",
+		    errors, errors == 1 ? "" : "s", file);
+		config_free(next);
+		free(next);
+		free(rt);
+		return cur;
+	}
+	for (i = 0; i < nitems(fixed); i++) {
+		char *a = (char *)cur + fixed[i].offset;
+		char *b = (char *)next + fixed[i].offset;
+
+		if (memcmp(a, b, fixed[i].size) != 0) {
+			log_warn("reload: %s changed, which takes a restart: "
+			    "kept as it was", fixed[i].keyword);
+			memcpy(b, a, fixed[i].size);
+		}
+	}
+	store_limits_of(next, &lim);
+	store_set_limits(store, &lim);
+	peers_set_limits(peers, next->per_ip_connection_limit,
+	    next->auth_failures_per_minute);
+	auth_set_min_password_length(next->min_password_length);
+	http_reconfigure(next);
+	rt->cfg = cur;
+	rt->at_ms = now_ms();
+	rt->next = *retired;
+	*retired = rt;
+	log_info("reload: %s read, its settings in force", file);
+	return next;
+}
+
+/* Free the replaced configurations older than RETIRE_MS (or all). */
+static void
+free_retired(struct retired **retired, bool all)
+{
+	struct retired **pp = retired, *rt;
+
+	while ((rt = *pp) != NULL) {
+		if (all || rt->at_ms + RETIRE_MS <= now_ms()) {
+			*pp = rt->next;
+			config_free(rt->cfg);
+			free(rt->cfg);
+			free(rt);
+		} else
+			pp = &rt->next;
+	}
 }
 
 /* Raise the open-file limit to its hard limit: one descriptor a peer. */
@@ -104,7 +238,9 @@ detach(void)
 int
 main(int argc, char *argv[])
 {
-	struct config cfg;
+	struct config *cfg;
+	struct retired *retired = NULL;
+	char *path = NULL;
 	const char *file = NULL, *listen = NULL;
 	int ch, foreground = 0, test_only = 0, errors = 0;
 	struct auth_params ap;
@@ -148,19 +284,22 @@ main(int argc, char *argv[])
 		return 1;
 	}
 
-	config_defaults(&cfg);
+	if ((cfg = malloc(sizeof(*cfg))) == NULL)
+		fatal("out of memory");
+	config_defaults(cfg);
 	if (file != NULL)
-		errors += config_load(&cfg, file, print_error, NULL);
+		errors += config_load(cfg, file, print_error, NULL);
 	else if (access(INBOXD_CONF, F_OK) == 0)
-		errors += config_load(&cfg, file = INBOXD_CONF, print_error,
+		errors += config_load(cfg, file = INBOXD_CONF, print_error,
 		    NULL);
 	if (listen != NULL &&
-	    config_set(&cfg, "-l", "listen", listen, print_error, NULL) == -1)
+	    config_set(cfg, "-l", "listen", listen, print_error, NULL) == -1)
 		errors++;
-	errors += config_check(&cfg, file != NULL ? file : "inboxd",
+	errors += config_check(cfg, file != NULL ? file : "inboxd",
 	    print_error, NULL);
 	if (errors > 0 || test_only) {
-		config_free(&cfg);
+		config_free(cfg);
+		free(cfg);
 		if (errors == 0) {
 			printf("configuration OK\n");
 			return 0;
@@ -170,27 +309,30 @@ main(int argc, char *argv[])
 		return 1;
 	}
 
+	/* Read again by a reload, after detach has gone to /. */
+	if (file != NULL && (path = realpath(file, NULL)) == NULL)
+		fatal("%s: %s", file, strerror(errno));
 	/* What can fail is tried while errors still reach the terminal. */
-	if (cfg.log_file[0] != '\0' &&
-	    log_open(LOG_TO_FILE, cfg.log_file, cfg.log_format) == -1)
-		fatal("log-file %s: %s", cfg.log_file, strerror(errno));
-	if (cfg.log_file[0] == '\0')
-		log_open(LOG_TO_STDERR, NULL, cfg.log_format);
-	if (http_listen(&cfg) == -1)
-		fatal("cannot listen on %s", cfg.listen);
-	rp.url = cfg.redis_url;
-	rp.password = cfg.redis_password;
-	rp.wait_replicas = cfg.redis_wait_replicas;
-	rp.node_id = cfg.node_id;
-	rp.lease_timeout_ms = cfg.lease_timeout_ms;
+	if (cfg->log_file[0] != '\0' &&
+	    log_open(LOG_TO_FILE, cfg->log_file, cfg->log_format) == -1)
+		fatal("log-file %s: %s", cfg->log_file, strerror(errno));
+	if (cfg->log_file[0] == '\0')
+		log_open(LOG_TO_STDERR, NULL, cfg->log_format);
+	if (http_listen(cfg) == -1)
+		fatal("cannot listen on %s", cfg->listen);
+	rp.url = cfg->redis_url;
+	rp.password = cfg->redis_password;
+	rp.wait_replicas = cfg->redis_wait_replicas;
+	rp.node_id = cfg->node_id;
+	rp.lease_timeout_ms = cfg->lease_timeout_ms;
 	/* A node does not start without its Redis (systemd restarts it). */
-	if (cfg.store == STORE_KIND_REDIS &&
+	if (cfg->store == STORE_KIND_REDIS &&
 	    redis_probe(&rp, why, sizeof(why)) == -1)
 		fatal("store redis: %s", why);
 	if (!foreground) {
 		detach();
-		if (cfg.log_file[0] == '\0')
-			log_open(LOG_TO_SYSLOG, NULL, cfg.log_format);
+		if (cfg->log_file[0] == '\0')
+			log_open(LOG_TO_SYSLOG, NULL, cfg->log_format);
 	}
 
 	signal(SIGPIPE, SIG_IGN);
@@ -203,25 +345,17 @@ main(int argc, char *argv[])
 	raise_nofile();
 
 	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	ap.time_cost = cfg.argon2_time_cost;
-	ap.memory_kib = cfg.argon2_memory_kib;
-	ap.parallelism = cfg.argon2_parallelism;
-	ap.max_concurrent = cfg.argon2_max_concurrent ? cfg.argon2_max_concurrent
+	ap.time_cost = cfg->argon2_time_cost;
+	ap.memory_kib = cfg->argon2_memory_kib;
+	ap.parallelism = cfg->argon2_parallelism;
+	ap.max_concurrent = cfg->argon2_max_concurrent ? cfg->argon2_max_concurrent
 	    : (ncpu > 0 ? (unsigned)ncpu : 1);
-	ap.min_password_length = cfg.min_password_length;
+	ap.min_password_length = cfg->min_password_length;
 	if (auth_init(&ap) == -1)
 		fatal("starting the hashing threads: %s", strerror(errno));
 
-	lim.inbox_timeout_ms = cfg.inbox_timeout_ms;
-	lim.message_timeout_ms = cfg.message_timeout_ms;
-	lim.max_messages = cfg.max_messages;
-	lim.max_inbox_bytes = cfg.max_inbox_bytes;
-	lim.max_inboxes = cfg.max_inboxes;
-	lim.max_memory = cfg.max_memory;
-	lim.max_rooms = cfg.max_rooms;
-	lim.max_room_members = cfg.max_room_members;
-	lim.max_rooms_per_inbox = cfg.max_rooms_per_inbox;
-	if (cfg.store == STORE_KIND_REDIS) {
+	store_limits_of(cfg, &lim);
+	if (cfg->store == STORE_KIND_REDIS) {
 		if ((store = redis_store_new(&lim, &waiter_ops, &rp, now_ms(),
 		    TICK_MS, why, sizeof(why))) == NULL)
 			fatal("store redis: %s", why);
@@ -230,23 +364,23 @@ main(int argc, char *argv[])
 		fatal("creating the store: out of memory");
 	store_set_renderer(store, json_room_event);
 
-	pl.connections = cfg.per_ip_connection_limit;
-	pl.failures = cfg.auth_failures_per_minute;
+	pl.connections = cfg->per_ip_connection_limit;
+	pl.failures = cfg->auth_failures_per_minute;
 	pl.window_ms = FAILURE_WINDOW_MS;
 	pl.max_entries = PEER_MAX_ENTRIES;
 	if ((peers = peers_new(&pl, now_ms(), TICK_MS)) == NULL)
 		fatal("creating the address table: out of memory");
-	if (cfg.store == STORE_KIND_REDIS) {
+	if (cfg->store == STORE_KIND_REDIS) {
 		/* Guesses spread over the nodes count as on one. */
 		peers_share(peers, redis_share_failure, store);
 		peers_peek(peers, redis_peek_failures);
 		redis_store_on_block(store, pl.failures, learn_block, peers);
 	}
 
-	if ((d = http_start(&cfg, store, peers)) == NULL)
-		fatal("cannot serve on %s", cfg.listen);
+	if ((d = http_start(cfg, store, peers)) == NULL)
+		fatal("cannot serve on %s", cfg->listen);
 	log_info("inboxd %s listening on %s port %u", INBOXD_VERSION,
-	    cfg.listen, http_port(d));
+	    cfg->listen, http_port(d));
 
 	for (;;) {
 		struct timespec tick = { 0, TICK_MS * 1000 * 1000 };
@@ -256,8 +390,13 @@ main(int argc, char *argv[])
 			log_info("signal %d: stopping", sig);
 			break;
 		}
-		if (sig == SIGHUP && log_reopen() == -1)
-			log_warn("reopening the log: %s", strerror(errno));
+		if (sig == SIGHUP) {
+			if (log_reopen() == -1)
+				log_warn("reopening the log: %s",
+				    strerror(errno));
+			cfg = reload(cfg, path, listen, store, peers, &retired);
+		}
+		free_retired(&retired, false);
 		store_expire(store, now_ms());
 		peers_expire(peers, now_ms());
 		http_tick(now_ms());
@@ -271,7 +410,10 @@ main(int argc, char *argv[])
 	log_flush();
 	store_free(store);
 	peers_free(peers);
-	config_free(&cfg);
+	free_retired(&retired, true);
+	config_free(cfg);
+	free(cfg);
+	free(path);
 	log_info("stopped after %llu Argon2id hashes",
 	    (unsigned long long)atomic_load(&metrics.argon2_hashes));
 	return 0;

@@ -123,11 +123,14 @@ metrics_render(const struct store_stats *st, const struct peer_stats *ps,
 	    "Cluster mode: walks over every inbox in Redis that made the "
 	    "inbox, message and byte gauges.", st->gauge_walks);
 	series(&t, "inboxd_auth_failures_total", "counter",
-	    "Wrong passwords and room secrets, and unknown PINs.",
+	    "Wrong passwords, refused Bearer tokens, wrong room secrets "
+	    "and unknown PINs.",
 	    LOAD(auth_failures));
 	series(&t, "inboxd_rate_limited_requests_total", "counter",
 	    "Requests answered 429 after auth-failures-per-minute.",
 	    LOAD(rate_limited));
+	series(&t, "inboxd_ice_credentials_total", "counter",
+	    "TURN credentials handed out by GET /ice.", LOAD(ice_credentials));
 	series(&t, "inboxd_argon2_hashes_total", "counter",
 	    "Argon2id hashes computed (first contacts).", LOAD(argon2_hashes));
 	series(&t, "inboxd_held_hangups_total", "counter",

@@ -2,6 +2,7 @@
  * peer.c - per-address connection counts and failure windows.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,7 +23,9 @@ struct peer {
 
 struct peers {
 	pthread_mutex_t lock;
-	struct peer_limits lim;
+	struct peer_limits lim;  /* but for the two below */
+	atomic_uint connections; /* lim's, changed by peers_set_limits */
+	atomic_uint failures;
 	uint8_t hash_key[16];
 	struct peer **bucket;
 	size_t nbuckets;
@@ -62,8 +65,17 @@ peers_new(const struct peer_limits *lim, uint64_t now_ms, uint64_t tick_ms)
 	}
 	p->nbuckets = BUCKETS;
 	p->lim = *lim;
+	atomic_init(&p->connections, lim->connections);
+	atomic_init(&p->failures, lim->failures);
 	timer_wheel_init(&p->wheel, tick_ms, now_ms);
 	return p;
+}
+
+void
+peers_set_limits(struct peers *p, unsigned connections, unsigned failures)
+{
+	atomic_store(&p->connections, connections);
+	atomic_store(&p->failures, failures);
 }
 
 void
@@ -149,11 +161,11 @@ peers_may_connect(struct peers *p, const struct addr *a)
 	struct peer *e;
 	bool ok;
 
-	if (p->lim.connections == 0)
+	if (atomic_load(&p->connections) == 0)
 		return true;
 	pthread_mutex_lock(&p->lock);
 	e = do_find(p, &k, (uint32_t)siphash24(p->hash_key, &k, sizeof(k)));
-	ok = e == NULL || e->conns < p->lim.connections;
+	ok = e == NULL || e->conns < atomic_load(&p->connections);
 	pthread_mutex_unlock(&p->lock);
 	return ok;
 }
@@ -193,13 +205,13 @@ peers_blocked(struct peers *p, const struct addr *a, uint64_t now_ms,
 	long long n;
 	void *arg;
 
-	if (p->lim.failures == 0)
+	if (atomic_load(&p->failures) == 0)
 		return false;
 	pthread_mutex_lock(&p->lock);
 	e = do_find(p, &k, (uint32_t)siphash24(p->hash_key, &k, sizeof(k)));
 	if (e != NULL && timer_pending(&e->timer) &&
 	    timer_expires(&e->timer) > now_ms) {
-		if (e->failures >= p->lim.failures) {
+		if (e->failures >= atomic_load(&p->failures)) {
 			blocked = true;
 			if (retry_ms != NULL)
 				*retry_ms = timer_expires(&e->timer) - now_ms;
@@ -210,7 +222,7 @@ peers_blocked(struct peers *p, const struct addr *a, uint64_t now_ms,
 	arg = p->share_arg;
 	pthread_mutex_unlock(&p->lock);
 	if (blocked || !ask || peek == NULL ||
-	    (n = peek(arg, &k, &left)) < (long long)p->lim.failures ||
+	    (n = peek(arg, &k, &left)) < (long long)atomic_load(&p->failures) ||
 	    left == 0)
 		return blocked;
 	/* Reached through other nodes: hold it here from now on. */
@@ -245,7 +257,7 @@ peers_learn(struct peers *p, const struct addr *key, unsigned failures,
 	struct addr k = key_of(key);
 	struct peer *e;
 
-	if (p->lim.failures == 0 || left_ms == 0)
+	if (atomic_load(&p->failures) == 0 || left_ms == 0)
 		return;
 	pthread_mutex_lock(&p->lock);
 	e = do_find(p, &k, (uint32_t)siphash24(p->hash_key, &k, sizeof(k)));
@@ -276,7 +288,7 @@ peers_fail(struct peers *p, const struct addr *a, uint64_t now_ms)
 	long long n;
 	struct peer *e;
 
-	if (p->lim.failures == 0)
+	if (atomic_load(&p->failures) == 0)
 		return;
 	pthread_mutex_lock(&p->lock);
 	share = p->share;

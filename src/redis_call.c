@@ -69,11 +69,13 @@ redis_call_tag(const char *name, char *buf, size_t size)
 static void
 call_common(struct store *s, struct call *c)
 {
+	char (*common)[NODE_NAME_MAX + 1] =
+	    s->common[atomic_load(&s->common_in_use)];
 	int i;
 
 	for (i = 0; i < COMMON_ARGS; i++) {
-		c->argv[c->nkeys + i] = s->common[i];
-		c->len[c->nkeys + i] = strlen(s->common[i]);
+		c->argv[c->nkeys + i] = common[i];
+		c->len[c->nkeys + i] = strlen(common[i]);
 	}
 	/* ARGV[10]: whether events are rendered, which may change. */
 	c->argv[c->nkeys + 9] = atomic_load(&s->render) ? "1" : "0";

@@ -207,8 +207,14 @@ struct store {
 	atomic_uint_fast64_t clock_ms;
 	uint64_t beat_held; /* nheld as the last heartbeat said */
 	struct link_batch *batch;
-	/* ARGV[1..11] of every script. */
-	char common[COMMON_ARGS][NODE_NAME_MAX + 1];
+	/*
+	 * ARGV[1..11] of every script, twice: a reload writes the copy not
+	 * in use, then switches (calls read the one in use while they
+	 * format their command).
+	 */
+	char common[2][COMMON_ARGS][NODE_NAME_MAX + 1];
+	atomic_uint common_in_use;
+	uint64_t lease_timeout_ms; /* ARGV[5], fixed */
 	atomic_bool render;
 	unsigned fail_limit;      /* auth-failures-per-minute, or 0 */
 	redis_learn_fn *learn;    /* told of an address over it */

@@ -517,6 +517,43 @@ redis_node_set_renderer(struct store *s, room_render_fn render)
 	atomic_store(&s->render, render != NULL);
 }
 
+/* Write the limits into copy k of the scripts' common arguments. */
+static void
+set_common(struct store *s, unsigned k, const struct store_limits *limits)
+{
+	char (*c)[NODE_NAME_MAX + 1] = s->common[k];
+	size_t n = sizeof(c[0]);
+
+	snprintf(c[0], n, "%llu", (unsigned long long)limits->inbox_timeout_ms);
+	snprintf(c[1], n, "%llu",
+	    (unsigned long long)limits->message_timeout_ms);
+	snprintf(c[2], n, "%u", limits->max_messages);
+	snprintf(c[3], n, "%llu", (unsigned long long)limits->max_inbox_bytes);
+	snprintf(c[4], n, "%llu", (unsigned long long)s->lease_timeout_ms);
+	snprintf(c[5], n, "%u", limits->max_inboxes);
+	snprintf(c[6], n, "%u", limits->max_rooms);
+	snprintf(c[7], n, "%u", limits->max_room_members);
+	snprintf(c[8], n, "%u", limits->max_rooms_per_inbox);
+	c[9][0] = '\0'; /* render: set per call */
+	memcpy(c[10], s->common[!k][10], n); /* the node */
+}
+
+/*
+ * A reload's limits: the C side's under the lock, the scripts' through
+ * the copy of their arguments not in use.
+ */
+static void
+redis_node_set_limits(struct store *s, const struct store_limits *limits)
+{
+	unsigned k = !atomic_load(&s->common_in_use);
+
+	pthread_mutex_lock(&s->lock);
+	s->lim = *limits;
+	pthread_mutex_unlock(&s->lock);
+	set_common(s, k, limits);
+	atomic_store(&s->common_in_use, k);
+}
+
 static bool
 redis_node_healthy(struct store *s)
 {
@@ -699,24 +736,8 @@ redis_store_new(const struct store_limits *limits,
 		for (i = 0; i < sizeof(b); i++)
 			snprintf(s->node + 2 * i, 3, "%02x", b[i]);
 	}
-	snprintf(s->common[0], sizeof(s->common[0]), "%llu",
-	    (unsigned long long)limits->inbox_timeout_ms);
-	snprintf(s->common[1], sizeof(s->common[0]), "%llu",
-	    (unsigned long long)limits->message_timeout_ms);
-	snprintf(s->common[2], sizeof(s->common[0]), "%u",
-	    limits->max_messages);
-	snprintf(s->common[3], sizeof(s->common[0]), "%llu",
-	    (unsigned long long)limits->max_inbox_bytes);
-	snprintf(s->common[4], sizeof(s->common[0]), "%llu",
-	    (unsigned long long)p->lease_timeout_ms);
-	snprintf(s->common[5], sizeof(s->common[0]), "%u",
-	    limits->max_inboxes);
-	snprintf(s->common[6], sizeof(s->common[0]), "%u", limits->max_rooms);
-	snprintf(s->common[7], sizeof(s->common[0]), "%u",
-	    limits->max_room_members);
-	snprintf(s->common[8], sizeof(s->common[0]), "%u",
-	    limits->max_rooms_per_inbox);
-	s->common[9][0] = '\0'; /* render: set per call */
+	s->lease_timeout_ms = p->lease_timeout_ms;
+	set_common(s, 0, limits);
 	if ((s->link = link_new(p->url, p->password, redis_node_link_down, s,
 	    why, len)) == NULL || link_setup(s->link, why, len) == -1)
 		goto fail;
@@ -731,7 +752,8 @@ redis_store_new(const struct store_limits *limits,
 	i = strlen(s->node);
 	snprintf(s->node + i, sizeof(s->node) - i, ".%llu",
 	    (unsigned long long)s->node_number);
-	snprintf(s->common[10], sizeof(s->common[0]), "%s", s->node);
+	snprintf(s->common[0][10], sizeof(s->common[0][10]), "%s", s->node);
+	memcpy(s->common[1][10], s->common[0][10], sizeof(s->common[0][10]));
 	if (heartbeat(s) == -1) {
 		snprintf(why, len, "the first heartbeat failed (see above)");
 		goto fail;
@@ -783,4 +805,5 @@ static const struct store_ops redis_store_ops = {
 	.credential = redis_inbox_credential,
 	.admit = redis_inbox_admit,
 	.healthy = redis_node_healthy,
+	.set_limits = redis_node_set_limits,
 };

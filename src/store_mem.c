@@ -981,6 +981,14 @@ mem_healthy(struct store *s)
 	return true;
 }
 
+static void
+mem_set_limits(struct store *s, const struct store_limits *lim)
+{
+	pthread_mutex_lock(&s->lock);
+	s->lim = *lim;
+	pthread_mutex_unlock(&s->lock);
+}
+
 static const struct store_ops memory_store_ops = {
 	.free = mem_free,
 	.login = mem_login,
@@ -1006,4 +1014,5 @@ static const struct store_ops memory_store_ops = {
 	.credential = mem_credential,
 	.admit = mem_admit,
 	.healthy = mem_healthy,
+	.set_limits = mem_set_limits,
 };

@@ -110,6 +110,8 @@ export function page(cfg) {
 		server: '',		/* inboxd, without a final / */
 		iceServers: null,	/* from ?ice=, or null: ask inboxd */
 		loopbackOnly: params.get('candidates') === 'loopback',
+		/* ?policy=relay: connect through TURN only (RTCIceTransportPolicy) */
+		policy: params.get('policy') === 'relay' ? 'relay' : 'all',
 		stopped: false,		/* the page gave up, or is closing */
 	};
 

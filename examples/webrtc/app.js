@@ -17,6 +17,8 @@
  *                         offers at GET /ice, if anything; none is enough
  *                         on one machine or one LAN)
  *   candidates=loopback   send only candidates on 127.0.0.1 (tests)
+ *   policy=relay          connect through a TURN relay only
+ *                         (iceTransportPolicy 'relay')
  *
  * Plain JavaScript, no framework, no build step.  All that talks to
  * inboxd (Basic auth, retries, the receive loop with its batches and
@@ -322,8 +324,11 @@ import * as Page from '../lib/page.js';
 		step('Creating the RTCPeerConnection (' + (servers.length ?
 		    'ICE servers ' + JSON.stringify(servers) :
 		    'no STUN/TURN: host candidates only') +
-		    (page.loopbackOnly ? ', loopback candidates only' : '') + ')');
-		pc = new RTCPeerConnection({ iceServers: servers });
+		    (page.loopbackOnly ? ', loopback candidates only' : '') +
+		    (page.policy === 'relay' ? ', relayed only' : '') + ')');
+		pc = new RTCPeerConnection({ iceServers: servers,
+		    iceTransportPolicy: page.policy });
+		window.inboxdPeerConnection = pc; /* for getStats() in tests */
 		pc.onicecandidate = (ev) => {
 			const c = ev.candidate;
 

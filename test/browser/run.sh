@@ -10,6 +10,9 @@
 #                  (examples/conference)
 #   readme.js      the WebRTC chat of clients/js/README, as it is written
 #                  there, in two pages against inboxd on 127.0.0.1:8080
+#   relay.js       two pages of examples/webrtc connect through a TURN
+#                  relay only, a coturn the test starts, with the
+#                  credentials of inboxd's GET /ice
 # What they share (inboxd with a config, examples/ served from another
 # origin, Chromium and its flags, the deadline, screenshots) is lib.js.
 #
@@ -82,7 +85,7 @@ limit=$((90 + 30 * (runs - 1)))
 
 mkdir -p "$here/out"
 tests=("$@")
-[ ${#tests[@]} -gt 0 ] || tests=(webrtc.js conference.js readme.js)
+[ ${#tests[@]} -gt 0 ] || tests=(webrtc.js conference.js readme.js relay.js)
 failed=0
 for t in "${tests[@]}"; do
 	t=$(basename "$t")

@@ -1,6 +1,6 @@
 /*
  * check_addr.c - addresses, CIDR ranges, X-Forwarded-For, and the request
- * field checks (wait=, Content-Type, X-PIN).
+ * field checks (wait=, max=, ack=, Content-Type, X-PIN).
  */
 #include <check.h>
 #include <stdlib.h>
@@ -144,6 +144,65 @@ START_TEST(test_wait_is_a_whole_number_clamped_to_max)
 }
 END_TEST
 
+START_TEST(test_max_is_a_whole_number_of_at_least_1_clamped_to_max_batch)
+{
+	static const char *const bad[] = { "0", "00", "", "-1", "+1", "1.5",
+		" 1", "1 ", "x", "2x", "0x10", "1e3", "\xd9\xa1" };
+	unsigned n;
+	size_t i;
+
+	ck_assert_int_eq(field_max("1", 32, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_int_eq(field_max("32", 32, &n), 0);
+	ck_assert_uint_eq(n, 32);
+	ck_assert_int_eq(field_max("33", 32, &n), 0);
+	ck_assert_uint_eq(n, 32);
+	ck_assert_int_eq(field_max("007", 32, &n), 0);
+	ck_assert_uint_eq(n, 7);
+	ck_assert_int_eq(field_max("99999999999999999999999999", 32, &n), 0);
+	ck_assert_uint_eq(n, 32);
+	ck_assert_int_eq(field_max("1024", 1024, &n), 0);
+	ck_assert_uint_eq(n, 1024);
+	ck_assert_int_eq(field_max("5", 1, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		n = 77;
+		ck_assert_msg(field_max(bad[i], 32, &n) == -1,
+		    "max=\"%s\" accepted", bad[i]);
+		ck_assert_uint_eq(n, 77);
+	}
+	ck_assert_int_eq(field_max(NULL, 32, &n), -1);
+}
+END_TEST
+
+START_TEST(test_ack_is_a_decimal_id_that_fits_64_bits)
+{
+	static const char *const bad[] = { "", "-1", "+1", "1.5", " 1", "1 ",
+		"x", "0x10", "1e3", "18446744073709551616",
+		"99999999999999999999999999" };
+	uint64_t id;
+	size_t i;
+
+	ck_assert_int_eq(field_ack("0", &id), 0);
+	ck_assert_uint_eq(id, 0);
+	ck_assert_int_eq(field_ack("1", &id), 0);
+	ck_assert_uint_eq(id, 1);
+	ck_assert_int_eq(field_ack("9007199254740991", &id), 0);
+	ck_assert_uint_eq(id, 9007199254740991ULL);
+	ck_assert_int_eq(field_ack("1796305127028587", &id), 0);
+	ck_assert_uint_eq(id, 1796305127028587ULL);
+	ck_assert_int_eq(field_ack("18446744073709551615", &id), 0);
+	ck_assert_uint_eq(id, UINT64_MAX);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		id = 77;
+		ck_assert_msg(field_ack(bad[i], &id) == -1,
+		    "ack=\"%s\" accepted", bad[i]);
+		ck_assert_uint_eq(id, 77);
+	}
+	ck_assert_int_eq(field_ack(NULL, &id), -1);
+}
+END_TEST
+
 START_TEST(test_content_type_must_fit_a_header)
 {
 	char long_type[300];
@@ -221,6 +280,9 @@ main(void)
 	tcase_add_test(tc, test_cidr_ranges_match_their_members_only);
 	tcase_add_test(tc, test_forwarded_for_is_believed_only_from_trusted_proxies);
 	tcase_add_test(tc, test_wait_is_a_whole_number_clamped_to_max);
+	tcase_add_test(tc,
+	    test_max_is_a_whole_number_of_at_least_1_clamped_to_max_batch);
+	tcase_add_test(tc, test_ack_is_a_decimal_id_that_fits_64_bits);
 	tcase_add_test(tc, test_content_type_must_fit_a_header);
 	tcase_add_test(tc, test_pin_is_exactly_digits_decimal_digits);
 	tcase_add_test(tc,

@@ -95,6 +95,38 @@ START_TEST(test_mac_binds_user_and_password)
 }
 END_TEST
 
+START_TEST(test_bearer_credentials_match_no_password)
+{
+	static const char *const pws[] = { "bearer", "\\0bearer", " bearer",
+	    "bearer\n" };
+	uint8_t bearer[CRED_MAC_BYTES], mac[CRED_MAC_BYTES];
+	struct cred_hash h, h2;
+	size_t i;
+
+	auth_bearer_mac("alice", bearer);
+	auth_bearer_mac("alice", mac);
+	ck_assert_int_eq(memcmp(bearer, mac, sizeof(mac)), 0);
+	auth_bearer_mac("bob", mac);
+	ck_assert_int_ne(memcmp(bearer, mac, sizeof(mac)), 0);
+	/* A Basic password holds no NUL: none gives the Bearer MAC. */
+	for (i = 0; i < sizeof(pws) / sizeof(pws[0]); i++) {
+		auth_mac("alice", pws[i], strlen(pws[i]), mac);
+		ck_assert_int_ne(memcmp(bearer, mac, sizeof(mac)), 0);
+	}
+	/* The user-id holds no NUL either: "alice\0" + "bearer" is out. */
+	auth_mac("alice", "", 0, mac);
+	ck_assert_int_ne(memcmp(bearer, mac, sizeof(mac)), 0);
+	/* The Bearer hash: a fresh salt, and no Argon2id tag is it. */
+	ck_assert_int_eq(auth_bearer_hash(&h), 0);
+	ck_assert_int_eq(auth_bearer_hash(&h2), 0);
+	ck_assert(auth_is_bearer_hash(&h));
+	ck_assert_int_ne(memcmp(h.salt, h2.salt, sizeof(h.salt)), 0);
+	ck_assert_int_eq(auth_hash("pw", 2, &h2), 0);
+	ck_assert(!auth_is_bearer_hash(&h2));
+	ck_assert_int_ne(auth_verify("", 0, &h), 0);
+}
+END_TEST
+
 START_TEST(test_mac_key_differs_per_process_start)
 {
 	uint8_t a[CRED_MAC_BYTES], b[CRED_MAC_BYTES];
@@ -181,6 +213,7 @@ main(void)
 	tcase_add_test(tc, test_password_length_rules);
 	tcase_add_test(tc, test_hash_verifies_only_its_password);
 	tcase_add_test(tc, test_mac_binds_user_and_password);
+	tcase_add_test(tc, test_bearer_credentials_match_no_password);
 	tcase_add_test(tc, test_mac_key_differs_per_process_start);
 	tcase_add_test(tc, test_pool_hashes_every_job_and_wipes_passwords);
 	tcase_add_test(tc, test_stopped_pool_fails_jobs_instead_of_dropping_them);

@@ -6,8 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
 #include "check_run.h"
 #include "config.h"
+#include "jwt.h"
+#include "jwt_keys.h"
 
 static struct config c;
 static char errors[4096];
@@ -392,6 +396,144 @@ START_TEST(test_missing_file_is_one_error)
 }
 END_TEST
 
+/* Write text to a fresh file of a fresh directory; its path (static). */
+static const char *
+key_file(const char *name, const char *text)
+{
+	static char paths[4][300];
+	static unsigned slot;
+	char *p = paths[slot++ % 4], dir[256];
+	FILE *f;
+
+	snprintf(dir, sizeof(dir), "%s/check_config.XXXXXX",
+	    getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(p, 300, "%s/%s", dir, name);
+	f = fopen(p, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(text, f);
+	ck_assert_int_eq(fclose(f), 0);
+	return p;
+}
+
+/* Remove what key_file made. */
+static void
+key_file_remove(const char *path)
+{
+	char dir[300];
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	unlink(path);
+	*strrchr(dir, '/') = '\0';
+	rmdir(dir);
+}
+
+START_TEST(test_jwt_keywords_and_their_defaults)
+{
+	const char *rsa = key_file("rsa.pub", TEST_RSA_PUB);
+	const char *ec = key_file("ec.pub", TEST_EC_PUB);
+	char text[1024];
+
+	ck_assert_ptr_null(c.jwt_key);
+	ck_assert_str_eq(c.jwt_key_file, "");
+	ck_assert_str_eq(c.jwt_claim, "sub");
+	ck_assert_str_eq(c.jwt_issuer, "");
+	ck_assert_str_eq(c.jwt_audience, "");
+	ck_assert(!c.jwt_required);
+	ck_assert(!c.rooms_require_jwt);
+	ck_assert_uint_eq(c.jwt_leeway_ms, 30000);
+	snprintf(text, sizeof(text), "jwt-key %s\njwt-claim email\n"
+	    "jwt-issuer https://idp.example/pool\njwt-audience app 1\n"
+	    "jwt-required yes\nrooms-require-jwt yes\njwt-leeway 0\n", rsa);
+	ck_assert_int_eq(parse(text), 0);
+	ck_assert_msg(nerrors == 0, "%s", errors);
+	ck_assert_ptr_nonnull(c.jwt_key);
+	ck_assert_str_eq(jwt_key_alg(c.jwt_key), "RS256");
+	ck_assert_str_eq(c.jwt_key_file, rsa);
+	ck_assert_str_eq(c.jwt_claim, "email");
+	ck_assert_str_eq(c.jwt_issuer, "https://idp.example/pool");
+	ck_assert_str_eq(c.jwt_audience, "app 1");
+	ck_assert(c.jwt_required);
+	ck_assert(c.rooms_require_jwt);
+	ck_assert_uint_eq(c.jwt_leeway_ms, 0);
+	ck_assert_int_eq(config_check(&c, "test.conf", collect, NULL), 0);
+	/* A later jwt-key replaces the earlier (which is freed). */
+	snprintf(text, sizeof(text), "jwt-key %s\njwt-required no\n"
+	    "jwt-leeway 3600\n", ec);
+	ck_assert_int_eq(parse(text), 0);
+	ck_assert_str_eq(jwt_key_alg(c.jwt_key), "ES256");
+	ck_assert(!c.jwt_required);
+	ck_assert_uint_eq(c.jwt_leeway_ms, 3600 * 1000);
+	key_file_remove(rsa);
+	key_file_remove(ec);
+}
+END_TEST
+
+START_TEST(test_jwt_errors_name_file_and_line)
+{
+	const char *short_secret = key_file("hs",
+	    "0123456789012345678901234567890\n"); /* 31 bytes */
+	const char *priv = key_file("rsa.pem", TEST_RSA_PEM);
+	char text[2048], claim[300];
+
+	memset(claim, 'c', 256);
+	claim[256] = '\0';
+	snprintf(text, sizeof(text),
+	    "jwt-required maybe\n"
+	    "rooms-require-jwt 1\n"
+	    "jwt-leeway 3601\n"
+	    "jwt-key relative/key.pem\n"
+	    "jwt-key /nonexistent/key.pem\n"
+	    "jwt-key %s\n"
+	    "jwt-key %s\n"
+	    "jwt-claim %s\n"
+	    "jwt-leeway -1\n", short_secret, priv, claim);
+	ck_assert_int_eq(parse(text), 9);
+	ck_assert_msg(strstr(errors, "test.conf:1: jwt-required: `maybe' is "
+	    "not `yes' or `no'\n") != NULL, "%s", errors);
+	ck_assert_msg(strstr(errors, "test.conf:2: rooms-require-jwt: `1' is "
+	    "not `yes' or `no'\n") != NULL, "%s", errors);
+	ck_assert_msg(strstr(errors, "test.conf:3: jwt-leeway: `3601' is not "
+	    "a whole number from 0 to 3600 (seconds)\n") != NULL, "%s",
+	    errors);
+	ck_assert_msg(strstr(errors, "test.conf:4: jwt-key: `relative/key.pem'"
+	    " is not an absolute path") != NULL, "%s", errors);
+	ck_assert_msg(strstr(errors, "test.conf:5: jwt-key: /nonexistent/"
+	    "key.pem: No such file or directory\n") != NULL, "%s", errors);
+	ck_assert_msg(strstr(errors, "test.conf:6: jwt-key: ") != NULL &&
+	    strstr(errors, "an HS256 secret of 31 bytes; it takes 32 or more")
+	    != NULL, "%s", errors);
+	ck_assert_msg(strstr(errors, "test.conf:7: jwt-key: ") != NULL &&
+	    strstr(errors, "it holds a private key") != NULL, "%s", errors);
+	ck_assert_msg(strstr(errors, "test.conf:8: jwt-claim: longer than 255 "
+	    "bytes\n") != NULL, "%s", errors);
+	ck_assert_msg(strstr(errors, "test.conf:9: jwt-leeway: ") != NULL,
+	    "%s", errors);
+	/* Nothing was taken from the lines in error. */
+	ck_assert_ptr_null(c.jwt_key);
+	ck_assert(!c.jwt_required);
+	ck_assert_uint_eq(c.jwt_leeway_ms, 30000);
+	ck_assert_str_eq(c.jwt_claim, "sub");
+	key_file_remove(short_secret);
+	key_file_remove(priv);
+}
+END_TEST
+
+START_TEST(test_jwt_required_and_rooms_require_jwt_need_a_key)
+{
+	ck_assert_int_eq(parse("jwt-required yes\n"), 0);
+	ck_assert_int_eq(config_check(&c, "test.conf", collect, NULL), 1);
+	ck_assert_msg(strstr(errors, "test.conf: jwt-required needs jwt-key")
+	    != NULL, "%s", errors);
+	config_free(&c);
+	setup();
+	ck_assert_int_eq(parse("rooms-require-jwt yes\n"), 0);
+	ck_assert_int_eq(config_check(&c, "test.conf", collect, NULL), 1);
+	ck_assert_msg(strstr(errors, "test.conf: rooms-require-jwt needs "
+	    "jwt-key") != NULL, "%s", errors);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -417,6 +559,9 @@ main(void)
 	tcase_add_test(tc, test_room_limits_and_their_bounds);
 	tcase_add_test(tc, test_redis_url_forms);
 	tcase_add_test(tc, test_redis_url_takes_several_seeds);
+	tcase_add_test(tc, test_jwt_keywords_and_their_defaults);
+	tcase_add_test(tc, test_jwt_errors_name_file_and_line);
+	tcase_add_test(tc, test_jwt_required_and_rooms_require_jwt_need_a_key);
 	suite_add_tcase(s, tc);
 	return check_run(s);
 }

@@ -975,6 +975,488 @@ consistent(void)
 	    why);
 }
 
+/* ------------------------------------- max= and ack= (SPEC section 9) */
+
+/* Receive for name into *w (made idle) with w->get as given, wait 0. */
+static enum store_result
+take(const char *name, struct store_waiter *w, unsigned max, bool ack,
+    uint64_t ack_id, uint64_t now)
+{
+	memset(w, 0, sizeof(*w));
+	w->get.max = max;
+	w->get.ack = ack;
+	w->get.ack_id = ack_id;
+	return store_receive(s, name, w, 0, now);
+}
+
+/* w->msg is the chain of the n bodies want[], oldest first, from bob,
+ * with increasing ids (copied to ids, which may be NULL). */
+static void
+chain_is(const struct store_waiter *w, const char *const *want, int n,
+    uint64_t *ids)
+{
+	struct message *m = w->msg;
+	uint64_t last = 0;
+	int i;
+
+	for (i = 0; i < n; i++, m = m->next) {
+		ck_assert_msg(m != NULL, "%d messages handed out, expected %d",
+		    i, n);
+		ck_assert_msg(m->len == strlen(want[i]) &&
+		    memcmp(message_body(m), want[i], m->len) == 0,
+		    "message %d is \"%.*s\", expected \"%s\"", i, (int)m->len,
+		    message_body(m), want[i]);
+		ck_assert_str_eq(message_from(m), "bob");
+		ck_assert_msg(m->id > last, "message %d: id %llu after %llu",
+		    i, (unsigned long long)m->id, (unsigned long long)last);
+		last = m->id;
+		if (ids != NULL)
+			ids[i] = m->id;
+	}
+	ck_assert_msg(m == NULL, "more than the %d messages expected handed "
+	    "out", n);
+}
+
+/* take hands out the n messages want[] (ids to ids), which are then
+ * delivered; the store is consistent before and after. */
+static void
+take_ok(const char *name, unsigned max, bool ack, uint64_t ack_id,
+    uint64_t now, const char *const *want, int n, uint64_t *ids)
+{
+	struct store_waiter w;
+
+	ck_assert_int_eq(take(name, &w, max, ack, ack_id, now), STORE_OK);
+	consistent();
+	chain_is(&w, want, n, ids);
+	store_done(s, &w, true, now);
+	ck_assert_ptr_null(w.msg);
+	consistent();
+}
+
+/* take finds nothing: STORE_EMPTY; the store is consistent. */
+static void
+take_none(const char *name, unsigned max, bool ack, uint64_t ack_id,
+    uint64_t now)
+{
+	struct store_waiter w;
+
+	ck_assert_int_eq(take(name, &w, max, ack, ack_id, now), STORE_EMPTY);
+	ck_assert_ptr_null(w.msg);
+	consistent();
+}
+
+/* A send from bob to alice: the result; the caller's message freed when
+ * the store did not take it. */
+static enum store_result
+send_res(const char *body, uint64_t now)
+{
+	struct message *m = msg("bob", NULL, body);
+	enum store_result r;
+
+	ck_assert_int_eq(store_login(s, "bob", mac_a, now), STORE_OK);
+	if ((r = store_send(s, "alice", m, now)) != STORE_OK)
+		message_free(m);
+	return r;
+}
+
+static const char *const M[] = { "m1", "m2", "m3", "m4", "m5", "m6" };
+
+/* alice and bob, and bob's messages m1 to mN to alice at now. */
+static void
+queue_n(int n, uint64_t now)
+{
+	int i;
+
+	create("alice", now);
+	create("bob", now);
+	for (i = 0; i < n; i++)
+		send_ok("alice", "bob", M[i], now);
+}
+
+START_TEST(test_batch_takes_up_to_max_oldest_first)
+{
+	uint64_t a[3], b[2];
+
+	queue_n(5, 0);
+	take_ok("alice", 3, false, 0, 10, M, 3, a);
+	ck_assert_uint_eq(stats().messages, 2);
+	take_ok("alice", 3, false, 0, 20, M + 3, 2, b);
+	ck_assert_uint_gt(b[0], a[2]);
+	take_none("alice", 3, false, 0, 30);
+	ck_assert_uint_eq(counts().delivered, 5);
+	ck_assert_uint_eq(stats().messages, 0);
+	/* max 0 and 1 are both one message. */
+	send_ok("alice", "bob", "m1", 40);
+	send_ok("alice", "bob", "m2", 40);
+	take_ok("alice", 0, false, 0, 50, M, 1, NULL);
+	take_ok("alice", 1, false, 0, 50, M + 1, 1, NULL);
+	take_none("alice", 0, false, 0, 60);
+}
+END_TEST
+
+START_TEST(test_failed_batch_goes_back_whole_before_later_messages)
+{
+	struct store_waiter w;
+	uint64_t ids[2], back[4];
+
+	queue_n(3, 0);
+	ck_assert_int_eq(take("alice", &w, 2, false, 0, 10), STORE_OK);
+	chain_is(&w, M, 2, ids);
+	send_ok("alice", "bob", "m4", 15);
+	store_done(s, &w, false, 20);
+	consistent();
+	ck_assert_uint_eq(counts().requeued, 2);
+	take_ok("alice", 10, false, 0, 30, M, 4, back);
+	ck_assert_uint_eq(back[0], ids[0]);
+	ck_assert_uint_eq(back[1], ids[1]);
+}
+END_TEST
+
+START_TEST(test_ack_0_acknowledges_nothing)
+{
+	uint64_t id, again;
+
+	create("alice", 0);
+	create("bob", 0);
+	take_none("alice", 1, true, 0, 0);
+	send_ok("alice", "bob", "m1", 0);
+	take_ok("alice", 1, true, 0, 10, M, 1, &id);
+	take_ok("alice", 1, true, 0, 20, M, 1, &again);
+	ck_assert_uint_eq(again, id);
+	ck_assert_uint_eq(counts().acked, 0);
+	take_none("alice", 1, true, id, 30);
+	ck_assert_uint_eq(counts().acked, 1);
+	take_none("alice", 1, true, 0, 40);
+}
+END_TEST
+
+START_TEST(test_ack_deletes_up_to_its_id_and_puts_later_ones_back_in_order)
+{
+	uint64_t ids[4], back[3];
+
+	queue_n(4, 0);
+	take_ok("alice", 4, true, 0, 10, M, 4, ids);
+	send_ok("alice", "bob", "m5", 15);
+	/* m1 and m2 go; m3 and m4 come back first, with their ids. */
+	take_ok("alice", 10, true, ids[1], 20, M + 2, 3, back);
+	ck_assert_uint_eq(back[0], ids[2]);
+	ck_assert_uint_eq(back[1], ids[3]);
+	ck_assert_uint_gt(back[2], ids[3]);
+	ck_assert_uint_eq(counts().acked, 2);
+	/* The last acknowledges all. */
+	take_none("alice", 10, true, back[2], 30);
+	ck_assert_uint_eq(counts().acked, 5);
+	take_none("alice", 10, true, 0, 40);
+	take_none("alice", 10, false, 0, 40);
+	ck_assert_uint_eq(stats().messages, 0);
+}
+END_TEST
+
+START_TEST(test_ack_of_an_unknown_id_puts_all_back)
+{
+	uint64_t ids[3], back[3];
+	int i;
+
+	queue_n(3, 0);
+	take_ok("alice", 3, true, 0, 10, M, 3, ids);
+	take_ok("alice", 3, true, ids[2] + 1000, 20, M, 3, back);
+	for (i = 0; i < 3; i++)
+		ck_assert_uint_eq(back[i], ids[i]);
+	ck_assert_uint_eq(counts().acked, 0);
+	/* All back, one taken, two queued. */
+	take_ok("alice", 1, true, 0, 30, M, 1, NULL);
+	ck_assert_uint_eq(stats().messages, 2);
+	/* m1 acknowledged; then m1 again is not in flight: m2 and m3 back. */
+	take_ok("alice", 5, true, ids[0], 40, M + 1, 2, NULL);
+	ck_assert_uint_eq(counts().acked, 1);
+	take_ok("alice", 5, true, ids[0], 50, M + 1, 2, NULL);
+	ck_assert_uint_eq(counts().acked, 1);
+	take_none("alice", 5, true, ids[2], 60);
+	ck_assert_uint_eq(counts().acked, 3);
+}
+END_TEST
+
+START_TEST(test_receive_without_ack_leaves_the_unacknowledged_alone)
+{
+	uint64_t ids[2], back[2];
+
+	queue_n(3, 0);
+	take_ok("alice", 2, true, 0, 10, M, 2, ids);
+	take_ok("alice", 5, false, 0, 20, M + 2, 1, NULL);
+	take_none("alice", 5, false, 0, 30);
+	take_ok("alice", 5, true, 0, 40, M, 2, back);
+	ck_assert_uint_eq(back[0], ids[0]);
+	ck_assert_uint_eq(back[1], ids[1]);
+	take_none("alice", 5, true, ids[1], 50);
+	ck_assert_uint_eq(counts().acked, 2);
+}
+END_TEST
+
+START_TEST(test_failed_delivery_of_an_ack_receive_goes_back)
+{
+	struct store_waiter w;
+	uint64_t ids[2], back[2];
+
+	queue_n(2, 0);
+	ck_assert_int_eq(take("alice", &w, 2, true, 0, 10), STORE_OK);
+	chain_is(&w, M, 2, ids);
+	store_done(s, &w, false, 20);
+	consistent();
+	ck_assert_uint_eq(stats().messages, 2);
+	take_ok("alice", 2, true, 0, 30, M, 2, back);
+	ck_assert_uint_eq(back[0], ids[0]);
+	ck_assert_uint_eq(back[1], ids[1]);
+	take_none("alice", 2, true, ids[1], 40);
+	ck_assert_uint_eq(counts().acked, 2);
+}
+END_TEST
+
+START_TEST(test_held_ack_receiver_keeps_its_message_in_flight)
+{
+	struct store_waiter w = { 0 };
+	struct fake f = { true, 0, 0 };
+	uint64_t id, again;
+
+	create("alice", 0);
+	create("bob", 0);
+	w.owner = &f;
+	w.get.max = 5;
+	w.get.ack = true;
+	ck_assert_int_eq(store_receive(s, "alice", &w, 25 * SEC, 0),
+	    STORE_HELD);
+	send_ok("alice", "bob", "m1", 10);
+	backend_released(&f, 1);
+	ck_assert_int_eq(w.state, WAITER_MESSAGE);
+	/* A hold ends with the one message that came. */
+	chain_is(&w, M, 1, &id);
+	store_done(s, &w, true, 20);
+	consistent();
+	take_ok("alice", 5, true, 0, 30, M, 1, &again);
+	ck_assert_uint_eq(again, id);
+	take_none("alice", 5, true, id, 40);
+	ck_assert_uint_eq(counts().acked, 1);
+}
+END_TEST
+
+START_TEST(test_unacknowledged_messages_count_against_max_messages)
+{
+	uint64_t ids[2], id;
+
+	lim.max_messages = 2;
+	make_store();
+	queue_n(2, 0);
+	ck_assert_int_eq(send_res("m3", 0), STORE_INBOX_FULL);
+	take_ok("alice", 2, true, 0, 10, M, 2, ids);
+	ck_assert_uint_eq(stats().messages, 0);
+	ck_assert_int_eq(send_res("m3", 20), STORE_INBOX_FULL);
+	/* m1 acknowledged, m2 back and taken again: one place. */
+	take_ok("alice", 1, true, ids[0], 30, M + 1, 1, &id);
+	ck_assert_uint_eq(id, ids[1]);
+	ck_assert_int_eq(send_res("m3", 40), STORE_OK);
+	ck_assert_int_eq(send_res("m4", 40), STORE_INBOX_FULL);
+	/* Without ack=, the one in flight stays and counts. */
+	take_ok("alice", 5, false, 0, 50, M + 2, 1, NULL);
+	ck_assert_int_eq(send_res("m4", 60), STORE_OK);
+	ck_assert_int_eq(send_res("m5", 60), STORE_INBOX_FULL);
+	take_ok("alice", 5, true, ids[1], 70, M + 3, 1, NULL);
+	ck_assert_int_eq(send_res("m5", 80), STORE_OK);
+	consistent();
+}
+END_TEST
+
+START_TEST(test_unacknowledged_messages_count_against_max_inbox_bytes)
+{
+	static const char *const abcd[] = { "abcd" };
+	uint64_t id;
+
+	lim.max_inbox_bytes = 4;
+	make_store();
+	create("alice", 0);
+	create("bob", 0);
+	ck_assert_int_eq(send_res("abcd", 0), STORE_OK);
+	ck_assert_int_eq(send_res("e", 0), STORE_INBOX_FULL);
+	take_ok("alice", 1, true, 0, 10, abcd, 1, &id);
+	ck_assert_int_eq(send_res("e", 20), STORE_INBOX_FULL);
+	take_none("alice", 1, true, id, 30);
+	ck_assert_int_eq(send_res("e", 40), STORE_OK);
+}
+END_TEST
+
+/*
+ * On Redis, in-flight and queued messages time out on Redis' clock
+ * (backend.h), with the short REDIS_MS.
+ */
+START_TEST(test_unacknowledged_message_expires_at_message_timeout)
+{
+	uint64_t mt = timeout(10 * SEC, REDIS_MS), t0, t_end, id, again;
+
+	lim.message_timeout_ms = mt;
+	lim.max_messages = 1;
+	make_store();
+	create("alice", 0);
+	create("bob", 0);
+	t0 = backend_now();
+	send_ok("alice", "bob", "m1", t0);
+	t_end = backend_now();
+	take_ok("alice", 1, true, 0, backend_now(), M, 1, &id);
+	/* Before its deadline it is in flight: it counts, and comes back. */
+	backend_wait_to(backend_before(t_end, t0 + mt));
+	ck_assert_int_eq(send_res("m2", backend_now()), STORE_INBOX_FULL);
+	take_ok("alice", 1, true, 0, backend_now(), M, 1, &again);
+	backend_in_time(t0 + mt);
+	ck_assert_uint_eq(again, id);
+	/* Past it, it is gone: not handed out, not counted. */
+	backend_wait_to(t_end + mt + backend_eps());
+	take_none("alice", 1, true, 0, backend_now());
+	ck_assert_uint_eq(counts().expired, 1);
+	ck_assert_uint_eq(counts().acked, 0);
+	ck_assert_int_eq(send_res("m2", backend_now()), STORE_OK);
+	take_ok("alice", 1, true, id, backend_now(), M + 1, 1, NULL);
+	ck_assert_uint_eq(counts().acked, 0);
+}
+END_TEST
+
+/*
+ * SPEC section 3: an object expires no later than one tick after its
+ * deadline, on the timer wheel, as queued messages do
+ * (test_stale_messages_are_freed_by_the_wheel); messages in flight for an
+ * acknowledgement too, with nobody asking for the inbox meanwhile.
+ */
+START_TEST(test_unacknowledged_messages_are_freed_by_the_wheel)
+{
+	uint64_t mt = timeout(10 * SEC, REDIS_MS), t_a, t_a_end, t_b, t_b_end;
+	uint64_t memory0;
+
+	lim.message_timeout_ms = mt;
+	make_store();
+	create("alice", 0);
+	create("bob", 0);
+	memory0 = stats().memory;
+	t_a = backend_now();
+	send_ok("alice", "bob", "m1", t_a);
+	t_a_end = backend_now();
+	backend_pass_to(s, t_a + mt * 2 / 5);
+	t_b = backend_now();
+	send_ok("alice", "bob", "m2", t_b);
+	t_b_end = backend_now();
+	take_ok("alice", 2, true, 0, backend_now(), M, 2, NULL);
+	/* Nobody asks for alice's inbox again: the timers drop them. */
+	backend_pass_to(s, backend_before(t_a_end, t_a + mt));
+	BACKEND_STILL(counts().expired == 0, t_a + mt);
+	UNTIL(counts().expired == 1, backend_by(t_a_end + mt));
+	backend_in_time(t_b + mt);
+	UNTIL(counts().expired == 2, backend_by(t_b_end + mt));
+	if (!on_redis())
+		ck_assert_uint_eq(stats().memory, memory0);
+	consistent();
+}
+END_TEST
+
+/*
+ * A receive without ack= leaves the messages in flight alone, so it may
+ * be held beside them; an ack= receive then puts them back.  The held
+ * one must not be left waiting beside queued messages (store_check: "a
+ * held GET only beside an empty queue"): it is released, with a message
+ * or displaced.
+ */
+START_TEST(test_ack_that_puts_messages_back_releases_a_held_receiver)
+{
+	struct store_waiter held = { 0 };
+	struct fake f = { true, 0, 0 };
+
+	queue_n(3, 0);
+	take_ok("alice", 3, true, 0, 10, M, 3, NULL);
+	held.owner = &f;
+	ck_assert_int_eq(store_receive(s, "alice", &held, 25 * SEC, 20),
+	    STORE_HELD);
+	/* All three back, one taken: two queued. */
+	take_ok("alice", 1, true, 0, 30, M, 1, NULL);
+	consistent();
+	backend_released(&f, 1);
+	ck_assert(held.state == WAITER_MESSAGE ||
+	    held.state == WAITER_DISPLACED);
+	if (held.state == WAITER_MESSAGE)
+		store_done(s, &held, true, 40);
+	consistent();
+}
+END_TEST
+
+/*
+ * A batch as large as max-batch allows (1024), and any in between, is
+ * finished whole by store_done: delivered, acknowledged, or put back.
+ */
+#define BIG_BATCH 100
+
+START_TEST(test_large_batches_are_finished_whole)
+{
+	static const unsigned sizes[] = { 22, 23, 32, 64, 65, BIG_BATCH };
+	struct store_waiter w;
+	struct message *m;
+	uint64_t delivered = 0, acked = 0, last = 0;
+	unsigned i, n, k;
+	char body[32];
+
+	lim.max_messages = 2 * BIG_BATCH;
+	make_store();
+	create("alice", 0);
+	create("bob", 0);
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		n = sizes[i];
+		for (k = 0; k < n; k++) {
+			snprintf(body, sizeof(body), "%u.%u", n, k);
+			send_ok("alice", "bob", body, 10);
+		}
+		/* Without ack=: delivered and gone. */
+		ck_assert_int_eq(take("alice", &w, n, false, 0, 20), STORE_OK);
+		for (k = 0, m = w.msg; m != NULL; m = m->next)
+			k++;
+		ck_assert_uint_eq(k, n);
+		store_done(s, &w, true, 20);
+		delivered += n;
+		ck_assert_msg(counts().delivered == delivered, "a batch of %u: "
+		    "%llu delivered, expected %llu", n,
+		    (unsigned long long)counts().delivered,
+		    (unsigned long long)delivered);
+		take_none("alice", n, true, 0, 20);
+		ck_assert_uint_eq(stats().messages, 0);
+		/* With ack=: in flight as one, then acknowledged whole. */
+		for (k = 0; k < n; k++) {
+			snprintf(body, sizeof(body), "%u.%u", n, k);
+			send_ok("alice", "bob", body, 30);
+		}
+		ck_assert_int_eq(take("alice", &w, n, true, 0, 40), STORE_OK);
+		for (k = 0, m = w.msg; m != NULL; m = m->next, k++)
+			last = m->id;
+		ck_assert_uint_eq(k, n);
+		store_done(s, &w, true, 40);
+		delivered += n;
+		ck_assert_uint_eq(counts().delivered, delivered);
+		/* Not delivered: all back, in order. */
+		ck_assert_int_eq(take("alice", &w, n, true, 0, 50), STORE_OK);
+		store_done(s, &w, false, 50);
+		ck_assert_int_eq(take("alice", &w, n, true, 0, 60), STORE_OK);
+		for (k = 0, m = w.msg; m != NULL; m = m->next, k++) {
+			snprintf(body, sizeof(body), "%u.%u", n, k);
+			ck_assert_msg(m->len == strlen(body) &&
+			    memcmp(message_body(m), body, m->len) == 0,
+			    "a batch of %u put back: message %u is %.*s", n, k,
+			    (int)m->len, message_body(m));
+		}
+		ck_assert_uint_eq(k, n);
+		store_done(s, &w, true, 60);
+		delivered += n;
+		take_none("alice", n, true, last, 70);
+		acked += n;
+		ck_assert_msg(counts().acked == acked, "a batch of %u: %llu "
+		    "acknowledged, expected %llu", n,
+		    (unsigned long long)counts().acked,
+		    (unsigned long long)acked);
+		take_none("alice", n, true, 0, 70);
+		consistent();
+	}
+}
+END_TEST
+
 START_TEST(test_pin_send_reaches_its_inbox_and_names_it)
 {
 	char to[STORE_NAME_MAX + 1] = "", from[64];
@@ -1631,6 +2113,34 @@ group(Suite *su, const char *name, enum backend be)
 	return tc;
 }
 
+/* The cases of max= and ack= (SPEC section 9), in a group of their own. */
+static void
+add_ack_cases(Suite *su, enum backend be)
+{
+	TCase *a = GROUP(su, "ack", be);
+
+	tcase_add_test(a, test_batch_takes_up_to_max_oldest_first);
+	tcase_add_test(a,
+	    test_failed_batch_goes_back_whole_before_later_messages);
+	tcase_add_test(a, test_ack_0_acknowledges_nothing);
+	tcase_add_test(a,
+	    test_ack_deletes_up_to_its_id_and_puts_later_ones_back_in_order);
+	tcase_add_test(a, test_ack_of_an_unknown_id_puts_all_back);
+	tcase_add_test(a,
+	    test_receive_without_ack_leaves_the_unacknowledged_alone);
+	tcase_add_test(a, test_failed_delivery_of_an_ack_receive_goes_back);
+	tcase_add_test(a, test_held_ack_receiver_keeps_its_message_in_flight);
+	tcase_add_test(a,
+	    test_unacknowledged_messages_count_against_max_messages);
+	tcase_add_test(a,
+	    test_unacknowledged_messages_count_against_max_inbox_bytes);
+	tcase_add_test(a, test_unacknowledged_message_expires_at_message_timeout);
+	tcase_add_test(a, test_unacknowledged_messages_are_freed_by_the_wheel);
+	tcase_add_test(a,
+	    test_ack_that_puts_messages_back_releases_a_held_receiver);
+	tcase_add_test(a, test_large_batches_are_finished_whole);
+}
+
 static void
 add_cases(Suite *su, enum backend be)
 {
@@ -1667,6 +2177,7 @@ add_cases(Suite *su, enum backend be)
 	tcase_add_test(e, test_hold_of_a_gone_client_keeps_no_inbox);
 	tcase_add_test(e, test_client_gone_at_a_send_expires_within_a_tick);
 	tcase_add_test(e, test_client_gone_at_timeout_expires_within_a_tick);
+	add_ack_cases(su, be);
 	/*
 	 * In-memory store only, for now: the Redis store lets a plain
 	 * inbox (common.lua: Expiry) go by its keys' TTL while a message
