@@ -36,10 +36,11 @@ static const unsigned nargs[NOPS] = {
 	[OP_CREATE] = 1, [OP_LOGIN] = 1, [OP_SEND] = 3, [OP_RECEIVE] = 1,
 	[OP_RECEIVE_WAIT] = 2, [OP_DONE] = 1, [OP_ADVANCE] = 2,
 	[OP_SHUTDOWN] = 0, [OP_HANGUP] = 1, [OP_JUMP] = 1, [OP_EDGE] = 2,
-	[OP_PIN_CREATE] = 2, [OP_PIN_SEND] = 3,
+	[OP_PIN_CREATE] = 2, [OP_PIN_SEND] = 3, [OP_RECEIVE_GET] = 3,
 };
 
 static const struct model_driver *current; /* for model_fail */
+static int trace = -1; /* FUZZ_TRACE set: each operation on stderr */
 
 void
 model_fail(const char *fmt, ...)
@@ -92,7 +93,8 @@ reset_waiter(struct slot *sl)
 	sl->w.owner = sl;
 	sl->state = S_FREE;
 	sl->box = -1;
-	sl->id = 0;
+	sl->nids = 0;
+	sl->epoch = 0;
 }
 
 /* Slot index of the GET held on inbox k, or -1. */
@@ -199,7 +201,8 @@ model_not_found(struct model *c, int k, const struct before *b,
 	    (unsigned long long)c->expired_at,
 	    holder(c, k) >= 0 ? "held" : "not held", in_flight(c, k));
 	for (id = first_live(c); id <= c->sent; id++)
-		if (c->rec[id].to == k && c->rec[id].state == M_QUEUED) {
+		if (c->rec[id].to == k && (c->rec[id].state == M_QUEUED ||
+		    c->rec[id].state == M_AWAIT)) {
 			c->rec[id].state = M_EXPIRED;
 			c->expired++;
 		}
@@ -225,7 +228,10 @@ pin_may_live(const struct model *c, int k)
 	    c->drv->tick_ms);
 }
 
-/* Drop what the store drops when it touches inbox k at now. */
+/*
+ * Drop what the store drops when it touches inbox k at now: queued
+ * messages and those awaiting an acknowledgement past message-timeout.
+ */
 static void
 drop_stale(struct model *c, int k)
 {
@@ -234,7 +240,8 @@ drop_stale(struct model *c, int k)
 	if (!c->drv->timed)
 		return;
 	for (id = first_live(c); id <= c->sent; id++)
-		if (c->rec[id].to == k && c->rec[id].state == M_QUEUED &&
+		if (c->rec[id].to == k && (c->rec[id].state == M_QUEUED ||
+		    c->rec[id].state == M_AWAIT) &&
 		    deadline(c, &c->rec[id]) <= c->now) {
 			c->rec[id].state = M_EXPIRED;
 			c->expired++;
@@ -258,10 +265,29 @@ model_oldest(struct model *c, int k, uint64_t *n, uint64_t *bytes)
 	return first;
 }
 
+uint64_t
+model_awaiting(struct model *c, int k, uint64_t *n, uint64_t *bytes)
+{
+	uint64_t last = 0, seq = 0;
+	size_t id;
+
+	*n = *bytes = 0;
+	for (id = first_live(c); id <= c->sent; id++)
+		if (c->rec[id].to == k && c->rec[id].state == M_AWAIT) {
+			if (c->rec[id].seq > seq) {
+				seq = c->rec[id].seq;
+				last = id;
+			}
+			(*n)++;
+			*bytes += c->rec[id].len;
+		}
+	return last;
+}
+
 /*
- * Message number n came back with id: its send's number, or for a store
- * that makes copies an id of its own, the same each time it comes back,
- * and in the order of the sends.
+ * Message number n came with id, an id of the store's own (SPEC section
+ * 9): learnt the first time, the same each time it comes back, below
+ * 2^53, and in the order of the sends.
  */
 static void
 check_id(struct model *c, uint64_t n, uint64_t id)
@@ -269,18 +295,14 @@ check_id(struct model *c, uint64_t n, uint64_t id)
 	struct rec *r = &c->rec[n];
 	uint64_t j;
 
-	if (!c->drv->copies) {
-		REQUIRE(id == n, "message %llu handed as %llu",
-		    (unsigned long long)n, (unsigned long long)id);
-		return;
-	}
 	if (r->id != 0) {
 		REQUIRE(id == r->id, "message %llu came back as id %llu, "
 		    "was %llu", (unsigned long long)n,
 		    (unsigned long long)id, (unsigned long long)r->id);
 		return;
 	}
-	REQUIRE(id != 0, "message %llu has id 0", (unsigned long long)n);
+	REQUIRE(id != 0 && id < (uint64_t)1 << 53, "message %llu has id %llu",
+	    (unsigned long long)n, (unsigned long long)id);
 	for (j = 1; j <= c->sent + c->pending; j++)
 		REQUIRE(j == n || c->rec[j].id == 0 || (j < n ?
 		    c->rec[j].id < id : c->rec[j].id > id),
@@ -288,6 +310,8 @@ check_id(struct model *c, uint64_t n, uint64_t id)
 		    (unsigned long long)n, (unsigned long long)id,
 		    (unsigned long long)j, (unsigned long long)c->rec[j].id);
 	r->id = id;
+	if (id > c->last_id)
+		c->last_id = id;
 }
 
 /* A message handed out must be message number id as it was sent. */
@@ -396,13 +420,59 @@ model_release(struct store_waiter *w)
 const struct store_waiter_ops model_ops = { model_alive, model_hold,
 	model_release };
 
+/* A receive's max= as the stores read it: 0 and 1 are one. */
+static unsigned
+get_max(const struct store_get *get)
+{
+	return get->max > 1 ? get->max : 1;
+}
+
+/*
+ * Slot sl took the chain w->msg from inbox k, having asked for up to
+ * want: the oldest min(want, queued) live messages of the model's queue,
+ * oldest first, each as it was sent.  They are in flight now.
+ */
+static void
+take_chain(struct model *c, struct slot *sl, int k, unsigned want,
+    const char *what)
+{
+	uint64_t ids[MAX_CHAIN];
+	unsigned n = 0, j = 0;
+	struct message *m;
+	size_t id;
+
+	for (id = first_live(c); id <= c->sent + c->pending && n < want &&
+	    n < MAX_CHAIN; id++)
+		if (c->rec[id].to == k && c->rec[id].state == M_QUEUED)
+			ids[n++] = id;
+	REQUIRE(n > 0, "%s: slot %d took message %llu; %s has none queued",
+	    what, sl->idx, sl->w.msg != NULL ?
+	    (unsigned long long)sl->w.msg->id : 0ULL, names[k]);
+	for (m = sl->w.msg; m != NULL; m = m->next, j++) {
+		REQUIRE(j < n, "%s: slot %d took more than %u messages (max "
+		    "%u) from %s", what, sl->idx, n, want, names[k]);
+		check_message(c, m, ids[j]);
+		check_live(c, ids[j]);
+	}
+	REQUIRE(j == n, "%s: slot %d took %u messages of %u (max %u) from %s",
+	    what, sl->idx, j, n, want, names[k]);
+	for (j = 0; j < n; j++) {
+		c->rec[ids[j]].state = M_FLIGHT;
+		sl->ids[j] = ids[j];
+	}
+	sl->nids = n;
+	sl->state = S_FLIGHT;
+	sl->box = k;
+}
+
 /* Judge the release of slot sl by the call under way (c->mu held). */
 static void
 judge_release(struct model *c, struct slot *sl)
 {
 	struct store_waiter *w = &sl->w;
 	int k = sl->box;
-	uint64_t id, n, bytes;
+	unsigned j;
+	bool ours;
 
 	REQUIRE(sl->state == S_HELD, "slot %d released twice or never held",
 	    sl->idx);
@@ -419,21 +489,17 @@ judge_release(struct model *c, struct slot *sl)
 		REQUIRE(sl->alive, "a message handed to a waiter gone");
 		REQUIRE(w->msg != NULL && w->inbox != NULL,
 		    "handed message without its inbox");
-		REQUIRE(c->drv->copies || w->msg == c->delivering,
-		    "handed a message other than the one delivered");
+		for (j = 0, ours = false; j < c->ndeliv; j++)
+			ours |= w->msg == c->deliv[j];
+		REQUIRE(c->drv->copies || ours,
+		    "handed a message other than those delivered");
 		REQUIRE(c->handed == -1, "one message handed twice");
 		/* A held GET waits beside an empty queue: the message is
-		 * the one delivered now, and the oldest. */
-		id = model_oldest(c, k, &n, &bytes);
-		REQUIRE(id != 0, "slot %d handed message %llu; %s has none "
-		    "queued", sl->idx, (unsigned long long)w->msg->id,
-		    names[k]);
-		check_message(c, w->msg, id);
-		check_live(c, id);
+		 * one delivered now, and the oldest; one alone, or (a
+		 * wake-up's pop) up to its max= of the oldest. */
+		take_chain(c, sl, k, c->drv->wake_batch ? get_max(&w->get) : 1,
+		    "handed");
 		c->handed = sl->idx;
-		c->rec[id].state = M_FLIGHT;
-		sl->state = S_FLIGHT;
-		sl->id = id;
 		return;
 	case WAITER_TIMEOUT:
 		REQUIRE(c->call == CALL_EXPIRE, "a timeout outside expiry");
@@ -512,7 +578,8 @@ begin_call(struct model *c, enum call call, int k, const struct message *m)
 {
 	c->call = call;
 	c->call_box = k;
-	c->delivering = m;
+	for (c->ndeliv = 0; m != NULL && c->ndeliv < MAX_CHAIN; m = m->next)
+		c->deliv[c->ndeliv++] = m;
 	c->handed = -1;
 }
 
@@ -551,7 +618,8 @@ model_check_all(struct model *c)
 	struct store_stats st;
 	uint64_t msg_lo = 0, msg_hi = 0, bytes_lo = 0, bytes_hi = 0;
 	uint64_t box_lo = 0, box_hi = 0, held = 0, flight = 0;
-	uint64_t pin_lo = 0, pin_hi = 0;
+	uint64_t pin_lo = 0, pin_hi = 0, aw_lo = 0, aw_hi = 0;
+	int64_t awaiting;
 	char why[512];
 	size_t id;
 	int i, k;
@@ -565,7 +633,7 @@ model_check_all(struct model *c)
 		const struct slot *sl = &c->slot[i];
 
 		held += sl->state == S_HELD;
-		flight += sl->state == S_FLIGHT;
+		flight += sl->state == S_FLIGHT ? sl->nids : 0;
 		REQUIRE(sl->holds == sl->releases + (sl->state == S_HELD),
 		    "slot %d: %u holds, %u releases", i, sl->holds,
 		    sl->releases);
@@ -578,6 +646,8 @@ model_check_all(struct model *c)
 	    (unsigned long long)c->delivered);
 	REQUIRE(st.requeued == c->requeued, "requeued %llu, model %llu",
 	    (unsigned long long)st.requeued, (unsigned long long)c->requeued);
+	REQUIRE(st.acked == c->acked, "acked %llu, model %llu",
+	    (unsigned long long)st.acked, (unsigned long long)c->acked);
 	REQUIRE(st.waiters == held, "%llu waiters, %llu held",
 	    (unsigned long long)st.waiters, (unsigned long long)held);
 	REQUIRE(st.expired >= c->expired, "expired %llu, model at least %llu",
@@ -596,11 +666,6 @@ model_check_all(struct model *c)
 	    (unsigned long long)st.pins, (unsigned long long)pin_lo,
 	    (unsigned long long)pin_hi, (unsigned long long)c->now,
 	    (unsigned long long)c->expired_at);
-	REQUIRE(st.sent == st.delivered + st.expired + st.messages + flight,
-	    "sent %llu != delivered %llu + expired %llu + queued %llu + in "
-	    "flight %llu", (unsigned long long)st.sent,
-	    (unsigned long long)st.delivered, (unsigned long long)st.expired,
-	    (unsigned long long)st.messages, (unsigned long long)flight);
 	REQUIRE(st.inboxes_expired >= c->deletions, "inboxes expired");
 	REQUIRE(st.inboxes <= lim->max_inboxes, "over max-inboxes");
 	REQUIRE(st.pins <= st.inboxes, "%llu PINs for %llu inboxes",
@@ -631,7 +696,38 @@ model_check_all(struct model *c)
 				bytes_hi += r->len;
 			}
 		}
+		/* Awaiting an acknowledgement: they expire alike. */
+		for (id = first_live(c); id <= c->sent; id++) {
+			const struct rec *r = &c->rec[id];
+
+			if (r->to != k || r->state != M_AWAIT)
+				continue;
+			/* One that began to await since the last
+			 * store_expire goes at the next at the earliest. */
+			aw_lo += !may_go && deadline(c, r) > c->now;
+			aw_hi += !gone && (r->await_n == c->nexpire ||
+			    deadline(c, r) + c->drv->tick_ms > c->expired_at);
+		}
 	}
+	/*
+	 * Every message sent is queued, in flight, awaiting an ack, expired,
+	 * acknowledged, or deleted by a delivery without ack= (the
+	 * deliveries less those that went to await an ack): what is left
+	 * is the number awaiting, within the model's bounds.
+	 */
+	awaiting = (int64_t)st.sent - (int64_t)(st.delivered -
+	    c->delivered_ack) - (int64_t)st.acked - (int64_t)st.expired -
+	    (int64_t)st.messages - (int64_t)flight;
+	REQUIRE(awaiting >= (int64_t)aw_lo && awaiting <= (int64_t)aw_hi,
+	    "sent %llu, delivered %llu (%llu to ack= GETs), acked %llu, "
+	    "expired %llu, queued %llu, in flight %llu: %lld awaiting an ack, "
+	    "model %llu to %llu", (unsigned long long)st.sent,
+	    (unsigned long long)st.delivered,
+	    (unsigned long long)c->delivered_ack,
+	    (unsigned long long)st.acked, (unsigned long long)st.expired,
+	    (unsigned long long)st.messages, (unsigned long long)flight,
+	    (long long)awaiting, (unsigned long long)aw_lo,
+	    (unsigned long long)aw_hi);
 	REQUIRE(box_lo <= st.inboxes && st.inboxes <= box_hi,
 	    "%llu inboxes, model %llu to %llu", (unsigned long long)st.inboxes,
 	    (unsigned long long)box_lo, (unsigned long long)box_hi);
@@ -709,10 +805,15 @@ judge_send(struct model *c, int to, struct message *m, enum store_result res,
 	const struct store_limits *lim = &c->drv->lim;
 	uint64_t id = c->sent + 1, n, bytes;
 	const struct rec *r = &c->rec[id];
+	uint64_t an, ab;
 
 	model_found(c, to, b, what);
 	drop_stale(c, to);
 	model_oldest(c, to, &n, &bytes);
+	/* What awaits an acknowledgement counts against the quotas. */
+	model_awaiting(c, to, &an, &ab);
+	n += an;
+	bytes += ab;
 	switch (res) {
 	case STORE_INBOX_FULL:
 		REQUIRE(n >= lim->max_messages ||
@@ -742,10 +843,17 @@ judge_send(struct model *c, int to, struct message *m, enum store_result res,
 	}
 	REQUIRE(n < lim->max_messages && bytes + r->len <= lim->max_inbox_bytes,
 	    "queued past max-messages or max-inbox-bytes");
-	/* The store owns m now; the Redis store has freed it. */
-	REQUIRE(c->drv->copies || (m->id == id && m->enqueued_ms == c->now),
-	    "send set id %llu at %llu", (unsigned long long)m->id,
-	    (unsigned long long)m->enqueued_ms);
+	/* The store owns m now; the Redis store has freed it.  The memory
+	 * store's id is the next of its own (SPEC section 9: never reused,
+	 * not from 1 again after a restart). */
+	if (!c->drv->copies) {
+		REQUIRE(m->id > c->last_id || m->id == r->id, "send set id "
+		    "%llu after %llu", (unsigned long long)m->id,
+		    (unsigned long long)c->last_id);
+		check_id(c, id, m->id);
+		REQUIRE(m->enqueued_ms == c->now, "send enqueued at %llu",
+		    (unsigned long long)m->enqueued_ms);
+	}
 	c->sent++;
 	REQUIRE(was_held == -1 || c->slot[was_held].state != S_HELD,
 	    "a send left the held GET of %s waiting", names[to]);
@@ -777,6 +885,9 @@ op_send(struct model *c, uint8_t a, uint8_t b0, uint8_t b1)
 	begin_call(c, CALL_SEND, to, m);
 	c->pending = true;
 	res = store_send(c->s, names[to], m, c->now);
+	if (trace)
+		fprintf(stderr, "  send %s to %s: %d\n", names[from], names[to],
+		    res);
 	after_send(c, res, was_held);
 	store_stats(c->s, &st1);
 	if (res == STORE_NOT_FOUND) {
@@ -931,8 +1042,87 @@ op_pin_send(struct model *c, uint8_t a, uint8_t b0, uint8_t b1)
 	judge_send(c, k, m, res, &b, was_held, &st1, "pin send");
 }
 
+/*
+ * The place in inbox k's order of deliveries ended of the message
+ * awaiting an acknowledgement with the store's id ack_id, or 0: none
+ * (ack_id 0, or no such message awaiting).
+ */
+static uint64_t
+ack_seq(struct model *c, int k, uint64_t ack_id)
+{
+	size_t id;
+
+	if (ack_id == 0)
+		return 0;
+	for (id = first_live(c); id <= c->sent; id++)
+		if (c->rec[id].to == k && c->rec[id].state == M_AWAIT &&
+		    c->rec[id].id == ack_id)
+			/* One past message-timeout is dropped first. */
+			return !c->drv->timed || deadline(c, &c->rec[id]) >
+			    c->now ? c->rec[id].seq : 0;
+	return 0;
+}
+
+/*
+ * How many of inbox k's messages awaiting an acknowledgement an ack= GET
+ * acknowledging ack_id now puts back: those whose delivery ended after
+ * that of ack_id (all, if it names none), still live.
+ */
+static unsigned
+ack_back(struct model *c, int k, uint64_t ack_id)
+{
+	uint64_t seq = ack_seq(c, k, ack_id);
+	unsigned n = 0;
+	size_t id;
+
+	for (id = first_live(c); id <= c->sent; id++)
+		if (c->rec[id].to == k && c->rec[id].state == M_AWAIT &&
+		    c->rec[id].seq > seq && (!c->drv->timed ||
+		    deadline(c, &c->rec[id]) > c->now))
+			n++;
+	return n;
+}
+
+/*
+ * The acknowledgement of SPEC section 9, on inbox k (stale messages
+ * already dropped): the message of id ack_id and those whose delivery
+ * ended before it are deleted, the others go back to the queue, which
+ * is in id order (the model's: by send number).
+ */
+static void
+apply_ack(struct model *c, int k, uint64_t ack_id)
+{
+	uint64_t seq = ack_seq(c, k, ack_id);
+	size_t id;
+
+	for (id = first_live(c); id <= c->sent; id++) {
+		struct rec *r = &c->rec[id];
+
+		if (r->to != k || r->state != M_AWAIT)
+			continue;
+		if (r->seq <= seq) {
+			r->state = M_DELIVERED;
+			c->acked++;
+		} else {
+			r->state = M_QUEUED;
+			c->requeued++;
+			c->ack_requeued++;
+		}
+		r->seq = 0;
+	}
+}
+
 void
 model_receive(struct model *c, uint8_t a, uint64_t wait_ms)
+{
+	const struct store_get get = { 0, false, 0 };
+
+	model_receive_get(c, a, wait_ms, &get);
+}
+
+void
+model_receive_get(struct model *c, uint8_t a, uint64_t wait_ms,
+    const struct store_get *get)
 {
 	int k = a & 7, i = model_pick_slot(c, (a >> 3) & 7, S_FREE);
 	struct before b;
@@ -940,6 +1130,7 @@ model_receive(struct model *c, uint8_t a, uint64_t wait_ms)
 	struct slot *sl;
 	enum store_result r;
 	uint64_t head, n, bytes;
+	unsigned due = 0;
 
 	if (i < 0)
 		return;
@@ -952,10 +1143,18 @@ model_receive(struct model *c, uint8_t a, uint64_t wait_ms)
 	pthread_mutex_unlock(&c->mu);
 	sl->since_ms = c->now;
 	sl->wait_ms = wait_ms;
+	sl->w.get = *get;
+	/* A GET held beside what an ack= GET puts back gives way to it. */
+	if (get->ack && ack_back(c, k, get->ack_id) > 0)
+		due = bit(was_held);
 	begin_call(c, CALL_RECEIVE, k, NULL);
 	c->call_slot = i;
 	r = store_receive(c->s, names[k], &sl->w, wait_ms, c->now);
-	settle(c, r == STORE_HELD ? bit(was_held) : 0);
+	if (trace)
+		fprintf(stderr, "  receive %s slot %d max %u ack %d id %llu: "
+		    "%d\n", names[k], i, get->max, get->ack,
+		    (unsigned long long)get->ack_id, r);
+	settle(c, r == STORE_HELD ? bit(was_held) : r == STORE_OK ? due : 0);
 	end_call(c);
 	if (r == STORE_NOT_FOUND) {
 		model_not_found(c, k, &b, "receive");
@@ -965,20 +1164,22 @@ model_receive(struct model *c, uint8_t a, uint64_t wait_ms)
 	model_found(c, k, &b, "receive");
 	c->box[k].last_act_ms = c->now;
 	drop_stale(c, k);
+	if (get->ack) {
+		c->box[k].acks++;
+		apply_ack(c, k, get->ack_id);
+	}
+	sl->epoch = c->box[k].acks; /* what it is handed, now or held */
 	head = model_oldest(c, k, &n, &bytes);
 	switch (r) {
 	case STORE_OK:
-		/* FIFO: the oldest live message, requeued ones included. */
+		/* FIFO: the oldest live messages, requeued ones included,
+		 * as many as max= asks and are queued. */
 		REQUIRE(head != 0, "popped from an inbox the model has empty");
 		REQUIRE(sl->w.msg != NULL && sl->w.inbox != NULL,
 		    "popped without message");
-		check_message(c, sl->w.msg, head);
-		check_live(c, head);
-		REQUIRE(was_held == -1, "a held GET beside a message");
-		c->rec[head].state = M_FLIGHT;
-		sl->state = S_FLIGHT;
-		sl->box = k;
-		sl->id = head;
+		REQUIRE(was_held == -1 || c->slot[was_held].state != S_HELD,
+		    "a held GET beside a message");
+		take_chain(c, sl, k, get_max(get), "receive");
 		break;
 	case STORE_EMPTY:
 		REQUIRE(head == 0, "empty while %llu is queued",
@@ -986,6 +1187,9 @@ model_receive(struct model *c, uint8_t a, uint64_t wait_ms)
 		REQUIRE(wait_ms == 0 || c->shutdown, "not held for %llu ms",
 		    (unsigned long long)wait_ms);
 		REQUIRE(sl->state == S_FREE, "held yet answered empty");
+		REQUIRE(was_held == -1 || c->slot[was_held].state == S_HELD,
+		    "a receive that held nothing displaced the GET held on %s",
+		    names[k]);
 		break;
 	case STORE_HELD:
 		REQUIRE(head == 0, "held while %llu is queued",
@@ -1007,35 +1211,65 @@ model_done(struct model *c, int i, bool delivered)
 {
 	struct slot *sl = &c->slot[i];
 	int k = sl->box, was_held = holder(c, k);
-	uint64_t id = sl->id;
-	struct rec *r = &c->rec[id];
-	bool requeue;
+	struct store_get get = sl->w.get;
+	uint32_t epoch = sl->epoch;
+	uint64_t ids[MAX_CHAIN];
+	unsigned n = sl->nids, j;
+	bool requeue = false, stay;
+	struct message *m;
 
 	REQUIRE(c->box[k].present, "an inbox with a message in flight went");
 	REQUIRE(sl->w.msg != NULL, "slot %d lost its message", i);
-	check_message(c, sl->w.msg, id);
+	for (m = sl->w.msg, j = 0; m != NULL; m = m->next, j++) {
+		REQUIRE(j < n, "slot %d: a chain longer than the %u taken", i,
+		    n);
+		check_message(c, m, sl->ids[j]);
+	}
+	REQUIRE(j == n, "slot %d: %u messages of the %u taken", i, j, n);
+	memcpy(ids, sl->ids, sizeof(ids));
 	begin_call(c, CALL_DONE, k, sl->w.msg);
+	if (trace)
+		fprintf(stderr, "  done slot %d (%s, %u messages from %llu): "
+		    "%s\n", i, names[k], n, (unsigned long long)ids[0],
+		    delivered ? "delivered" : "failed");
 	store_done(c->s, &sl->w, delivered, c->now);
 	REQUIRE(sl->w.msg == NULL && sl->w.inbox == NULL &&
 	    sl->w.state == WAITER_IDLE, "store_done left the waiter busy");
 	reset_waiter(sl);
 	c->box[k].last_act_ms = c->now;
-	requeue = !delivered && !(c->drv->timed && deadline(c, r) <= c->now);
-	if (delivered) {
-		r->state = M_DELIVERED;
-		c->delivered++;
-	} else if (!requeue) {
-		r->state = M_EXPIRED;
-		c->expired++;
-	} else {
-		/* Back at the head, or handed to the held GET. */
-		r->state = M_QUEUED;
-		c->requeued++;
+	/*
+	 * Delivered to an ack= GET that a newer ack= GET of the inbox came
+	 * after (its client gave up on it): it goes back all the same.
+	 */
+	stay = delivered && !(get.ack && epoch != c->box[k].acks);
+	for (j = 0; j < n; j++) {
+		struct rec *r = &c->rec[ids[j]];
+
+		if (stay) {
+			c->delivered++;
+			if (get.ack) {
+				/* Awaiting its acknowledgement, in the order
+				 * the deliveries ended. */
+				r->state = M_AWAIT;
+				r->seq = ++c->box[k].ho;
+				r->await_n = c->nexpire;
+				c->delivered_ack++;
+			} else
+				r->state = M_DELIVERED;
+		} else if (c->drv->timed && deadline(c, r) <= c->now) {
+			r->state = M_EXPIRED;
+			c->expired++;
+		} else {
+			/* Back at the head, or handed to the held GET. */
+			r->state = M_QUEUED;
+			c->requeued++;
+			requeue = true;
+		}
 	}
 	settle(c, requeue ? bit(was_held) : 0);
 	end_call(c);
 	REQUIRE(requeue || c->handed == -1, "a %s message handed again",
-	    delivered ? "delivered" : "stale");
+	    stay ? "delivered" : "stale");
 }
 
 /* store_done without a message in flight is a no-op (store.h). */
@@ -1073,6 +1307,7 @@ model_expire(struct model *c)
 	settle(c, due);
 	end_call(c);
 	c->expired_at = c->now;
+	c->nexpire++;
 	/* What a hold freed, even in this call, that store_expire has seen. */
 	for (i = 0; i < NNAMES; i++)
 		c->box[i].freed = false;
@@ -1097,19 +1332,21 @@ op_edge(struct model *c, uint8_t a, uint8_t b)
 	uint64_t target = 0, id, live = 0;
 
 	switch (kind) {
-	case 0: /* the idx-th message still queued or in flight */
+	case 0: /* the idx-th message queued, in flight or awaiting an ack */
 		if (!c->drv->timed)
 			break;
 		for (id = first_live(c); id <= c->sent; id++)
 			if (c->rec[id].state == M_QUEUED ||
-			    c->rec[id].state == M_FLIGHT)
+			    c->rec[id].state == M_FLIGHT ||
+			    c->rec[id].state == M_AWAIT)
 				live++;
 		if (live == 0)
 			break;
 		idx %= (int)live;
 		for (id = first_live(c); id <= c->sent; id++)
 			if ((c->rec[id].state == M_QUEUED ||
-			    c->rec[id].state == M_FLIGHT) && idx-- == 0) {
+			    c->rec[id].state == M_FLIGHT ||
+			    c->rec[id].state == M_AWAIT) && idx-- == 0) {
 				target = deadline(c, &c->rec[id]);
 				break;
 			}
@@ -1137,6 +1374,70 @@ op_edge(struct model *c, uint8_t a, uint8_t b)
 		model_expire(c);
 }
 
+/*
+ * A receive with the options of SPEC section 9, from three bytes: a as
+ * for op 4 (name, slot, alive) with a & 0x80 for a wait of b (else 0);
+ * c: max= from c & 7, ack= when c & 8, and the id it acknowledges by
+ * (c >> 4) & 3: one awaiting on the inbox (the (c >> 6)-th in the order
+ * their deliveries ended), the id of any message seen (the (c >> 6)-th
+ * seen, most likely delivered long ago), 0, or garbage.
+ */
+static void
+op_receive_get(struct model *c, uint8_t a, uint8_t b, uint8_t o)
+{
+	static const unsigned maxes[8] = { 1, 2, 3, 4, 0, 2, 3, 8 };
+	struct store_get get = { maxes[o & 7], (o & 8) != 0, 0 };
+	unsigned sel = o >> 6, n = 0, t;
+	uint64_t after, best = 0;
+	int k = a & 7;
+	size_t id;
+
+	switch ((o >> 4) & 3) {
+	case 0: /* awaiting on k: the sel-th in the order deliveries ended */
+		for (id = first_live(c); id <= c->sent; id++)
+			if (c->rec[id].to == k && c->rec[id].state == M_AWAIT)
+				n++;
+		if (n == 0)
+			break;
+		for (t = 0, after = 0; t <= sel % n; t++) {
+			uint64_t bseq = UINT64_MAX;
+
+			for (id = first_live(c); id <= c->sent; id++)
+				if (c->rec[id].to == k &&
+				    c->rec[id].state == M_AWAIT &&
+				    c->rec[id].seq > after &&
+				    c->rec[id].seq < bseq) {
+					bseq = c->rec[id].seq;
+					best = id;
+				}
+			after = bseq;
+		}
+		get.ack_id = c->rec[best].id;
+		break;
+	case 1: /* a message seen, of any inbox, in any state */
+		for (id = 1; id <= c->sent; id++)
+			n += c->rec[id].id != 0;
+		if (n == 0)
+			break;
+		sel %= n;
+		for (id = 1; id <= c->sent; id++)
+			if (c->rec[id].id != 0 && sel-- == 0) {
+				get.ack_id = c->rec[id].id;
+				break;
+			}
+		break;
+	case 2:
+		break;
+	default: /* ids no message has (yet) */
+		get.ack_id = sel == 0 ? UINT64_MAX : sel == 1 ?
+		    (uint64_t)1 << 53 : sel == 2 ? c->last_id + 1 :
+		    c->last_id + 1000;
+		break;
+	}
+	model_receive_get(c, a, a & 0x80 ? c->drv->wait_base_ms +
+	    (uint64_t)b * c->drv->wait_step_ms : 0, &get);
+}
+
 static void
 op_shutdown(struct model *c)
 {
@@ -1161,6 +1462,8 @@ model_run(struct model *c, const uint8_t *data, size_t size)
 	uint8_t op, a, b0, b1;
 	int i;
 
+	if (trace == -1)
+		trace = getenv("FUZZ_TRACE") != NULL;
 	while (data < end) {
 		op = *data++ % NOPS;
 		if ((size_t)(end - data) < nargs[op])
@@ -1169,6 +1472,9 @@ model_run(struct model *c, const uint8_t *data, size_t size)
 		b0 = nargs[op] > 1 ? data[1] : 0;
 		b1 = nargs[op] > 2 ? data[2] : 0;
 		data += nargs[op];
+		if (trace)
+			fprintf(stderr, "op %u %u %u %u at %llu\n", op, a, b0, b1,
+			    (unsigned long long)c->now);
 		switch (op) {
 		case OP_CREATE:
 			c->drv->create(c, a);
@@ -1217,6 +1523,9 @@ model_run(struct model *c, const uint8_t *data, size_t size)
 			break;
 		case OP_PIN_SEND:
 			op_pin_send(c, a, b0, b1);
+			break;
+		case OP_RECEIVE_GET:
+			op_receive_get(c, a, b0, b1);
 			break;
 		}
 		model_check_all(c);

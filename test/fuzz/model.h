@@ -24,7 +24,8 @@
 
 #define NNAMES 8
 #define NSLOTS 8
-#define NOPS 13
+#define NOPS 14
+#define MAX_CHAIN 8 /* messages one receive may take (max=) */
 #define MAX_BODY 300
 
 /* Print "TARGET: what went wrong" and abort, so libFuzzer keeps the input. */
@@ -42,13 +43,15 @@ extern const char *const model_types[4];
 enum op {
 	OP_CREATE, OP_LOGIN, OP_SEND, OP_RECEIVE, OP_RECEIVE_WAIT, OP_DONE,
 	OP_ADVANCE, OP_SHUTDOWN, OP_HANGUP, OP_JUMP, OP_EDGE, OP_PIN_CREATE,
-	OP_PIN_SEND
+	OP_PIN_SEND, OP_RECEIVE_GET
 };
 
 enum call { CALL_NONE, CALL_SEND, CALL_RECEIVE, CALL_DONE, CALL_EXPIRE,
 	CALL_SHUTDOWN };
 
-enum msg_state { M_QUEUED, M_FLIGHT, M_DELIVERED, M_EXPIRED };
+/* M_AWAIT: delivered to an ack= GET, awaiting its acknowledgement
+ * (SPEC section 9); M_DELIVERED is final: deleted or acknowledged. */
+enum msg_state { M_QUEUED, M_FLIGHT, M_DELIVERED, M_EXPIRED, M_AWAIT };
 
 /* What the model knows of one message, by its send's number. */
 struct rec {
@@ -56,7 +59,10 @@ struct rec {
 	uint32_t len;
 	size_t cost;
 	uint64_t enq_lo, enq_hi; /* its enqueue time lies between */
-	uint64_t id;             /* the store's id for it, once seen (copies) */
+	uint64_t id;             /* the store's id for it, once seen */
+	uint64_t seq;            /* M_AWAIT: its place in the inbox's order of
+	                            deliveries ended (store_done calls) */
+	uint64_t await_n;        /* ... and c->nexpire when it began */
 	enum msg_state state;
 };
 
@@ -74,6 +80,8 @@ struct box {
 	uint32_t code;        /* its code */
 	uint64_t pin_deadline_ms;
 	bool had_pin;         /* code is set: the latest PIN, live or not */
+	uint32_t acks;        /* ack= receives that found it (the epoch) */
+	uint64_t ho;          /* deliveries to ack= GETs ended, for seq */
 };
 
 enum slot_state { S_FREE, S_HELD, S_FLIGHT };
@@ -90,7 +98,10 @@ struct slot {
 	bool alive; /* what alive() answers */
 	uint64_t since_ms, wait_ms;
 	unsigned holds, releases;
-	uint64_t id; /* the send number of the message in flight */
+	/* The send numbers of the messages in flight, oldest first. */
+	uint64_t ids[MAX_CHAIN];
+	unsigned nids;
+	uint32_t epoch; /* its inbox's acks at its receive */
 };
 
 /* What a target's store does differently, and what the target adds. */
@@ -108,6 +119,10 @@ struct model_driver {
 	/* store_stats' gauges (inboxes, messages, bytes, memory) are exact
 	 * after every call, and server_full is judged by them. */
 	bool gauges;
+	/* A held GET woken by a message takes up to its max of what is
+	 * queued then (Redis: the wake-up pops); else exactly the one
+	 * message that ended the hold (the in-memory store). */
+	bool wake_batch;
 	struct store_limits lim;
 	uint64_t tick_ms;
 	uint64_t wait_base_ms, wait_step_ms; /* receive-wait: base + b * step */
@@ -138,6 +153,11 @@ struct model {
 	struct rec *rec; /* by send number; rec[sent + 1] is a send under way */
 	size_t nrec;
 	uint64_t sent, delivered, requeued, deletions;
+	uint64_t acked;         /* deleted by an acknowledgement */
+	uint64_t delivered_ack; /* deliveries that went on to await an ack */
+	uint64_t ack_requeued;  /* put back by an acknowledgement */
+	uint64_t last_id;       /* the highest id seen so far */
+	uint64_t nexpire;       /* store_expire calls */
 	uint64_t expired; /* messages the model knows expired */
 	uint64_t low; /* every number below is delivered or expired for good */
 	size_t inbox_base; /* inbox cost less its name, learnt at a create */
@@ -145,7 +165,8 @@ struct model {
 	enum call call;
 	int call_box, call_slot, handed;
 	bool pending; /* rec[sent + 1] is queued, as far as releases go */
-	const struct message *delivering;
+	const struct message *deliv[MAX_CHAIN]; /* the messages delivered */
+	unsigned ndeliv;
 	/* Releases not judged yet, in order: the callbacks append (maybe
 	 * from another thread), and the call's settle judges them.  A slot
 	 * released stays held in the model until then, so it is in the
@@ -183,6 +204,9 @@ void model_check_all(struct model *c);
 /* Operations, for targets that make more of them: op 3 or 4 with its
  * argument a, op 5 on slot i, and store_expire at the clock. */
 void model_receive(struct model *c, uint8_t a, uint64_t wait_ms);
+/* ... with the options get of SPEC section 9 (max=, ack=). */
+void model_receive_get(struct model *c, uint8_t a, uint64_t wait_ms,
+    const struct store_get *get);
 void model_done(struct model *c, int i, bool delivered);
 void model_expire(struct model *c);
 
@@ -206,6 +230,10 @@ void model_not_found(struct model *c, int k, const struct before *b,
 
 /* The oldest queued message of inbox k, 0 if none; *n and *bytes queued. */
 uint64_t model_oldest(struct model *c, int k, uint64_t *n, uint64_t *bytes);
+
+/* The message of inbox k awaiting an acknowledgement whose delivery
+ * ended last, 0 if none; *n and *bytes awaiting. */
+uint64_t model_awaiting(struct model *c, int k, uint64_t *n, uint64_t *bytes);
 
 /* The first slot in state want from `from' on, or -1. */
 int model_pick_slot(const struct model *c, int from, enum slot_state want);
